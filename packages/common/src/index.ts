@@ -1,0 +1,6 @@
+export * from './config';
+export * from './client-address';
+export * from './logger';
+export * from './keys';
+export * from './redis';
+export * from './lifecycle';

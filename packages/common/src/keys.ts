@@ -1,0 +1,44 @@
+/**
+ * The one key schema: every Redis key and channel the product uses is built here from
+ * the prefix. Components are validated so that no caller can smuggle a separator,
+ * a glob character or whitespace into a key; no key here is ever used as a pattern.
+ */
+const COMPONENT = /^[A-Za-z0-9_.:-]{1,200}$/;
+
+function part(value: string, what: string): string {
+  if (!COMPONENT.test(value)) throw new TypeError(`unsafe ${what} in a Redis key`);
+  return value;
+}
+
+export type KeySchema = ReturnType<typeof keySchema>;
+
+export function keySchema(prefix: string) {
+  return Object.freeze({
+    prefix,
+    /** hash: username, password_hash, created_at */
+    user: (username: string) => `${prefix}user:${part(username, 'username')}`,
+    /** string (reason), TTL = remaining life of the token */
+    revoked: (jti: string) => `${prefix}revoked:${part(jti, 'jti')}`,
+    /** string (unix ms): every token of the user issued at or before it is revoked */
+    revokedBefore: (username: string) => `${prefix}revoked-before:${part(username, 'username')}`,
+    /** string (reason), TTL = end of the block */
+    blocked: (username: string) => `${prefix}blocked:${part(username, 'username')}`,
+    /** hash: family, user, state (active|spent), exp */
+    refreshToken: (hash: string) => `${prefix}refresh:${part(hash, 'token hash')}`,
+    /** hash: user, state (active|revoked) */
+    refreshFamily: (id: string) => `${prefix}rfamily:${part(id, 'family id')}`,
+    /** sorted set: access token jti -> exp (unix s) issued from the family */
+    refreshFamilyTokens: (id: string) => `${prefix}rfamily:${part(id, 'family id')}:jtis`,
+    /** rate-limiter-flexible key prefixes (it appends its own keys) */
+    loginConsecutive: `${prefix}rl:login:consec`,
+    loginDaily: `${prefix}rl:login:daily`,
+    /** stream: the room's history; ids are the message ids */
+    roomLog: (room: string) => `${prefix}room:${part(room, 'room')}:log`,
+    /** pub/sub channel of a room */
+    roomChannel: (room: string) => `${prefix}room:${part(room, 'room')}:ch`,
+    /** hash: user -> session count, per node; see presence */
+    presence: (room: string) => `${prefix}presence:${part(room, 'room')}`,
+    /** control channel: revocations, blocks, kicks */
+    control: `${prefix}control`,
+  });
+}

@@ -1,0 +1,47 @@
+import type { Logger } from './logger';
+
+/** Something started by a composition root and released on shutdown. */
+export interface Closable {
+  close(): Promise<void>;
+}
+
+/**
+ * Runs `shutdown` once on SIGINT or SIGTERM, then exits; a second signal or the grace
+ * period running out exits at once.
+ */
+export function onShutdownSignals(
+  logger: Logger,
+  graceMs: number,
+  shutdown: (signal: string) => Promise<void>,
+): void {
+  let stopping = false;
+  const handler = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      logger.warn('second signal, exiting now', { signal });
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info('shutting down', { signal, graceMs });
+    const timer = setTimeout(() => {
+      logger.error('grace period over, exiting');
+      process.exit(1);
+    }, graceMs + 1000);
+    timer.unref();
+    shutdown(signal).then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error('shutdown failed', { err });
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+}
+
+/** Prints a startup failure (a bad variable, a missing key file) and exits non-zero. */
+export function exitOnStartupError(err: unknown): never {
+  const message = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`${message}\n`);
+  process.exit(1);
+}

@@ -1,0 +1,183 @@
+import { RateLimiterMemory } from 'rate-limiter-flexible';
+import type {
+  AuthState,
+  Blocklist,
+  LoginLimiter,
+  LoginLimits,
+  RefreshTokenStore,
+  RevocationStore,
+  RotateResult,
+  TokenRef,
+  UserRecord,
+  UserStore,
+} from '../ports';
+import { ExpiringMap } from './expiring-map';
+import { consumeFailure, checkLogin, type LoginLimiterPair } from '../login-limits';
+
+export type Clock = () => number;
+
+export class MemoryUserStore implements UserStore {
+  private readonly users = new Map<string, UserRecord>();
+
+  create(user: UserRecord): Promise<boolean> {
+    if (this.users.has(user.username)) return Promise.resolve(false);
+    this.users.set(user.username, { ...user });
+    return Promise.resolve(true);
+  }
+
+  get(username: string): Promise<UserRecord | undefined> {
+    const user = this.users.get(username);
+    return Promise.resolve(user ? { ...user } : undefined);
+  }
+}
+
+export class MemoryRevocationStore implements RevocationStore {
+  private readonly revoked: ExpiringMap<string>;
+  private readonly revokedBefore: ExpiringMap<number>;
+
+  constructor(private readonly now: Clock = Date.now) {
+    this.revoked = new ExpiringMap(now);
+    this.revokedBefore = new ExpiringMap(now);
+  }
+
+  revoke(jti: string, exp: number, reason: string): Promise<void> {
+    const ttlMs = exp * 1000 - this.now();
+    if (ttlMs > 0) this.revoked.set(jti, reason, ttlMs + 1000);
+    return Promise.resolve();
+  }
+
+  revokeAllOf(username: string, maxTokenLifeS: number): Promise<void> {
+    this.revokedBefore.set(username, this.now(), (maxTokenLifeS + 1) * 1000);
+    return Promise.resolve();
+  }
+
+  isRevoked(token: TokenRef): Promise<boolean> {
+    if (this.revoked.get(token.jti) !== undefined) return Promise.resolve(true);
+    const before = this.revokedBefore.get(token.sub);
+    return Promise.resolve(before !== undefined && token.iat * 1000 <= before);
+  }
+}
+
+export class MemoryBlocklist implements Blocklist {
+  private readonly blocked: ExpiringMap<string>;
+
+  constructor(now: Clock = Date.now) {
+    this.blocked = new ExpiringMap(now);
+  }
+
+  block(username: string, reason: string, ttlS: number): Promise<void> {
+    this.blocked.set(username, reason, ttlS * 1000);
+    return Promise.resolve();
+  }
+
+  unblock(username: string): Promise<boolean> {
+    return Promise.resolve(this.blocked.delete(username));
+  }
+
+  blockedReason(username: string): Promise<string | undefined> {
+    return Promise.resolve(this.blocked.get(username));
+  }
+}
+
+interface TokenEntry {
+  family: string;
+  username: string;
+  state: 'active' | 'spent';
+}
+
+interface FamilyEntry {
+  username: string;
+  state: 'active' | 'revoked';
+  tokens: Map<string, number>;
+}
+
+export class MemoryRefreshTokenStore implements RefreshTokenStore {
+  private readonly tokens: ExpiringMap<TokenEntry>;
+  private readonly families: ExpiringMap<FamilyEntry>;
+
+  constructor(private readonly now: Clock = Date.now) {
+    this.tokens = new ExpiringMap(now);
+    this.families = new ExpiringMap(now);
+  }
+
+  createFamily(family: string, username: string, tokenHash: string, ttlS: number): Promise<void> {
+    this.families.set(family, { username, state: 'active', tokens: new Map() }, ttlS * 1000);
+    this.tokens.set(tokenHash, { family, username, state: 'active' }, ttlS * 1000);
+    return Promise.resolve();
+  }
+
+  rotate(oldHash: string, newHash: string, ttlS: number): Promise<RotateResult> {
+    const token = this.tokens.get(oldHash);
+    if (token === undefined) return Promise.resolve({ kind: 'invalid' });
+    const family = this.families.get(token.family);
+    if (family === undefined) return Promise.resolve({ kind: 'invalid' });
+    const found = { family: token.family, username: token.username };
+    if (family.state === 'revoked' || token.state === 'spent') {
+      family.state = 'revoked';
+      return Promise.resolve({ kind: 'reused', ...found });
+    }
+    token.state = 'spent';
+    this.tokens.set(newHash, { ...found, state: 'active' }, ttlS * 1000);
+    this.families.touch(token.family, ttlS * 1000);
+    return Promise.resolve({ kind: 'ok', ...found });
+  }
+
+  recordAccessToken(family: string, jti: string, exp: number): Promise<void> {
+    this.families.get(family)?.tokens.set(jti, exp);
+    return Promise.resolve();
+  }
+
+  revokeFamily(family: string): Promise<{ jti: string; exp: number }[]> {
+    const entry = this.families.get(family);
+    if (entry === undefined) return Promise.resolve([]);
+    entry.state = 'revoked';
+    const nowS = this.now() / 1000;
+    return Promise.resolve(
+      [...entry.tokens].filter(([, exp]) => exp > nowS).map(([jti, exp]) => ({ jti, exp })),
+    );
+  }
+}
+
+export class MemoryLoginLimiter implements LoginLimiter {
+  private readonly pair: LoginLimiterPair;
+
+  constructor(limits: LoginLimits) {
+    this.pair = {
+      limits,
+      consecutive: new RateLimiterMemory({
+        points: limits.maxConsecutiveFailures,
+        duration: 3600,
+        blockDuration: 900,
+      }),
+      daily: new RateLimiterMemory({
+        points: limits.maxFailuresPerAddressPerDay,
+        duration: 86400,
+        blockDuration: 86400,
+      }),
+    };
+  }
+
+  check(usernameKey: string, address: string) {
+    return checkLogin(this.pair, usernameKey, address);
+  }
+
+  recordFailure(usernameKey: string, address: string) {
+    return consumeFailure(this.pair, usernameKey, address);
+  }
+
+  async recordSuccess(usernameKey: string, address: string): Promise<void> {
+    await this.pair.consecutive.delete(`${usernameKey}_${address}`);
+  }
+}
+
+export function createMemoryAuthState(limits: LoginLimits, now: Clock = Date.now): AuthState {
+  return {
+    users: new MemoryUserStore(),
+    revocations: new MemoryRevocationStore(now),
+    blocklist: new MemoryBlocklist(now),
+    refreshTokens: new MemoryRefreshTokenStore(now),
+    loginLimiter: new MemoryLoginLimiter(limits),
+    ready: () => Promise.resolve(true),
+    close: () => Promise.resolve(),
+  };
+}

@@ -1,0 +1,96 @@
+/**
+ * The state the nodes share, as ports shaped like the domain. Each port has a memory
+ * implementation (embedded mode, unit tests) and a Redis one; one contract suite runs
+ * against both (test/state/*.contract.ts).
+ */
+
+/** A store could not be reached or answered too late: a 503, never a hang. */
+export class StateUnavailableError extends Error {
+  constructor(cause?: unknown) {
+    super('state store unavailable', { cause });
+    this.name = 'StateUnavailableError';
+  }
+}
+
+export interface UserRecord {
+  readonly username: string;
+  readonly passwordHash: string;
+  readonly createdAt: number;
+}
+
+export interface UserStore {
+  /** false when the name is taken. */
+  create(user: UserRecord): Promise<boolean>;
+  get(username: string): Promise<UserRecord | undefined>;
+}
+
+export interface TokenRef {
+  readonly jti: string;
+  readonly sub: string;
+  /** unix seconds */
+  readonly iat: number;
+  /** unix seconds */
+  readonly exp: number;
+}
+
+export interface RevocationStore {
+  /** Revokes one access token until its expiry (unix seconds). */
+  revoke(jti: string, exp: number, reason: string): Promise<void>;
+  /** Revokes every token of `username` issued up to now (for `maxTokenLifeS`). */
+  revokeAllOf(username: string, maxTokenLifeS: number): Promise<void>;
+  isRevoked(token: TokenRef): Promise<boolean>;
+}
+
+export interface Blocklist {
+  block(username: string, reason: string, ttlS: number): Promise<void>;
+  unblock(username: string): Promise<boolean>;
+  /** The reason when blocked, undefined otherwise. */
+  blockedReason(username: string): Promise<string | undefined>;
+}
+
+export type RotateResult =
+  | { readonly kind: 'ok'; readonly family: string; readonly username: string }
+  | { readonly kind: 'reused'; readonly family: string; readonly username: string }
+  | { readonly kind: 'invalid' };
+
+export interface RefreshTokenStore {
+  /** Starts a family with its first token (stored by hash only). */
+  createFamily(family: string, username: string, tokenHash: string, ttlS: number): Promise<void>;
+  /**
+   * Spends `oldHash` and stores `newHash` in its family, atomically. A token already
+   * spent revokes the family and reports `reused`.
+   */
+  rotate(oldHash: string, newHash: string, ttlS: number): Promise<RotateResult>;
+  /** Remembers an access token issued from the family, to revoke it with the family. */
+  recordAccessToken(family: string, jti: string, exp: number): Promise<void>;
+  /** Marks the family revoked; returns its access tokens still alive. */
+  revokeFamily(family: string): Promise<{ jti: string; exp: number }[]>;
+}
+
+export type LoginCheck =
+  { readonly allowed: true } | { readonly allowed: false; readonly retryAfterS: number };
+
+export interface LoginLimiter {
+  /** Before any password work: is this username+address (or address) locked out? */
+  check(usernameKey: string, address: string): Promise<LoginCheck>;
+  /** Counts a failure; returns the lock-out it caused, if any. */
+  recordFailure(usernameKey: string, address: string): Promise<LoginCheck>;
+  /** A success clears the consecutive failures of username+address. */
+  recordSuccess(usernameKey: string, address: string): Promise<void>;
+}
+
+export interface LoginLimits {
+  maxConsecutiveFailures: number;
+  maxFailuresPerAddressPerDay: number;
+}
+
+export interface AuthState {
+  users: UserStore;
+  revocations: RevocationStore;
+  blocklist: Blocklist;
+  refreshTokens: RefreshTokenStore;
+  loginLimiter: LoginLimiter;
+  /** true when the backing store answers. */
+  ready(): Promise<boolean>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,255 @@
+import type { Redis } from 'ioredis';
+import { RateLimiterRedis } from 'rate-limiter-flexible';
+import type { KeySchema } from '@securechat/common';
+import {
+  StateUnavailableError,
+  type AuthState,
+  type Blocklist,
+  type LoginLimiter,
+  type LoginLimits,
+  type RefreshTokenStore,
+  type RevocationStore,
+  type RotateResult,
+  type TokenRef,
+  type UserRecord,
+  type UserStore,
+} from '../ports';
+import { checkLogin, consumeFailure, type LoginLimiterPair } from '../login-limits';
+import { luaScript } from './lua';
+
+/** Any Redis failure (down, timeout, refused) surfaces as StateUnavailableError. */
+export async function guard<T>(work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (err) {
+    throw new StateUnavailableError(err);
+  }
+}
+
+type ScriptClient = Redis & {
+  createUser(key: string, username: string, hash: string, createdAt: number): Promise<number>;
+  rotateRefresh(
+    oldKey: string,
+    newKey: string,
+    familyKey: string,
+    familyTokensKey: string,
+    family: string,
+    ttlS: number,
+  ): Promise<string[]>;
+};
+
+function withScripts(redis: Redis): ScriptClient {
+  const client = redis as ScriptClient;
+  if (typeof client.createUser !== 'function') {
+    redis.defineCommand('createUser', { numberOfKeys: 1, lua: luaScript('create_user') });
+    redis.defineCommand('rotateRefresh', { numberOfKeys: 4, lua: luaScript('rotate_refresh') });
+  }
+  return client;
+}
+
+export class RedisUserStore implements UserStore {
+  private readonly redis: ScriptClient;
+
+  constructor(
+    redis: Redis,
+    private readonly keys: KeySchema,
+  ) {
+    this.redis = withScripts(redis);
+  }
+
+  async create(user: UserRecord): Promise<boolean> {
+    const created = await guard(
+      this.redis.createUser(this.keys.user(user.username), user.username, user.passwordHash, user.createdAt),
+    );
+    return created === 1;
+  }
+
+  async get(username: string): Promise<UserRecord | undefined> {
+    const h = await guard(this.redis.hgetall(this.keys.user(username)));
+    if (h.password_hash === undefined) return undefined;
+    return {
+      username: h.username ?? username,
+      passwordHash: h.password_hash,
+      createdAt: Number(h.created_at),
+    };
+  }
+}
+
+export class RedisRevocationStore implements RevocationStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: KeySchema,
+  ) {}
+
+  async revoke(jti: string, exp: number, reason: string): Promise<void> {
+    // One second past exp covers the verifiers' clock tolerance.
+    const ttl = Math.ceil(exp - Date.now() / 1000) + 5;
+    if (ttl <= 0) return;
+    await guard(this.redis.set(this.keys.revoked(jti), reason, 'EX', ttl));
+  }
+
+  async revokeAllOf(username: string, maxTokenLifeS: number): Promise<void> {
+    await guard(
+      this.redis.set(this.keys.revokedBefore(username), String(Date.now()), 'EX', maxTokenLifeS + 5),
+    );
+  }
+
+  async isRevoked(token: TokenRef): Promise<boolean> {
+    const [one, before] = await guard(
+      this.redis.mget(this.keys.revoked(token.jti), this.keys.revokedBefore(token.sub)),
+    );
+    if (one !== null && one !== undefined) return true;
+    return before !== null && before !== undefined && token.iat * 1000 <= Number(before);
+  }
+}
+
+export class RedisBlocklist implements Blocklist {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: KeySchema,
+  ) {}
+
+  async block(username: string, reason: string, ttlS: number): Promise<void> {
+    await guard(this.redis.set(this.keys.blocked(username), reason, 'EX', ttlS));
+  }
+
+  async unblock(username: string): Promise<boolean> {
+    return (await guard(this.redis.del(this.keys.blocked(username)))) === 1;
+  }
+
+  async blockedReason(username: string): Promise<string | undefined> {
+    const reason = await guard(this.redis.get(this.keys.blocked(username)));
+    return reason ?? undefined;
+  }
+}
+
+export class RedisRefreshTokenStore implements RefreshTokenStore {
+  private readonly redis: ScriptClient;
+
+  constructor(
+    redis: Redis,
+    private readonly keys: KeySchema,
+  ) {
+    this.redis = withScripts(redis);
+  }
+
+  async createFamily(family: string, username: string, tokenHash: string, ttlS: number): Promise<void> {
+    await guard(
+      this.redis
+        .multi()
+        .hset(this.keys.refreshFamily(family), 'user', username, 'state', 'active')
+        .expire(this.keys.refreshFamily(family), ttlS)
+        .hset(this.keys.refreshToken(tokenHash), 'family', family, 'user', username, 'state', 'active')
+        .expire(this.keys.refreshToken(tokenHash), ttlS)
+        .exec(),
+    );
+  }
+
+  async rotate(oldHash: string, newHash: string, ttlS: number): Promise<RotateResult> {
+    const family = await guard(this.redis.hget(this.keys.refreshToken(oldHash), 'family'));
+    if (family === null || !/^[A-Za-z0-9_-]{8,64}$/.test(family)) return { kind: 'invalid' };
+    const reply = await guard(
+      this.redis.rotateRefresh(
+        this.keys.refreshToken(oldHash),
+        this.keys.refreshToken(newHash),
+        this.keys.refreshFamily(family),
+        this.keys.refreshFamilyTokens(family),
+        family,
+        ttlS,
+      ),
+    );
+    const [kind, username] = reply;
+    if ((kind === 'ok' || kind === 'reused') && typeof username === 'string') {
+      return { kind, family, username };
+    }
+    return { kind: 'invalid' };
+  }
+
+  async recordAccessToken(family: string, jti: string, exp: number): Promise<void> {
+    const key = this.keys.refreshFamilyTokens(family);
+    const ttl = await guard(this.redis.ttl(this.keys.refreshFamily(family)));
+    await guard(
+      this.redis
+        .multi()
+        .zadd(key, exp, jti)
+        .zremrangebyscore(key, '-inf', Math.floor(Date.now() / 1000))
+        .expire(key, Math.max(ttl, 60))
+        .exec(),
+    );
+  }
+
+  async revokeFamily(family: string): Promise<{ jti: string; exp: number }[]> {
+    const nowS = Math.floor(Date.now() / 1000);
+    const results = await guard(
+      this.redis
+        .multi()
+        .hset(this.keys.refreshFamily(family), 'state', 'revoked')
+        .zrangebyscore(this.keys.refreshFamilyTokens(family), nowS, '+inf', 'WITHSCORES')
+        .exec(),
+    );
+    const flat = results?.[1]?.[1];
+    if (!Array.isArray(flat)) return [];
+    const out: { jti: string; exp: number }[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      out.push({ jti: String(flat[i]), exp: Number(flat[i + 1]) });
+    }
+    return out;
+  }
+}
+
+export class RedisLoginLimiter implements LoginLimiter {
+  private readonly pair: LoginLimiterPair;
+
+  constructor(redis: Redis, keys: KeySchema, limits: LoginLimits) {
+    const common = { storeClient: redis, rejectIfRedisNotReady: true };
+    this.pair = {
+      limits,
+      consecutive: new RateLimiterRedis({
+        ...common,
+        keyPrefix: keys.loginConsecutive,
+        points: limits.maxConsecutiveFailures,
+        duration: 3600,
+        blockDuration: 900,
+      }),
+      daily: new RateLimiterRedis({
+        ...common,
+        keyPrefix: keys.loginDaily,
+        points: limits.maxFailuresPerAddressPerDay,
+        duration: 86400,
+        blockDuration: 86400,
+      }),
+    };
+  }
+
+  check(usernameKey: string, address: string) {
+    return checkLogin(this.pair, usernameKey, address);
+  }
+
+  recordFailure(usernameKey: string, address: string) {
+    return consumeFailure(this.pair, usernameKey, address);
+  }
+
+  async recordSuccess(usernameKey: string, address: string): Promise<void> {
+    await guard(this.pair.consecutive.delete(`${usernameKey}_${address}`));
+  }
+}
+
+export function createRedisAuthState(redis: Redis, keys: KeySchema, limits: LoginLimits): AuthState {
+  return {
+    users: new RedisUserStore(redis, keys),
+    revocations: new RedisRevocationStore(redis, keys),
+    blocklist: new RedisBlocklist(redis, keys),
+    refreshTokens: new RedisRefreshTokenStore(redis, keys),
+    loginLimiter: new RedisLoginLimiter(redis, keys, limits),
+    ready: async () => {
+      try {
+        return (await redis.ping()) === 'PONG';
+      } catch {
+        return false;
+      }
+    },
+    close: async () => {
+      await redis.quit().catch(() => redis.disconnect());
+    },
+  };
+}

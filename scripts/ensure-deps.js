@@ -1,0 +1,39 @@
+#!/usr/bin/env node
+// Runs before `npm test`: the integration tests start real redis-server, nginx and
+// openssl processes. Missing Debian packages are installed when running as root;
+// otherwise the test run stops at once with the command that installs them.
+'use strict';
+const { execFileSync, spawnSync } = require('node:child_process');
+
+const needed = [
+  { command: 'redis-server', pkg: 'redis-server' },
+  { command: 'nginx', pkg: 'nginx', paths: ['/usr/sbin/nginx'] },
+  { command: 'openssl', pkg: 'openssl' },
+];
+
+function has(tool) {
+  if (spawnSync('sh', ['-c', `command -v ${tool.command}`], { stdio: 'ignore' }).status === 0) return true;
+  return (tool.paths || []).some((p) => spawnSync('test', ['-x', p]).status === 0);
+}
+
+const missing = needed.filter((tool) => !has(tool)).map((tool) => tool.pkg);
+if (missing.length === 0) process.exit(0);
+
+const install = `apt-get update && apt-get install -y --no-install-recommends ${missing.join(' ')}`;
+if (typeof process.getuid !== 'function' || process.getuid() !== 0) {
+  console.error(`missing: ${missing.join(', ')}. Install them with:\n  sudo sh -c '${install}'`);
+  process.exit(1);
+}
+console.error(`installing ${missing.join(', ')} ...`);
+const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
+// policy-rc.d keeps the packages' own services from starting on their default ports.
+execFileSync(
+  'sh',
+  [
+    '-c',
+    `printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d; ` +
+      `apt-get install -y -qq --no-install-recommends ${missing.join(' ')}; rc=$?; rm -f /usr/sbin/policy-rc.d; exit $rc`,
+  ],
+  { stdio: 'inherit', env },
+);

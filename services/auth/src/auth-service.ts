@@ -1,0 +1,191 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { Logger } from '@securechat/common';
+import { StateUnavailableError, type AuthState, type LoginCheck } from '@securechat/state';
+import { TokenError, type AccessClaims, type TokenIssuer, type TokenVerifier } from '@securechat/tokens';
+import { audit, type AuditContext } from './audit';
+import { HttpError } from './errors';
+import type { PasswordHasher } from './passwords';
+import { normalizeUsername } from './validation';
+
+export interface TokenPair {
+  access_token: string;
+  token_type: 'Bearer';
+  expires_in: number;
+  refresh_token: string;
+  refresh_expires_in: number;
+}
+
+export interface AuthServiceDeps {
+  state: AuthState;
+  issuer: TokenIssuer;
+  verifier: TokenVerifier;
+  passwords: PasswordHasher;
+  logger: Logger;
+  refreshTokenTtlS: number;
+  accessTokenTtlS: number;
+  limiterOnRedisError: 'fail-closed' | 'fail-open';
+  now?: () => number;
+}
+
+const sha256 = (value: string) => createHash('sha256').update(value).digest('base64url');
+const randomId = (bytes: number) => randomBytes(bytes).toString('base64url');
+
+/** The auth domain: what each endpoint does, independent of HTTP. */
+export class AuthService {
+  constructor(private readonly deps: AuthServiceDeps) {}
+
+  async register(username: string, password: string, ctx: AuditContext): Promise<{ username: string }> {
+    const passwordHash = await this.deps.passwords.hash(password);
+    const created = await this.deps.state.users.create({
+      username,
+      passwordHash,
+      createdAt: (this.deps.now ?? Date.now)(),
+    });
+    if (!created) throw new HttpError('username_taken');
+    audit(this.deps.logger, 'register', ctx, { username });
+    return { username };
+  }
+
+  async login(rawUsername: string, password: string, ctx: AuditContext): Promise<TokenPair> {
+    const username = normalizeUsername(rawUsername);
+    // Limiter keys never hold raw input: an invalid name is counted under its hash.
+    const limiterKey = username ?? `h.${sha256(rawUsername.toLowerCase()).slice(0, 32)}`;
+    const logged = username ?? '(invalid)';
+    const check = await this.limiter(() => this.deps.state.loginLimiter.check(limiterKey, ctx.address));
+    if (!check.allowed) {
+      audit(this.deps.logger, 'login_rate_limited', ctx, {
+        username: logged,
+        retry_after_s: check.retryAfterS,
+      });
+      throw new HttpError('too_many_attempts', { 'Retry-After': String(check.retryAfterS) });
+    }
+    const user = username !== undefined ? await this.deps.state.users.get(username) : undefined;
+    const valid = await this.deps.passwords.verify(password, user?.passwordHash);
+    if (!valid || username === undefined) {
+      await this.limiter(() => this.deps.state.loginLimiter.recordFailure(limiterKey, ctx.address));
+      audit(this.deps.logger, 'login_failure', ctx, {
+        username: logged,
+        reason: user === undefined ? 'unknown_user' : 'wrong_password',
+      });
+      throw new HttpError('invalid_credentials');
+    }
+    const blocked = await this.deps.state.blocklist.blockedReason(username);
+    if (blocked !== undefined) {
+      audit(this.deps.logger, 'login_blocked', ctx, { username });
+      throw new HttpError('blocked');
+    }
+    await this.limiter(() =>
+      this.deps.state.loginLimiter.recordSuccess(limiterKey, ctx.address).then(() => ok),
+    );
+    const family = randomId(16);
+    const refreshToken = randomId(32);
+    await this.deps.state.refreshTokens.createFamily(
+      family,
+      username,
+      sha256(refreshToken),
+      this.deps.refreshTokenTtlS,
+    );
+    const pair = await this.issuePair(username, family, refreshToken);
+    audit(this.deps.logger, 'login_success', ctx, { username, family });
+    return pair;
+  }
+
+  async refresh(refreshToken: string, ctx: AuditContext): Promise<TokenPair> {
+    const next = randomId(32);
+    const result = await this.deps.state.refreshTokens.rotate(
+      sha256(refreshToken),
+      sha256(next),
+      this.deps.refreshTokenTtlS,
+    );
+    if (result.kind === 'invalid') {
+      audit(this.deps.logger, 'refresh_failure', ctx, { reason: 'unknown_or_expired' });
+      throw new HttpError('invalid_grant');
+    }
+    if (result.kind === 'reused') {
+      const revoked = await this.revokeFamily(result.family, 'refresh_reuse');
+      audit(this.deps.logger, 'refresh_reuse', ctx, {
+        username: result.username,
+        family: result.family,
+        revoked_access_tokens: revoked,
+      });
+      throw new HttpError('invalid_grant');
+    }
+    const blocked = await this.deps.state.blocklist.blockedReason(result.username);
+    if (blocked !== undefined) {
+      await this.revokeFamily(result.family, 'blocked');
+      audit(this.deps.logger, 'login_blocked', ctx, { username: result.username, family: result.family });
+      throw new HttpError('blocked');
+    }
+    const pair = await this.issuePair(result.username, result.family, next);
+    audit(this.deps.logger, 'refresh', ctx, { username: result.username, family: result.family });
+    return pair;
+  }
+
+  async logout(claims: AccessClaims, ctx: AuditContext): Promise<void> {
+    await this.deps.state.revocations.revoke(claims.jti, claims.exp, 'logout');
+    const revoked = claims.fam !== undefined ? await this.revokeFamily(claims.fam, 'logout') : 0;
+    audit(this.deps.logger, 'logout', ctx, {
+      username: claims.sub,
+      jti: claims.jti,
+      family: claims.fam,
+      revoked_access_tokens: revoked + 1,
+    });
+  }
+
+  /** Verifies a bearer token and checks it is not revoked. */
+  async authenticate(token: string | undefined, ctx: AuditContext): Promise<AccessClaims> {
+    let claims: AccessClaims;
+    try {
+      claims = this.deps.verifier.verify(token);
+    } catch (err) {
+      if (!(err instanceof TokenError)) throw err;
+      audit(this.deps.logger, 'token_refused', ctx, { reason: err.code });
+      throw new HttpError('invalid_token', { 'WWW-Authenticate': 'Bearer error="invalid_token"' });
+    }
+    if (await this.deps.state.revocations.isRevoked(claims)) {
+      audit(this.deps.logger, 'token_refused', ctx, {
+        reason: 'revoked',
+        username: claims.sub,
+        jti: claims.jti,
+      });
+      throw new HttpError('invalid_token', { 'WWW-Authenticate': 'Bearer error="invalid_token"' });
+    }
+    return claims;
+  }
+
+  private async issuePair(username: string, family: string, refreshToken: string): Promise<TokenPair> {
+    const access = this.deps.issuer.issue(username, family);
+    await this.deps.state.refreshTokens.recordAccessToken(family, access.jti, access.exp);
+    return {
+      access_token: access.token,
+      token_type: 'Bearer',
+      expires_in: access.expiresIn,
+      refresh_token: refreshToken,
+      refresh_expires_in: this.deps.refreshTokenTtlS,
+    };
+  }
+
+  private async revokeFamily(family: string, reason: string): Promise<number> {
+    const tokens = await this.deps.state.refreshTokens.revokeFamily(family);
+    await Promise.all(tokens.map((t) => this.deps.state.revocations.revoke(t.jti, t.exp, reason)));
+    return tokens.length;
+  }
+
+  /**
+   * The login limiter's policy when its store fails: fail closed (503) by default, or
+   * fail open (log and allow) when LOGIN_LIMITER_ON_REDIS_ERROR=fail-open.
+   */
+  private async limiter(work: () => Promise<LoginCheck>): Promise<LoginCheck> {
+    try {
+      return await work();
+    } catch (err) {
+      if (err instanceof StateUnavailableError && this.deps.limiterOnRedisError === 'fail-open') {
+        this.deps.logger.warn('login limiter unavailable, allowing (fail-open policy)');
+        return ok;
+      }
+      throw err;
+    }
+  }
+}
+
+const ok: LoginCheck = { allowed: true };

@@ -1,0 +1,6 @@
+export * from './app';
+export * from './auth-service';
+export * from './errors';
+export * from './node';
+export * from './passwords';
+export * from './validation';

@@ -1,0 +1,51 @@
+import { createServer } from 'node:http';
+import {
+  createLogger,
+  createRedisClient,
+  exitOnStartupError,
+  keySchema,
+  loadConfig,
+  onShutdownSignals,
+} from '@securechat/common';
+import { createRedisAuthState } from '@securechat/state';
+import { loadJwksFile, loadSigningKey } from '@securechat/tokens';
+import { createAuthNode } from './node';
+
+/** `npm run start:auth`: one stateless auth node against REDIS_URL. */
+async function main(): Promise<void> {
+  const config = loadConfig(process.env, 'auth');
+  const logger = createLogger({ level: config.logLevel, service: 'auth', node: config.nodeId });
+  const signingKey = loadSigningKey(config.jwtPrivateKeyFile as string);
+  const extraPublicKeys = config.jwtPublicKeysFile ? loadJwksFile(config.jwtPublicKeysFile) : undefined;
+  const redis = createRedisClient({
+    url: config.redisUrl as string,
+    name: `auth:${config.nodeId}`,
+    commandTimeoutMs: config.redisCommandTimeoutMs,
+    logger,
+  });
+  const state = createRedisAuthState(redis, keySchema(config.redisPrefix), {
+    maxConsecutiveFailures: config.loginMaxConsecutiveFailures,
+    maxFailuresPerAddressPerDay: config.loginMaxFailuresPerAddressPerDay,
+  });
+  const node = createAuthNode({ config, state, signingKey, extraPublicKeys, logger });
+  await node.ready();
+  const server = createServer(node.app);
+  server.requestTimeout = 15_000;
+  server.headersTimeout = 10_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, resolve);
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : config.port;
+  logger.info('auth node listening', { host: config.host, port, kid: signingKey.kid });
+  onShutdownSignals(logger, config.shutdownGraceMs, async () => {
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeIdleConnections();
+    });
+    await state.close();
+  });
+}
+
+main().catch(exitOnStartupError);

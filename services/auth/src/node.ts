@@ -1,0 +1,56 @@
+import type { KeyObject } from 'node:crypto';
+import type { Config, Logger } from '@securechat/common';
+import type { AuthState } from '@securechat/state';
+import { toJwks, TokenIssuer, TokenVerifier, type SigningKey } from '@securechat/tokens';
+import type express from 'express';
+import { createAuthApp } from './app';
+import { AuthService } from './auth-service';
+import { PasswordHasher } from './passwords';
+
+export interface AuthNodeDeps {
+  config: Config;
+  state: AuthState;
+  signingKey: SigningKey;
+  /** Other public keys still trusted (a rotation in progress), served in the JWKS too. */
+  extraPublicKeys?: ReadonlyMap<string, KeyObject>;
+  logger: Logger;
+}
+
+export interface AuthNode {
+  app: express.Express;
+  service: AuthService;
+  issuer: TokenIssuer;
+  verifier: TokenVerifier;
+  /** Resolves when the node can answer logins at full cost (dummy hash ready). */
+  ready(): Promise<void>;
+}
+
+/** The composition root of an auth node, shared by `start:auth` and embedded mode. */
+export function createAuthNode(deps: AuthNodeDeps): AuthNode {
+  const { config, signingKey, logger } = deps;
+  const publicKeys = new Map<string, KeyObject>(deps.extraPublicKeys ?? []);
+  publicKeys.set(signingKey.kid, signingKey.publicKey);
+  const settings = { issuer: config.jwtIssuer, audience: config.jwtAudience };
+  const issuer = new TokenIssuer(signingKey, { ...settings, ttlS: config.accessTokenTtlS });
+  const verifier = new TokenVerifier(publicKeys, settings);
+  const passwords = new PasswordHasher(config.bcryptCost);
+  const service = new AuthService({
+    state: deps.state,
+    issuer,
+    verifier,
+    passwords,
+    logger,
+    refreshTokenTtlS: config.refreshTokenTtlS,
+    accessTokenTtlS: config.accessTokenTtlS,
+    limiterOnRedisError: config.loginLimiterOnRedisError,
+  });
+  const app = createAuthApp({
+    service,
+    state: deps.state,
+    jwks: toJwks([...publicKeys.values()]),
+    logger,
+    trustProxy: config.trustProxy,
+    maxBodyBytes: config.maxBodyBytes,
+  });
+  return { app, service, issuer, verifier, ready: () => passwords.ready() };
+}

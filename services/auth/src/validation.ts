@@ -1,0 +1,55 @@
+import { z } from 'zod';
+import { HttpError } from './errors';
+
+/** Contract: 3-32 of [A-Za-z0-9_.-]; names are case-insensitive (stored lower-case). */
+export const USERNAME = /^[A-Za-z0-9_.-]{3,32}$/;
+export const MIN_PASSWORD_CHARS = 8;
+/** bcrypt ignores every byte past 72: longer passwords are refused, never truncated. */
+export const MAX_PASSWORD_BYTES = 72;
+
+export function normalizeUsername(raw: string): string | undefined {
+  return USERNAME.test(raw) ? raw.toLowerCase() : undefined;
+}
+
+export function passwordAcceptable(password: string): boolean {
+  return (
+    [...password].length >= MIN_PASSWORD_CHARS && Buffer.byteLength(password, 'utf8') <= MAX_PASSWORD_BYTES
+  );
+}
+
+// Bounds on raw strings keep hostile bodies from costing work; the rules above decide.
+const credentials = z.strictObject({
+  username: z.string().max(256),
+  password: z.string().max(1024),
+});
+
+const registerShape = z.object({ username: z.unknown(), password: z.unknown() });
+const refreshShape = z.strictObject({ refresh_token: z.string().min(1).max(512) });
+
+function object(body: unknown): Record<string, unknown> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw new HttpError('invalid_request');
+  return body as Record<string, unknown>;
+}
+
+export function parseRegister(body: unknown): { username: string; password: string } {
+  const shape = registerShape.safeParse(object(body));
+  if (!shape.success) throw new HttpError('invalid_request');
+  const { username, password } = shape.data;
+  const name = typeof username === 'string' ? normalizeUsername(username) : undefined;
+  if (name === undefined) throw new HttpError('invalid_username');
+  if (typeof password !== 'string' || !passwordAcceptable(password)) throw new HttpError('invalid_password');
+  return { username: name, password };
+}
+
+export function parseLogin(body: unknown): { username: string; password: string } {
+  const parsed = credentials.safeParse(object(body));
+  if (!parsed.success) throw new HttpError('invalid_request');
+  return parsed.data;
+}
+
+export function parseRefresh(body: unknown): { refreshToken: string } {
+  const parsed = refreshShape.safeParse(object(body));
+  if (!parsed.success) throw new HttpError('invalid_request');
+  return { refreshToken: parsed.data.refresh_token };
+}

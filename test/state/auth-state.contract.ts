@@ -1,0 +1,123 @@
+import { expect } from 'chai';
+import type { AuthState } from '@securechat/state';
+
+export interface AuthStateFixture {
+  state: AuthState;
+  /** Advances time for the store (memory: fake clock; Redis: not supported). */
+}
+
+/** One suite, run against every implementation of the auth state ports. */
+export function authStateContract(
+  name: string,
+  make: () => Promise<AuthState>,
+  cleanup: () => Promise<void>,
+): void {
+  describe(`auth state contract: ${name}`, () => {
+    let state: AuthState;
+    beforeEach(async () => {
+      state = await make();
+    });
+    afterEach(async () => {
+      await cleanup();
+    });
+
+    it('creates a user once and reads it back', async () => {
+      const user = { username: 'alice', passwordHash: '$2b$10$abc', createdAt: 1700000000000 };
+      expect(await state.users.create(user)).to.equal(true);
+      expect(await state.users.create({ ...user, passwordHash: 'other' })).to.equal(false);
+      expect(await state.users.get('alice')).to.deep.equal(user);
+      expect(await state.users.get('bob')).to.equal(undefined);
+    });
+
+    it('revokes one token until its expiry, and every token of a user issued so far', async () => {
+      const exp = Math.floor(Date.now() / 1000) + 600;
+      const token = { jti: 'jti-00000001', sub: 'alice', iat: exp - 900, exp };
+      expect(await state.revocations.isRevoked(token)).to.equal(false);
+      await state.revocations.revoke(token.jti, token.exp, 'logout');
+      expect(await state.revocations.isRevoked(token)).to.equal(true);
+      const other = { ...token, jti: 'jti-00000002' };
+      expect(await state.revocations.isRevoked(other)).to.equal(false);
+      await state.revocations.revokeAllOf('alice', 900);
+      expect(await state.revocations.isRevoked(other)).to.equal(true);
+      const later = { ...other, jti: 'jti-00000003', iat: Math.floor(Date.now() / 1000) + 2 };
+      expect(await state.revocations.isRevoked(later)).to.equal(false);
+    });
+
+    it('ignores a revocation of a token already expired', async () => {
+      const exp = Math.floor(Date.now() / 1000) - 60;
+      await state.revocations.revoke('jti-expired1', exp, 'logout');
+      expect(
+        await state.revocations.isRevoked({ jti: 'jti-expired1', sub: 'a', iat: exp - 10, exp }),
+      ).to.equal(false);
+    });
+
+    it('blocks and unblocks with a reason', async () => {
+      expect(await state.blocklist.blockedReason('mallory')).to.equal(undefined);
+      await state.blocklist.block('mallory', 'spam', 60);
+      expect(await state.blocklist.blockedReason('mallory')).to.equal('spam');
+      expect(await state.blocklist.unblock('mallory')).to.equal(true);
+      expect(await state.blocklist.unblock('mallory')).to.equal(false);
+      expect(await state.blocklist.blockedReason('mallory')).to.equal(undefined);
+    });
+
+    it('rotates refresh tokens and detects reuse of a spent one', async () => {
+      await state.refreshTokens.createFamily('family-0001', 'alice', 'hash-1', 600);
+      expect(await state.refreshTokens.rotate('hash-1', 'hash-2', 600)).to.deep.equal({
+        kind: 'ok',
+        family: 'family-0001',
+        username: 'alice',
+      });
+      const exp = Math.floor(Date.now() / 1000) + 300;
+      await state.refreshTokens.recordAccessToken('family-0001', 'jti-a0000001', exp);
+      await state.refreshTokens.recordAccessToken('family-0001', 'jti-a0000002', exp + 10);
+      // hash-1 is spent: presenting it again is reuse and revokes the family.
+      expect(await state.refreshTokens.rotate('hash-1', 'hash-3', 600)).to.deep.equal({
+        kind: 'reused',
+        family: 'family-0001',
+        username: 'alice',
+      });
+      // the legitimate successor is now dead too
+      const after = await state.refreshTokens.rotate('hash-2', 'hash-4', 600);
+      expect(after.kind).to.equal('reused');
+      const tokens = await state.refreshTokens.revokeFamily('family-0001');
+      expect(tokens.map((t) => t.jti).sort()).to.deep.equal(['jti-a0000001', 'jti-a0000002']);
+      expect(await state.refreshTokens.rotate('nope', 'hash-5', 600)).to.deep.equal({ kind: 'invalid' });
+    });
+
+    it('revoking a family stops its active token', async () => {
+      await state.refreshTokens.createFamily('family-0002', 'bob', 'hash-b1', 600);
+      await state.refreshTokens.revokeFamily('family-0002');
+      expect((await state.refreshTokens.rotate('hash-b1', 'hash-b2', 600)).kind).to.equal('reused');
+    });
+
+    it('locks out a username+address after consecutive failures, not other addresses', async () => {
+      for (let i = 0; i < 3; i++) {
+        expect(await state.loginLimiter.check('carol', '10.0.0.1')).to.deep.equal({ allowed: true });
+        await state.loginLimiter.recordFailure('carol', '10.0.0.1');
+      }
+      const locked = await state.loginLimiter.check('carol', '10.0.0.1');
+      expect(locked.allowed).to.equal(false);
+      if (!locked.allowed) expect(locked.retryAfterS).to.be.greaterThan(0);
+      expect(await state.loginLimiter.check('carol', '10.0.0.2')).to.deep.equal({ allowed: true });
+    });
+
+    it('a success clears consecutive failures', async () => {
+      await state.loginLimiter.recordFailure('dave', '10.0.0.3');
+      await state.loginLimiter.recordFailure('dave', '10.0.0.3');
+      await state.loginLimiter.recordSuccess('dave', '10.0.0.3');
+      await state.loginLimiter.recordFailure('dave', '10.0.0.3');
+      await state.loginLimiter.recordFailure('dave', '10.0.0.3');
+      expect(await state.loginLimiter.check('dave', '10.0.0.3')).to.deep.equal({ allowed: true });
+    });
+
+    it('limits failures per address per day across usernames', async () => {
+      for (let i = 0; i < 5; i++) await state.loginLimiter.recordFailure(`user${i}`, '10.0.0.9');
+      expect((await state.loginLimiter.check('someone', '10.0.0.9')).allowed).to.equal(false);
+      expect((await state.loginLimiter.check('someone', '10.0.0.10')).allowed).to.equal(true);
+    });
+
+    it('reports ready', async () => {
+      expect(await state.ready()).to.equal(true);
+    });
+  });
+}
