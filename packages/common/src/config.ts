@@ -45,6 +45,7 @@ export interface Config {
   readonly redisCommandTimeoutMs: number;
   readonly presenceTtlS: number;
   readonly maxBodyBytes: number;
+  readonly revalidateIntervalMs: number;
 }
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'http' | 'verbose' | 'debug' | 'silly';
@@ -169,6 +170,7 @@ const schema = z.object({
   REDIS_COMMAND_TIMEOUT_MS: int(50, 60_000, 1000),
   PRESENCE_TTL_S: int(2, 3600, 60),
   MAX_BODY_BYTES: int(256, 1024 * 1024, 8192),
+  REVALIDATE_INTERVAL_MS: int(100, 3_600_000, 60000),
 });
 
 type Env = Record<string, string | undefined>;
@@ -236,6 +238,7 @@ export function loadConfig(env: Env, mode: ServiceMode): Config {
     redisCommandTimeoutMs: v.REDIS_COMMAND_TIMEOUT_MS,
     presenceTtlS: v.PRESENCE_TTL_S,
     maxBodyBytes: v.MAX_BODY_BYTES,
+    revalidateIntervalMs: v.REVALIDATE_INTERVAL_MS,
   });
 }
 

@@ -4,3 +4,4 @@ export * from './logger';
 export * from './keys';
 export * from './redis';
 export * from './lifecycle';
+export * from './frames';

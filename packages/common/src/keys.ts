@@ -36,8 +36,16 @@ export function keySchema(prefix: string) {
     roomLog: (room: string) => `${prefix}room:${part(room, 'room')}:log`,
     /** pub/sub channel of a room */
     roomChannel: (room: string) => `${prefix}room:${part(room, 'room')}:ch`,
-    /** hash: user -> session count, per node; see presence */
+    /** hash: user -> number of nodes where the user is present in the room */
     presence: (room: string) => `${prefix}presence:${part(room, 'room')}`,
+    /** sorted set: "<user>|<node>" -> expiry (unix ms), refreshed by the node's heartbeat */
+    presenceExpiry: (room: string) => `${prefix}presence:${part(room, 'room')}:exp`,
+    /** sorted set: session id -> expiry (unix ms); the per-user connection cap */
+    connections: (username: string) => `${prefix}conns:${part(username, 'username')}`,
+    /** sorted set: accepted messages of the user in the sliding window (member -> unix ms) */
+    rateWindow: (username: string) => `${prefix}rate:${part(username, 'username')}`,
+    /** sorted set: rejected messages of the user in the current window */
+    rateViolations: (username: string) => `${prefix}rate:${part(username, 'username')}:violations`,
     /** control channel: revocations, blocks, kicks */
     control: `${prefix}control`,
   });

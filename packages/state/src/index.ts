@@ -1,5 +1,11 @@
 export * from './ports';
+export * from './chat-ports';
+export * from './stream-id';
 export * from './memory/auth-state';
+export * from './memory/chat-state';
 export * from './memory/expiring-map';
 export * from './redis/auth-state';
+export * from './redis/broker';
+export * from './redis/presence';
 export { luaScript } from './redis/lua';
+export * from './factories';

@@ -1,39 +1,13 @@
-import { createServer } from 'node:http';
 import { createLogger, exitOnStartupError, loadConfig, onShutdownSignals } from '@securechat/common';
-import { createMemoryAuthState } from '@securechat/state';
-import { generateSigningKey, loadSigningKey } from '@securechat/tokens';
-import { createAuthNode } from '@securechat/auth';
+import { startEmbedded } from './embedded';
 
-/**
- * `npm start`: the whole product in one process with embedded (memory) state and a
- * signing key generated at start. For development; nothing survives a restart.
- */
+/** `npm start`: the whole product in one process with embedded (memory) state. */
 async function main(): Promise<void> {
   const config = loadConfig(process.env, 'embedded');
   const logger = createLogger({ level: config.logLevel, service: 'embedded', node: config.nodeId });
-  const signingKey = config.jwtPrivateKeyFile
-    ? loadSigningKey(config.jwtPrivateKeyFile)
-    : generateSigningKey();
-  const state = createMemoryAuthState({
-    maxConsecutiveFailures: config.loginMaxConsecutiveFailures,
-    maxFailuresPerAddressPerDay: config.loginMaxFailuresPerAddressPerDay,
-  });
-  const auth = createAuthNode({ config, state, signingKey, logger });
-  await auth.ready();
-  const server = createServer(auth.app);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, resolve);
-  });
-  const address = server.address();
-  const port = typeof address === 'object' && address !== null ? address.port : config.port;
-  logger.info('embedded node listening', { url: `http://${config.host}:${port}`, mode: 'embedded' });
-  onShutdownSignals(logger, config.shutdownGraceMs, async () => {
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeIdleConnections();
-    });
-  });
+  const embedded = await startEmbedded(config, logger);
+  logger.info('embedded node listening', { url: `http://${config.host}:${embedded.port}`, mode: 'embedded' });
+  onShutdownSignals(logger, config.shutdownGraceMs, () => embedded.close());
 }
 
 main().catch(exitOnStartupError);

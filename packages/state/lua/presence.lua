@@ -1,0 +1,57 @@
+-- Presence of users in one room across nodes, with expiring entries.
+-- KEYS[1] hash user -> number of live "<user>|<node>" entries
+-- KEYS[2] sorted set "<user>|<node>" -> expiry (unix ms)
+-- KEYS[3] the room's channel (presence events are published there)
+-- ARGV[1] op: 'join' | 'leave' | 'refresh'
+-- ARGV[2] now (unix ms), ARGV[3] expiry for this node's entries (unix ms)
+-- ARGV[4] room (validated: no quote or backslash), ARGV[5] node id
+-- ARGV[6..] users this call is about
+-- Every call first expires entries of nodes that stopped refreshing them; users left
+-- with no entry go offline. Events are published as "-\n<frame>".
+local function event(user, state)
+  redis.call('PUBLISH', KEYS[3], '-\n{"type":"presence","room":"' .. ARGV[4] ..
+    '","user":"' .. user .. '","state":"' .. state .. '"}')
+end
+
+local function drop(member)
+  local user = string.match(member, '^(.*)|')
+  if redis.call('HINCRBY', KEYS[1], user, -1) <= 0 then
+    redis.call('HDEL', KEYS[1], user)
+    event(user, 'offline')
+  end
+end
+
+for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])) do
+  redis.call('ZREM', KEYS[2], member)
+  drop(member)
+end
+
+local op = ARGV[1]
+for i = 6, #ARGV do
+  local user = ARGV[i]
+  local member = user .. '|' .. ARGV[5]
+  if op == 'join' then
+    if redis.call('ZADD', KEYS[2], ARGV[3], member) == 1 then
+      if redis.call('HINCRBY', KEYS[1], user, 1) == 1 then
+        event(user, 'online')
+      end
+    end
+  elseif op == 'leave' then
+    if redis.call('ZREM', KEYS[2], member) == 1 then
+      drop(member)
+    end
+  elseif op == 'refresh' then
+    if redis.call('ZADD', KEYS[2], 'XX', 'CH', ARGV[3], member) == 0 and
+       redis.call('ZSCORE', KEYS[2], member) == false then
+      -- the entry expired (the node was cut off): present again
+      redis.call('ZADD', KEYS[2], ARGV[3], member)
+      if redis.call('HINCRBY', KEYS[1], user, 1) == 1 then
+        event(user, 'online')
+      end
+    end
+  end
+end
+local ttl = tonumber(ARGV[3]) - tonumber(ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ttl * 2)
+redis.call('PEXPIRE', KEYS[2], ttl * 2)
+return 1

@@ -1,0 +1,110 @@
+/**
+ * Ports of the chat nodes' shared state: fan-out with history (Broker), presence per
+ * room, the per-user connection cap and the per-user message rate. Memory and Redis
+ * implementations pass one contract suite (test/state/chat-state.contract.ts).
+ */
+import type { Blocklist, RevocationStore } from './ports';
+
+export interface StoredMessage {
+  readonly id: string;
+  readonly room: string;
+  readonly from: string;
+  readonly text: string;
+  readonly ts: number;
+}
+
+/**
+ * What a node receives from the broker: a frame already serialised for clients, sent
+ * as is to every local member. `id` is the message id (undefined for presence events).
+ */
+export type FrameHandler = (room: string, id: string | undefined, frame: string) => void;
+
+export interface ReplayResult {
+  readonly messages: StoredMessage[];
+  /** Some messages after `since` were trimmed from the history: the client missed them. */
+  readonly truncated: boolean;
+}
+
+export interface Broker {
+  /** Inbound traffic is inverted: the node registers its handler, the broker never imports the node. */
+  onFrame(handler: FrameHandler): void;
+  /** Called after the broker lost and regained its subscriptions (messages may have been missed). */
+  onResubscribed(handler: (rooms: string[]) => void): void;
+  /** Stores the message in the room's history and fans it out to every node, in one round trip. */
+  publish(room: string, from: string, text: string): Promise<StoredMessage>;
+  /** Receives the room's frames from now on; resolves once subscribed. */
+  subscribe(room: string): Promise<void>;
+  unsubscribe(room: string): Promise<void>;
+  /** Up to `limit` messages just before `before` (default: the newest), oldest first. */
+  history(room: string, limit: number, before?: string): Promise<StoredMessage[]>;
+  /** Every message after `since` (at most `limit`), oldest first. */
+  replay(room: string, since: string, limit: number): Promise<ReplayResult>;
+  start(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface PresenceChange {
+  readonly user: string;
+  readonly state: 'online' | 'offline';
+}
+
+export interface Presence {
+  /**
+   * Marks `user` present in `room` on this node (idempotent). When it is the user's
+   * first presence anywhere, the `online` event is published to the room.
+   */
+  join(room: string, user: string): Promise<void>;
+  /** Removes this node's presence of `user`; the last one out publishes `offline`. */
+  leave(room: string, user: string): Promise<void>;
+  /** Users present in the room on any live node. */
+  members(room: string): Promise<string[]>;
+  /**
+   * Refreshes this node's entries (so they outlive the TTL) and expires other nodes'
+   * entries that stopped being refreshed, publishing `offline` for users left nowhere.
+   */
+  heartbeat(entries: readonly { room: string; user: string }[]): Promise<void>;
+}
+
+export interface ConnectionRegistry {
+  /** Registers a session if the user holds fewer than `limit` across the cluster. */
+  acquire(user: string, session: string, limit: number): Promise<boolean>;
+  release(user: string, session: string): Promise<void>;
+  /** Keeps this node's sessions alive; a dead node's sessions expire. */
+  heartbeat(sessions: readonly { user: string; session: string }[]): Promise<void>;
+}
+
+export type RateDecision =
+  | { readonly allowed: true }
+  | {
+      readonly allowed: false;
+      readonly retryAfterMs: number;
+      readonly violations: number;
+      readonly blocked: boolean;
+    };
+
+export interface RateLimits {
+  readonly max: number;
+  readonly windowMs: number;
+  readonly blockAfterViolations: number;
+  readonly blockDurationS: number;
+}
+
+export interface MessageRateLimiter {
+  /**
+   * Counts one message of `user` in a true sliding window over all nodes. A rejection
+   * counts as a violation; enough violations within one window block the user.
+   */
+  consume(user: string, limits: RateLimits): Promise<RateDecision>;
+}
+
+/** Everything a chat node shares with the cluster. */
+export interface ChatState {
+  broker: Broker;
+  presence: Presence;
+  registry: ConnectionRegistry;
+  rateLimiter: MessageRateLimiter;
+  revocations: RevocationStore;
+  blocklist: Blocklist;
+  ready(): Promise<boolean>;
+  close(): Promise<void>;
+}

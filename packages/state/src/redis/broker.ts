@@ -1,0 +1,162 @@
+import type { Redis } from 'ioredis';
+import { messageFrameParts, type KeySchema, type Logger } from '@securechat/common';
+import type { Broker, FrameHandler, ReplayResult, StoredMessage } from '../chat-ports';
+import { compareIds } from '../stream-id';
+import { guard } from './auth-state';
+import { luaScript } from './lua';
+
+type BrokerClient = Redis & {
+  chatPublish(
+    stream: string,
+    channel: string,
+    maxLen: number,
+    from: string,
+    text: string,
+    ts: number,
+    head: string,
+    tail: string,
+  ): Promise<string>;
+  chatReplay(stream: string, since: string, count: number): Promise<[string, [string, string[]][]]>;
+};
+
+function defineScripts(redis: Redis): BrokerClient {
+  const client = redis as BrokerClient;
+  if (typeof client.chatPublish !== 'function') {
+    redis.defineCommand('chatPublish', { numberOfKeys: 2, lua: luaScript('publish') });
+    redis.defineCommand('chatReplay', { numberOfKeys: 1, lua: luaScript('replay') });
+  }
+  return client;
+}
+
+function toMessage(room: string, entry: [string, string[]]): StoredMessage {
+  const [id, fields] = entry;
+  const f: Record<string, string> = {};
+  for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i] as string] = fields[i + 1] as string;
+  return { id, room, from: f.from ?? '', text: f.text ?? '', ts: Number(f.ts ?? 0) };
+}
+
+export interface RedisBrokerOptions {
+  /** Request-path client: no offline queue, command timeout. */
+  redis: Redis;
+  /** The node's one subscriber connection; it does nothing else. */
+  subscriber: Redis;
+  keys: KeySchema;
+  historyMaxLen: number;
+  logger: Logger;
+}
+
+/**
+ * Fan-out through Redis pub/sub with the room's Stream as the source of truth. One
+ * subscriber connection per node, one channel per room with local members. A message is
+ * stored and published by one script; pub/sub is at-most-once, so after the subscriber
+ * reconnects the node is told to catch up from the streams.
+ */
+export class RedisBroker implements Broker {
+  private readonly redis: BrokerClient;
+  private readonly channels = new Map<string, string>(); // channel -> room
+  private handler: FrameHandler = () => undefined;
+  private resubscribed: (rooms: string[]) => void = () => undefined;
+  private wasConnected = false;
+
+  constructor(private readonly options: RedisBrokerOptions) {
+    this.redis = defineScripts(options.redis);
+    const sub = options.subscriber;
+    sub.on('message', (channel: string, payload: string) => {
+      const room = this.channels.get(channel);
+      if (room === undefined) return;
+      const cut = payload.indexOf('\n');
+      if (cut < 0) return;
+      const id = payload.slice(0, cut);
+      this.handler(room, id === '-' ? undefined : id, payload.slice(cut + 1));
+    });
+    sub.on('ready', () => {
+      // ioredis resubscribes by itself; what was published meanwhile must be read back.
+      if (this.wasConnected && this.channels.size > 0) this.resubscribed([...this.channels.values()]);
+      this.wasConnected = true;
+    });
+  }
+
+  onFrame(handler: FrameHandler): void {
+    this.handler = handler;
+  }
+
+  onResubscribed(handler: (rooms: string[]) => void): void {
+    this.resubscribed = handler;
+  }
+
+  async start(): Promise<void> {
+    const sub = this.options.subscriber;
+    if (sub.status !== 'ready') {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('redis subscriber not ready')), 10_000);
+        sub.once('ready', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    this.wasConnected = true;
+  }
+
+  async publish(room: string, from: string, text: string): Promise<StoredMessage> {
+    const ts = Date.now();
+    const [head, tail] = messageFrameParts(room, from, text, ts);
+    const { keys } = this.options;
+    const id = await guard(
+      this.redis.chatPublish(
+        keys.roomLog(room),
+        keys.roomChannel(room),
+        this.options.historyMaxLen,
+        from,
+        text,
+        ts,
+        head,
+        tail,
+      ),
+    );
+    return { id, room, from, text, ts };
+  }
+
+  async subscribe(room: string): Promise<void> {
+    const channel = this.options.keys.roomChannel(room);
+    if (this.channels.has(channel)) return;
+    this.channels.set(channel, room);
+    try {
+      await this.options.subscriber.subscribe(channel);
+    } catch (err) {
+      this.channels.delete(channel);
+      throw err;
+    }
+  }
+
+  async unsubscribe(room: string): Promise<void> {
+    const channel = this.options.keys.roomChannel(room);
+    if (!this.channels.delete(channel)) return;
+    await this.options.subscriber.unsubscribe(channel).catch((err: unknown) => {
+      this.options.logger.warn('unsubscribe failed', { room, err });
+    });
+  }
+
+  async history(room: string, limit: number, before?: string): Promise<StoredMessage[]> {
+    const end = before === undefined ? '+' : `(${before}`;
+    const entries = (await guard(
+      this.redis.xrevrange(this.options.keys.roomLog(room), end, '-', 'COUNT', limit),
+    )) as [string, string[]][];
+    return entries.reverse().map((e) => toMessage(room, e));
+  }
+
+  async replay(room: string, since: string, limit: number): Promise<ReplayResult> {
+    const [maxDeleted, entries] = await guard(
+      this.redis.chatReplay(this.options.keys.roomLog(room), since, limit),
+    );
+    return {
+      messages: entries.map((e) => toMessage(room, e)),
+      truncated: compareIds(String(maxDeleted), since) > 0,
+    };
+  }
+
+  async close(): Promise<void> {
+    this.channels.clear();
+    await this.options.subscriber.quit().catch(() => this.options.subscriber.disconnect());
+  }
+}

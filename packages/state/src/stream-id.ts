@@ -1,0 +1,9 @@
+/** Message ids are Redis Stream ids, `<ms>-<seq>`; they order a room's history. */
+export const STREAM_ID = /^\d{1,15}-\d{1,10}$/;
+
+/** Numeric comparison of two stream ids (string comparison would put 9 after 10). */
+export function compareIds(a: string, b: string): number {
+  const [am = 0, as = 0] = a.split('-').map(Number);
+  const [bm = 0, bs = 0] = b.split('-').map(Number);
+  return am !== bm ? am - bm : as - bs;
+}

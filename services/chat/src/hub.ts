@@ -1,0 +1,87 @@
+import type { Session } from './session';
+
+/**
+ * The node's local connections: which sessions are in which room, and the fan-out of a
+ * frame to them. A frame is turned into bytes once, whatever the number of recipients.
+ */
+export class Hub {
+  private readonly rooms = new Map<string, Set<Session>>();
+  private readonly users = new Map<string, Set<Session>>();
+  readonly sessions = new Set<Session>();
+
+  addSession(session: Session): void {
+    this.sessions.add(session);
+    let set = this.users.get(session.user);
+    if (set === undefined) {
+      set = new Set();
+      this.users.set(session.user, set);
+    }
+    set.add(session);
+  }
+
+  removeSession(session: Session): void {
+    this.sessions.delete(session);
+    const set = this.users.get(session.user);
+    set?.delete(session);
+    if (set?.size === 0) this.users.delete(session.user);
+  }
+
+  /** Adds the session to the room; true when it is the room's first local member. */
+  join(room: string, session: Session): boolean {
+    let members = this.rooms.get(room);
+    const first = members === undefined;
+    if (members === undefined) {
+      members = new Set();
+      this.rooms.set(room, members);
+    }
+    members.add(session);
+    return first;
+  }
+
+  /** Removes the session from the room; true when the room has no local member left. */
+  leave(room: string, session: Session): boolean {
+    const members = this.rooms.get(room);
+    if (members === undefined) return false;
+    members.delete(session);
+    if (members.size > 0) return false;
+    this.rooms.delete(room);
+    return true;
+  }
+
+  /** Whether another local session of the same user is still in the room. */
+  userInRoom(room: string, user: string, except?: Session): boolean {
+    for (const s of this.rooms.get(room) ?? []) if (s.user === user && s !== except) return true;
+    return false;
+  }
+
+  hasRoom(room: string): boolean {
+    return this.rooms.has(room);
+  }
+
+  roomNames(): string[] {
+    return [...this.rooms.keys()];
+  }
+
+  sessionsOf(user: string): Session[] {
+    return [...(this.users.get(user) ?? [])];
+  }
+
+  /** (room, user) pairs with a local session, for the presence heartbeat. */
+  presenceEntries(): { room: string; user: string }[] {
+    const out: { room: string; user: string }[] = [];
+    for (const [room, members] of this.rooms) {
+      const users = new Set<string>();
+      for (const s of members) users.add(s.user);
+      for (const user of users) out.push({ room, user });
+    }
+    return out;
+  }
+
+  fanOut(room: string, id: string | undefined, frame: string): number {
+    const members = this.rooms.get(room);
+    if (members === undefined || members.size === 0) return 0;
+    const data = Buffer.from(frame);
+    for (const session of members) session.deliver(room, id, data);
+    return members.size;
+  }
+}

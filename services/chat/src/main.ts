@@ -1,0 +1,47 @@
+import { createServer } from 'node:http';
+import {
+  createLogger,
+  createRedisClient,
+  exitOnStartupError,
+  keySchema,
+  loadConfig,
+  onShutdownSignals,
+} from '@securechat/common';
+import { createRedisChatState } from '@securechat/state';
+import { loadJwksFile } from '@securechat/tokens';
+import { healthHandler } from './health';
+import { createChatNode } from './node';
+
+/** `npm run start:chat`: one stateless chat node against REDIS_URL. */
+async function main(): Promise<void> {
+  const config = loadConfig(process.env, 'chat');
+  const logger = createLogger({ level: config.logLevel, service: 'chat', node: config.nodeId });
+  const publicKeys = loadJwksFile(config.jwtPublicKeysFile as string);
+  const common = { url: config.redisUrl as string, commandTimeoutMs: config.redisCommandTimeoutMs, logger };
+  const redis = createRedisClient({ ...common, name: `chat:${config.nodeId}` });
+  const subscriber = createRedisClient({ ...common, name: `chat-sub:${config.nodeId}`, subscriber: true });
+  const state = createRedisChatState(
+    redis,
+    subscriber,
+    keySchema(config.redisPrefix),
+    { nodeId: config.nodeId, presenceTtlMs: config.presenceTtlS * 1000, historyMaxLen: config.historyMaxLen },
+    logger,
+  );
+  const node = createChatNode({ config, listenPort: config.port, state, publicKeys, logger });
+  const server = createServer(healthHandler(() => state.ready()));
+  server.on('upgrade', (req, socket, head: Buffer) => node.handleUpgrade(req, socket, head));
+  await node.start();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, resolve);
+  });
+  logger.info('chat node listening', { host: config.host, port: config.port, keys: publicKeys.size });
+  onShutdownSignals(logger, config.shutdownGraceMs, async () => {
+    server.close();
+    await node.drain(config.shutdownGraceMs);
+    await node.close();
+    await state.close();
+  });
+}
+
+main().catch(exitOnStartupError);
