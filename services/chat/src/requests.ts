@@ -29,16 +29,17 @@ export class RequestHandler {
 
   async handle(session: Session, text: string): Promise<void> {
     if (session.closed) return;
-    if (!session.takeRequestToken()) {
-      this.error(session, 'rate_limited', 'too many requests', undefined, { retry_after_ms: 1000 });
-      return;
-    }
     const parsed = parseClientMessage(text);
     if (!parsed.ok) {
       this.error(session, 'bad_request', parsed.reason, parsed.ref);
       return;
     }
     const message = parsed.message;
+    // send and dm are governed by the cluster-wide message limit; the rest by a local budget.
+    if (message.type !== 'send' && message.type !== 'dm' && !session.takeRequestToken()) {
+      this.error(session, 'rate_limited', 'too many requests', message.ref, { retry_after_ms: 1000 });
+      return;
+    }
     try {
       await this.dispatch(session, message);
     } catch (err) {

@@ -33,8 +33,8 @@ export class Session {
     readonly connection: Connection,
     private readonly maxBuffered: number,
     private readonly onSlow: (session: Session) => void,
-    private readonly requestBurst = 50,
-    private readonly requestsPerSecond = 25,
+    private readonly requestBurst = 100,
+    private readonly requestsPerSecond = 50,
   ) {
     this.tokens = requestBurst;
     this.refilledAt = Date.now();

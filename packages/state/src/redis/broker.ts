@@ -1,7 +1,6 @@
 import type { Redis } from 'ioredis';
 import { messageFrameParts, type KeySchema, type Logger } from '@securechat/common';
 import type { Broker, FrameHandler, ReplayResult, StoredMessage } from '../chat-ports';
-import { compareIds } from '../stream-id';
 import { guard } from './auth-state';
 import { luaScript } from './lua';
 
@@ -16,7 +15,7 @@ type BrokerClient = Redis & {
     head: string,
     tail: string,
   ): Promise<string>;
-  chatReplay(stream: string, since: string, count: number): Promise<[string, [string, string[]][]]>;
+  chatReplay(stream: string, since: string, count: number): Promise<[number, [string, string[]][]]>;
 };
 
 function defineScripts(redis: Redis): BrokerClient {
@@ -146,13 +145,10 @@ export class RedisBroker implements Broker {
   }
 
   async replay(room: string, since: string, limit: number): Promise<ReplayResult> {
-    const [maxDeleted, entries] = await guard(
+    const [truncated, entries] = await guard(
       this.redis.chatReplay(this.options.keys.roomLog(room), since, limit),
     );
-    return {
-      messages: entries.map((e) => toMessage(room, e)),
-      truncated: compareIds(String(maxDeleted), since) > 0,
-    };
+    return { messages: entries.map((e) => toMessage(room, e)), truncated: truncated === 1 };
   }
 
   async close(): Promise<void> {

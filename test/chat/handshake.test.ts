@@ -1,0 +1,121 @@
+import { expect } from 'chai';
+import { connect, refusal, openSocket, TestClient } from '../support/ws-client';
+import { ChatCluster, type InProcessNode } from '../support/chat-cluster';
+import { RedisServer } from '../support/redis-server';
+
+describe('chat handshake @redis', () => {
+  let redis: RedisServer;
+  let cluster: ChatCluster;
+  let a: InProcessNode;
+  let b: InProcessNode;
+
+  before(async () => {
+    redis = await RedisServer.start();
+    cluster = new ChatCluster(redis);
+    a = await cluster.startNode('hs-a', { MAX_CONNECTIONS_PER_USER: '3', MAX_CONNECTIONS_PER_ADDRESS: '6' });
+    b = await cluster.startNode('hs-b', { MAX_CONNECTIONS_PER_USER: '3' });
+  });
+  after(async () => {
+    await cluster.stop();
+    await redis.destroy();
+  });
+
+  for (const method of ['header', 'subprotocol', 'query'] as const) {
+    it(`accepts a token by ${method} and greets with welcome`, async () => {
+      const result = await openSocket(a.url, { token: cluster.token('alice'), method });
+      expect(result).to.be.instanceOf(TestClient);
+      const client = result as TestClient;
+      const welcome = await client.next((f) => f.type === 'welcome');
+      expect(welcome).to.include({ user: 'alice', node: 'hs-a' });
+      expect(welcome.session).to.be.a('string');
+      // the server selects chat.v1 and never echoes the bearer subprotocol
+      expect(client.ws.protocol).to.equal('chat.v1');
+      await client.close();
+    });
+  }
+
+  it('refuses a missing, wrong or look-alike Origin with 403', async () => {
+    const token = cluster.token('alice');
+    expect((await refusal(a.url, { token, origin: null })).status).to.equal(403);
+    expect((await refusal(a.url, { token, origin: 'http://evil.example' })).status).to.equal(403);
+    const own = a.url.replace('ws://', 'http://');
+    expect((await refusal(a.url, { token, origin: `${own}.evil.example` })).status).to.equal(403);
+    expect((await refusal(a.url, { token, origin: own.toUpperCase() })).status).to.equal(403);
+  });
+
+  it('refuses missing, malformed, badly signed, expired or other-typ tokens with 401 and a JSON body', async () => {
+    const good = cluster.token('alice');
+    const [h, p] = good.split('.') as [string, string, string];
+    const forged = `${h}.${Buffer.from(JSON.stringify({ sub: 'mallory' })).toString('base64url')}.${good.split('.')[2]}`;
+    const expired = cluster.token('alice', 60, { now: Date.now() - 3600_000 });
+    for (const token of [undefined, 'garbage', `${h}.${p}.`, forged, expired]) {
+      const r = await refusal(a.url, token === undefined ? {} : { token });
+      expect(r.status, String(token)).to.equal(401);
+      expect(JSON.parse(r.body)).to.have.property('error', 'invalid_token');
+    }
+  });
+
+  it('refuses a revoked token with 401 and a blocked user with 403', async () => {
+    const issued = cluster.issue('carol');
+    await cluster.admin.set(cluster.keys.revoked(issued.jti), 'test', 'EX', 600);
+    expect((await refusal(a.url, { token: issued.token })).status).to.equal(401);
+    await cluster.admin.set(cluster.keys.blocked('dave'), 'test', 'EX', 600);
+    expect((await refusal(a.url, { token: cluster.token('dave') })).status).to.equal(403);
+  });
+
+  it('refuses subprotocols without chat.v1, and paths other than /ws', async () => {
+    const token = cluster.token('alice');
+    expect((await refusal(a.url, { token, protocols: ['other'] })).status).to.equal(400);
+    expect((await refusal(a.url, { token, path: '/elsewhere' })).status).to.equal(404);
+  });
+
+  it('caps connections per user across nodes with 429', async () => {
+    const token = cluster.token('erin');
+    const open = [
+      await connect(a.url, { token }),
+      await connect(b.url, { token }),
+      await connect(a.url, { token }),
+    ];
+    const r = await refusal(b.url, { token });
+    expect(r.status).to.equal(429);
+    await open[0]?.close();
+    // the freed slot is reusable on any node
+    const again = await connect(b.url, { token });
+    await Promise.all([again.close(), ...open.map((c) => c.close())]);
+  });
+
+  it('caps connections per address on a node with 429', async () => {
+    const clients: TestClient[] = [];
+    for (let i = 0; i < 6; i++) clients.push(await connect(a.url, { token: cluster.token(`user${i}`) }));
+    expect((await refusal(a.url, { token: cluster.token('user9') })).status).to.equal(429);
+    await Promise.all(clients.map((c) => c.close()));
+  });
+
+  it('never logs a token', async () => {
+    const token = cluster.token('frank');
+    const c = await connect(a.url, { token, method: 'query' });
+    await c.close();
+    await refusal(a.url, { token: `${token}x`, method: 'query' });
+    expect(a.logs.text()).not.to.include(token.split('.')[2] as string);
+    expect(a.logs.text()).to.include('handshake_refused');
+  });
+});
+
+describe('chat handshake rate per address @redis', () => {
+  let redis: RedisServer;
+  let cluster: ChatCluster;
+  before(async () => {
+    redis = await RedisServer.start();
+    cluster = new ChatCluster(redis);
+  });
+  after(async () => {
+    await cluster.stop();
+    await redis.destroy();
+  });
+
+  it('answers 429 past MAX_HANDSHAKES_PER_ADDRESS_PER_MIN', async () => {
+    const node = await cluster.startNode('rate', { MAX_HANDSHAKES_PER_ADDRESS_PER_MIN: '3' });
+    for (let i = 0; i < 3; i++) expect((await refusal(node.url, { token: 'bad' })).status).to.equal(401);
+    expect((await refusal(node.url, { token: cluster.token('alice') })).status).to.equal(429);
+  });
+});

@@ -1,0 +1,130 @@
+import { createServer, type Server } from 'node:http';
+import { Redis } from 'ioredis';
+import { createRedisClient, keySchema, loadConfig, type Config, type KeySchema } from '@securechat/common';
+import { createRedisChatState, type ChatState } from '@securechat/state';
+import { generateSigningKey, TokenIssuer, type SigningKey } from '@securechat/tokens';
+import { ChatNode, createChatNode, healthHandler } from '@securechat/chat';
+import { memoryLogger } from './logs';
+import { uniquePrefix, type RedisServer } from './redis-server';
+
+export const ISSUER = 'securechat';
+
+export interface InProcessNode {
+  name: string;
+  node: ChatNode;
+  server: Server;
+  state: ChatState;
+  url: string;
+  logs: ReturnType<typeof memoryLogger>;
+  stop(): Promise<void>;
+}
+
+/** Several chat nodes in this process on port 0, sharing one real Redis and one prefix. */
+export class ChatCluster {
+  readonly key: SigningKey = generateSigningKey();
+  readonly prefix = uniquePrefix('chat');
+  readonly keys: KeySchema = keySchema(this.prefix);
+  readonly nodes: InProcessNode[] = [];
+  readonly admin: Redis;
+
+  constructor(
+    readonly redis: RedisServer,
+    private readonly env: Record<string, string> = {},
+  ) {
+    this.admin = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+    this.admin.on('error', () => undefined);
+  }
+
+  config(extra: Record<string, string> = {}): Config {
+    return loadConfig(
+      {
+        REDIS_URL: this.redis.url,
+        REDIS_PREFIX: this.prefix,
+        JWT_PUBLIC_KEYS_FILE: '/unused',
+        ALLOW_MISSING_ORIGIN: 'false',
+        LOG_LEVEL: 'debug',
+        ...this.env,
+        ...extra,
+      },
+      'chat',
+    );
+  }
+
+  token(user: string, ttlS = 900, extra: Partial<{ now: number }> = {}): string {
+    const issuer = new TokenIssuer(
+      this.key,
+      { issuer: ISSUER, audience: ISSUER, ttlS },
+      extra.now !== undefined ? () => extra.now as number : Date.now,
+    );
+    return issuer.issue(user).token;
+  }
+
+  issue(user: string, ttlS = 900) {
+    return new TokenIssuer(this.key, { issuer: ISSUER, audience: ISSUER, ttlS }).issue(user);
+  }
+
+  async startNode(
+    name = `node${this.nodes.length + 1}`,
+    extra: Record<string, string> = {},
+  ): Promise<InProcessNode> {
+    const logs = memoryLogger(name);
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const address = server.address();
+    const port = typeof address === 'object' && address !== null ? address.port : 0;
+    const config = this.config({ NODE_ID: name, ALLOWED_ORIGINS: `http://127.0.0.1:${port}`, ...extra });
+    const common = {
+      url: this.redis.url,
+      commandTimeoutMs: config.redisCommandTimeoutMs,
+      logger: logs.logger,
+    };
+    const redis = createRedisClient({ ...common, name });
+    const subscriber = createRedisClient({ ...common, name: `${name}-sub`, subscriber: true });
+    const state = createRedisChatState(
+      redis,
+      subscriber,
+      this.keys,
+      { nodeId: name, presenceTtlMs: config.presenceTtlS * 1000, historyMaxLen: config.historyMaxLen },
+      logs.logger,
+    );
+    const node = createChatNode({
+      config,
+      listenPort: port,
+      state,
+      publicKeys: new Map([[this.key.kid, this.key.publicKey]]),
+      logger: logs.logger,
+    });
+    server.on(
+      'request',
+      healthHandler(() => state.ready()),
+    );
+    server.on('upgrade', (req, socket, head: Buffer) => node.handleUpgrade(req, socket, head));
+    await node.start();
+    let stopped = false;
+    const entry: InProcessNode = {
+      name,
+      node,
+      server,
+      state,
+      url: `ws://127.0.0.1:${port}`,
+      logs,
+      stop: async () => {
+        if (stopped) return;
+        stopped = true;
+        await node.close();
+        await state.close();
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        });
+      },
+    };
+    this.nodes.push(entry);
+    return entry;
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.nodes.map((n) => n.stop()));
+    this.admin.disconnect();
+  }
+}
