@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { KeySchema, Logger } from '@securechat/common';
 import type { ChatState } from './chat-ports';
-import type { AuthState } from './ports';
+import type { AuthState, Blocklist } from './ports';
 import {
   MemoryBroker,
   MemoryBus,
@@ -53,9 +53,31 @@ export function createRedisChatState(
 export class MemoryCluster {
   readonly bus: MemoryBus;
   readonly presence = new MemoryPresenceTable();
+  private readonly registries = new Map<number, MemoryConnectionRegistry>();
+  private readonly limiters = new Map<Blocklist, MemoryMessageRateLimiter>();
 
   constructor(now: () => number = Date.now) {
     this.bus = new MemoryBus(now);
+  }
+
+  /** The connection registry every memory node of this cluster shares. */
+  registry(ttlMs: number): MemoryConnectionRegistry {
+    let registry = this.registries.get(ttlMs);
+    if (registry === undefined) {
+      registry = new MemoryConnectionRegistry(ttlMs, this.bus.now);
+      this.registries.set(ttlMs, registry);
+    }
+    return registry;
+  }
+
+  /** The message rate limiter every memory node shares (blocks land in `blocklist`). */
+  rateLimiter(blocklist: Blocklist): MemoryMessageRateLimiter {
+    let limiter = this.limiters.get(blocklist);
+    if (limiter === undefined) {
+      limiter = new MemoryMessageRateLimiter(blocklist, this.bus.now);
+      this.limiters.set(blocklist, limiter);
+    }
+    return limiter;
   }
 }
 
@@ -68,8 +90,8 @@ export function createMemoryChatState(
   return {
     broker: new MemoryBroker(cluster.bus, options.historyMaxLen),
     presence: new MemoryPresence(cluster.bus, cluster.presence, options.nodeId, options.presenceTtlMs),
-    registry: new MemoryConnectionRegistry(options.presenceTtlMs, cluster.bus.now),
-    rateLimiter: new MemoryMessageRateLimiter(auth.blocklist, cluster.bus.now),
+    registry: cluster.registry(options.presenceTtlMs),
+    rateLimiter: cluster.rateLimiter(auth.blocklist),
     revocations: auth.revocations,
     blocklist: auth.blocklist,
     ready: () => Promise.resolve(true),

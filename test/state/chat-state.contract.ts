@@ -1,0 +1,122 @@
+import { expect } from 'chai';
+import type { ChatState } from '@securechat/state';
+import { waitFor } from '../support/wait';
+
+export interface ChatStatePair {
+  /** Two nodes' views of the same shared state. */
+  a: ChatState;
+  b: ChatState;
+  historyMaxLen: number;
+}
+
+type Seen = { room: string; id: string | undefined; frame: string }[];
+
+function record(state: ChatState): Seen {
+  const seen: Seen = [];
+  state.broker.onFrame((room, id, frame) => seen.push({ room, id, frame }));
+  return seen;
+}
+
+/** One suite, run against the memory and the Redis implementations of the chat ports. */
+export function chatStateContract(name: string, make: () => Promise<ChatStatePair>, cleanup: () => Promise<void>): void {
+  describe(`chat state contract: ${name}`, () => {
+    let pair: ChatStatePair;
+    beforeEach(async () => {
+      pair = await make();
+    });
+    afterEach(async () => {
+      await cleanup();
+    });
+
+    it('publishes to subscribed nodes only, with one frame per message and increasing ids', async () => {
+      const seenA = record(pair.a);
+      const seenB = record(pair.b);
+      await pair.a.broker.subscribe('r1');
+      const m1 = await pair.b.broker.publish('r1', 'alice', 'one');
+      const m2 = await pair.b.broker.publish('r1', 'bob', 'two "quoted"');
+      await waitFor(() => seenA.length === 2, { what: 'two frames' });
+      expect(seenB).to.have.length(0);
+      expect(seenA.map((s) => s.id)).to.deep.equal([m1.id, m2.id]);
+      expect(JSON.parse(seenA[1]?.frame ?? '')).to.deep.equal({
+        type: 'message',
+        room: 'r1',
+        id: m2.id,
+        from: 'bob',
+        text: 'two "quoted"',
+        ts: m2.ts,
+      });
+      await pair.a.broker.unsubscribe('r1');
+      await pair.b.broker.publish('r1', 'alice', 'three');
+      await pair.b.broker.subscribe('r1');
+      await pair.b.broker.publish('r1', 'alice', 'four');
+      await waitFor(() => seenB.length === 1, { what: 'frame on b' });
+      expect(seenA).to.have.length(2);
+    });
+
+    it('pages history and replays after an id', async () => {
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i++) ids.push((await pair.a.broker.publish('h', 'alice', `m${i}`)).id);
+      expect((await pair.b.broker.history('h', 2)).map((m) => m.text)).to.deep.equal(['m3', 'm4']);
+      expect((await pair.b.broker.history('h', 2, ids[3])).map((m) => m.text)).to.deep.equal(['m1', 'm2']);
+      const replay = await pair.b.broker.replay('h', ids[1] as string, 100);
+      expect(replay.messages.map((m) => m.text)).to.deep.equal(['m2', 'm3', 'm4']);
+      expect(replay.truncated).to.equal(false);
+      expect(await pair.b.broker.history('empty', 10)).to.deep.equal([]);
+      expect(await pair.b.broker.replay('empty', '0-0', 10)).to.deep.equal({ messages: [], truncated: false });
+    });
+
+    it('bounds the history and reports a replay that lost messages', async () => {
+      const first = await pair.a.broker.publish('t', 'alice', 'first');
+      for (let i = 0; i < pair.historyMaxLen * 3 + 200; i++) await pair.a.broker.publish('t', 'alice', `x${i}`);
+      const kept = await pair.a.broker.history('t', 100_000);
+      expect(kept.length).to.be.lessThan(pair.historyMaxLen * 3 + 201);
+      expect((await pair.a.broker.replay('t', first.id, 100_000)).truncated).to.equal(true);
+      const last = kept[kept.length - 2] as { id: string };
+      expect((await pair.a.broker.replay('t', last.id, 10)).truncated).to.equal(false);
+    });
+
+    it('tracks presence across nodes with online and offline events', async () => {
+      const seen = record(pair.b);
+      await pair.b.broker.subscribe('p');
+      await pair.a.presence.join('p', 'alice');
+      await pair.b.presence.join('p', 'alice');
+      await pair.b.presence.join('p', 'bob');
+      expect(await pair.a.presence.members('p')).to.deep.equal(['alice', 'bob']);
+      await pair.a.presence.leave('p', 'alice');
+      expect(await pair.b.presence.members('p')).to.deep.equal(['alice', 'bob']);
+      await pair.b.presence.leave('p', 'alice');
+      expect(await pair.b.presence.members('p')).to.deep.equal(['bob']);
+      await waitFor(() => seen.length === 3, { what: 'three presence events' });
+      expect(seen.map((s) => JSON.parse(s.frame) as unknown)).to.deep.equal([
+        { type: 'presence', room: 'p', user: 'alice', state: 'online' },
+        { type: 'presence', room: 'p', user: 'bob', state: 'online' },
+        { type: 'presence', room: 'p', user: 'alice', state: 'offline' },
+      ]);
+      expect(seen.every((s) => s.id === undefined)).to.equal(true);
+    });
+
+    it('caps connections per user across nodes and frees released slots', async () => {
+      expect(await pair.a.registry.acquire('carol', 's1', 2)).to.equal(true);
+      expect(await pair.b.registry.acquire('carol', 's2', 2)).to.equal(true);
+      expect(await pair.b.registry.acquire('carol', 's3', 2)).to.equal(false);
+      await pair.a.registry.release('carol', 's1');
+      expect(await pair.b.registry.acquire('carol', 's3', 2)).to.equal(true);
+    });
+
+    it('limits messages in a sliding window over all nodes and blocks after violations', async () => {
+      const limits = { max: 3, windowMs: 60_000, blockAfterViolations: 2, blockDurationS: 60 };
+      expect((await pair.a.rateLimiter.consume('dave', limits)).allowed).to.equal(true);
+      expect((await pair.b.rateLimiter.consume('dave', limits)).allowed).to.equal(true);
+      expect((await pair.a.rateLimiter.consume('dave', limits)).allowed).to.equal(true);
+      const refused = await pair.b.rateLimiter.consume('dave', limits);
+      expect(refused.allowed).to.equal(false);
+      if (!refused.allowed) {
+        expect(refused.retryAfterMs).to.be.within(1, 60_000);
+        expect(refused.blocked).to.equal(false);
+      }
+      const second = await pair.a.rateLimiter.consume('dave', limits);
+      expect(second.allowed === false && second.blocked).to.equal(true);
+      expect(await pair.b.blocklist.blockedReason('dave')).to.equal('rate_limit');
+    });
+  });
+}

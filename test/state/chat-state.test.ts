@@ -1,0 +1,63 @@
+import { keySchema, type Logger } from '@securechat/common';
+import {
+  createMemoryAuthState,
+  createMemoryChatState,
+  createRedisChatState,
+  MemoryCluster,
+  type ChatState,
+} from '@securechat/state';
+import { Redis } from 'ioredis';
+import { memoryLogger } from '../support/logs';
+import { RedisServer, uniquePrefix } from '../support/redis-server';
+import { chatStateContract } from './chat-state.contract';
+
+const historyMaxLen = 50;
+const options = (nodeId: string) => ({ nodeId, presenceTtlMs: 10_000, historyMaxLen });
+
+chatStateContract(
+  'memory',
+  () => {
+    const cluster = new MemoryCluster();
+    const auth = createMemoryAuthState({ maxConsecutiveFailures: 3, maxFailuresPerAddressPerDay: 5 });
+    return Promise.resolve({
+      a: createMemoryChatState(cluster, auth, options('a')),
+      b: createMemoryChatState(cluster, auth, options('b')),
+      historyMaxLen,
+    });
+  },
+  () => Promise.resolve(),
+);
+
+describe('redis-backed chat state @redis', () => {
+  let server: RedisServer;
+  let states: ChatState[] = [];
+  let logger: Logger;
+  before(async () => {
+    server = await RedisServer.start();
+    logger = memoryLogger().logger;
+  });
+  after(async () => {
+    await server.destroy();
+  });
+
+  async function node(prefix: string, id: string): Promise<ChatState> {
+    const redis = new Redis(server.url, { maxRetriesPerRequest: 1 });
+    const subscriber = new Redis(server.url);
+    const state = createRedisChatState(redis, subscriber, keySchema(prefix), options(id), logger);
+    await state.broker.start();
+    states.push(state);
+    return state;
+  }
+
+  chatStateContract(
+    'redis',
+    async () => {
+      const prefix = uniquePrefix();
+      return { a: await node(prefix, 'a'), b: await node(prefix, 'b'), historyMaxLen };
+    },
+    async () => {
+      await Promise.all(states.map((s) => s.close()));
+      states = [];
+    },
+  );
+});
