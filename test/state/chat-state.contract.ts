@@ -18,7 +18,11 @@ function record(state: ChatState): Seen {
 }
 
 /** One suite, run against the memory and the Redis implementations of the chat ports. */
-export function chatStateContract(name: string, make: () => Promise<ChatStatePair>, cleanup: () => Promise<void>): void {
+export function chatStateContract(
+  name: string,
+  make: () => Promise<ChatStatePair>,
+  cleanup: () => Promise<void>,
+): void {
   describe(`chat state contract: ${name}`, () => {
     let pair: ChatStatePair;
     beforeEach(async () => {
@@ -62,12 +66,16 @@ export function chatStateContract(name: string, make: () => Promise<ChatStatePai
       expect(replay.messages.map((m) => m.text)).to.deep.equal(['m2', 'm3', 'm4']);
       expect(replay.truncated).to.equal(false);
       expect(await pair.b.broker.history('empty', 10)).to.deep.equal([]);
-      expect(await pair.b.broker.replay('empty', '0-0', 10)).to.deep.equal({ messages: [], truncated: false });
+      expect(await pair.b.broker.replay('empty', '0-0', 10)).to.deep.equal({
+        messages: [],
+        truncated: false,
+      });
     });
 
     it('bounds the history and reports a replay that lost messages', async () => {
       const first = await pair.a.broker.publish('t', 'alice', 'first');
-      for (let i = 0; i < pair.historyMaxLen * 3 + 200; i++) await pair.a.broker.publish('t', 'alice', `x${i}`);
+      for (let i = 0; i < pair.historyMaxLen * 3 + 200; i++)
+        await pair.a.broker.publish('t', 'alice', `x${i}`);
       const kept = await pair.a.broker.history('t', 100_000);
       expect(kept.length).to.be.lessThan(pair.historyMaxLen * 3 + 201);
       expect((await pair.a.broker.replay('t', first.id, 100_000)).truncated).to.equal(true);
