@@ -84,7 +84,7 @@ export class ChatCluster {
       redis,
       subscriber,
       this.keys,
-      { nodeId: name, presenceTtlMs: config.presenceTtlS * 1000, historyMaxLen: config.historyMaxLen },
+      { nodeId: name, presenceTtlMs: config.presenceTtlS * 1000, historyMaxLen: config.historyMaxLen, configureKeyspaceEvents: config.configureKeyspaceEvents },
       logs.logger,
     );
     const node = createChatNode({

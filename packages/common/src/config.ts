@@ -46,6 +46,7 @@ export interface Config {
   readonly presenceTtlS: number;
   readonly maxBodyBytes: number;
   readonly revalidateIntervalMs: number;
+  readonly configureKeyspaceEvents: boolean;
 }
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'http' | 'verbose' | 'debug' | 'silly';
@@ -171,6 +172,7 @@ const schema = z.object({
   PRESENCE_TTL_S: int(2, 3600, 60),
   MAX_BODY_BYTES: int(256, 1024 * 1024, 8192),
   REVALIDATE_INTERVAL_MS: int(100, 3_600_000, 60000),
+  CONFIGURE_KEYSPACE_EVENTS: bool(true),
 });
 
 type Env = Record<string, string | undefined>;
@@ -239,6 +241,7 @@ export function loadConfig(env: Env, mode: ServiceMode): Config {
     presenceTtlS: v.PRESENCE_TTL_S,
     maxBodyBytes: v.MAX_BODY_BYTES,
     revalidateIntervalMs: v.REVALIDATE_INTERVAL_MS,
+    configureKeyspaceEvents: v.CONFIGURE_KEYSPACE_EVENTS,
   });
 }
 

@@ -4,6 +4,7 @@
  * implementations pass one contract suite (test/state/chat-state.contract.ts).
  */
 import type { Blocklist, RevocationStore } from './ports';
+import type { EnforcementFeed } from './enforcement';
 
 export interface StoredMessage {
   readonly id: string;
@@ -105,6 +106,7 @@ export interface ChatState {
   rateLimiter: MessageRateLimiter;
   revocations: RevocationStore;
   blocklist: Blocklist;
+  enforcement: EnforcementFeed;
   ready(): Promise<boolean>;
   close(): Promise<void>;
 }

@@ -12,12 +12,16 @@ import {
 } from './memory/chat-state';
 import { RedisBlocklist, RedisRevocationStore } from './redis/auth-state';
 import { RedisBroker } from './redis/broker';
+import { RedisEnforcementFeed } from './redis/enforcement';
+import { MemoryControlBus, type EnforcementEvent } from './enforcement';
 import { RedisConnectionRegistry, RedisMessageRateLimiter, RedisPresence } from './redis/presence';
 
 export interface ChatStateOptions {
   nodeId: string;
   presenceTtlMs: number;
   historyMaxLen: number;
+  /** Redis only: try CONFIG SET notify-keyspace-events when flags are missing (default true). */
+  configureKeyspaceEvents?: boolean;
 }
 
 /** A chat node's state on Redis: a request-path client and one subscriber connection. */
@@ -35,6 +39,13 @@ export function createRedisChatState(
     rateLimiter: new RedisMessageRateLimiter(redis, keys),
     revocations: new RedisRevocationStore(redis, keys),
     blocklist: new RedisBlocklist(redis, keys),
+    enforcement: new RedisEnforcementFeed({
+      subscriber,
+      redis,
+      keys,
+      logger,
+      configureKeyspaceEvents: options.configureKeyspaceEvents ?? true,
+    }),
     ready: async () => {
       try {
         return (await redis.ping()) === 'PONG' && subscriber.status === 'ready';
@@ -53,6 +64,9 @@ export function createRedisChatState(
 export class MemoryCluster {
   readonly bus: MemoryBus;
   readonly presence = new MemoryPresenceTable();
+  /** Pass `announce` to createMemoryAuthState so its revocations and blocks reach the nodes. */
+  readonly control = new MemoryControlBus();
+  readonly announce = (event: EnforcementEvent): void => this.control.emit(event);
   private readonly registries = new Map<number, MemoryConnectionRegistry>();
   private readonly limiters = new Map<Blocklist, MemoryMessageRateLimiter>();
 
@@ -94,6 +108,7 @@ export function createMemoryChatState(
     rateLimiter: cluster.rateLimiter(auth.blocklist),
     revocations: auth.revocations,
     blocklist: auth.blocklist,
+    enforcement: cluster.control,
     ready: () => Promise.resolve(true),
     close: () => Promise.resolve(),
   };

@@ -9,3 +9,5 @@ export * from './redis/broker';
 export * from './redis/presence';
 export { luaScript } from './redis/lua';
 export * from './factories';
+export * from './enforcement';
+export * from './redis/enforcement';

@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import { messageFrame, type Logger, type TrustList } from '@securechat/common';
-import type { ChatState, RateLimits } from '@securechat/state';
+import type { ChatState, EnforcementEvent, RateLimits } from '@securechat/state';
 import { compareIds } from '@securechat/state';
 import type { AccessClaims, TokenVerifier } from '@securechat/tokens';
 import { CLOSE, HANDSHAKE, type CloseCode } from './codes';
@@ -83,6 +83,8 @@ export class ChatNode {
 
   async start(): Promise<void> {
     await this.deps.state.broker.start();
+    this.deps.state.enforcement.onEvent((event) => this.enforce(event));
+    await this.deps.state.enforcement.start();
     const { options } = this.deps;
     this.every(options.pingIntervalMs, () => this.pingAll());
     this.every(Math.max(200, Math.floor(options.presenceTtlMs / 3)), () => this.heartbeat());
@@ -389,20 +391,59 @@ export class ChatNode {
     return n;
   }
 
+  /** Acts on a revocation or block announced anywhere in the cluster. */
+  enforce(event: EnforcementEvent): void {
+    switch (event.kind) {
+      case 'blocked': {
+        const n = this.kickUser(event.user, CLOSE.blocked, 'kicked_blocked');
+        this.audit('block_seen', { username: event.user, sessions_closed: n });
+        return;
+      }
+      case 'unblocked':
+        this.audit('unblock_seen', { username: event.user });
+        return;
+      case 'revoked': {
+        const n = this.kickToken((c) => c.jti === event.jti, CLOSE.tokenRevoked, 'kicked_revoked');
+        if (n > 0) this.audit('revocation_seen', { jti: event.jti, sessions_closed: n });
+        return;
+      }
+      case 'revoked_all': {
+        const now = Date.now();
+        const n = this.kickToken(
+          (c) => c.sub === event.user && c.iat * 1000 <= now,
+          CLOSE.tokenRevoked,
+          'kicked_revoked',
+        );
+        this.audit('revocation_seen', { username: event.user, all_tokens: true, sessions_closed: n });
+        return;
+      }
+      default: {
+        const unreachable: never = event;
+        this.logger.warn('unknown enforcement event', { event: unreachable });
+      }
+    }
+  }
+
   /** Rechecks every live session (a missed notification cannot leave one open for long). */
   async revalidate(): Promise<void> {
     const { state } = this.deps;
-    for (const session of [...this.hub.sessions]) {
-      if (session.closed) continue;
+    const sessions = [...this.hub.sessions];
+    // Chunks of concurrent checks: written to Redis together, like a pipeline.
+    for (let i = 0; i < sessions.length; i += 200) {
+      const chunk = sessions.slice(i, i + 200).filter((s) => !s.closed);
       try {
-        const [revoked, blocked] = await Promise.all([
-          state.revocations.isRevoked(session.claims),
-          state.blocklist.blockedReason(session.user),
-        ]);
-        if (blocked !== undefined) this.closeSession(session, CLOSE.blocked, 'kicked_blocked');
-        else if (revoked) this.closeSession(session, CLOSE.tokenRevoked, 'kicked_revoked');
+        await Promise.all(
+          chunk.map(async (session) => {
+            const [revoked, blocked] = await Promise.all([
+              state.revocations.isRevoked(session.claims),
+              state.blocklist.blockedReason(session.user),
+            ]);
+            if (blocked !== undefined) this.closeSession(session, CLOSE.blocked, 'kicked_blocked');
+            else if (revoked) this.closeSession(session, CLOSE.tokenRevoked, 'kicked_revoked');
+          }),
+        );
       } catch {
-        return; // Redis unreachable: try again next round.
+        return; // Redis unreachable: the next round tries again.
       }
     }
   }

@@ -31,12 +31,17 @@ export async function startEmbedded(config: Config, logger: Logger): Promise<Emb
   const signingKey = config.jwtPrivateKeyFile
     ? loadSigningKey(config.jwtPrivateKeyFile)
     : generateSigningKey();
-  const authState = createMemoryAuthState({
-    maxConsecutiveFailures: config.loginMaxConsecutiveFailures,
-    maxFailuresPerAddressPerDay: config.loginMaxFailuresPerAddressPerDay,
-  });
+  const cluster = new MemoryCluster();
+  const authState = createMemoryAuthState(
+    {
+      maxConsecutiveFailures: config.loginMaxConsecutiveFailures,
+      maxFailuresPerAddressPerDay: config.loginMaxFailuresPerAddressPerDay,
+    },
+    Date.now,
+    cluster.announce,
+  );
   const auth = createAuthNode({ config, state: authState, signingKey, logger });
-  const chatState = createMemoryChatState(new MemoryCluster(), authState, {
+  const chatState = createMemoryChatState(cluster, authState, {
     nodeId: config.nodeId,
     presenceTtlMs: config.presenceTtlS * 1000,
     historyMaxLen: config.historyMaxLen,

@@ -12,6 +12,10 @@ import type {
   UserStore,
 } from '../ports';
 import { ExpiringMap } from './expiring-map';
+import type { EnforcementEvent } from '../enforcement';
+
+type Announce = (event: EnforcementEvent) => void;
+const silent: Announce = () => undefined;
 import { consumeFailure, checkLogin, type LoginLimiterPair } from '../login-limits';
 
 export type Clock = () => number;
@@ -35,7 +39,10 @@ export class MemoryRevocationStore implements RevocationStore {
   private readonly revoked: ExpiringMap<string>;
   private readonly revokedBefore: ExpiringMap<number>;
 
-  constructor(private readonly now: Clock = Date.now) {
+  constructor(
+    private readonly now: Clock = Date.now,
+    private readonly announce: Announce = silent,
+  ) {
     this.revoked = new ExpiringMap(now);
     this.revokedBefore = new ExpiringMap(now);
   }
@@ -43,11 +50,13 @@ export class MemoryRevocationStore implements RevocationStore {
   revoke(jti: string, exp: number, reason: string): Promise<void> {
     const ttlMs = exp * 1000 - this.now();
     if (ttlMs > 0) this.revoked.set(jti, reason, ttlMs + 1000);
+    this.announce({ kind: 'revoked', jti });
     return Promise.resolve();
   }
 
   revokeAllOf(username: string, maxTokenLifeS: number): Promise<void> {
     this.revokedBefore.set(username, this.now(), (maxTokenLifeS + 1) * 1000);
+    this.announce({ kind: 'revoked_all', user: username });
     return Promise.resolve();
   }
 
@@ -61,17 +70,23 @@ export class MemoryRevocationStore implements RevocationStore {
 export class MemoryBlocklist implements Blocklist {
   private readonly blocked: ExpiringMap<string>;
 
-  constructor(now: Clock = Date.now) {
+  constructor(
+    now: Clock = Date.now,
+    private readonly announce: Announce = silent,
+  ) {
     this.blocked = new ExpiringMap(now);
   }
 
   block(username: string, reason: string, ttlS: number): Promise<void> {
     this.blocked.set(username, reason, ttlS * 1000);
+    this.announce({ kind: 'blocked', user: username });
     return Promise.resolve();
   }
 
   unblock(username: string): Promise<boolean> {
-    return Promise.resolve(this.blocked.delete(username));
+    const had = this.blocked.delete(username);
+    if (had) this.announce({ kind: 'unblocked', user: username });
+    return Promise.resolve(had);
   }
 
   blockedReason(username: string): Promise<string | undefined> {
@@ -170,11 +185,15 @@ export class MemoryLoginLimiter implements LoginLimiter {
   }
 }
 
-export function createMemoryAuthState(limits: LoginLimits, now: Clock = Date.now): AuthState {
+export function createMemoryAuthState(
+  limits: LoginLimits,
+  now: Clock = Date.now,
+  announce: Announce = silent,
+): AuthState {
   return {
     users: new MemoryUserStore(),
-    revocations: new MemoryRevocationStore(now),
-    blocklist: new MemoryBlocklist(now),
+    revocations: new MemoryRevocationStore(now, announce),
+    blocklist: new MemoryBlocklist(now, announce),
     refreshTokens: new MemoryRefreshTokenStore(now),
     loginLimiter: new MemoryLoginLimiter(limits),
     ready: () => Promise.resolve(true),

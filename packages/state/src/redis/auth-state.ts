@@ -16,6 +16,7 @@ import {
 } from '../ports';
 import { checkLogin, consumeFailure, type LoginLimiterPair } from '../login-limits';
 import { luaScript } from './lua';
+import { formatControlMessage } from '../enforcement';
 
 /** Any Redis failure (down, timeout, refused) surfaces as StateUnavailableError. */
 export async function guard<T>(work: Promise<T>): Promise<T> {
@@ -110,11 +111,24 @@ export class RedisBlocklist implements Blocklist {
   ) {}
 
   async block(username: string, reason: string, ttlS: number): Promise<void> {
-    await guard(this.redis.set(this.keys.blocked(username), reason, 'EX', ttlS));
+    await guard(
+      this.redis
+        .multi()
+        .set(this.keys.blocked(username), reason, 'EX', ttlS)
+        .publish(this.keys.control, formatControlMessage({ kind: 'blocked', user: username }))
+        .exec(),
+    );
   }
 
   async unblock(username: string): Promise<boolean> {
-    return (await guard(this.redis.del(this.keys.blocked(username)))) === 1;
+    const results = await guard(
+      this.redis
+        .multi()
+        .del(this.keys.blocked(username))
+        .publish(this.keys.control, formatControlMessage({ kind: 'unblocked', user: username }))
+        .exec(),
+    );
+    return results?.[0]?.[1] === 1;
   }
 
   async blockedReason(username: string): Promise<string | undefined> {

@@ -18,12 +18,14 @@ type PresenceClient = Redis & {
     window: string,
     violations: string,
     blocked: string,
+    control: string,
     now: number,
     windowMs: number,
     max: number,
     member: string,
     blockAfter: number,
     blockS: number,
+    user: string,
   ): Promise<number[]>;
 };
 
@@ -32,7 +34,7 @@ function defineScripts(redis: Redis): PresenceClient {
   if (typeof client.chatPresence !== 'function') {
     redis.defineCommand('chatPresence', { numberOfKeys: 3, lua: luaScript('presence') });
     redis.defineCommand('chatAcquire', { numberOfKeys: 1, lua: luaScript('acquire_connection') });
-    redis.defineCommand('chatRate', { numberOfKeys: 3, lua: luaScript('rate_limit') });
+    redis.defineCommand('chatRate', { numberOfKeys: 4, lua: luaScript('rate_limit') });
   }
   return client;
 }
@@ -146,12 +148,14 @@ export class RedisMessageRateLimiter implements MessageRateLimiter {
         this.keys.rateWindow(user),
         this.keys.rateViolations(user),
         this.keys.blocked(user),
+        this.keys.control,
         now,
         limits.windowMs,
         limits.max,
         member,
         limits.blockAfterViolations,
         limits.blockDurationS,
+        user,
       ),
     );
     if (reply[0] === 1) return { allowed: true };

@@ -1,0 +1,92 @@
+import type { Redis } from 'ioredis';
+import type { KeySchema, Logger } from '@securechat/common';
+import { parseControlMessage, type EnforcementEvent, type EnforcementFeed } from '../enforcement';
+
+/** Keyspace event classes the feed needs: keyevent channels for string SETs, DEL and expiry. */
+export const KEYSPACE_FLAGS = 'E$gx';
+
+export interface RedisEnforcementOptions {
+  /** The node's subscriber connection (shared with the broker; it does nothing else). */
+  subscriber: Redis;
+  /** A request-path client, for CONFIG GET/SET of notify-keyspace-events. */
+  redis: Redis;
+  keys: KeySchema;
+  logger: Logger;
+  /** Try `CONFIG SET notify-keyspace-events` when the server lacks the flags. */
+  configureKeyspaceEvents: boolean;
+}
+
+/**
+ * Listens on `<prefix>control` and on `__keyevent@<db>__:set|del|expired`, keeping only
+ * keys under this deployment's prefix. Subscriptions are plain SUBSCRIBEs on fixed
+ * channel names; no pattern is ever built from input.
+ */
+export class RedisEnforcementFeed implements EnforcementFeed {
+  private handler: (event: EnforcementEvent) => void = () => undefined;
+  private readonly channels: { control: string; set: string; del: string; expired: string };
+  private readonly prefixes: { blocked: string; revoked: string; revokedBefore: string };
+
+  constructor(private readonly options: RedisEnforcementOptions) {
+    const db = options.subscriber.options.db ?? 0;
+    this.channels = {
+      control: options.keys.control,
+      set: `__keyevent@${db}__:set`,
+      del: `__keyevent@${db}__:del`,
+      expired: `__keyevent@${db}__:expired`,
+    };
+    const p = options.keys.prefix;
+    this.prefixes = { blocked: `${p}blocked:`, revoked: `${p}revoked:`, revokedBefore: `${p}revoked-before:` };
+    options.subscriber.on('message', (channel: string, message: string) => this.onMessage(channel, message));
+  }
+
+  onEvent(handler: (event: EnforcementEvent) => void): void {
+    this.handler = handler;
+  }
+
+  async start(): Promise<void> {
+    if (this.options.configureKeyspaceEvents) await this.ensureKeyspaceEvents();
+    const { control, set, del, expired } = this.channels;
+    await this.options.subscriber.subscribe(control, set, del, expired);
+  }
+
+  private async ensureKeyspaceEvents(): Promise<void> {
+    const { redis, logger } = this.options;
+    try {
+      const reply = (await redis.config('GET', 'notify-keyspace-events')) as string[];
+      const current = reply[1] ?? '';
+      const has = (flag: string) => current.includes(flag) || (flag !== 'E' && flag !== 'K' && current.includes('A'));
+      const missing = [...KEYSPACE_FLAGS].filter((f) => !has(f));
+      if (missing.length === 0) return;
+      await redis.config('SET', 'notify-keyspace-events', current + missing.join(''));
+      logger.info('enabled keyspace events', { flags: current + missing.join('') });
+    } catch (err) {
+      logger.warn('cannot enable keyspace events; changes made with redis-cli alone are seen at revalidation', {
+        err,
+        needed: KEYSPACE_FLAGS,
+      });
+    }
+  }
+
+  private onMessage(channel: string, message: string): void {
+    const { channels, prefixes } = this;
+    let event: EnforcementEvent | undefined;
+    if (channel === channels.control) {
+      event = parseControlMessage(message);
+    } else if (channel === channels.set) {
+      if (message.startsWith(prefixes.blocked)) event = { kind: 'blocked', user: message.slice(prefixes.blocked.length) };
+      else if (message.startsWith(prefixes.revokedBefore)) {
+        event = { kind: 'revoked_all', user: message.slice(prefixes.revokedBefore.length) };
+      } else if (message.startsWith(prefixes.revoked)) {
+        event = { kind: 'revoked', jti: message.slice(prefixes.revoked.length) };
+      }
+    } else if (channel === channels.del || channel === channels.expired) {
+      if (message.startsWith(prefixes.blocked)) event = { kind: 'unblocked', user: message.slice(prefixes.blocked.length) };
+    }
+    if (event !== undefined) this.handler(event);
+  }
+
+  async close(): Promise<void> {
+    const { control, set, del, expired } = this.channels;
+    await this.options.subscriber.unsubscribe(control, set, del, expired).catch(() => undefined);
+  }
+}
