@@ -84,7 +84,12 @@ export class ChatCluster {
       redis,
       subscriber,
       this.keys,
-      { nodeId: name, presenceTtlMs: config.presenceTtlS * 1000, historyMaxLen: config.historyMaxLen, configureKeyspaceEvents: config.configureKeyspaceEvents },
+      {
+        nodeId: name,
+        presenceTtlMs: config.presenceTtlS * 1000,
+        historyMaxLen: config.historyMaxLen,
+        configureKeyspaceEvents: config.configureKeyspaceEvents,
+      },
       logs.logger,
     );
     const node = createChatNode({

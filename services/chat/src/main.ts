@@ -24,7 +24,12 @@ async function main(): Promise<void> {
     redis,
     subscriber,
     keySchema(config.redisPrefix),
-    { nodeId: config.nodeId, presenceTtlMs: config.presenceTtlS * 1000, historyMaxLen: config.historyMaxLen, configureKeyspaceEvents: config.configureKeyspaceEvents },
+    {
+      nodeId: config.nodeId,
+      presenceTtlMs: config.presenceTtlS * 1000,
+      historyMaxLen: config.historyMaxLen,
+      configureKeyspaceEvents: config.configureKeyspaceEvents,
+    },
     logger,
   );
   const node = createChatNode({ config, listenPort: config.port, state, publicKeys, logger });

@@ -35,7 +35,11 @@ export class RedisEnforcementFeed implements EnforcementFeed {
       expired: `__keyevent@${db}__:expired`,
     };
     const p = options.keys.prefix;
-    this.prefixes = { blocked: `${p}blocked:`, revoked: `${p}revoked:`, revokedBefore: `${p}revoked-before:` };
+    this.prefixes = {
+      blocked: `${p}blocked:`,
+      revoked: `${p}revoked:`,
+      revokedBefore: `${p}revoked-before:`,
+    };
     options.subscriber.on('message', (channel: string, message: string) => this.onMessage(channel, message));
   }
 
@@ -54,16 +58,20 @@ export class RedisEnforcementFeed implements EnforcementFeed {
     try {
       const reply = (await redis.config('GET', 'notify-keyspace-events')) as string[];
       const current = reply[1] ?? '';
-      const has = (flag: string) => current.includes(flag) || (flag !== 'E' && flag !== 'K' && current.includes('A'));
+      const has = (flag: string) =>
+        current.includes(flag) || (flag !== 'E' && flag !== 'K' && current.includes('A'));
       const missing = [...KEYSPACE_FLAGS].filter((f) => !has(f));
       if (missing.length === 0) return;
       await redis.config('SET', 'notify-keyspace-events', current + missing.join(''));
       logger.info('enabled keyspace events', { flags: current + missing.join('') });
     } catch (err) {
-      logger.warn('cannot enable keyspace events; changes made with redis-cli alone are seen at revalidation', {
-        err,
-        needed: KEYSPACE_FLAGS,
-      });
+      logger.warn(
+        'cannot enable keyspace events; changes made with redis-cli alone are seen at revalidation',
+        {
+          err,
+          needed: KEYSPACE_FLAGS,
+        },
+      );
     }
   }
 
@@ -73,14 +81,16 @@ export class RedisEnforcementFeed implements EnforcementFeed {
     if (channel === channels.control) {
       event = parseControlMessage(message);
     } else if (channel === channels.set) {
-      if (message.startsWith(prefixes.blocked)) event = { kind: 'blocked', user: message.slice(prefixes.blocked.length) };
+      if (message.startsWith(prefixes.blocked))
+        event = { kind: 'blocked', user: message.slice(prefixes.blocked.length) };
       else if (message.startsWith(prefixes.revokedBefore)) {
         event = { kind: 'revoked_all', user: message.slice(prefixes.revokedBefore.length) };
       } else if (message.startsWith(prefixes.revoked)) {
         event = { kind: 'revoked', jti: message.slice(prefixes.revoked.length) };
       }
     } else if (channel === channels.del || channel === channels.expired) {
-      if (message.startsWith(prefixes.blocked)) event = { kind: 'unblocked', user: message.slice(prefixes.blocked.length) };
+      if (message.startsWith(prefixes.blocked))
+        event = { kind: 'unblocked', user: message.slice(prefixes.blocked.length) };
     }
     if (event !== undefined) this.handler(event);
   }
