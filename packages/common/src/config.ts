@@ -50,7 +50,7 @@ export interface Config {
 }
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'http' | 'verbose' | 'debug' | 'silly';
-export type ServiceMode = 'embedded' | 'auth' | 'chat';
+export type ServiceMode = 'embedded' | 'auth' | 'chat' | 'ops';
 
 export class ConfigError extends Error {
   constructor(
@@ -190,7 +190,10 @@ export function loadConfig(env: Env, mode: ServiceMode): Config {
   }
   const v = result.data;
   if (mode !== 'embedded' && v.REDIS_URL === undefined) {
-    throw new ConfigError('REDIS_URL', `is required for a ${mode} node started alone`);
+    throw new ConfigError(
+      'REDIS_URL',
+      mode === 'ops' ? 'is required' : `is required for a ${mode} node started alone`,
+    );
   }
   if (mode === 'auth' && v.REDIS_URL !== undefined && v.JWT_PRIVATE_KEY_FILE === undefined) {
     throw new ConfigError('JWT_PRIVATE_KEY_FILE', 'is required for an auth node (npm run keys)');

@@ -1,0 +1,114 @@
+#!/usr/bin/env node
+/**
+ * chatctl: the operator's commands over the same Redis keys as `redis-cli` recipes in
+ * docs/OPERATIONS.md. `npm run chatctl -- <command> ...` with REDIS_URL (and REDIS_PREFIX).
+ */
+import { Redis } from 'ioredis';
+import { createLogger, keySchema, loadConfig, type KeySchema } from '@securechat/common';
+import { RedisBlocklist, RedisRevocationStore } from '@securechat/state';
+
+const USAGE = `usage: npm run chatctl -- <command>
+  block <user> [duration] [reason]   block (duration like 90s, 15m, 1h, 2d; default 1h)
+  unblock <user>                     lift a block
+  status <user>                      block, live connections and rate window of a user
+  revoke <jti>                       revoke one access token
+  revoke-user <user>                 revoke every token the user holds now
+  online <room>                      who is present in a room
+  rate <user>                        the user's current sliding rate window
+`;
+
+const USER = /^[A-Za-z0-9_.-]{3,32}$/;
+const ROOM = /^([a-z0-9][a-z0-9_-]{0,63}|dm:[a-z0-9_.-]{3,32}:[a-z0-9_.-]{3,32})$/;
+const JTI = /^[A-Za-z0-9_-]{8,64}$/;
+
+export function parseDuration(text: string): number {
+  const match = /^(\d+)([smhd]?)$/.exec(text);
+  if (match === null) throw new Error(`not a duration: ${text}`);
+  const unit = { '': 1, s: 1, m: 60, h: 3600, d: 86400 }[match[2] as '' | 's' | 'm' | 'h' | 'd'];
+  const seconds = Number(match[1]) * unit;
+  if (seconds < 1 || seconds > 365 * 86400) throw new Error('a duration is 1 s to 365 d');
+  return seconds;
+}
+
+function arg(value: string | undefined, pattern: RegExp, what: string): string {
+  if (value === undefined || !pattern.test(value)) throw new Error(`a valid ${what} is required\n${USAGE}`);
+  return value;
+}
+
+async function run(redis: Redis, keys: KeySchema, maxTokenLifeS: number, argv: string[]): Promise<string> {
+  const [command, ...args] = argv;
+  const blocklist = new RedisBlocklist(redis, keys);
+  const revocations = new RedisRevocationStore(redis, keys);
+  switch (command) {
+    case 'block': {
+      const user = arg(args[0], USER, 'username').toLowerCase();
+      const seconds = parseDuration(args[1] ?? '1h');
+      await blocklist.block(user, args.slice(2).join(' ') || 'operator', seconds);
+      return `blocked ${user} for ${seconds} s`;
+    }
+    case 'unblock': {
+      const user = arg(args[0], USER, 'username').toLowerCase();
+      return (await blocklist.unblock(user)) ? `unblocked ${user}` : `${user} was not blocked`;
+    }
+    case 'status': {
+      const user = arg(args[0], USER, 'username').toLowerCase();
+      const now = Date.now();
+      const [reason, ttl, conns, rate] = await Promise.all([
+        redis.get(keys.blocked(user)),
+        redis.ttl(keys.blocked(user)),
+        redis.zcount(keys.connections(user), String(now), '+inf'),
+        redis.zcard(keys.rateWindow(user)),
+      ]);
+      const blocked = reason === null ? 'not blocked' : `blocked (${reason}, ${ttl} s left)`;
+      return `${user}: ${blocked}; ${conns} live connection(s); ${rate} message(s) in the rate window`;
+    }
+    case 'revoke': {
+      const jti = arg(args[0], JTI, 'jti');
+      await revocations.revoke(jti, Math.floor(Date.now() / 1000) + maxTokenLifeS, 'operator');
+      return `revoked ${jti}`;
+    }
+    case 'revoke-user': {
+      const user = arg(args[0], USER, 'username').toLowerCase();
+      await revocations.revokeAllOf(user, maxTokenLifeS);
+      return `revoked every token of ${user} issued until now`;
+    }
+    case 'online': {
+      const room = arg(args[0], ROOM, 'room');
+      const users = await redis.hkeys(keys.presence(room));
+      return users.length === 0 ? `nobody in ${room}` : users.sort().join('\n');
+    }
+    case 'rate': {
+      const user = arg(args[0], USER, 'username').toLowerCase();
+      const [count, oldest, violations] = await Promise.all([
+        redis.zcard(keys.rateWindow(user)),
+        redis.zrange(keys.rateWindow(user), '0', '0', 'WITHSCORES'),
+        redis.zcard(keys.rateViolations(user)),
+      ]);
+      const since = oldest[1] !== undefined ? `, oldest ${Date.now() - Number(oldest[1])} ms ago` : '';
+      return `${user}: ${count} accepted message(s) in the window${since}; ${violations} violation(s)`;
+    }
+    default:
+      throw new Error(USAGE);
+  }
+}
+
+async function main(): Promise<void> {
+  const config = loadConfig(process.env, 'ops');
+  const logger = createLogger({ level: 'error', service: 'chatctl' });
+  const redis = new Redis(config.redisUrl as string, { maxRetriesPerRequest: 1, commandTimeout: 5000 });
+  redis.on('error', (err: Error) => logger.error('redis error', { err: err.message }));
+  try {
+    process.stdout.write(
+      `${await run(redis, keySchema(config.redisPrefix), config.accessTokenTtlS, process.argv.slice(2))}\n`,
+    );
+  } finally {
+    redis.disconnect();
+  }
+}
+
+if (require.main === module) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,74 @@
+import { expect } from 'chai';
+import { connect, openSocket, TestClient, type Frame } from '../support/ws-client';
+import { ChatCluster, type InProcessNode } from '../support/chat-cluster';
+import { RedisServer } from '../support/redis-server';
+import { waitFor } from '../support/wait';
+
+describe('chat nodes while Redis is down, and after it returns @redis', () => {
+  let redis: RedisServer;
+  let cluster: ChatCluster;
+  let a: InProcessNode;
+  let b: InProcessNode;
+
+  before(async () => {
+    redis = await RedisServer.start({ appendonly: true });
+    cluster = new ChatCluster(redis, { RATE_LIMIT_MAX: '1000' });
+    a = await cluster.startNode('out-a');
+    b = await cluster.startNode('out-b');
+  });
+  after(async () => {
+    await cluster.stop();
+    await redis.destroy();
+  });
+
+  it('fails closed and fast while Redis is down, keeps sessions open, and recovers without a restart', async () => {
+    const alice = await connect(a.url, { token: cluster.token('alice') });
+    const bob = await connect(b.url, { token: cluster.token('bob') });
+    await alice.join('outage');
+    await bob.join('outage');
+    const revoked = cluster.issue('carol');
+    await cluster.admin.set(cluster.keys.revoked(revoked.jti), 'test', 'EX', 600);
+
+    await redis.stop();
+    // handshakes fail closed with 503, quickly
+    let start = Date.now();
+    const refused = await openSocket(a.url, { token: cluster.token('dave') });
+    expect(refused).not.to.be.instanceOf(TestClient);
+    expect((refused as { status: number }).status).to.equal(503);
+    expect(Date.now() - start).to.be.lessThan(2500);
+    // a send is refused with a retryable error, quickly; the connection stays open
+    start = Date.now();
+    const reply = await alice.request({ type: 'send', room: 'outage', text: 'lost?' });
+    expect(reply).to.include({ type: 'error', code: 'internal' });
+    expect(Date.now() - start).to.be.lessThan(2500);
+    expect((await alice.request({ type: 'ping' })).type).to.equal('pong');
+    expect(alice.closed).to.equal(undefined);
+
+    await redis.start();
+    // the revocation written before the outage still holds (AOF)
+    await waitFor(
+      async () => {
+        const r = await openSocket(b.url, { token: revoked.token });
+        if (r instanceof TestClient) {
+          await r.close();
+          throw new Error('revoked token accepted');
+        }
+        return r.status === 401;
+      },
+      { timeoutMs: 10_000, what: 'revoked token refused after restart' },
+    );
+    // messages flow again across nodes, without restarting them
+    let ack: Frame | undefined;
+    await waitFor(
+      async () => {
+        const r = await alice.request({ type: 'send', room: 'outage', text: 'back' });
+        if (r.type === 'ack') ack = r;
+        return r.type === 'ack';
+      },
+      { timeoutMs: 10_000, what: 'sends accepted again' },
+    );
+    await bob.next((f) => f.type === 'message' && f.id === ack?.id, 10_000);
+    const fresh = await connect(a.url, { token: cluster.token('erin') });
+    await Promise.all([alice.close(), bob.close(), fresh.close()]);
+  });
+});
