@@ -3,3 +3,7 @@ export * from './parse';
 export * from './errors';
 export * from './message-id';
 export * from './room-cursors';
+export * from './backoff';
+export * from './close-codes';
+export * from './clock';
+export * from './token';
