@@ -7,3 +7,6 @@ export * from './backoff';
 export * from './close-codes';
 export * from './clock';
 export * from './token';
+export { Connection, type TokenMethod, type ConnectionSettings, type ConnectionHandlers } from './connection';
+export type { ChatClientOptions, ReconnectOptions } from './client-options';
+export * from './client';
