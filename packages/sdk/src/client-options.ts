@@ -1,0 +1,116 @@
+import type { ClientOptions } from 'ws';
+import { systemClock, type Clock } from './clock';
+import type { TokenMethod } from './connection';
+
+export interface ReconnectOptions {
+  /** Reconnect after an unexpected close. Default true. */
+  enabled?: boolean;
+  /** Upper bound of the first retry's delay. Default 500 ms. */
+  baseDelayMs?: number;
+  /** No retry waits longer than this. Default 30 000 ms. */
+  maxDelayMs?: number;
+  /** Consecutive failed attempts after which the client gives up and closes. Default Infinity. */
+  maxAttempts?: number;
+  /** A connection that lasted this long restarts the backoff schedule when it drops. Default 10 000 ms. */
+  stableAfterMs?: number;
+}
+
+export interface ChatClientOptions {
+  /** `ws://` or `wss://` URL of the chat endpoint (path `/ws`). Several are tried in turn on reconnects. */
+  url: string | readonly string[];
+  /** Called before every connection attempt and every token refresh; must return a currently valid access token. */
+  getToken: () => Promise<string>;
+  /** How the token travels: `Authorization: Bearer` header (default), a `bearer.<token>` subprotocol, or `?token=`. */
+  tokenMethod?: TokenMethod;
+  /** Sent as the `Origin` header; the server accepts only its allowed origins. */
+  origin?: string;
+  /** TLS: trusted CA certificates for `wss://` (e.g. a self-signed cluster). */
+  ca?: ClientOptions['ca'];
+  /** TLS: whether to check the server certificate. Default true (Node's default). */
+  rejectUnauthorized?: boolean;
+  reconnect?: ReconnectOptions;
+  /** Refresh the token on the live connection this long before it expires. Default 60 000 ms. */
+  refreshAheadMs?: number;
+  /** Whether to refresh tokens on the live connection at all. Default true. */
+  tokenRefresh?: boolean;
+  /** From TCP connect to `welcome`. Default 10 000 ms. */
+  connectTimeoutMs?: number;
+  /** How long a request waits for its reply. Default 10 000 ms. */
+  requestTimeoutMs?: number;
+  /**
+   * Before a `join` without `since`, ask for the room's newest id and join from it, so
+   * that a room in which nothing has arrived yet still has a point to resume from after a
+   * reconnect. Costs one `history` request per such join. Default true.
+   */
+  anchorJoins?: boolean;
+  /** Time source; tests inject a manual one. */
+  clock?: Clock;
+  /** Uniform [0, 1) source for backoff jitter; tests inject a fixed one. */
+  random?: () => number;
+}
+
+/** Options with every default filled in and checked. */
+export interface ResolvedOptions {
+  urls: readonly string[];
+  getToken: () => Promise<string>;
+  tokenMethod: TokenMethod;
+  origin: string | undefined;
+  ca: ClientOptions['ca'];
+  rejectUnauthorized: boolean | undefined;
+  reconnect: Required<ReconnectOptions>;
+  refreshAheadMs: number;
+  tokenRefresh: boolean;
+  connectTimeoutMs: number;
+  requestTimeoutMs: number;
+  anchorJoins: boolean;
+  clock: Clock;
+  random: () => number;
+}
+
+export function resolveOptions(o: ChatClientOptions): ResolvedOptions {
+  const urls = typeof o.url === 'string' ? [o.url] : [...o.url];
+  if (urls.length === 0) throw new TypeError('url: at least one URL is required');
+  for (const u of urls) {
+    let parsed: URL;
+    try {
+      parsed = new URL(u);
+    } catch {
+      throw new TypeError(`url: not a URL: ${u}`);
+    }
+    if (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:') {
+      throw new TypeError(`url: must be ws:// or wss://, got ${parsed.protocol}`);
+    }
+  }
+  const r = o.reconnect ?? {};
+  const resolved: ResolvedOptions = {
+    urls,
+    getToken: o.getToken,
+    tokenMethod: o.tokenMethod ?? 'header',
+    origin: o.origin,
+    ca: o.ca,
+    rejectUnauthorized: o.rejectUnauthorized,
+    reconnect: {
+      enabled: r.enabled ?? true,
+      baseDelayMs: r.baseDelayMs ?? 500,
+      maxDelayMs: r.maxDelayMs ?? 30_000,
+      maxAttempts: r.maxAttempts ?? Infinity,
+      stableAfterMs: r.stableAfterMs ?? 10_000,
+    },
+    refreshAheadMs: o.refreshAheadMs ?? 60_000,
+    tokenRefresh: o.tokenRefresh ?? true,
+    connectTimeoutMs: o.connectTimeoutMs ?? 10_000,
+    requestTimeoutMs: o.requestTimeoutMs ?? 10_000,
+    anchorJoins: o.anchorJoins ?? true,
+    clock: o.clock ?? systemClock,
+    random: o.random ?? Math.random,
+  };
+  const { baseDelayMs, maxDelayMs, maxAttempts } = resolved.reconnect;
+  if (!(baseDelayMs >= 0 && maxDelayMs >= baseDelayMs)) {
+    throw new RangeError('reconnect: need 0 <= baseDelayMs <= maxDelayMs');
+  }
+  if (!(maxAttempts >= 0)) throw new RangeError('reconnect.maxAttempts must be >= 0');
+  if (!['header', 'subprotocol', 'query'].includes(resolved.tokenMethod)) {
+    throw new TypeError('tokenMethod must be header, subprotocol or query');
+  }
+  return resolved;
+}

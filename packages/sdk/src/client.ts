@@ -1,0 +1,463 @@
+import { EventEmitter } from 'node:events';
+import { backoffDelay } from './backoff';
+import { closeAction, handshakeAction, type CloseAction } from './close-codes';
+import { resolveOptions, type ChatClientOptions, type ResolvedOptions } from './client-options';
+import type { TimerHandle } from './clock';
+import { Connection } from './connection';
+import { ChatError } from './errors';
+import type {
+  ChatMessage,
+  ClientMessage,
+  JoinedMessage,
+  MessageFrame,
+  PresenceMessage,
+  ReplyTypes,
+  ServerMessage,
+  WelcomeMessage,
+} from './protocol';
+import { RoomCursors } from './room-cursors';
+import { refreshDelay, tokenExpiry } from './token';
+
+export type ChatClientState = 'idle' | 'connecting' | 'ready' | 'reconnecting' | 'closed';
+
+export interface ReconnectedInfo {
+  /** Which attempt succeeded (1 = the first retry). */
+  attempt: number;
+  welcome: WelcomeMessage;
+  /** The `joined` reply of every room rejoined; `history_truncated` says a gap could not be replayed in full. */
+  joined: JoinedMessage[];
+}
+
+/**
+ * Events, Node style. `error` is only emitted when someone listens to it (unlike a plain
+ * EventEmitter, an unheard `error` does not throw): it reports what no request awaits,
+ * such as an unreadable frame, a failed token refresh or a rejoin the server refused.
+ */
+export interface ChatClientEvents {
+  /** Each connection's first frame (initial and every reconnect). */
+  welcome: [welcome: WelcomeMessage];
+  /** A room message, never twice for the same room and id. */
+  message: [message: MessageFrame];
+  presence: [presence: PresenceMessage];
+  /** A live connection closed (before any reconnect is scheduled). */
+  disconnect: [code: number, reason: string];
+  /** A reconnect attempt is scheduled `delayMs` from now. */
+  reconnecting: [attempt: number, delayMs: number];
+  /** Connected again with every room rejoined and its gap replayed. */
+  reconnected: [info: ReconnectedInfo];
+  /** The server accepted a token refreshed ahead of expiry. */
+  token_refreshed: [exp: number];
+  /** The client is finished for good: `close()`, a terminal close, or reconnects exhausted. */
+  close: [code: number, reason: string];
+  error: [error: ChatError];
+}
+
+/** Codes of an `error` reply after which a rejoin drops the room instead of retrying. */
+const ROOM_REFUSALS: ReadonlySet<string> = new Set(['forbidden', 'not_found', 'bad_request']);
+
+/** `since` for a room whose history was empty when joined: everything stored after the join. */
+const BEFORE_ANY_ID = '0-0';
+
+/** A client-side failure (as opposed to the server refusing): the connection is at fault. */
+function isConnectionFailure(err: ChatError): boolean {
+  return ['timeout', 'disconnected', 'not_connected', 'closed', 'protocol_error'].includes(err.code);
+}
+
+function asChatError(err: unknown, fallback: string): ChatError {
+  return err instanceof ChatError ? err : new ChatError('internal', fallback, { cause: err });
+}
+
+/**
+ * A chat connection that survives its sockets: requests by `ref`, events, reconnects with
+ * capped exponential backoff and full jitter, rejoins with `since` and drops duplicates,
+ * refreshes its token ahead of expiry. See docs/SDK.md.
+ */
+export class ChatClient extends EventEmitter<ChatClientEvents> {
+  private readonly o: ResolvedOptions;
+  private phase: ChatClientState = 'idle';
+  private conn: Connection | undefined;
+  private readonly joinedRooms = new Set<string>();
+  private readonly cursors = new RoomCursors();
+  private attempt = 0;
+  private urlIndex = 0;
+  private connectedAt = 0;
+  private tokenExp: number | undefined;
+  private lastWelcome: WelcomeMessage | undefined;
+  private reconnectTimer: TimerHandle | undefined;
+  private refreshTimer: TimerHandle | undefined;
+  private dropped = 0;
+
+  constructor(options: ChatClientOptions) {
+    super();
+    this.o = resolveOptions(options);
+  }
+
+  get state(): ChatClientState {
+    return this.phase;
+  }
+
+  /** The latest connection's welcome (user, node, session). */
+  get welcome(): WelcomeMessage | undefined {
+    return this.lastWelcome;
+  }
+
+  /** Rooms the client is in and will rejoin after a reconnect. */
+  get rooms(): string[] {
+    return [...this.joinedRooms];
+  }
+
+  /** The last message id delivered in `room`: where a rejoin resumes. */
+  lastMessageId(room: string): string | undefined {
+    return this.cursors.get(room);
+  }
+
+  /** Room messages withheld as duplicates so far. */
+  get duplicatesDropped(): number {
+    return this.dropped;
+  }
+
+  /** Opens the first connection; resolves on `welcome`. A failure here is not retried. */
+  async connect(): Promise<WelcomeMessage> {
+    if (this.phase !== 'idle') throw new ChatError('closed', `connect() called in state ${this.phase}`);
+    this.phase = 'connecting';
+    try {
+      const { welcome } = await this.establish();
+      this.phase = 'ready';
+      return welcome;
+    } catch (err) {
+      if (this.phase === 'connecting') this.phase = 'idle';
+      throw err;
+    }
+  }
+
+  /**
+   * Joins `room`. With `since`, the server replays every message after it first. Resolves
+   * with the `joined` reply; replayed messages follow as `message` events.
+   */
+  async join(room: string, options: { since?: string } = {}): Promise<JoinedMessage> {
+    const conn = this.readyConnection();
+    let since = options.since;
+    const rejoin = this.joinedRooms.has(room);
+    if (since === undefined && !rejoin && this.o.anchorJoins) {
+      since = await this.anchor(conn, room);
+    }
+    const before = this.cursors.get(room);
+    // Before sending: the replay can be delivered before this function resumes.
+    if (since !== undefined) this.cursors.set(room, since);
+    this.joinedRooms.add(room);
+    try {
+      return await conn.request({ type: 'join', room, ...(since === undefined ? {} : { since }) });
+    } catch (err) {
+      if (!rejoin) {
+        this.joinedRooms.delete(room);
+        if (before === undefined) this.cursors.delete(room);
+        else this.cursors.set(room, before);
+      }
+      throw err;
+    }
+  }
+
+  /** Leaves `room`; it is not rejoined after a reconnect even if this request fails. */
+  async leave(room: string): Promise<void> {
+    const conn = this.readyConnection();
+    this.joinedRooms.delete(room);
+    this.cursors.delete(room);
+    await conn.request({ type: 'leave', room });
+  }
+
+  /** Publishes to a joined room; resolves with the stored message's id. */
+  async send(room: string, text: string): Promise<string> {
+    return (await this.request({ type: 'send', room, text })).id;
+  }
+
+  /** Sends a direct message (room `dm:<a>:<b>`); resolves with its id. */
+  async dm(to: string, text: string): Promise<string> {
+    return (await this.request({ type: 'dm', to, text })).id;
+  }
+
+  /** The `limit` messages before `before` (default: the newest), oldest first. */
+  async history(room: string, options: { before?: string; limit?: number } = {}): Promise<ChatMessage[]> {
+    const { before, limit } = options;
+    const reply = await this.request({
+      type: 'history',
+      room,
+      ...(before === undefined ? {} : { before }),
+      ...(limit === undefined ? {} : { limit }),
+    });
+    return reply.messages;
+  }
+
+  /** Application-level ping; resolves with the round trip in milliseconds. */
+  async ping(): Promise<number> {
+    const start = this.o.clock.now();
+    await this.request({ type: 'ping' });
+    return this.o.clock.now() - start;
+  }
+
+  /** Ends the client for good; resolves when the socket has closed. */
+  async close(): Promise<void> {
+    if (this.phase === 'closed') return;
+    const conn = this.conn;
+    this.finish(1000, 'client_close');
+    if (conn) await conn.ended;
+  }
+
+  /**
+   * Drops the socket without a close frame, as a network failure would; the client then
+   * reconnects as usual. For tests and fault drills.
+   */
+  dropConnection(): void {
+    this.conn?.terminate();
+  }
+
+  private request<M extends ClientMessage>(message: M): Promise<ReplyTypes[M['type']]> {
+    try {
+      return this.readyConnection().request(message);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  private readyConnection(): Connection {
+    if (this.phase === 'closed') throw new ChatError('closed', 'the client is closed');
+    if (this.phase !== 'ready' || !this.conn) {
+      throw new ChatError('not_connected', `the client is ${this.phase}`);
+    }
+    return this.conn;
+  }
+
+  /** The room's newest id, BEFORE_ANY_ID for an empty room, undefined if history is refused. */
+  private async anchor(conn: Connection, room: string): Promise<string | undefined> {
+    try {
+      const reply = await conn.request({ type: 'history', room, limit: 1 });
+      return reply.messages.at(-1)?.id ?? BEFORE_ANY_ID;
+    } catch (err) {
+      // The join that follows reports a refusal in its own words.
+      if (err instanceof ChatError && !isConnectionFailure(err)) return undefined;
+      throw err;
+    }
+  }
+
+  private async fetchToken(): Promise<string> {
+    let token: unknown;
+    try {
+      token = await this.o.getToken();
+    } catch (err) {
+      throw new ChatError('token_unavailable', 'getToken failed', { cause: err });
+    }
+    if (typeof token !== 'string' || token === '') {
+      throw new ChatError('token_unavailable', 'getToken did not return a token');
+    }
+    return token;
+  }
+
+  private nextUrl(): string {
+    const url = this.o.urls[this.urlIndex % this.o.urls.length] as string;
+    this.urlIndex += 1;
+    return url;
+  }
+
+  /** One connection attempt: token, handshake, welcome, rejoin of every room. */
+  private async establish(): Promise<{ welcome: WelcomeMessage; joined: JoinedMessage[] }> {
+    const token = await this.fetchToken();
+    if (this.phase === 'closed') throw new ChatError('closed', 'the client is closed');
+    let conn: Connection;
+    try {
+      conn = new Connection(
+        {
+          url: this.nextUrl(),
+          token,
+          tokenMethod: this.o.tokenMethod,
+          origin: this.o.origin,
+          ca: this.o.ca,
+          rejectUnauthorized: this.o.rejectUnauthorized,
+          connectTimeoutMs: this.o.connectTimeoutMs,
+          requestTimeoutMs: this.o.requestTimeoutMs,
+          clock: this.o.clock,
+        },
+        {
+          frame: (message) => this.onFrame(message),
+          invalid: (reason) => this.emitError(new ChatError('protocol_error', `unreadable frame: ${reason}`)),
+          closed: (code, reason) => this.onConnectionClosed(conn, code, reason),
+        },
+      );
+    } catch {
+      // The ws constructor's messages can quote the URL, and with it a `?token=`.
+      throw new ChatError('connect_failed', 'could not start the handshake (bad URL, header or subprotocol)');
+    }
+    this.conn = conn;
+    try {
+      const welcome = await conn.opened;
+      this.connectedAt = this.o.clock.now();
+      this.lastWelcome = welcome;
+      this.emit('welcome', welcome);
+      this.scheduleRefresh(conn, token);
+      const joined = await this.rejoinAll(conn);
+      return { welcome, joined };
+    } catch (err) {
+      if (this.conn === conn) this.conn = undefined;
+      conn.close();
+      throw err;
+    }
+  }
+
+  private async rejoinAll(conn: Connection): Promise<JoinedMessage[]> {
+    const rooms = [...this.joinedRooms];
+    const results = await Promise.allSettled(
+      rooms.map((room) => {
+        const since = this.cursors.get(room);
+        return conn.request({ type: 'join', room, ...(since === undefined ? {} : { since }) });
+      }),
+    );
+    const joined: JoinedMessage[] = [];
+    results.forEach((result, i) => {
+      const room = rooms[i] as string;
+      if (result.status === 'fulfilled') {
+        joined.push(result.value);
+        return;
+      }
+      const err = asChatError(result.reason, 'rejoin failed');
+      if (!ROOM_REFUSALS.has(err.code)) throw err;
+      // Refused for good (the room is gone or no longer ours): retrying would not help.
+      this.joinedRooms.delete(room);
+      this.cursors.delete(room);
+      this.emitError(new ChatError(err.code, `rejoin of ${room} refused: ${err.message}`));
+    });
+    return joined;
+  }
+
+  private onFrame(message: ServerMessage): void {
+    switch (message.type) {
+      case 'message':
+        if (this.cursors.accept(message.room, message.id)) this.emit('message', message);
+        else this.dropped += 1;
+        return;
+      case 'presence':
+        this.emit('presence', message);
+        return;
+      case 'error':
+        this.emitError(ChatError.fromReply(message));
+        return;
+      case 'welcome':
+      case 'joined':
+      case 'left':
+      case 'ack':
+      case 'history':
+      case 'token_refreshed':
+      case 'pong':
+        // A reply whose request already timed out, or an unsolicited duplicate: nothing awaits it.
+        return;
+    }
+  }
+
+  private onConnectionClosed(conn: Connection, code: number, reason: string): void {
+    if (conn !== this.conn || this.phase === 'closed') return;
+    this.conn = undefined;
+    this.clearRefresh();
+    this.emit('disconnect', code, reason);
+    // While connecting, the attempt in progress fails on its own and decides what next.
+    if (this.phase !== 'ready') return;
+    const action = closeAction(code, reason);
+    const stable = this.o.clock.now() - this.connectedAt >= this.o.reconnect.stableAfterMs;
+    if (action === 'reconnect_soon' || stable) this.attempt = 0;
+    this.afterFailure(action, code, reason);
+  }
+
+  private afterFailure(action: CloseAction, code: number, reason: string): void {
+    if (action === 'stop' || !this.o.reconnect.enabled) {
+      this.finish(code, reason);
+      return;
+    }
+    if (this.attempt >= this.o.reconnect.maxAttempts) {
+      this.emitError(new ChatError('connect_failed', `gave up after ${this.attempt} reconnect attempts`));
+      this.finish(code, 'reconnect_failed');
+      return;
+    }
+    this.attempt += 1;
+    const delay = backoffDelay(this.attempt, this.o.reconnect, this.o.random);
+    this.phase = 'reconnecting';
+    this.emit('reconnecting', this.attempt, delay);
+    this.reconnectTimer = this.o.clock.setTimeout(() => {
+      this.reconnectTimer = undefined;
+      void this.reconnectNow();
+    }, delay);
+  }
+
+  private async reconnectNow(): Promise<void> {
+    if (this.phase !== 'reconnecting') return;
+    try {
+      const { welcome, joined } = await this.establish();
+      if (this.phase !== 'reconnecting') return;
+      this.phase = 'ready';
+      this.emit('reconnected', { attempt: this.attempt, welcome, joined });
+    } catch (raw) {
+      if (this.phase !== 'reconnecting') return;
+      const err = asChatError(raw, 'reconnect failed');
+      const action =
+        err.status !== undefined
+          ? handshakeAction(err.status)
+          : err.closeCode !== undefined
+            ? closeAction(err.closeCode, err.closeReason ?? '')
+            : 'reconnect_backoff';
+      if (action === 'stop') this.emitError(err);
+      this.afterFailure(action, err.closeCode ?? 1006, err.closeReason ?? err.code);
+    }
+  }
+
+  private scheduleRefresh(conn: Connection, token: string): void {
+    this.clearRefresh();
+    const exp = tokenExpiry(token);
+    this.tokenExp = exp;
+    if (!this.o.tokenRefresh || exp === undefined) return;
+    const delay = Math.floor(refreshDelay(exp, this.o.clock.now(), this.o.refreshAheadMs));
+    this.refreshTimer = this.o.clock.setTimeout(() => {
+      this.refreshTimer = undefined;
+      void this.refreshToken(conn);
+    }, delay);
+  }
+
+  private clearRefresh(): void {
+    if (this.refreshTimer !== undefined) this.o.clock.clearTimeout(this.refreshTimer);
+    this.refreshTimer = undefined;
+  }
+
+  /**
+   * Swaps the live connection's token for a fresh one. On any failure it stays put: if
+   * the server then closes with `token_expired`, the reconnect fetches a token anyway.
+   */
+  private async refreshToken(conn: Connection): Promise<void> {
+    try {
+      const token = await this.fetchToken();
+      if (conn !== this.conn || !conn.isOpen) return;
+      const exp = tokenExpiry(token);
+      if (exp === undefined || (this.tokenExp !== undefined && exp <= this.tokenExp)) {
+        throw new ChatError(
+          'token_unavailable',
+          'getToken returned a token that expires no later than the current one',
+        );
+      }
+      const reply = await conn.request({ type: 'refresh_token', token });
+      if (conn !== this.conn) return;
+      this.emit('token_refreshed', reply.exp);
+      this.scheduleRefresh(conn, token);
+    } catch (err) {
+      if (conn === this.conn) this.emitError(asChatError(err, 'token refresh failed'));
+    }
+  }
+
+  private finish(code: number, reason: string): void {
+    if (this.phase === 'closed') return;
+    this.phase = 'closed';
+    if (this.reconnectTimer !== undefined) this.o.clock.clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+    this.clearRefresh();
+    const conn = this.conn;
+    this.conn = undefined;
+    conn?.close(1000, '');
+    this.emit('close', code, reason);
+  }
+
+  private emitError(err: ChatError): void {
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+  }
+}

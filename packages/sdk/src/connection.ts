@@ -1,0 +1,304 @@
+import WebSocket, { type ClientOptions, type RawData } from 'ws';
+import type { Clock, TimerHandle } from './clock';
+import { ChatError } from './errors';
+import { parseServerFrame } from './parse';
+import {
+  BEARER_SUBPROTOCOL_PREFIX,
+  REPLY_TYPE,
+  SUBPROTOCOL,
+  type ClientMessage,
+  type ReplyTypes,
+  type ServerMessage,
+  type WelcomeMessage,
+} from './protocol';
+
+/** How the access token reaches the server's handshake. */
+export type TokenMethod = 'header' | 'subprotocol' | 'query';
+
+export interface ConnectionSettings {
+  url: string;
+  token: string;
+  tokenMethod: TokenMethod;
+  origin: string | undefined;
+  ca: ClientOptions['ca'];
+  rejectUnauthorized: boolean | undefined;
+  /** From the TCP connect to the `welcome` frame. */
+  connectTimeoutMs: number;
+  requestTimeoutMs: number;
+  clock: Clock;
+}
+
+/** What a connection reports to its owner; replies to its own requests are not. */
+export interface ConnectionHandlers {
+  /** Every frame that is not the reply to a pending request. */
+  frame(message: ServerMessage): void;
+  /** A frame that could not be read. The connection stays open. */
+  invalid(reason: string): void;
+  /** The socket closed after `welcome`, for whatever reason (not after `close()`). */
+  closed(code: number, reason: string): void;
+}
+
+interface Pending {
+  expect: ServerMessage['type'];
+  resolve(reply: ServerMessage): void;
+  reject(err: ChatError): void;
+  timer: TimerHandle;
+}
+
+/** At most this much of a refused handshake's body is read, for the error message. */
+const MAX_REFUSAL_BODY = 2048;
+
+function handshakeParams(s: ConnectionSettings): {
+  url: string;
+  protocols: string[];
+  headers: Record<string, string>;
+} {
+  switch (s.tokenMethod) {
+    case 'header':
+      return { url: s.url, protocols: [SUBPROTOCOL], headers: { Authorization: `Bearer ${s.token}` } };
+    case 'subprotocol':
+      return { url: s.url, protocols: [SUBPROTOCOL, `${BEARER_SUBPROTOCOL_PREFIX}${s.token}`], headers: {} };
+    case 'query': {
+      const url = new URL(s.url);
+      url.searchParams.set('token', s.token);
+      return { url: url.toString(), protocols: [SUBPROTOCOL], headers: {} };
+    }
+  }
+}
+
+function rawText(data: RawData): string {
+  if (Buffer.isBuffer(data)) return data.toString('utf8');
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  return Buffer.from(data).toString('utf8');
+}
+
+/** A short, token-free description of a refused handshake's JSON error body. */
+function refusalDetail(body: string): string {
+  try {
+    const parsed: unknown = JSON.parse(body);
+    if (typeof parsed === 'object' && parsed !== null) {
+      const code = (parsed as Record<string, unknown>)['error'];
+      if (typeof code === 'string') return ` (${code})`;
+    }
+  } catch {
+    // not JSON: the status says enough
+  }
+  return '';
+}
+
+/**
+ * One WebSocket from handshake to close: sends requests with a fresh `ref` each and
+ * settles them from the reply carrying it. Owned by a ChatClient, which makes a new one
+ * for every (re)connection; a Connection never reconnects itself.
+ */
+export class Connection {
+  private readonly ws: WebSocket;
+  private readonly pending = new Map<string, Pending>();
+  private nextRef = 0;
+  private phase: 'opening' | 'open' | 'closed' = 'opening';
+  private endedByUs = false;
+  private welcomeTimer: TimerHandle | undefined;
+  private refusedStatus: number | undefined;
+  private refusedBody = '';
+  private lastError: Error | undefined;
+  private settleOpen!: { resolve(w: WelcomeMessage): void; reject(err: ChatError): void };
+  private markEnded!: () => void;
+  /** Resolves with `welcome`; rejects when the socket closes or times out before it. */
+  readonly opened: Promise<WelcomeMessage>;
+  /** Resolves once the socket has closed, however it ended. */
+  readonly ended: Promise<void>;
+
+  constructor(
+    private readonly settings: ConnectionSettings,
+    private readonly handlers: ConnectionHandlers,
+  ) {
+    this.opened = new Promise((resolve, reject) => {
+      this.settleOpen = { resolve, reject };
+    });
+    // Nobody may be waiting on `opened` when a close() fails it.
+    this.opened.catch(() => undefined);
+    this.ended = new Promise((resolve) => {
+      this.markEnded = resolve;
+    });
+    const { url, protocols, headers } = handshakeParams(settings);
+    const options: ClientOptions = {
+      // The server never negotiates it and it costs memory per socket.
+      perMessageDeflate: false,
+      followRedirects: false,
+      handshakeTimeout: settings.connectTimeoutMs,
+      headers,
+    };
+    if (settings.origin !== undefined) options.origin = settings.origin;
+    if (settings.ca !== undefined) options.ca = settings.ca;
+    if (settings.rejectUnauthorized !== undefined) options.rejectUnauthorized = settings.rejectUnauthorized;
+    this.ws = new WebSocket(url, protocols, options);
+    this.welcomeTimer = settings.clock.setTimeout(() => {
+      this.failOpen(new ChatError('connect_failed', 'timed out waiting for welcome'));
+      this.ws.terminate();
+    }, settings.connectTimeoutMs);
+    this.ws.on('unexpected-response', (_req, res) => {
+      this.refusedStatus = res.statusCode;
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        if (this.refusedBody.length < MAX_REFUSAL_BODY) this.refusedBody += chunk;
+      });
+      res.on('error', () => this.ws.terminate());
+      res.on('end', () => this.ws.terminate());
+    });
+    this.ws.on('error', (err) => {
+      this.lastError = err;
+    });
+    this.ws.on('message', (data, isBinary) => this.onData(data, isBinary));
+    this.ws.on('close', (code, reason) => this.onClose(code, reason.toString('utf8')));
+  }
+
+  get isOpen(): boolean {
+    return this.phase === 'open';
+  }
+
+  /** The subprotocol the server selected (`chat.v1`). */
+  get protocol(): string {
+    return this.ws.protocol;
+  }
+
+  request<M extends ClientMessage>(message: M): Promise<ReplyTypes[M['type']]> {
+    if (this.phase !== 'open') {
+      return Promise.reject(new ChatError('not_connected', 'the connection is not open'));
+    }
+    const ref = String(++this.nextRef);
+    return new Promise<ReplyTypes[M['type']]>((resolve, reject) => {
+      const timer = this.settings.clock.setTimeout(() => {
+        this.pending.delete(ref);
+        reject(
+          new ChatError('timeout', `no reply to ${message.type} within ${this.settings.requestTimeoutMs} ms`),
+        );
+      }, this.settings.requestTimeoutMs);
+      this.pending.set(ref, {
+        expect: REPLY_TYPE[message.type],
+        // The reply's type was checked against `expect` before this is called.
+        resolve: resolve as (reply: ServerMessage) => void,
+        reject,
+        timer,
+      });
+      try {
+        this.ws.send(JSON.stringify({ ...message, ref }));
+      } catch (err) {
+        this.pending.delete(ref);
+        this.settings.clock.clearTimeout(timer);
+        reject(new ChatError('disconnected', 'the connection could not send', { cause: err }));
+      }
+    });
+  }
+
+  /** Ends the connection; pending requests reject with `closed`. No `closed` callback follows. */
+  close(code = 1000, reason = ''): void {
+    if (this.phase === 'closed') return;
+    this.endedByUs = true;
+    this.rejectPending(new ChatError('closed', 'the client closed the connection'));
+    if (this.phase === 'opening') {
+      this.failOpen(new ChatError('closed', 'the client closed the connection'));
+      this.ws.terminate();
+    } else {
+      this.ws.close(code, reason);
+    }
+  }
+
+  /** Drops the socket without a close handshake, as a dead network would. */
+  terminate(): void {
+    this.ws.terminate();
+  }
+
+  private onData(data: RawData, isBinary: boolean): void {
+    if (isBinary) {
+      this.handlers.invalid('binary frame');
+      return;
+    }
+    const parsed = parseServerFrame(rawText(data));
+    if (parsed.kind === 'unknown') return;
+    if (parsed.kind === 'invalid') {
+      this.handlers.invalid(parsed.reason);
+      return;
+    }
+    const message = parsed.message;
+    if (this.phase === 'opening') {
+      // Nothing precedes welcome; anything that does is not worth acting on.
+      if (message.type === 'welcome') this.openWith(message);
+      return;
+    }
+    const ref = 'ref' in message ? message.ref : undefined;
+    const pending = ref === undefined ? undefined : this.pending.get(ref);
+    if (ref === undefined || pending === undefined) {
+      this.handlers.frame(message);
+      return;
+    }
+    this.pending.delete(ref);
+    this.settings.clock.clearTimeout(pending.timer);
+    if (message.type === 'error') pending.reject(ChatError.fromReply(message));
+    else if (message.type === pending.expect) pending.resolve(message);
+    else {
+      pending.reject(
+        new ChatError('protocol_error', `expected ${pending.expect} in reply, got ${message.type}`),
+      );
+    }
+  }
+
+  private openWith(welcome: WelcomeMessage): void {
+    this.phase = 'open';
+    this.clearWelcomeTimer();
+    this.settleOpen.resolve(welcome);
+  }
+
+  private failOpen(err: ChatError): void {
+    this.clearWelcomeTimer();
+    this.settleOpen.reject(err);
+  }
+
+  private clearWelcomeTimer(): void {
+    if (this.welcomeTimer !== undefined) this.settings.clock.clearTimeout(this.welcomeTimer);
+    this.welcomeTimer = undefined;
+  }
+
+  private onClose(code: number, reason: string): void {
+    const was = this.phase;
+    this.phase = 'closed';
+    this.markEnded();
+    this.rejectPending(
+      new ChatError('disconnected', `connection closed (${code}${reason ? ` ${reason}` : ''})`, {
+        closeCode: code,
+        closeReason: reason,
+      }),
+    );
+    if (was === 'opening') {
+      this.failOpen(this.openFailure(code, reason));
+    } else if (!this.endedByUs) {
+      this.handlers.closed(code, reason);
+    }
+  }
+
+  private openFailure(code: number, reason: string): ChatError {
+    if (this.refusedStatus !== undefined) {
+      return new ChatError(
+        'handshake_refused',
+        `handshake refused: HTTP ${this.refusedStatus}${refusalDetail(this.refusedBody)}`,
+        { status: this.refusedStatus },
+      );
+    }
+    if (code !== 1006) {
+      return new ChatError('connect_failed', `closed before welcome (${code}${reason ? ` ${reason}` : ''})`, {
+        closeCode: code,
+        closeReason: reason,
+      });
+    }
+    // ws error messages carry no URL, so no `?token=` can leak through them.
+    const detail = this.lastError ? `: ${this.lastError.message}` : '';
+    return new ChatError('connect_failed', `could not connect${detail}`, { cause: this.lastError });
+  }
+
+  private rejectPending(err: ChatError): void {
+    for (const p of this.pending.values()) {
+      this.settings.clock.clearTimeout(p.timer);
+      p.reject(err);
+    }
+    this.pending.clear();
+  }
+}

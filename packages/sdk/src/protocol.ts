@@ -1,0 +1,196 @@
+/**
+ * The chat WebSocket protocol (chat.v1) as TypeScript types: one JSON object per text
+ * frame, discriminated by `type`. Field names follow the wire exactly (snake_case where
+ * the wire uses it) so a frame can be read without translation.
+ */
+
+/** The subprotocol every connection asks for and the server selects. */
+export const SUBPROTOCOL = 'chat.v1';
+
+/** Prefix of the second offered subprotocol when the token travels that way. */
+export const BEARER_SUBPROTOCOL_PREFIX = 'bearer.';
+
+// ---------------------------------------------------------------------------
+// Client to server
+
+export interface JoinRequest {
+  type: 'join';
+  room: string;
+  /** Replay every message of the room after this id before live ones. */
+  since?: string;
+  ref?: string;
+}
+
+export interface LeaveRequest {
+  type: 'leave';
+  room: string;
+  ref?: string;
+}
+
+export interface SendRequest {
+  type: 'send';
+  room: string;
+  text: string;
+  ref?: string;
+}
+
+export interface DmRequest {
+  type: 'dm';
+  to: string;
+  text: string;
+  ref?: string;
+}
+
+export interface HistoryRequest {
+  type: 'history';
+  room: string;
+  before?: string;
+  limit?: number;
+  ref?: string;
+}
+
+export interface RefreshTokenRequest {
+  type: 'refresh_token';
+  token: string;
+  ref?: string;
+}
+
+export interface PingRequest {
+  type: 'ping';
+  ref?: string;
+}
+
+export type ClientMessage =
+  JoinRequest | LeaveRequest | SendRequest | DmRequest | HistoryRequest | RefreshTokenRequest | PingRequest;
+
+export type ClientMessageType = ClientMessage['type'];
+
+// ---------------------------------------------------------------------------
+// Server to client
+
+/** First frame of every connection. */
+export interface WelcomeMessage {
+  type: 'welcome';
+  user: string;
+  node: string;
+  session: string;
+}
+
+export interface JoinedMessage {
+  type: 'joined';
+  room: string;
+  members: string[];
+  /** Present and true when `since` was older than the history the server keeps. */
+  history_truncated?: boolean;
+  ref?: string;
+}
+
+export interface LeftMessage {
+  type: 'left';
+  room: string;
+  ref?: string;
+}
+
+export interface AckMessage {
+  type: 'ack';
+  id: string;
+  ref?: string;
+}
+
+/** A room message as stored: what `message` frames and `history` replies carry. */
+export interface ChatMessage {
+  room: string;
+  /** Orders the room's history; a Redis Stream id ("<ms>-<seq>"). */
+  id: string;
+  from: string;
+  text: string;
+  /** Server time, milliseconds since the epoch. */
+  ts: number;
+}
+
+export interface MessageFrame extends ChatMessage {
+  type: 'message';
+}
+
+export type PresenceState = 'online' | 'offline';
+
+export interface PresenceMessage {
+  type: 'presence';
+  room: string;
+  user: string;
+  state: PresenceState;
+}
+
+export interface HistoryMessage {
+  type: 'history';
+  room: string;
+  /** Oldest first. */
+  messages: ChatMessage[];
+  ref?: string;
+}
+
+export interface TokenRefreshedMessage {
+  type: 'token_refreshed';
+  /** Expiry of the connection's new token, as the JWT `exp` (seconds). */
+  exp: number;
+  ref?: string;
+}
+
+export interface PongMessage {
+  type: 'pong';
+  ref?: string;
+}
+
+/** Error codes the contract names; a server may add others, so `code` stays a string. */
+export const SERVER_ERROR_CODES = [
+  'bad_request',
+  'forbidden',
+  'not_found',
+  'rate_limited',
+  'internal',
+] as const;
+export type ServerErrorCode = (typeof SERVER_ERROR_CODES)[number];
+
+export interface ErrorMessage {
+  type: 'error';
+  code: string;
+  message: string;
+  ref?: string;
+  /** With `rate_limited`: how long to wait before sending again. */
+  retry_after_ms?: number;
+}
+
+export type ServerMessage =
+  | WelcomeMessage
+  | JoinedMessage
+  | LeftMessage
+  | AckMessage
+  | MessageFrame
+  | PresenceMessage
+  | HistoryMessage
+  | TokenRefreshedMessage
+  | PongMessage
+  | ErrorMessage;
+
+export type ServerMessageType = ServerMessage['type'];
+
+/** The reply each request expects (besides an `error` with its ref). */
+export interface ReplyTypes {
+  join: JoinedMessage;
+  leave: LeftMessage;
+  send: AckMessage;
+  dm: AckMessage;
+  history: HistoryMessage;
+  refresh_token: TokenRefreshedMessage;
+  ping: PongMessage;
+}
+
+export const REPLY_TYPE: { readonly [K in ClientMessageType]: ReplyTypes[K]['type'] } = {
+  join: 'joined',
+  leave: 'left',
+  send: 'ack',
+  dm: 'ack',
+  history: 'history',
+  refresh_token: 'token_refreshed',
+  ping: 'pong',
+};
