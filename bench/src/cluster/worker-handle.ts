@@ -1,0 +1,69 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import type { WorkerReply, WorkerRequest } from '../load/protocol';
+
+interface Pending {
+  resolve(value: unknown): void;
+  reject(err: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+/** The bench's side of one forked load generator process: request/reply by id. */
+export class WorkerHandle {
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+
+  private constructor(private readonly proc: ChildProcess) {
+    proc.on('message', (raw: unknown) => {
+      const reply = raw as WorkerReply;
+      const p = this.pending.get(reply.id);
+      if (p === undefined) return;
+      this.pending.delete(reply.id);
+      clearTimeout(p.timer);
+      if (reply.ok) p.resolve(reply.result);
+      else p.reject(new Error(`load generator: ${reply.error}`));
+    });
+    proc.on('exit', (code, signal) => {
+      for (const p of this.pending.values()) {
+        clearTimeout(p.timer);
+        p.reject(new Error(`load generator exited (${code ?? signal})`));
+      }
+      this.pending.clear();
+    });
+    proc.on('error', () => undefined);
+  }
+
+  static start(): WorkerHandle {
+    const script = join(__dirname, '..', 'load', 'worker.js');
+    return new WorkerHandle(
+      fork(script, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] }),
+    );
+  }
+
+  get pid(): number {
+    if (this.proc.pid === undefined) throw new Error('load generator has no pid');
+    return this.proc.pid;
+  }
+
+  request<T>(request: WorkerRequest, timeoutMs = 60_000): Promise<T> {
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new Error(`load generator did not answer ${request.op} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.pending.set(id, { resolve: (v) => resolve(v as T), reject, timer });
+      this.proc.send({ ...request, id });
+    });
+  }
+
+  /** Asks the generator to close its clients and exit; kills it if it does not. */
+  async stop(): Promise<void> {
+    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => this.proc.once('exit', () => resolve()));
+    await this.request({ op: 'close' }, 5000).catch(() => undefined);
+    const timer = setTimeout(() => this.proc.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,97 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, release, tmpdir, totalmem, type } from 'node:os';
+import { join } from 'node:path';
+import { RedisProcess } from './cluster/redis-process';
+import { parseOptions, USAGE, type BenchOptions } from './options';
+import { ProcStats } from './proc-stats';
+import { toMarkdown } from './report';
+import type { BenchResult, SystemResult } from './results';
+import { runSystem } from './runner';
+import { summarize } from './summary';
+import { createSystem, SYSTEM_LABELS } from './systems';
+
+/** `npm run bench`: every system in turn, one JSON result file, a markdown table on stdout. */
+async function main(): Promise<number> {
+  const argv = process.argv.slice(2);
+  const parsed = parseOptions(argv, process.env);
+  if (parsed === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const options: BenchOptions = parsed;
+  const started = Date.now();
+  const log = (line: string) =>
+    process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s] ${line}\n`);
+  const machine = {
+    cpuModel: cpus()[0]?.model.trim() ?? 'unknown',
+    cpus: cpus().length,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    os: `${type()} ${release()}`,
+    node: process.version,
+    redis: RedisProcess.version(),
+  };
+  const dir = mkdtempSync(join(tmpdir(), 'securechat-bench-'));
+  const stats = new ProcStats();
+  const systems: SystemResult[] = [];
+  for (const name of options.systems) {
+    const systemDir = join(dir, name);
+    mkdirSync(systemDir);
+    try {
+      systems.push(await runSystem(createSystem(name, options, systemDir), options, stats, systemDir, log));
+    } catch (err) {
+      const error = err instanceof Error ? err.message : String(err);
+      log(`${name}: FAILED: ${error}`);
+      systems.push({
+        name,
+        label: SYSTEM_LABELS[name],
+        error,
+        steps: [],
+        skippedRates: [],
+        summary: summarize([], options),
+      });
+    }
+  }
+  const result: BenchResult = {
+    startedAt: new Date(started).toISOString(),
+    finishedAt: new Date().toISOString(),
+    durationS: (Date.now() - started) / 1000,
+    command: ['npm run bench', ...(argv.length > 0 ? ['--', ...argv] : [])].join(' '),
+    machine,
+    workload: {
+      connections: options.connections,
+      roomSize: options.roomSize,
+      rooms: options.connections / options.roomSize,
+      nodes: options.nodes,
+      loadGenerators: options.workers,
+      ratesPerS: options.rates,
+      warmupSeconds: options.warmupMs / 1000,
+      firstWarmupSeconds: (options.warmupMs + options.firstWarmupMs) / 1000,
+      stepSeconds: options.stepMs / 1000,
+      drainSeconds: options.drainMs / 1000,
+      p99BarMs: options.p99BarMs,
+      referenceDeliveriesPerS: options.referenceDeliveriesPerS,
+      quick: options.quick,
+    },
+    systems,
+  };
+  mkdirSync(options.outDir, { recursive: true });
+  const file = join(
+    options.outDir,
+    `bench-${result.startedAt.replace(/[:.]/g, '-')}${options.quick ? '-quick' : ''}.json`,
+  );
+  writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+  process.stdout.write(toMarkdown(result, options.referenceDeliveriesPerS, options.p99BarMs));
+  log(`result: ${file}`);
+  const failed = systems.some((s) => s.error !== undefined);
+  if (failed) log(`node logs kept in ${dir}`);
+  else rmSync(dir, { recursive: true, force: true });
+  return failed ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(2);
+  },
+);

@@ -1,0 +1,146 @@
+import { resolve } from 'node:path';
+import type { SystemName } from './load/protocol';
+
+export interface BenchOptions {
+  readonly quick: boolean;
+  readonly systems: readonly SystemName[];
+  readonly connections: number;
+  readonly roomSize: number;
+  readonly nodes: number;
+  readonly workers: number;
+  /** Aggregate publish rates, messages per second, one step each, in rising order. */
+  readonly rates: readonly number[];
+  readonly warmupMs: number;
+  /** Extra warm-up before the first step (JIT, connection buffers). */
+  readonly firstWarmupMs: number;
+  readonly stepMs: number;
+  /** How long after a step's window to wait for its last deliveries. */
+  readonly drainMs: number;
+  /** Quiet time before each idle memory reading. */
+  readonly settleMs: number;
+  /** The latency bar: a step passes when its p99 is at or under this. */
+  readonly p99BarMs: number;
+  /** A system's remaining steps are skipped once a step's p99 passes this. */
+  readonly stopP99Ms: number;
+  /** The delivery rate the p50/p99 headline figures are read at. */
+  readonly referenceDeliveriesPerS: number;
+  readonly connectConcurrency: number;
+  readonly outDir: string;
+  readonly chatMain: string;
+  /** LOG_LEVEL for our chat nodes (their production default is info). */
+  readonly chatLogLevel: string;
+}
+
+const ALL_SYSTEMS: readonly SystemName[] = ['ours', 'socketio', 'relay'];
+const REPO_ROOT = resolve(__dirname, '..', '..');
+
+export const USAGE = `usage: npm run bench -- [options]   (every option also reads BENCH_<NAME>, e.g. BENCH_QUICK=1)
+  --quick                 smoke run: 200 connections, 2 short steps
+  --systems=a,b           any of ours,socketio,relay (default: all three, in that order)
+  --connections=N         total connections (default 2000; quick 200), a multiple of --room-size
+  --room-size=N           members per room, one of them the publisher (default 10)
+  --rates=a,b,...         aggregate publish rates in messages/s (default 500,1000,1500,2000,2500,3000,4000)
+  --step-seconds=S        measured window per step (default 10; quick 3)
+  --warmup-seconds=S      unmeasured sending before each window (default 2; quick 1)
+  --drain-seconds=S       wait for late deliveries after each window (default 5; quick 2)
+  --stop-p99-ms=MS        skip a system's higher rates once p99 passes this (default 1000)
+  --out=DIR               where the JSON result goes (default bench/results)
+  --chat-main=FILE        our chat node entry (default services/chat/dist/main.js)
+  --chat-log-level=L      LOG_LEVEL of our chat nodes (default info)`;
+
+type Raw = Record<string, string | undefined>;
+
+function collect(argv: readonly string[], env: Raw): Raw {
+  const raw: Raw = {};
+  for (const [key, value] of Object.entries(env)) {
+    if (key.startsWith('BENCH_') && value !== undefined) {
+      raw[key.slice('BENCH_'.length).toLowerCase().replace(/_/g, '-')] = value;
+    }
+  }
+  for (const arg of argv) {
+    const match = /^--([a-z0-9-]+)(?:=(.*))?$/.exec(arg);
+    if (match === null) throw new Error(`unknown argument "${arg}"\n${USAGE}`);
+    raw[match[1] as string] = match[2] ?? 'true';
+  }
+  return raw;
+}
+
+const KNOWN = new Set([
+  'quick',
+  'systems',
+  'connections',
+  'room-size',
+  'rates',
+  'step-seconds',
+  'warmup-seconds',
+  'drain-seconds',
+  'stop-p99-ms',
+  'out',
+  'chat-main',
+  'chat-log-level',
+  'help',
+]);
+
+function positiveNumber(raw: Raw, name: string, def: number, integer = false): number {
+  const text = raw[name];
+  if (text === undefined) return def;
+  const value = Number(text);
+  if (!Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value))) {
+    throw new Error(`--${name} must be a positive ${integer ? 'whole ' : ''}number, not "${text}"`);
+  }
+  return value;
+}
+
+/** Reads the options from the command line and BENCH_* variables (the command line wins). */
+export function parseOptions(argv: readonly string[], env: Raw): BenchOptions | 'help' {
+  const raw = collect(argv, env);
+  for (const key of Object.keys(raw)) {
+    if (!KNOWN.has(key)) throw new Error(`unknown option --${key}\n${USAGE}`);
+  }
+  if (raw.help !== undefined) return 'help';
+  const quick = raw.quick !== undefined && !['0', 'false', 'no'].includes(raw.quick);
+
+  const systems = (raw.systems ?? ALL_SYSTEMS.join(','))
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  for (const s of systems) {
+    if (!(ALL_SYSTEMS as readonly string[]).includes(s)) throw new Error(`unknown system "${s}"`);
+  }
+  const roomSize = positiveNumber(raw, 'room-size', 10, true);
+  const connections = positiveNumber(raw, 'connections', quick ? 200 : 2000, true);
+  if (connections % roomSize !== 0) throw new Error('--connections must be a multiple of --room-size');
+  const workers = 2;
+  if (connections / roomSize < workers) throw new Error(`at least ${workers} rooms are needed`);
+
+  const rates = (raw.rates ?? (quick ? '200,400' : '500,1000,1500,2000,2500,3000,4000'))
+    .split(',')
+    .map((s) => Number(s.trim()));
+  if (rates.length === 0 || rates.some((r) => !Number.isFinite(r) || r <= 0)) {
+    throw new Error('--rates must be positive numbers');
+  }
+  const seconds = (name: string, def: number, quickDef: number) =>
+    Math.round(positiveNumber(raw, name, quick ? quickDef : def) * 1000);
+
+  return Object.freeze({
+    quick,
+    systems: Object.freeze(systems as SystemName[]),
+    connections,
+    roomSize,
+    nodes: 3,
+    workers,
+    rates: Object.freeze([...rates].sort((a, b) => a - b)),
+    warmupMs: seconds('warmup-seconds', 2, 1),
+    firstWarmupMs: quick ? 1000 : 3000,
+    stepMs: seconds('step-seconds', 10, 3),
+    drainMs: seconds('drain-seconds', 5, 2),
+    settleMs: quick ? 1000 : 2000,
+    p99BarMs: 50,
+    stopP99Ms: positiveNumber(raw, 'stop-p99-ms', 1000),
+    referenceDeliveriesPerS: 20_000,
+    connectConcurrency: 50,
+    outDir: resolve(raw.out ?? resolve(REPO_ROOT, 'bench', 'results')),
+    chatMain: resolve(raw['chat-main'] ?? resolve(REPO_ROOT, 'services', 'chat', 'dist', 'main.js')),
+    chatLogLevel: raw['chat-log-level'] ?? 'info',
+  });
+}

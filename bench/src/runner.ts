@@ -1,0 +1,295 @@
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { delay, freePort } from './cluster/free-port';
+import { NodeProcess } from './cluster/node-process';
+import { RedisProcess } from './cluster/redis-process';
+import { WorkerHandle } from './cluster/worker-handle';
+import { Histogram } from './histogram';
+import { layout } from './layout';
+import type { ClientSpec, ConnectResult, ProgressResult, StepReport } from './load/protocol';
+import type { BenchOptions } from './options';
+import type { ProcStats } from './proc-stats';
+import type { LatencySummary, MemoryResult, StepResult, SystemResult } from './results';
+import { summarize } from './summary';
+import type { SystemUnderTest } from './systems';
+
+export type Log = (line: string) => void;
+
+interface Cluster {
+  readonly redis: RedisProcess;
+  readonly nodes: NodeProcess[];
+  readonly workers: WorkerHandle[];
+  /** Publishers per load generator: its share of the aggregate rate. */
+  readonly publishers: number[];
+}
+
+/**
+ * Runs the whole workload against one system: its redis-server and nodes, fresh; two
+ * load generator processes; idle memory; then the rate steps in rising order.
+ */
+export async function runSystem(
+  system: SystemUnderTest,
+  options: BenchOptions,
+  stats: ProcStats,
+  dir: string,
+  log: Log,
+): Promise<SystemResult> {
+  const steps: StepResult[] = [];
+  const skippedRates: number[] = [];
+  let memory: MemoryResult | undefined;
+  let connectMs: number | undefined;
+  let redis: RedisProcess | undefined;
+  const nodes: NodeProcess[] = [];
+  const workers: WorkerHandle[] = [];
+  try {
+    redis = await RedisProcess.start(dir);
+    const redisUrl = redis.url;
+    const ports = await Promise.all(Array.from({ length: options.nodes }, () => freePort()));
+    const started = await Promise.all(
+      ports.map((port, index) =>
+        NodeProcess.start(
+          system.script,
+          system.nodeEnv({ index, port, redisUrl }),
+          port,
+          join(dir, `${system.name}-node-${index + 1}.log`),
+        ),
+      ),
+    );
+    nodes.push(...started);
+    for (let i = 0; i < options.workers; i++) workers.push(WorkerHandle.start());
+    log(`${system.name}: redis on ${redis.port}, nodes on ${ports.join(', ')}`);
+
+    const specs: ClientSpec[][] = workers.map(() => []);
+    const publishers = workers.map(() => 0);
+    for (const slot of layout(options.connections, options.roomSize, options.nodes, options.workers)) {
+      const node = nodes[slot.node] as NodeProcess;
+      specs[slot.worker]?.push(system.client(slot.index, slot.room, slot.publisher, node.port));
+      if (slot.publisher) publishers[slot.worker] = (publishers[slot.worker] ?? 0) + 1;
+    }
+    const cluster: Cluster = { redis, nodes, workers, publishers };
+
+    const nodeRss = () => nodes.reduce((sum, n) => sum + stats.rssBytes(n.pid), 0);
+    await delay(options.settleMs);
+    const baselineRssBytes = nodeRss();
+    const connectStart = Date.now();
+    await Promise.all(
+      workers.map((w, i) =>
+        w.request<ConnectResult>(
+          {
+            op: 'connect',
+            system: system.name,
+            clients: specs[i] ?? [],
+            concurrency: options.connectConcurrency,
+          },
+          300_000,
+        ),
+      ),
+    );
+    connectMs = Date.now() - connectStart;
+    log(`${system.name}: ${options.connections} connections open in ${connectMs} ms`);
+    await delay(options.settleMs);
+    const connectedRssBytes = nodeRss();
+    await Promise.all(workers.map((w) => w.request({ op: 'join' }, 300_000)));
+    await delay(options.settleMs);
+    const joinedRssBytes = nodeRss();
+    const perConnKb = (bytes: number) => bytes / options.connections / 1024;
+    memory = {
+      connections: options.connections,
+      nodes: nodes.length,
+      baselineRssBytes,
+      connectedRssBytes,
+      joinedRssBytes,
+      idleKbPerConnection: perConnKb(connectedRssBytes - baselineRssBytes),
+      joinedKbPerConnection: perConnKb(joinedRssBytes - baselineRssBytes),
+    };
+    log(
+      `${system.name}: idle memory ${memory.idleKbPerConnection.toFixed(1)} KB/connection ` +
+        `(${memory.joinedKbPerConnection.toFixed(1)} KB after joining)`,
+    );
+
+    for (const [index, rate] of options.rates.entries()) {
+      const step = await runStep(cluster, options, stats, index, rate);
+      steps.push(step);
+      log(describeStep(system.name, step));
+      const lostShare = step.expected > 0 ? step.lost / step.expected : 0;
+      if ((step.latencyMs?.p99 ?? Infinity) > options.stopP99Ms || lostShare > 0.01) {
+        skippedRates.push(...options.rates.slice(index + 1));
+        if (skippedRates.length > 0)
+          log(`${system.name}: far past the bar, skipping ${skippedRates.join(', ')} msg/s`);
+        break;
+      }
+      await delay(500);
+    }
+    return {
+      name: system.name,
+      label: system.label,
+      connectMs,
+      memory,
+      steps,
+      skippedRates,
+      summary: summarize(steps, options),
+    };
+  } catch (err) {
+    const tails = nodes.map((n, i) => `node ${i + 1}: ${n.logTail(400)}`).join('\n');
+    const error = `${err instanceof Error ? err.message : String(err)}${tails !== '' ? `\n${tails}` : ''}`;
+    log(`${system.name}: FAILED: ${error}`);
+    return {
+      name: system.name,
+      label: system.label,
+      error,
+      ...(connectMs !== undefined ? { connectMs } : {}),
+      ...(memory !== undefined ? { memory } : {}),
+      steps,
+      skippedRates,
+      summary: summarize(steps, options),
+    };
+  } finally {
+    await Promise.all(workers.map((w) => w.stop()));
+    await Promise.all(nodes.map((n) => n.stop()));
+    await redis?.stop();
+  }
+}
+
+function sleepUntil(at: number): Promise<void> {
+  return delay(Math.max(0, at - Date.now()));
+}
+
+function cpuSnapshot(stats: ProcStats, pids: readonly number[]): number[] {
+  return pids.map((pid) => stats.cpuMicros(pid));
+}
+
+async function runStep(
+  cluster: Cluster,
+  options: BenchOptions,
+  stats: ProcStats,
+  step: number,
+  ratePerS: number,
+): Promise<StepResult> {
+  const { workers, nodes, redis, publishers } = cluster;
+  const totalPublishers = publishers.reduce((a, b) => a + b, 0);
+  const warmupMs = options.warmupMs + (step === 0 ? options.firstWarmupMs : 0);
+  const startAt = Date.now() + 300;
+  const measureFrom = startAt + warmupMs;
+  const measureTo = measureFrom + options.stepMs;
+  await Promise.all(
+    workers.map((w, i) =>
+      w.request({
+        op: 'step',
+        step,
+        ratePerS: (ratePerS * (publishers[i] ?? 0)) / totalPublishers,
+        startAt,
+        measureFrom,
+        measureTo,
+      }),
+    ),
+  );
+
+  const nodePids = nodes.map((n) => n.pid);
+  const workerPids = workers.map((w) => w.pid);
+  await sleepUntil(measureFrom);
+  const t0 = performance.now();
+  const nodes0 = cpuSnapshot(stats, nodePids);
+  const redis0 = stats.cpuMicros(redis.pid);
+  const workers0 = cpuSnapshot(stats, workerPids);
+  const machine0 = stats.machineBusyMicros();
+  const self0 = process.cpuUsage();
+  await sleepUntil(measureTo);
+  const windowUs = (performance.now() - t0) * 1000;
+  const nodesUs = sum(cpuSnapshot(stats, nodePids)) - sum(nodes0);
+  const redisUs = stats.cpuMicros(redis.pid) - redis0;
+  const workerUs = cpuSnapshot(stats, workerPids).map((us, i) => us - (workers0[i] ?? 0));
+  const selfDelta = process.cpuUsage(self0);
+  const selfUs = selfDelta.user + selfDelta.system;
+  const machineUs = stats.machineBusyMicros() - machine0;
+
+  // Wait until every delivery owed by the window has arrived, or the drain runs out.
+  const drainDeadline = measureTo + options.drainMs;
+  for (;;) {
+    const progress = await Promise.all(
+      workers.map((w) => w.request<ProgressResult>({ op: 'progress', step })),
+    );
+    const sending = progress.some((p) => p.sending);
+    const owed = sum(progress.map((p) => p.sentInWindow)) * options.roomSize;
+    if ((!sending && sum(progress.map((p) => p.recorded)) >= owed) || Date.now() >= drainDeadline) break;
+    await delay(100);
+  }
+  const reports = await Promise.all(workers.map((w) => w.request<StepReport>({ op: 'collect', step })));
+
+  const histogram = new Histogram();
+  for (const r of reports) histogram.merge(Histogram.fromJSON(r.latencyUs));
+  const sent = sum(reports.map((r) => r.sentInWindow));
+  const expected = sent * options.roomSize;
+  const received = sum(reports.map((r) => r.recorded));
+  const lost = Math.max(0, expected - received);
+  // A delivery still missing at the deadline took at least that long: count it so, so
+  // losses raise the percentiles instead of vanishing from them.
+  if (lost > 0) histogram.record((drainDeadline - measureTo) * 1000, lost);
+  const delivered = sum(reports.map((r) => r.deliveredInWindow));
+  const latencyMs = summarizeLatency(histogram);
+  const serverUs = nodesUs + redisUs;
+  return {
+    step,
+    ratePerS,
+    offeredDeliveriesPerS: ratePerS * options.roomSize,
+    windowS: windowUs / 1e6,
+    sent,
+    expected,
+    received,
+    lost,
+    deliveredPerS: delivered / (windowUs / 1e6),
+    latencyMs,
+    serverCpu: {
+      nodesCores: nodesUs / windowUs,
+      redisCores: redisUs / windowUs,
+      totalCores: serverUs / windowUs,
+      usPerDelivery: delivered > 0 ? serverUs / delivered : null,
+    },
+    loadGenCpu: { perWorkerCores: workerUs.map((us) => us / windowUs), totalCores: sum(workerUs) / windowUs },
+    // Whatever else ran on the machine meanwhile: other users' work competes for the
+    // same cores and shows up as latency that neither server nor load generator spent.
+    otherCores: Math.max(0, machineUs - serverUs - sum(workerUs) - selfUs) / windowUs,
+    acks: sum(reports.map((r) => r.acks)),
+    sendSkipped: sum(reports.map((r) => r.sendSkipped)),
+    errors: mergeCounts(reports.map((r) => r.errors)),
+    closes: mergeCounts(reports.map((r) => r.closes)),
+    passed: lost === 0 && latencyMs !== null && latencyMs.p99 <= options.p99BarMs,
+  };
+}
+
+function summarizeLatency(h: Histogram): LatencySummary | null {
+  if (h.count === 0) return null;
+  const ms = (us: number) => us / 1000;
+  return {
+    count: h.count,
+    p50: ms(h.percentile(50)),
+    p90: ms(h.percentile(90)),
+    p99: ms(h.percentile(99)),
+    p999: ms(h.percentile(99.9)),
+    max: ms(h.max),
+    mean: ms(h.mean),
+  };
+}
+
+function describeStep(name: string, s: StepResult): string {
+  const lat = s.latencyMs;
+  const f = (v: number | undefined) => (v === undefined ? '-' : v.toFixed(1));
+  return (
+    `${name}: ${s.ratePerS} msg/s (${s.offeredDeliveriesPerS} deliveries/s offered): ` +
+    `${Math.round(s.deliveredPerS)} delivered/s, p50 ${f(lat?.p50)} ms, p99 ${f(lat?.p99)} ms, ` +
+    `lost ${s.lost}, server ${s.serverCpu.totalCores.toFixed(2)} cores ` +
+    `(${s.serverCpu.usPerDelivery?.toFixed(1) ?? '-'} us/delivery), ` +
+    `load gen ${s.loadGenCpu.perWorkerCores.map((c) => c.toFixed(2)).join('+')} cores, ` +
+    `other processes ${s.otherCores.toFixed(2)} cores` +
+    `${s.passed ? '' : '  [over the bar]'}`
+  );
+}
+
+function sum(values: readonly number[]): number {
+  return values.reduce((a, b) => a + b, 0);
+}
+
+function mergeCounts(all: readonly Record<string, number>[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const counts of all) for (const [k, v] of Object.entries(counts)) out[k] = (out[k] ?? 0) + v;
+  return out;
+}

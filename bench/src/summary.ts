@@ -1,0 +1,32 @@
+import type { StepResult, SystemSummary } from './results';
+
+/**
+ * The headline figures of one system. The sustained rate is the highest step reached
+ * with every step up to it passing, so one lucky step above a failed one does not count.
+ */
+export function summarize(
+  steps: readonly StepResult[],
+  options: { readonly referenceDeliveriesPerS: number },
+): SystemSummary {
+  let best: StepResult | undefined;
+  for (const step of steps) {
+    if (!step.passed) break;
+    best = step;
+  }
+  const reference = steps.find((s) => s.offeredDeliveriesPerS === options.referenceDeliveriesPerS);
+  return {
+    maxPassingDeliveriesPerS: best?.deliveredPerS ?? null,
+    maxPassingOfferedDeliveriesPerS: best?.offeredDeliveriesPerS ?? null,
+    saturated: best === undefined || steps.some((s) => !s.passed),
+    atReference:
+      reference === undefined
+        ? null
+        : {
+            offeredDeliveriesPerS: reference.offeredDeliveriesPerS,
+            p50Ms: reference.latencyMs?.p50 ?? null,
+            p99Ms: reference.latencyMs?.p99 ?? null,
+            cpuUsPerDelivery: reference.serverCpu.usPerDelivery,
+            loadGenCores: reference.loadGenCpu.totalCores,
+          },
+  };
+}

@@ -1,0 +1,101 @@
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { generateSigningKey, TokenIssuer, toJwks } from '@securechat/tokens';
+import type { ClientSpec, SystemName } from './load/protocol';
+import type { BenchOptions } from './options';
+
+/** How to start one system's nodes and address its clients. */
+export interface SystemUnderTest {
+  readonly name: SystemName;
+  readonly label: string;
+  readonly script: string;
+  nodeEnv(node: { index: number; port: number; redisUrl: string }): Record<string, string>;
+  /** Client `index` of `connections`, in `room`, connecting to the node on `port`. */
+  client(index: number, room: string, publisher: boolean, port: number): ClientSpec;
+}
+
+export const SYSTEM_LABELS: Readonly<Record<SystemName, string>> = {
+  ours: 'securechat (ours)',
+  socketio: 'Socket.IO 4 + redis-adapter',
+  relay: 'bare ws + ioredis relay',
+};
+
+const ORIGIN = 'http://bench.localhost';
+const ISSUER = 'securechat';
+const AUDIENCE = 'securechat';
+
+/** Only PATH is inherited, so no stray variable of the caller's shell changes a node. */
+function baseEnv(): Record<string, string> {
+  return { PATH: process.env.PATH ?? '/usr/bin:/bin' };
+}
+
+/**
+ * Ours: real chat nodes with authentication, history and rate limiting on. The limit
+ * is raised above what a publisher sends (at most 20 messages/s, 1,200 a minute) so it
+ * is checked on every send without refusing any; the connection caps are raised
+ * because every client comes from 127.0.0.1.
+ */
+function ours(options: BenchOptions, dir: string): SystemUnderTest {
+  if (!existsSync(options.chatMain)) {
+    throw new Error(`${options.chatMain} not found: build the chat service first (npm run build)`);
+  }
+  const key = generateSigningKey();
+  const jwksFile = join(dir, 'jwks.json');
+  writeFileSync(jwksFile, `${JSON.stringify(toJwks([key.publicKey]))}\n`);
+  const issuer = new TokenIssuer(key, { issuer: ISSUER, audience: AUDIENCE, ttlS: 3600 });
+  return {
+    name: 'ours',
+    label: SYSTEM_LABELS.ours,
+    script: options.chatMain,
+    nodeEnv: ({ index, port, redisUrl }) => ({
+      ...baseEnv(),
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      REDIS_URL: redisUrl,
+      JWT_PUBLIC_KEYS_FILE: jwksFile,
+      JWT_ISSUER: ISSUER,
+      JWT_AUDIENCE: AUDIENCE,
+      NODE_ID: `bench-chat-${index + 1}`,
+      ALLOWED_ORIGINS: ORIGIN,
+      RATE_LIMIT_MAX: '100000',
+      MAX_CONNECTIONS_PER_ADDRESS: '100000',
+      MAX_HANDSHAKES_PER_ADDRESS_PER_MIN: '100000',
+      SHUTDOWN_GRACE_MS: '2000',
+      LOG_LEVEL: options.chatLogLevel,
+    }),
+    client: (index, room, publisher, port) => ({
+      url: `ws://127.0.0.1:${port}/ws`,
+      room,
+      publisher,
+      token: issuer.issue(`bench${String(index).padStart(5, '0')}`).token,
+      origin: ORIGIN,
+    }),
+  };
+}
+
+function reference(name: 'socketio' | 'relay', script: string, scheme: string): SystemUnderTest {
+  return {
+    name,
+    label: SYSTEM_LABELS[name],
+    script: join(__dirname, 'servers', script),
+    nodeEnv: ({ index, port, redisUrl }) => ({
+      ...baseEnv(),
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      REDIS_URL: redisUrl,
+      NODE_ID: `bench-${name}-${index + 1}`,
+    }),
+    client: (_index, room, publisher, port) => ({ url: `${scheme}://127.0.0.1:${port}`, room, publisher }),
+  };
+}
+
+export function createSystem(name: SystemName, options: BenchOptions, dir: string): SystemUnderTest {
+  switch (name) {
+    case 'ours':
+      return ours(options, dir);
+    case 'socketio':
+      return reference('socketio', 'socketio-node.js', 'http');
+    case 'relay':
+      return reference('relay', 'relay-node.js', 'ws');
+  }
+}
