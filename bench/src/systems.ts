@@ -21,6 +21,8 @@ export const SYSTEM_LABELS: Readonly<Record<SystemName, string>> = {
 };
 
 const ORIGIN = 'http://bench.localhost';
+/** Must match the flags in the root package.json's start:chat script. */
+export const CHAT_NODE_FLAGS = '--max-semi-space-size=2';
 const ISSUER = 'securechat';
 const AUDIENCE = 'securechat';
 
@@ -56,6 +58,8 @@ function ours(options: BenchOptions, dir: string): SystemUnderTest {
       JWT_ISSUER: ISSUER,
       JWT_AUDIENCE: AUDIENCE,
       NODE_ID: `bench-chat-${index + 1}`,
+      // The V8 flag `npm run start:chat` runs chat nodes with (see docs/BENCHMARKS.md).
+      NODE_OPTIONS: CHAT_NODE_FLAGS,
       ALLOWED_ORIGINS: ORIGIN,
       RATE_LIMIT_MAX: '100000',
       MAX_CONNECTIONS_PER_ADDRESS: '100000',

@@ -13,7 +13,7 @@ type Seen = { room: string; id: string | undefined; frame: string }[];
 
 function record(state: ChatState): Seen {
   const seen: Seen = [];
-  state.broker.onFrame((room, id, frame) => seen.push({ room, id, frame }));
+  state.broker.onFrame((room, id, frame) => seen.push({ room, id, frame: frame.toString() }));
   return seen;
 }
 

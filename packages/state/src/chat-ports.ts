@@ -15,10 +15,11 @@ export interface StoredMessage {
 }
 
 /**
- * What a node receives from the broker: a frame already serialised for clients, sent
- * as is to every local member. `id` is the message id (undefined for presence events).
+ * What a node receives from the broker: a frame already serialised (and UTF-8 encoded)
+ * for clients, sent as is to every local member. `id` is the message id (undefined for
+ * presence events).
  */
-export type FrameHandler = (room: string, id: string | undefined, frame: string) => void;
+export type FrameHandler = (room: string, id: string | undefined, frame: Buffer) => void;
 
 export interface ReplayResult {
   readonly messages: StoredMessage[];

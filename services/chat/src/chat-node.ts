@@ -303,7 +303,7 @@ export class ChatNode {
     if (!stillHere) await state.presence.leave(room, session.user).catch(() => undefined);
   }
 
-  private onFrame(room: string, id: string | undefined, data: string): void {
+  private onFrame(room: string, id: string | undefined, data: Buffer): void {
     if (id !== undefined) {
       const last = this.lastIds.get(room);
       if (last === undefined || compareIds(id, last) > 0) this.lastIds.set(room, id);
@@ -320,7 +320,7 @@ export class ChatNode {
     if (since === undefined || !this.hub.hasRoom(room)) return;
     try {
       const { messages } = await this.deps.state.broker.replay(room, since, this.deps.options.historyMaxLen);
-      for (const m of messages) this.onFrame(room, m.id, messageFrame(m));
+      for (const m of messages) this.onFrame(room, m.id, Buffer.from(messageFrame(m)));
       if (messages.length > 0)
         this.logger.info('caught up after resubscribe', { room, messages: messages.length });
     } catch (err) {

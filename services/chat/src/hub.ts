@@ -2,7 +2,7 @@ import type { Session } from './session';
 
 /**
  * The node's local connections: which sessions are in which room, and the fan-out of a
- * frame to them. A frame is turned into bytes once, whatever the number of recipients.
+ * frame to them: the same bytes go to every recipient.
  */
 export class Hub {
   private readonly rooms = new Map<string, Set<Session>>();
@@ -77,10 +77,9 @@ export class Hub {
     return out;
   }
 
-  fanOut(room: string, id: string | undefined, frame: string): number {
+  fanOut(room: string, id: string | undefined, data: Buffer): number {
     const members = this.rooms.get(room);
     if (members === undefined || members.size === 0) return 0;
-    const data = Buffer.from(frame);
     for (const session of members) session.deliver(room, id, data);
     return members.size;
   }

@@ -32,9 +32,10 @@ export class MemoryBus {
 
   constructor(readonly now: Clock = Date.now) {}
 
-  emit(room: string, id: string | undefined, frame: string): void {
+  emit(room: string, id: string | undefined, text: string): void {
     const handlers = this.subscribers.get(room);
     if (handlers === undefined) return;
+    const frame = Buffer.from(text);
     // Delivered asynchronously, in publish order, like pub/sub.
     for (const handler of [...handlers]) queueMicrotask(() => handler(room, id, frame));
   }

@@ -60,13 +60,14 @@ export class RedisBroker implements Broker {
   constructor(private readonly options: RedisBrokerOptions) {
     this.redis = defineScripts(options.redis);
     const sub = options.subscriber;
-    sub.on('message', (channel: string, payload: string) => {
-      const room = this.channels.get(channel);
+    // Buffers, not strings: the frame goes to the sockets as the bytes Redis sent.
+    sub.on('messageBuffer', (channel: Buffer, payload: Buffer) => {
+      const room = this.channels.get(channel.toString('latin1'));
       if (room === undefined) return;
-      const cut = payload.indexOf('\n');
+      const cut = payload.indexOf(0x0a);
       if (cut < 0) return;
-      const id = payload.slice(0, cut);
-      this.handler(room, id === '-' ? undefined : id, payload.slice(cut + 1));
+      const id = payload.toString('latin1', 0, cut);
+      this.handler(room, id === '-' ? undefined : id, payload.subarray(cut + 1));
     });
     sub.on('ready', () => {
       // ioredis resubscribes by itself; what was published meanwhile must be read back.

@@ -40,7 +40,11 @@ export class RedisEnforcementFeed implements EnforcementFeed {
       revoked: `${p}revoked:`,
       revokedBefore: `${p}revoked-before:`,
     };
-    options.subscriber.on('message', (channel: string, message: string) => this.onMessage(channel, message));
+    const mine = new Set(Object.values(this.channels));
+    options.subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => {
+      const name = channel.toString('latin1');
+      if (mine.has(name)) this.onMessage(name, message.toString());
+    });
   }
 
   onEvent(handler: (event: EnforcementEvent) => void): void {
