@@ -1,0 +1,77 @@
+import { expect } from 'chai';
+import { ChatClient, type MessageFrame } from '@securechat/sdk';
+import { ChatCluster } from '../support/chat-cluster';
+import { startNodeProcess, writeJwks, type NodeProcess } from '../support/processes';
+import { RedisServer } from '../support/redis-server';
+import { waitFor } from '../support/wait';
+
+describe('the SDK against real chat nodes @redis', () => {
+  let redis: RedisServer;
+  let cluster: ChatCluster;
+  let victim: NodeProcess | undefined;
+  let survivor: NodeProcess;
+
+  before(async () => {
+    redis = await RedisServer.start();
+    cluster = new ChatCluster(redis);
+    const env = {
+      REDIS_URL: redis.url,
+      REDIS_PREFIX: cluster.prefix,
+      JWT_PUBLIC_KEYS_FILE: writeJwks([cluster.key]),
+      ALLOWED_ORIGINS: 'http://sdk.test',
+      RATE_LIMIT_MAX: '100000',
+    };
+    victim = await startNodeProcess('chat', { ...env, NODE_ID: 'victim' });
+    survivor = await startNodeProcess('chat', { ...env, NODE_ID: 'survivor' });
+  });
+  after(async () => {
+    await victim?.stop('SIGKILL');
+    await survivor.stop();
+    await cluster.stop();
+    await redis.destroy();
+  });
+
+  it('reconnects to another node after kill -9 of its own, and resumes without loss or duplicate', async () => {
+    const reader = new ChatClient({
+      url: [(victim as NodeProcess).url + '/ws', survivor.url + '/ws'],
+      origin: 'http://sdk.test',
+      getToken: () => Promise.resolve(cluster.token('reader')),
+      tokenMethod: 'subprotocol',
+      reconnect: { baseDelayMs: 50, maxDelayMs: 500 },
+    });
+    const writer = new ChatClient({
+      url: survivor.url + '/ws',
+      origin: 'http://sdk.test',
+      getToken: () => Promise.resolve(cluster.token('writer')),
+    });
+    const got: MessageFrame[] = [];
+    reader.on('message', (m) => got.push(m));
+    expect((await reader.connect()).node).to.equal('victim');
+    await writer.connect();
+    await reader.join('failover');
+    await writer.join('failover');
+
+    let sent = 0;
+    let stop = false;
+    const writing = (async () => {
+      while (!stop) {
+        await writer.send('failover', `m${sent}`);
+        sent += 1;
+      }
+    })();
+    await waitFor(() => got.length >= 20, { what: 'messages before the kill' });
+    await (victim as NodeProcess).stop('SIGKILL');
+    victim = undefined;
+    const reconnected = new Promise<string>((resolve) =>
+      reader.once('reconnected', (e) => resolve(e.welcome.node)),
+    );
+    expect(await reconnected).to.equal('survivor');
+    const target = sent + 30;
+    await waitFor(() => sent >= target, { what: 'messages after the reconnect', timeoutMs: 10_000 });
+    stop = true;
+    await writing;
+    await waitFor(() => got.length >= sent, { what: 'every message', timeoutMs: 10_000 });
+    expect(got.map((m) => m.text)).to.deep.equal(Array.from({ length: sent }, (_, i) => `m${i}`));
+    await Promise.all([reader.close(), writer.close()]);
+  });
+});
