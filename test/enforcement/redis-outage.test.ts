@@ -69,6 +69,17 @@ describe('chat nodes while Redis is down, and after it returns @redis', () => {
     );
     await bob.next((f) => f.type === 'message' && f.id === ack?.id, 10_000);
     const fresh = await connect(a.url, { token: cluster.token('erin') });
-    await Promise.all([alice.close(), bob.close(), fresh.close()]);
+    // the restarted Redis lost its keyspace-event config; the nodes set it again
+    await waitFor(
+      async () => ((await cluster.admin.config('GET', 'notify-keyspace-events')) as string[])[1] !== '',
+      {
+        what: 'keyspace events re-enabled',
+      },
+    );
+    start = Date.now();
+    await cluster.admin.set(cluster.keys.blocked('erin'), 'operator', 'EX', 60);
+    expect(await fresh.waitClose(2000)).to.deep.equal({ code: 1008, reason: 'blocked' });
+    expect(Date.now() - start).to.be.lessThan(2000);
+    await Promise.all([alice.close(), bob.close()]);
   });
 });

@@ -469,6 +469,7 @@ export class ChatNode {
 
   async close(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
+    this.requests.close();
     await this.drain(1000);
     await Promise.all([...this.hub.sessions].map((s) => this.onClosed(s)));
     this.wss.close();

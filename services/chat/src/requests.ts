@@ -18,13 +18,19 @@ type Msg<T extends ClientMessage['type']> = Extract<ClientMessage, { type: T }>;
 export class RequestHandler {
   /** Rate-limited messages are summarised in the audit log, not logged one by one. */
   private readonly rateLimitedCounts = new Map<string, number>();
+  private readonly summaryTimer: NodeJS.Timeout;
 
   constructor(
     private readonly node: ChatNode,
     private readonly deps: ChatNodeDeps,
   ) {
-    const timer = setInterval(() => this.flushRateLimitedSummary(), 10_000);
-    timer.unref();
+    this.summaryTimer = setInterval(() => this.flushRateLimitedSummary(), 10_000);
+    this.summaryTimer.unref();
+  }
+
+  close(): void {
+    clearInterval(this.summaryTimer);
+    this.flushRateLimitedSummary();
   }
 
   async handle(session: Session, text: string): Promise<void> {

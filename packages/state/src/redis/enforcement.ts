@@ -52,12 +52,17 @@ export class RedisEnforcementFeed implements EnforcementFeed {
   }
 
   async start(): Promise<void> {
-    if (this.options.configureKeyspaceEvents) await this.ensureKeyspaceEvents();
+    if (this.options.configureKeyspaceEvents) {
+      await this.ensureKeyspaceEvents(0);
+      // The subscriber is ready now, so its next 'ready' is a reconnect: a restarted
+      // Redis has forgotten a CONFIG SET that its config file does not hold.
+      this.options.subscriber.on('ready', () => void this.ensureKeyspaceEvents(10));
+    }
     const { control, set, del, expired } = this.channels;
     await this.options.subscriber.subscribe(control, set, del, expired);
   }
 
-  private async ensureKeyspaceEvents(): Promise<void> {
+  private async ensureKeyspaceEvents(retries: number): Promise<void> {
     const { redis, logger } = this.options;
     try {
       const reply = (await redis.config('GET', 'notify-keyspace-events')) as string[];
@@ -69,6 +74,11 @@ export class RedisEnforcementFeed implements EnforcementFeed {
       await redis.config('SET', 'notify-keyspace-events', current + missing.join(''));
       logger.info('enabled keyspace events', { flags: current + missing.join('') });
     } catch (err) {
+      if (retries > 0) {
+        // the request-path client may reconnect a moment after the subscriber
+        setTimeout(() => void this.ensureKeyspaceEvents(retries - 1), 500).unref();
+        return;
+      }
       logger.warn(
         'cannot enable keyspace events; changes made with redis-cli alone are seen at revalidation',
         {
