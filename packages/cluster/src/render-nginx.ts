@@ -1,0 +1,19 @@
+#!/usr/bin/env node
+/** `npm run render:nginx`: writes deploy/nginx/nginx.conf, the compose variant of the template. */
+import { writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { COMPOSE, composeNginxSettings, RENDERED_HEADER } from './compose';
+import { readNginxTemplate, renderNginxConfig } from './nginx-config';
+import { DEFAULT_AUTH_NODES, DEFAULT_CHAT_NODES, nodeSpecs } from './topology';
+
+export function renderComposeNginx(repoRoot: string): string {
+  const settings = composeNginxSettings(nodeSpecs(DEFAULT_AUTH_NODES, DEFAULT_CHAT_NODES));
+  return RENDERED_HEADER + renderNginxConfig(readNginxTemplate(repoRoot), settings);
+}
+
+if (require.main === module) {
+  const repoRoot = resolve(__dirname, '..', '..', '..');
+  const target = join(repoRoot, COMPOSE.renderedNginxConfig);
+  writeFileSync(target, renderComposeNginx(repoRoot));
+  process.stdout.write(`wrote ${target}\n`);
+}
