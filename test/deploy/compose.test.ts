@@ -168,6 +168,9 @@ describe('docker-compose.yml matches the topology npm run cluster starts', () =>
     expect(stages).to.deep.equal(['build', 'runtime', 'certs']);
     const runtime = dockerfile.slice(dockerfile.indexOf('AS runtime'), dockerfile.indexOf('AS certs'));
     expect(runtime).to.include('npm ci --omit=dev');
+    // The pre-hooks rebuild with dev dependencies; bash hands npm's SIGTERM to node itself.
+    expect(runtime).to.include('npm_config_ignore_scripts=true');
+    expect(runtime).to.include('npm_config_script_shell=/bin/bash');
     expect(runtime).to.match(/^USER node$/m);
     expect(runtime).to.match(/^HEALTHCHECK .*\n\s+CMD \["node", "deploy\/healthcheck\.js"\]$/m);
     expect(read('deploy/healthcheck.js')).to.include("path: '/healthz'");
