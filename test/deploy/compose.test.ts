@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import {
   COMPOSE,
+  composeNodes,
   composePlacement,
   DEFAULT_AUTH_NODES,
   DEFAULT_CHAT_NODES,
   nodeEnvironment,
-  nodeSpecs,
   REDIS_SETTINGS,
   renderComposeNginx,
   selfSignedArguments,
@@ -47,10 +47,12 @@ describe('docker-compose.yml matches the topology npm run cluster starts', () =>
   // `merge: true` resolves the file's `<<: *anchor` keys as docker compose does.
   const compose = object(parse(read('docker-compose.yml'), { merge: true }) as unknown, 'docker-compose.yml');
   const services = object(compose.services, 'services');
-  const specs = nodeSpecs(DEFAULT_AUTH_NODES, DEFAULT_CHAT_NODES);
+  const specs = composeNodes();
   const service = (name: string) => object(services[name], name);
 
   it('declares exactly Redis, the init steps, the nodes and nginx', () => {
+    // The same counts as `npm run cluster` by default.
+    expect([COMPOSE.authNodes, COMPOSE.chatNodes]).to.deep.equal([DEFAULT_AUTH_NODES, DEFAULT_CHAT_NODES]);
     expect(Object.keys(services).sort()).to.deep.equal(
       ['redis', 'keys', 'certs', 'nginx', ...specs.map((s) => s.name)].sort(),
     );

@@ -3,8 +3,11 @@ import { CERT_SUBJECT_ALT_NAMES } from './certificate';
 import { PRODUCTION_LIMITS, type NginxSettings } from './nginx-config';
 import {
   CONTAINER_NODE_PORT,
+  DEFAULT_AUTH_NODES,
+  DEFAULT_CHAT_NODES,
   DEFAULT_HTTPS_PORT,
   edgeOrigins,
+  nodeSpecs,
   type NodePlacement,
   type NodeSpec,
 } from './topology';
@@ -15,6 +18,9 @@ import {
  * and checked against this in test/deploy/compose.test.ts.
  */
 export const COMPOSE = Object.freeze({
+  /** One compose service per node: change these with the services in docker-compose.yml. */
+  authNodes: DEFAULT_AUTH_NODES,
+  chatNodes: DEFAULT_CHAT_NODES,
   /** nginx's fixed address on the backend network: the only proxy the nodes trust. */
   subnet: '172.28.0.0/24',
   nginxAddress: '172.28.0.10',
@@ -32,6 +38,10 @@ export const COMPOSE = Object.freeze({
   httpPort: 8080,
   nodePort: CONTAINER_NODE_PORT,
 });
+
+export function composeNodes(): NodeSpec[] {
+  return nodeSpecs(COMPOSE.authNodes, COMPOSE.chatNodes);
+}
 
 export function composePlacement(): NodePlacement {
   return {

@@ -2,12 +2,11 @@
 /** `npm run render:nginx`: writes deploy/nginx/nginx.conf, the compose variant of the template. */
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { COMPOSE, composeNginxSettings, RENDERED_HEADER } from './compose';
+import { COMPOSE, composeNginxSettings, composeNodes, RENDERED_HEADER } from './compose';
 import { readNginxTemplate, renderNginxConfig } from './nginx-config';
-import { DEFAULT_AUTH_NODES, DEFAULT_CHAT_NODES, nodeSpecs } from './topology';
 
 export function renderComposeNginx(repoRoot: string): string {
-  const settings = composeNginxSettings(nodeSpecs(DEFAULT_AUTH_NODES, DEFAULT_CHAT_NODES));
+  const settings = composeNginxSettings(composeNodes());
   return RENDERED_HEADER + renderNginxConfig(readNginxTemplate(repoRoot), settings);
 }
 
