@@ -1,11 +1,11 @@
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ensureCertificate } from './certificate';
+import { ensureCertificate, type TlsFiles } from './certificate';
 import type { ClusterKnobs } from './knobs';
 import { describeExit, ManagedProcess, type ExitInfo } from './managed-process';
 import { localFileLimits, readNginxTemplate, renderNginxConfig } from './nginx-config';
 import { freePort, portIsFree } from './ports';
-import { httpStatus, pollUntil, redisPing } from './readiness';
+import { httpStatus, pollUntil, redisPing, type WaitOptions } from './readiness';
 import { ensureSigningKeys } from './signing-keys';
 import { edgeOrigins, nodeEnvironment, nodeSpecs, redisArguments, type NodeSpec } from './topology';
 
@@ -39,6 +39,7 @@ export class Cluster {
   private ready = false;
   private stopRequested = false;
   private stopped: Promise<void> | undefined;
+  private readonly taken = new Set<number>();
 
   constructor(private readonly deps: ClusterDeps) {}
 
@@ -76,16 +77,33 @@ export class Cluster {
   }
 
   async start(): Promise<RunningCluster> {
-    const { knobs, repoRoot } = this.deps;
-    const timeoutMs = this.deps.readyTimeoutMs ?? 60_000;
-    const wait = { timeoutMs, abort: () => this.abortReason() };
+    const { knobs } = this.deps;
     mkdirSync(knobs.dir, { recursive: true });
-
     const tls = await ensureCertificate(join(knobs.dir, 'tls'), this.tool('openssl'));
     if (tls.created) this.deps.log(`made a self-signed certificate: ${tls.cert}`);
     const keys = ensureSigningKeys(join(knobs.dir, 'keys'));
     if (keys.created) this.deps.log(`made a token signing key: ${keys.privateKey}`);
+    await this.checkFixedPorts();
 
+    const redisUrl = await this.startRedis(await this.pickPort(knobs.redisPort));
+    const nodes = await this.startNodes(redisUrl, join(knobs.dir, 'keys'));
+    const httpPort = await this.pickPort(knobs.httpPort);
+    const url = await this.startNginx(nodes, httpPort, tls);
+
+    this.ready = true;
+    const access = join(knobs.dir, 'nginx', 'access.log');
+    this.deps.log(`http redirect on http://${HOST}:${httpPort}, redis on ${redisUrl}, access log ${access}`);
+    return { url, httpUrl: `http://${HOST}:${httpPort}`, redisUrl, nodes };
+  }
+
+  private get wait(): WaitOptions {
+    return { timeoutMs: this.deps.readyTimeoutMs ?? 60_000, abort: () => this.abortReason() };
+  }
+
+  /** Ports the operator chose must be free now, or start-up stops before anything runs. */
+  private async checkFixedPorts(): Promise<void> {
+    const { knobs } = this.deps;
+    this.taken.add(knobs.httpsPort);
     for (const [variable, port] of [
       ['CLUSTER_HTTPS_PORT', knobs.httpsPort],
       ['CLUSTER_HTTP_PORT', knobs.httpPort],
@@ -95,61 +113,55 @@ export class Cluster {
         throw new Error(`port ${port} (${variable}) is in use on ${HOST}`);
       }
     }
-    const taken = new Set<number>([knobs.httpsPort]);
-    const pick = async (wanted?: number): Promise<number> => {
-      let port = wanted ?? (await freePort(HOST));
-      while (wanted === undefined && taken.has(port)) port = await freePort(HOST);
-      taken.add(port);
-      return port;
-    };
+  }
 
-    const redisPort = await pick(knobs.redisPort);
-    const redisDir = join(knobs.dir, 'redis');
-    mkdirSync(redisDir, { recursive: true });
-    const redisArgs = ['--port', String(redisPort), '--bind', HOST, '--dir', redisDir, '--daemonize', 'no'];
-    this.spawn(
-      'redis',
-      this.tool('redis-server'),
-      [...redisArgs, '--logfile', '', '--save', '', ...redisArguments()],
-      {
-        PATH: process.env.PATH,
-      },
-    );
-    await pollUntil(`redis on port ${redisPort}`, () => redisPing(redisPort), wait);
-    const redisUrl = `redis://${HOST}:${redisPort}`;
+  /** `wanted`, or a free port not yet handed to another part. */
+  private async pickPort(wanted?: number): Promise<number> {
+    let port = wanted ?? (await freePort(HOST));
+    while (wanted === undefined && this.taken.has(port)) port = await freePort(HOST);
+    this.taken.add(port);
+    return port;
+  }
 
-    const allowedOrigins = this.deps.env.ALLOWED_ORIGINS?.trim()
-      ? this.deps.env.ALLOWED_ORIGINS.split(',').map((o) => o.trim())
+  private async startRedis(port: number): Promise<string> {
+    const dir = join(this.deps.knobs.dir, 'redis');
+    mkdirSync(dir, { recursive: true });
+    const args = ['--port', String(port), '--bind', HOST, '--dir', dir, '--daemonize', 'no', '--logfile', ''];
+    // AOF is the persistence: no RDB snapshots besides it.
+    args.push('--save', '', ...redisArguments());
+    this.spawn('redis', this.tool('redis-server'), args, { PATH: process.env.PATH });
+    await pollUntil(`redis on port ${port}`, () => redisPing(port), this.wait);
+    return `redis://${HOST}:${port}`;
+  }
+
+  private async startNodes(redisUrl: string, keysDir: string): Promise<RunningCluster['nodes']> {
+    const { knobs, env } = this.deps;
+    const allowedOrigins = env.ALLOWED_ORIGINS?.trim()
+      ? env.ALLOWED_ORIGINS.split(',').map((o) => o.trim())
       : edgeOrigins(knobs.httpsPort);
     const nodes: RunningCluster['nodes'] = [];
     for (const spec of nodeSpecs(knobs.authNodes, knobs.chatNodes)) {
-      const port = await pick();
-      const env = {
-        ...this.deps.env,
-        ...nodeEnvironment(spec, {
-          host: HOST,
-          port,
-          redisUrl,
-          trustProxy: HOST,
-          allowedOrigins,
-          signingKeyDir: join(knobs.dir, 'keys'),
-          jwksDir: join(knobs.dir, 'keys'),
-        }),
+      const port = await this.pickPort();
+      const placement = {
+        host: HOST,
+        port,
+        redisUrl,
+        trustProxy: HOST,
+        allowedOrigins,
+        signingKeyDir: keysDir,
+        jwksDir: keysDir,
       };
-      this.spawn(spec.name, process.execPath, [join(repoRoot, spec.entry)], env);
+      const args = [join(this.deps.repoRoot, spec.entry)];
+      this.spawn(spec.name, process.execPath, args, { ...env, ...nodeEnvironment(spec, placement) });
       nodes.push({ spec, port });
     }
-    await Promise.all(
-      nodes.map(({ spec, port }) =>
-        pollUntil(
-          `${spec.name} /readyz`,
-          async () => (await httpStatus(`http://${HOST}:${port}/readyz`)) === 200,
-          wait,
-        ),
-      ),
-    );
+    const ready = async (port: number) => (await httpStatus(`http://${HOST}:${port}/readyz`)) === 200;
+    await Promise.all(nodes.map((n) => pollUntil(`${n.spec.name} /readyz`, () => ready(n.port), this.wait)));
+    return nodes;
+  }
 
-    const httpPort = await pick(knobs.httpPort);
+  private async startNginx(nodes: RunningCluster['nodes'], httpPort: number, tls: TlsFiles): Promise<string> {
+    const { knobs, repoRoot } = this.deps;
     const runDir = join(knobs.dir, 'nginx');
     mkdirSync(runDir, { recursive: true });
     // A root nginx runs its workers as nobody: they must reach the temp paths in here.
@@ -180,17 +192,9 @@ export class Cluster {
     });
     const url = `https://${HOST}:${knobs.httpsPort}`;
     const ca = readFileSync(tls.cert);
-    await pollUntil(
-      `nginx ${url}/healthz`,
-      async () => (await httpStatus(`${url}/healthz`, ca)) === 200,
-      wait,
-    );
-
-    this.ready = true;
-    this.deps.log(
-      `http redirect on http://${HOST}:${httpPort}, redis on ${redisUrl}, access log ${runDir}/access.log`,
-    );
-    return { url, httpUrl: `http://${HOST}:${httpPort}`, redisUrl, nodes };
+    const healthy = async () => (await httpStatus(`${url}/healthz`, ca)) === 200;
+    await pollUntil(`nginx ${url}/healthz`, healthy, this.wait);
+    return url;
   }
 
   /**
