@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
@@ -77,8 +77,11 @@ export class NginxServer {
     const nginx = locateTools(process.env.PATH).found.get('nginx');
     if (nginx === undefined) throw new Error('nginx is not installed (npm test installs it as root)');
     const dir = mkdtempSync(join(tmpdir(), 'securechat-nginx-'));
-    // nginx started as root runs its workers as nobody; they need the temp paths in here.
+    // nginx started as root runs its workers as nobody; they need the temp paths in here,
+    // and the web client's files, copied because the checkout may be out of their reach.
     chmodSync(dir, 0o755);
+    const webRoot = options.webRoot ?? join(dir, 'web');
+    if (options.webRoot === undefined) cpSync(join(REPO_ROOT, 'web'), webRoot, { recursive: true });
     try {
       const tls = await ensureCertificate(join(dir, 'tls'));
       const ca = readFileSync(tls.cert);
@@ -96,7 +99,7 @@ export class NginxServer {
           serverName: 'localhost',
           certFile: tls.cert,
           keyFile: tls.key,
-          webRoot: options.webRoot ?? join(REPO_ROOT, 'web'),
+          webRoot,
           authServers: options.authPorts.map((port) => ({ host: '127.0.0.1', port })),
           chatServers: options.chatPorts.map((port) => ({ host: '127.0.0.1', port })),
           limits: { ...LOCAL_LIMITS, ...options.limits },

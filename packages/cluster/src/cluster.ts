@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureCertificate, type TlsFiles } from './certificate';
 import type { ClusterKnobs } from './knobs';
@@ -164,8 +164,16 @@ export class Cluster {
     const { knobs, repoRoot } = this.deps;
     const runDir = join(knobs.dir, 'nginx');
     mkdirSync(runDir, { recursive: true });
-    // A root nginx runs its workers as nobody: they must reach the temp paths in here.
+    // A root nginx runs its workers as nobody: they must reach the temp paths in here,
+    // and may not be able to reach the repository (under /root, say): they get a copy.
     chmodSync(runDir, 0o755);
+    let webRoot = join(repoRoot, 'web');
+    if (process.getuid?.() === 0) {
+      webRoot = join(runDir, 'web');
+      rmSync(webRoot, { recursive: true, force: true });
+      cpSync(join(repoRoot, 'web'), webRoot, { recursive: true });
+      this.deps.log(`running as root: nginx serves a copy of web/ from ${webRoot}`);
+    }
     const upstreams = (role: NodeSpec['role']) =>
       nodes.filter((n) => n.spec.role === role).map((n) => ({ host: HOST, port: n.port }));
     const config = renderNginxConfig(readNginxTemplate(repoRoot), {
@@ -178,7 +186,7 @@ export class Cluster {
       serverName: 'localhost',
       certFile: tls.cert,
       keyFile: tls.key,
-      webRoot: join(repoRoot, 'web'),
+      webRoot,
       authServers: upstreams('auth'),
       chatServers: upstreams('chat'),
       limits: knobs.limits,
