@@ -43,6 +43,11 @@ export class Cluster {
 
   constructor(private readonly deps: ClusterDeps) {}
 
+  /** One running part by name (`redis`, `nginx`, `chat-2`): for a test's `kill -9`. */
+  part(name: string): ManagedProcess | undefined {
+    return this.processes.find((p) => p.name === name);
+  }
+
   private tool(command: string): string {
     const path = this.deps.tools.get(command);
     if (path === undefined) throw new Error(`${command} was not located`);
