@@ -1,3 +1,4 @@
+import { NODE_ARGS } from '@securechat/cluster';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateSigningKey, TokenIssuer, toJwks } from '@securechat/tokens';
@@ -21,8 +22,8 @@ export const SYSTEM_LABELS: Readonly<Record<SystemName, string>> = {
 };
 
 const ORIGIN = 'http://bench.localhost';
-/** Must match the flags in the root package.json's start:chat script. */
-export const CHAT_NODE_FLAGS = '--max-semi-space-size=2';
+/** The flags every chat node runs with (npm run start:chat, the cluster, k8s). */
+export const CHAT_NODE_FLAGS = NODE_ARGS.chat.join(' ');
 const ISSUER = 'securechat';
 const AUDIENCE = 'securechat';
 

@@ -1,0 +1,232 @@
+import { chmodSync, cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ensureCertificate, type TlsFiles } from './certificate';
+import type { ClusterKnobs } from './knobs';
+import { describeExit, ManagedProcess, type ExitInfo } from './managed-process';
+import { localFileLimits, readNginxTemplate, renderNginxConfig } from './nginx-config';
+import { freePort, portIsFree } from './ports';
+import { httpStatus, pollUntil, redisPing, type WaitOptions } from './readiness';
+import { ensureSigningKeys } from './signing-keys';
+import { edgeOrigins, nodeEnvironment, nodeSpecs, redisArguments, type NodeSpec } from './topology';
+
+export interface ClusterDeps {
+  repoRoot: string;
+  knobs: ClusterKnobs;
+  /** What every node inherits (the cluster's environment less its knobs). */
+  env: NodeJS.ProcessEnv;
+  /** Absolute paths of redis-server, nginx and openssl. */
+  tools: ReadonlyMap<string, string>;
+  /** The cluster's own messages (one line each, without the prefix). */
+  log: (line: string) => void;
+  readyTimeoutMs?: number;
+}
+
+export interface RunningCluster {
+  url: string;
+  httpUrl: string;
+  redisUrl: string;
+  nodes: { spec: NodeSpec; port: number }[];
+}
+
+const HOST = '127.0.0.1';
+
+/**
+ * The production topology as local processes: redis-server, the auth and chat nodes and
+ * nginx in front of them. start() resolves once every part answers; stop() ends them all.
+ */
+export class Cluster {
+  private readonly processes: ManagedProcess[] = [];
+  private ready = false;
+  private stopRequested = false;
+  private stopped: Promise<void> | undefined;
+  private readonly taken = new Set<number>();
+
+  constructor(private readonly deps: ClusterDeps) {}
+
+  /** One running part by name (`redis`, `nginx`, `chat-2`): for a test's `kill -9`. */
+  part(name: string): ManagedProcess | undefined {
+    return this.processes.find((p) => p.name === name);
+  }
+
+  private tool(command: string): string {
+    const path = this.deps.tools.get(command);
+    if (path === undefined) throw new Error(`${command} was not located`);
+    return path;
+  }
+
+  /** A reason to stop waiting: a stop was asked for, or a part died while starting. */
+  private abortReason(): string | undefined {
+    if (this.stopRequested) return 'stopping';
+    const dead = this.processes.find((p) => p.exit !== undefined);
+    return dead && `${dead.name} ${describeExit(dead.exit as ExitInfo)}`;
+  }
+
+  private spawn(name: string, command: string, args: string[], env: NodeJS.ProcessEnv): ManagedProcess {
+    // stop() has taken its list of processes: nothing may start after it.
+    if (this.stopRequested) throw new Error('stopping');
+    const proc = new ManagedProcess({
+      name,
+      command,
+      args,
+      env,
+      cwd: this.deps.repoRoot,
+      onExit: (info, expected) => {
+        // After start-up a dead part is reported and the rest keep running: clients of a
+        // dead chat node reconnect through nginx to the others.
+        if (!expected && this.ready) this.deps.log(`${name} ${describeExit(info)}; the rest keep running`);
+      },
+    });
+    this.processes.push(proc);
+    proc.start();
+    return proc;
+  }
+
+  async start(): Promise<RunningCluster> {
+    const { knobs } = this.deps;
+    mkdirSync(knobs.dir, { recursive: true });
+    const tls = await ensureCertificate(join(knobs.dir, 'tls'), this.tool('openssl'));
+    if (tls.created) this.deps.log(`made a self-signed certificate: ${tls.cert}`);
+    const keys = ensureSigningKeys(join(knobs.dir, 'keys'));
+    if (keys.created) this.deps.log(`made a token signing key: ${keys.privateKey}`);
+    await this.checkFixedPorts();
+
+    const redisUrl = await this.startRedis(await this.pickPort(knobs.redisPort));
+    const nodes = await this.startNodes(redisUrl, join(knobs.dir, 'keys'));
+    const httpPort = await this.pickPort(knobs.httpPort);
+    const url = await this.startNginx(nodes, httpPort, tls);
+
+    this.ready = true;
+    const access = join(knobs.dir, 'nginx', 'access.log');
+    this.deps.log(`http redirect on http://${HOST}:${httpPort}, redis on ${redisUrl}, access log ${access}`);
+    return { url, httpUrl: `http://${HOST}:${httpPort}`, redisUrl, nodes };
+  }
+
+  private get wait(): WaitOptions {
+    return { timeoutMs: this.deps.readyTimeoutMs ?? 60_000, abort: () => this.abortReason() };
+  }
+
+  /** Ports the operator chose must be free now, or start-up stops before anything runs. */
+  private async checkFixedPorts(): Promise<void> {
+    const { knobs } = this.deps;
+    this.taken.add(knobs.httpsPort);
+    for (const [variable, port] of [
+      ['CLUSTER_HTTPS_PORT', knobs.httpsPort],
+      ['CLUSTER_HTTP_PORT', knobs.httpPort],
+      ['CLUSTER_REDIS_PORT', knobs.redisPort],
+    ] as const) {
+      if (port !== undefined && !(await portIsFree(port, HOST))) {
+        throw new Error(`port ${port} (${variable}) is in use on ${HOST}`);
+      }
+    }
+  }
+
+  /** `wanted`, or a free port not yet handed to another part. */
+  private async pickPort(wanted?: number): Promise<number> {
+    let port = wanted ?? (await freePort(HOST));
+    while (wanted === undefined && this.taken.has(port)) port = await freePort(HOST);
+    this.taken.add(port);
+    return port;
+  }
+
+  private async startRedis(port: number): Promise<string> {
+    const dir = join(this.deps.knobs.dir, 'redis');
+    mkdirSync(dir, { recursive: true });
+    const args = ['--port', String(port), '--bind', HOST, '--dir', dir, '--daemonize', 'no', '--logfile', ''];
+    // AOF is the persistence: no RDB snapshots besides it.
+    args.push('--save', '', ...redisArguments());
+    this.spawn('redis', this.tool('redis-server'), args, { PATH: process.env.PATH });
+    await pollUntil(`redis on port ${port}`, () => redisPing(port), this.wait);
+    return `redis://${HOST}:${port}`;
+  }
+
+  private async startNodes(redisUrl: string, keysDir: string): Promise<RunningCluster['nodes']> {
+    const { knobs, env } = this.deps;
+    const allowedOrigins = env.ALLOWED_ORIGINS?.trim()
+      ? env.ALLOWED_ORIGINS.split(',').map((o) => o.trim())
+      : edgeOrigins(knobs.httpsPort);
+    const nodes: RunningCluster['nodes'] = [];
+    for (const spec of nodeSpecs(knobs.authNodes, knobs.chatNodes)) {
+      const port = await this.pickPort();
+      const placement = {
+        host: HOST,
+        port,
+        redisUrl,
+        trustProxy: HOST,
+        allowedOrigins,
+        signingKeyDir: keysDir,
+        jwksDir: keysDir,
+      };
+      const args = [...spec.nodeArgs, join(this.deps.repoRoot, spec.entry)];
+      this.spawn(spec.name, process.execPath, args, { ...env, ...nodeEnvironment(spec, placement) });
+      nodes.push({ spec, port });
+    }
+    const ready = async (port: number) => (await httpStatus(`http://${HOST}:${port}/readyz`)) === 200;
+    await Promise.all(nodes.map((n) => pollUntil(`${n.spec.name} /readyz`, () => ready(n.port), this.wait)));
+    return nodes;
+  }
+
+  private async startNginx(nodes: RunningCluster['nodes'], httpPort: number, tls: TlsFiles): Promise<string> {
+    const { knobs, repoRoot } = this.deps;
+    const runDir = join(knobs.dir, 'nginx');
+    mkdirSync(runDir, { recursive: true });
+    // A root nginx runs its workers as nobody: they must reach the temp paths in here,
+    // and may not be able to reach the repository (under /root, say): they get a copy.
+    chmodSync(runDir, 0o755);
+    let webRoot = join(repoRoot, 'web');
+    if (process.getuid?.() === 0) {
+      webRoot = join(runDir, 'web');
+      rmSync(webRoot, { recursive: true, force: true });
+      cpSync(join(repoRoot, 'web'), webRoot, { recursive: true });
+      this.deps.log(`running as root: nginx serves a copy of web/ from ${webRoot}`);
+    }
+    const upstreams = (role: NodeSpec['role']) =>
+      nodes.filter((n) => n.spec.role === role).map((n) => ({ host: HOST, port: n.port }));
+    const config = renderNginxConfig(readNginxTemplate(repoRoot), {
+      runDir,
+      errorLog: 'stderr',
+      accessLog: join(runDir, 'access.log'),
+      httpsListen: `${HOST}:${knobs.httpsPort}`,
+      httpListen: `${HOST}:${httpPort}`,
+      publicHttpsPort: knobs.httpsPort,
+      serverName: 'localhost',
+      certFile: tls.cert,
+      keyFile: tls.key,
+      webRoot,
+      authServers: upstreams('auth'),
+      chatServers: upstreams('chat'),
+      limits: knobs.limits,
+      workerProcesses: 'auto',
+      ...localFileLimits(),
+    });
+    const confFile = join(runDir, 'nginx.conf');
+    writeFileSync(confFile, config);
+    this.spawn('nginx', this.tool('nginx'), ['-p', runDir, '-c', confFile, '-e', 'stderr'], {
+      PATH: process.env.PATH,
+    });
+    const url = `https://${HOST}:${knobs.httpsPort}`;
+    const ca = readFileSync(tls.cert);
+    const healthy = async () => (await httpStatus(`${url}/healthz`, ca)) === 200;
+    await pollUntil(`nginx ${url}/healthz`, healthy, this.wait);
+    return url;
+  }
+
+  /**
+   * Stops everything, nodes first (they drain their sockets and still need Redis for it),
+   * then nginx, then Redis (which writes its AOF out). A part that does not exit within
+   * its grace period is killed with its whole process group.
+   */
+  stop(): Promise<void> {
+    this.stopRequested = true;
+    this.stopped ??= this.stopAll();
+    return this.stopped;
+  }
+
+  private async stopAll(): Promise<void> {
+    const graceMs = Number(this.deps.env.SHUTDOWN_GRACE_MS ?? '') || 10_000;
+    const named = (name: string) => this.processes.filter((p) => p.name === name);
+    const nodes = this.processes.filter((p) => p.name !== 'nginx' && p.name !== 'redis');
+    await Promise.all(nodes.map((p) => p.stop('SIGTERM', graceMs + 5000)));
+    await Promise.all(named('nginx').map((p) => p.stop('SIGQUIT', 5000)));
+    await Promise.all(named('redis').map((p) => p.stop('SIGTERM', 10_000)));
+  }
+}

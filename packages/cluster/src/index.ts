@@ -1,0 +1,12 @@
+export * from './topology';
+export * from './nginx-config';
+export * from './certificate';
+export * from './signing-keys';
+export * from './prerequisites';
+export * from './ports';
+export * from './readiness';
+export * from './managed-process';
+export * from './knobs';
+export * from './cluster';
+export * from './compose';
+export { renderComposeNginx } from './render-nginx';

@@ -1,0 +1,77 @@
+#!/usr/bin/env node
+/**
+ * `npm run cluster`: the production topology as local processes (see CONTRACT.md and
+ * docs/DEPLOY.md). Prints `cluster ready: <url>` once every part answers; SIGINT or
+ * SIGTERM stops all of it.
+ */
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Cluster } from './cluster';
+import { KnobError, parseKnobs, passedEnvironment, type ClusterKnobs } from './knobs';
+import { locateTools, missingToolsMessage } from './prerequisites';
+import { nodeSpecs } from './topology';
+
+const log = (line: string) => process.stdout.write(`[cluster] ${line}\n`);
+
+async function main(): Promise<void> {
+  const repoRoot = resolve(__dirname, '..', '..', '..');
+  const { found, missing } = locateTools(process.env.PATH);
+  if (missing.length > 0) {
+    process.stderr.write(missingToolsMessage(missing, process.getuid?.() === 0));
+    process.exit(1);
+  }
+  const knobs = knobsOrExit(repoRoot);
+  const entries = new Set(nodeSpecs(knobs.authNodes, knobs.chatNodes).map((s) => s.entry));
+  for (const entry of entries) {
+    if (!existsSync(join(repoRoot, entry))) {
+      process.stderr.write(`${entry} does not exist: build first (npm run build)\n`);
+      process.exit(1);
+    }
+  }
+
+  const cluster = new Cluster({ repoRoot, knobs, env: passedEnvironment(process.env), tools: found, log });
+  let exiting = false;
+  const shutdown = (signal: string, code: number) => {
+    // npm passes a terminal's Ctrl-C on as well: one stop is enough, and it has deadlines.
+    if (exiting) return;
+    exiting = true;
+    log(`${signal}: stopping every part`);
+    cluster.stop().then(
+      () => {
+        log('stopped');
+        process.exit(code);
+      },
+      (err: unknown) => {
+        process.stderr.write(`[cluster] stop failed: ${err instanceof Error ? err.message : String(err)}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => shutdown('SIGINT', 0));
+  process.on('SIGTERM', () => shutdown('SIGTERM', 0));
+  process.on('SIGHUP', () => shutdown('SIGHUP', 0));
+
+  try {
+    const running = await cluster.start();
+    if (!exiting) process.stdout.write(`cluster ready: ${running.url}\n`);
+  } catch (err) {
+    if (exiting) return;
+    process.stderr.write(`[cluster] could not start: ${err instanceof Error ? err.message : String(err)}\n`);
+    shutdown('start-up failure', 1);
+  }
+}
+
+function knobsOrExit(repoRoot: string): ClusterKnobs {
+  try {
+    return parseKnobs(process.env, repoRoot);
+  } catch (err) {
+    if (!(err instanceof KnobError)) throw err;
+    process.stderr.write(`${err.message}\n`);
+    process.exit(2);
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`[cluster] ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

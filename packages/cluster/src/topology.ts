@@ -1,0 +1,122 @@
+import { KEYSPACE_FLAGS } from '@securechat/state';
+/**
+ * The production topology, described once: which nodes run, what each one is started
+ * with, and what Redis must be configured with. `npm run cluster` starts it as local
+ * processes; docker-compose.yml declares it as containers and a test checks that the
+ * two agree.
+ */
+
+export type Role = 'auth' | 'chat';
+
+export interface NodeSpec {
+  /** `auth-1`, `chat-3`: the NODE_ID, the log prefix and the compose service name. */
+  readonly name: string;
+  readonly role: Role;
+  /** The root package.json script a container runs. */
+  readonly npmScript: `start:${Role}`;
+  /** What that script runs, relative to the repository root. */
+  readonly entry: string;
+  /** Node's own flags before the entry (the same in every way a node is started). */
+  readonly nodeArgs: readonly string[];
+}
+
+export const DEFAULT_AUTH_NODES = 2;
+export const DEFAULT_CHAT_NODES = 3;
+export const DEFAULT_HTTPS_PORT = 8443;
+/** The port every node listens on inside a container (the contract's PORT default). */
+export const CONTAINER_NODE_PORT = 8080;
+
+const ENTRIES: Readonly<Record<Role, string>> = {
+  auth: 'services/auth/dist/main.js',
+  chat: 'services/chat/dist/main.js',
+};
+
+/**
+ * V8 flags per role. Chat nodes hold thousands of idle sockets: a 2 MB young generation
+ * keeps handshake garbage from inflating their memory (docs/BENCHMARKS.md).
+ */
+export const NODE_ARGS: Readonly<Record<Role, readonly string[]>> = {
+  auth: [],
+  chat: ['--max-semi-space-size=2'],
+};
+
+export function nodeSpecs(authNodes: number, chatNodes: number): NodeSpec[] {
+  const specs = (role: Role, count: number): NodeSpec[] =>
+    Array.from({ length: count }, (_, i) => ({
+      name: `${role}-${i + 1}`,
+      role,
+      npmScript: `start:${role}` as const,
+      entry: ENTRIES[role],
+      nodeArgs: NODE_ARGS[role],
+    }));
+  return [...specs('auth', authNodes), ...specs('chat', chatNodes)];
+}
+
+/** The file names `npm run keys -- <dir>` writes. */
+export const KEY_FILES = Object.freeze({ privateKey: 'private.pem', jwks: 'jwks.json' });
+
+/** Where one node runs and what it reaches; the deployment decides each of these. */
+export interface NodePlacement {
+  host: string;
+  port: number;
+  redisUrl: string;
+  /** Exactly the proxy in front of the nodes (nginx), never a wide range. */
+  trustProxy: string;
+  allowedOrigins: readonly string[];
+  /** Directory holding private.pem; only auth nodes are given it. */
+  signingKeyDir: string;
+  /** Directory holding jwks.json, the public keys every node trusts. */
+  jwksDir: string;
+}
+
+/**
+ * The variables the topology sets for one node. Everything else in a node's environment
+ * is the operator's (the cluster passes its own environment on).
+ */
+export function nodeEnvironment(spec: NodeSpec, placement: NodePlacement): Record<string, string> {
+  const env: Record<string, string> = {
+    NODE_ID: spec.name,
+    HOST: placement.host,
+    PORT: String(placement.port),
+    REDIS_URL: placement.redisUrl,
+    TRUST_PROXY: placement.trustProxy,
+    ALLOWED_ORIGINS: placement.allowedOrigins.join(','),
+    JWT_PUBLIC_KEYS_FILE: `${placement.jwksDir}/${KEY_FILES.jwks}`,
+  };
+  // Chat nodes verify tokens and hold no signing secret.
+  if (spec.role === 'auth') env.JWT_PRIVATE_KEY_FILE = `${placement.signingKeyDir}/${KEY_FILES.privateKey}`;
+  return env;
+}
+
+/** The origins a browser sends for the web client served by nginx on `httpsPort`. */
+export function edgeOrigins(httpsPort: number): string[] {
+  const port = httpsPort === 443 ? '' : `:${httpsPort}`;
+  return [`https://127.0.0.1${port}`, `https://localhost${port}`];
+}
+
+/**
+ * What Redis must run with, as `redis.conf` directives:
+ * - `appendonly yes`: a revocation or block written just before a crash survives it
+ *   (Debian's default is `no`).
+ * - `maxmemory-policy noeviction`: revocations, blocks and counters are never dropped to
+ *   make room; a full Redis refuses writes instead.
+ * - `notify-keyspace-events E$gx`: keyevent notifications (`E`, the
+ *   `__keyevent@<db>__:<event>` channels the chat nodes subscribe to) for string writes
+ *   (`$`: SET of a block or revocation), generic commands (`g`: DEL, EXPIRE) and expiries
+ *   (`x`), so that a change made with redis-cli alone reaches every node. The flags must
+ *   match KEYSPACE_FLAGS in packages/state/src/redis/enforcement.ts.
+ * - the pub/sub output buffer limit: a node's subscriber that falls behind a burst is
+ *   disconnected by Redis past it (and resubscribes); the default 32mb/8mb/60 is raised.
+ */
+export const REDIS_SETTINGS: readonly (readonly [name: string, value: string])[] = Object.freeze([
+  ['appendonly', 'yes'],
+  ['appendfsync', 'everysec'],
+  ['maxmemory-policy', 'noeviction'],
+  ['notify-keyspace-events', KEYSPACE_FLAGS],
+  ['client-output-buffer-limit', 'pubsub 64mb 16mb 60'],
+]);
+
+/** REDIS_SETTINGS as redis-server command-line arguments. */
+export function redisArguments(): string[] {
+  return REDIS_SETTINGS.flatMap(([name, value]) => [`--${name}`, ...value.split(' ')]);
+}

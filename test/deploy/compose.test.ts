@@ -1,0 +1,182 @@
+import { expect } from 'chai';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import {
+  COMPOSE,
+  composeNodes,
+  composePlacement,
+  DEFAULT_AUTH_NODES,
+  DEFAULT_CHAT_NODES,
+  nodeEnvironment,
+  REDIS_SETTINGS,
+  renderComposeNginx,
+  selfSignedArguments,
+} from '@securechat/cluster';
+import { REPO_ROOT } from '../support/nginx';
+
+type Json = Record<string, unknown>;
+
+function read(path: string): string {
+  return readFileSync(join(REPO_ROOT, path), 'utf8');
+}
+
+function object(value: unknown, what: string): Json {
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new Error(`${what} is not a mapping`);
+  return value as Json;
+}
+
+function strings(value: unknown, what: string): string[] {
+  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string'))
+    throw new Error(`${what} is not a list`);
+  return value as string[];
+}
+
+/** The part of a `volume:/path[:mode]` mount after the volume, keyed by path. */
+function mounts(service: Json, name: string): Map<string, { source: string; readOnly: boolean }> {
+  return new Map(
+    strings(service.volumes ?? [], `${name}.volumes`).map((v) => {
+      const [source, target, mode] = v.split(':') as [string, string, string | undefined];
+      return [target, { source, readOnly: mode === 'ro' }];
+    }),
+  );
+}
+
+describe('docker-compose.yml matches the topology npm run cluster starts', () => {
+  // `merge: true` resolves the file's `<<: *anchor` keys as docker compose does.
+  const compose = object(parse(read('docker-compose.yml'), { merge: true }) as unknown, 'docker-compose.yml');
+  const services = object(compose.services, 'services');
+  const specs = composeNodes();
+  const service = (name: string) => object(services[name], name);
+
+  it('declares exactly Redis, the init steps, the nodes and nginx', () => {
+    // The same counts as `npm run cluster` by default.
+    expect([COMPOSE.authNodes, COMPOSE.chatNodes]).to.deep.equal([DEFAULT_AUTH_NODES, DEFAULT_CHAT_NODES]);
+    expect(Object.keys(services).sort()).to.deep.equal(
+      ['redis', 'keys', 'certs', 'nginx', ...specs.map((s) => s.name)].sort(),
+    );
+  });
+
+  for (const spec of specs) {
+    describe(spec.name, () => {
+      it(`runs npm run ${spec.npmScript} with the topology's environment`, () => {
+        const node = service(spec.name);
+        expect(node.command).to.deep.equal(['npm', 'run', spec.npmScript]);
+        const env = object(node.environment, `${spec.name}.environment`);
+        const expected = nodeEnvironment(spec, composePlacement());
+        for (const [name, value] of Object.entries(expected)) {
+          expect(String(env[name]), `${spec.name} ${name}`).to.equal(value);
+        }
+        if (spec.role === 'chat') expect(env).not.to.have.property('JWT_PRIVATE_KEY_FILE');
+      });
+
+      it('is built from the runtime stage, unpublished, after Redis and the keys', () => {
+        const node = service(spec.name);
+        expect(object(node.build, 'build').target).to.equal('runtime');
+        expect(node).not.to.have.property('ports');
+        expect(node.read_only).to.equal(true);
+        const deps = object(node.depends_on, 'depends_on');
+        expect(object(deps.redis, 'redis').condition).to.equal('service_healthy');
+        expect(object(deps.keys, 'keys').condition).to.equal('service_completed_successfully');
+      });
+
+      it('mounts the public keys, and the signing key only on an auth node', () => {
+        const m = mounts(service(spec.name), spec.name);
+        expect(m.get(COMPOSE.jwksDir)).to.deep.equal({ source: 'jwks', readOnly: true });
+        if (spec.role === 'auth')
+          expect(m.get(COMPOSE.signingKeyDir)).to.deep.equal({ source: 'keys', readOnly: true });
+        else expect(m.has(COMPOSE.signingKeyDir)).to.equal(false);
+      });
+    });
+  }
+
+  it('starts the nodes the way the root package.json scripts say', () => {
+    const pkg = JSON.parse(read('package.json')) as { scripts: Record<string, string> };
+    for (const spec of specs) {
+      expect(pkg.scripts[spec.npmScript]).to.equal(`exec node ${[...spec.nodeArgs, spec.entry].join(' ')}`);
+    }
+  });
+
+  it('publishes only nginx, on the cluster ports, at the address the nodes trust', () => {
+    const nginx = service('nginx');
+    expect(strings(nginx.ports, 'nginx.ports')).to.have.members([
+      `${COMPOSE.httpsPort}:${COMPOSE.httpsPort}`,
+      `${COMPOSE.httpPort}:${COMPOSE.httpPort}`,
+    ]);
+    const networks = object(nginx.networks, 'nginx.networks');
+    expect(object(networks.backend, 'backend').ipv4_address).to.equal(COMPOSE.nginxAddress);
+    const backend = object(object(compose.networks, 'networks').backend, 'networks.backend');
+    expect(backend.internal).to.equal(true);
+    const ipamConfig = object(backend.ipam, 'ipam').config;
+    expect(ipamConfig).to.be.an('array');
+    expect(object((ipamConfig as unknown[])[0], 'ipam.config').subnet).to.equal(COMPOSE.subnet);
+    expect(COMPOSE.nginxAddress.startsWith(COMPOSE.subnet.split('.').slice(0, 3).join('.'))).to.equal(true);
+    for (const name of Object.keys(services).filter((n) => n !== 'nginx')) {
+      expect(services[name], name).not.to.have.property('ports');
+    }
+  });
+
+  it('runs nginx with the rendered configuration, the certificates and the web client', () => {
+    const nginx = service('nginx');
+    expect(strings(nginx.command, 'nginx.command')).to.include.ordered.members(['-c', COMPOSE.nginxConfig]);
+    const m = mounts(nginx, 'nginx');
+    expect(m.get(COMPOSE.nginxConfig)).to.deep.equal({
+      source: `./${COMPOSE.renderedNginxConfig}`,
+      readOnly: true,
+    });
+    expect(m.get(COMPOSE.certDir)).to.deep.equal({ source: 'certs', readOnly: true });
+    expect(m.get(COMPOSE.webRoot)).to.deep.equal({ source: './web', readOnly: true });
+    const deps = object(nginx.depends_on, 'nginx.depends_on');
+    for (const spec of specs)
+      expect(object(deps[spec.name], spec.name).condition).to.equal('service_healthy');
+    expect(object(deps.certs, 'certs').condition).to.equal('service_completed_successfully');
+  });
+
+  it('keeps deploy/nginx/nginx.conf rendered from the current template (npm run render:nginx)', () => {
+    expect(read(COMPOSE.renderedNginxConfig)).to.equal(renderComposeNginx(REPO_ROOT));
+  });
+
+  it('configures Redis as the cluster does: AOF, noeviction, keyspace events, buffers', () => {
+    const redis = service('redis');
+    const conf = mounts(redis, 'redis');
+    const confPath = strings(redis.command, 'redis.command')[1] as string;
+    expect(conf.get(confPath)?.source).to.equal('./deploy/redis/redis.conf');
+    const directives = new Map(
+      read('deploy/redis/redis.conf')
+        .split('\n')
+        .map((l) => l.trim())
+        .filter((l) => l !== '' && !l.startsWith('#'))
+        .map((l) => {
+          const at = l.indexOf(' ');
+          return [l.slice(0, at), l.slice(at + 1)] as const;
+        }),
+    );
+    for (const [name, value] of REDIS_SETTINGS) expect(directives.get(name), name).to.equal(value);
+  });
+
+  it('makes the signing key once, and the certificate the cluster would make', () => {
+    const keys = strings(service('keys').command, 'keys.command').join(' ');
+    expect(keys).to.include(
+      `if [ ! -f ${COMPOSE.signingKeyDir}/private.pem ]; then npm run keys -- ${COMPOSE.signingKeyDir}; fi`,
+    );
+    expect(keys).to.include(`cp ${COMPOSE.signingKeyDir}/jwks.json ${COMPOSE.jwksDir}/jwks.json`);
+    const certs = strings(service('certs').command, 'certs.command').join(' ');
+    expect(certs).to.include(selfSignedArguments('/certs/cert.pem', '/certs/key.pem').join(' '));
+    expect(object(service('certs').build, 'certs.build').target).to.equal('certs');
+  });
+
+  it('builds every stage it names from deploy/Dockerfile: non-root, production deps, health check', () => {
+    const dockerfile = read('deploy/Dockerfile');
+    const stages = [...dockerfile.matchAll(/^FROM \S+ AS (\S+)$/gm)].map((m) => m[1]);
+    expect(stages).to.deep.equal(['build', 'runtime', 'certs']);
+    const runtime = dockerfile.slice(dockerfile.indexOf('AS runtime'), dockerfile.indexOf('AS certs'));
+    expect(runtime).to.include('npm ci --omit=dev');
+    // The pre-hooks rebuild with dev dependencies; bash hands npm's SIGTERM to node itself.
+    expect(runtime).to.include('npm_config_ignore_scripts=true');
+    expect(runtime).to.include('npm_config_script_shell=/bin/bash');
+    expect(runtime).to.match(/^USER node$/m);
+    expect(runtime).to.match(/^HEALTHCHECK .*\n\s+CMD \["node", "deploy\/healthcheck\.js"\]$/m);
+    expect(read('deploy/healthcheck.js')).to.include("path: '/healthz'");
+  });
+});
