@@ -90,30 +90,48 @@ export function authStateContract(
       expect((await state.refreshTokens.rotate('hash-b1', 'hash-b2', 600)).kind).to.equal('reused');
     });
 
-    it('locks out a username+address after consecutive failures, not other addresses', async () => {
+    it('locks out a username+address after consecutive failed attempts, not other addresses', async () => {
       for (let i = 0; i < 3; i++) {
-        expect(await state.loginLimiter.check('carol', '10.0.0.1')).to.deep.equal({ allowed: true });
-        await state.loginLimiter.recordFailure('carol', '10.0.0.1');
+        expect(await state.loginLimiter.attempt('carol', '10.0.0.1')).to.deep.equal({ allowed: true });
       }
-      const locked = await state.loginLimiter.check('carol', '10.0.0.1');
+      const locked = await state.loginLimiter.attempt('carol', '10.0.0.1');
       expect(locked.allowed).to.equal(false);
       if (!locked.allowed) expect(locked.retryAfterS).to.be.greaterThan(0);
-      expect(await state.loginLimiter.check('carol', '10.0.0.2')).to.deep.equal({ allowed: true });
+      expect(await state.loginLimiter.attempt('carol', '10.0.0.2')).to.deep.equal({ allowed: true });
     });
 
     it('a success clears consecutive failures', async () => {
-      await state.loginLimiter.recordFailure('dave', '10.0.0.3');
-      await state.loginLimiter.recordFailure('dave', '10.0.0.3');
+      await state.loginLimiter.attempt('dave', '10.0.0.3');
+      await state.loginLimiter.attempt('dave', '10.0.0.3');
       await state.loginLimiter.recordSuccess('dave', '10.0.0.3');
-      await state.loginLimiter.recordFailure('dave', '10.0.0.3');
-      await state.loginLimiter.recordFailure('dave', '10.0.0.3');
-      expect(await state.loginLimiter.check('dave', '10.0.0.3')).to.deep.equal({ allowed: true });
+      for (let i = 0; i < 3; i++) {
+        expect(await state.loginLimiter.attempt('dave', '10.0.0.3')).to.deep.equal({ allowed: true });
+      }
+      expect((await state.loginLimiter.attempt('dave', '10.0.0.3')).allowed).to.equal(false);
+    });
+
+    it('counts concurrent attempts: a parallel burst gets no more than the limit', async () => {
+      const results = await Promise.all(
+        Array.from({ length: 12 }, () => state.loginLimiter.attempt('erin', '10.0.0.4')),
+      );
+      expect(results.filter((r) => r.allowed)).to.have.length(3);
     });
 
     it('limits failures per address per day across usernames', async () => {
-      for (let i = 0; i < 5; i++) await state.loginLimiter.recordFailure(`user${i}`, '10.0.0.9');
-      expect((await state.loginLimiter.check('someone', '10.0.0.9')).allowed).to.equal(false);
-      expect((await state.loginLimiter.check('someone', '10.0.0.10')).allowed).to.equal(true);
+      for (let i = 0; i < 5; i++) {
+        expect((await state.loginLimiter.attempt(`user${i}`, '10.0.0.9')).allowed).to.equal(true);
+      }
+      const locked = await state.loginLimiter.attempt('someone', '10.0.0.9');
+      expect(locked.allowed).to.equal(false);
+      if (!locked.allowed) expect(locked.retryAfterS).to.be.greaterThan(3600);
+      expect((await state.loginLimiter.attempt('someone', '10.0.0.10')).allowed).to.equal(true);
+    });
+
+    it('a success gives the address its daily attempt back', async () => {
+      for (let i = 0; i < 8; i++) {
+        expect((await state.loginLimiter.attempt(`ok${i}`, '10.0.0.11')).allowed).to.equal(true);
+        await state.loginLimiter.recordSuccess(`ok${i}`, '10.0.0.11');
+      }
     });
 
     it('reports ready', async () => {

@@ -71,11 +71,14 @@ export type LoginCheck =
   { readonly allowed: true } | { readonly allowed: false; readonly retryAfterS: number };
 
 export interface LoginLimiter {
-  /** Before any password work: is this username+address (or address) locked out? */
-  check(usernameKey: string, address: string): Promise<LoginCheck>;
-  /** Counts a failure; returns the lock-out it caused, if any. */
-  recordFailure(usernameKey: string, address: string): Promise<LoginCheck>;
-  /** A success clears the consecutive failures of username+address. */
+  /**
+   * Counts one login attempt for username+address and for the address, before any
+   * password work, and refuses it when either is over its limit. Counting up front
+   * (rather than checking, then counting the failure) keeps a burst of concurrent
+   * guesses from all passing the check before the first failure is recorded.
+   */
+  attempt(usernameKey: string, address: string): Promise<LoginCheck>;
+  /** A success clears the username+address count and gives the address its attempt back. */
   recordSuccess(usernameKey: string, address: string): Promise<void>;
 }
 

@@ -51,7 +51,9 @@ export class AuthService {
     // Limiter keys never hold raw input: an invalid name is counted under its hash.
     const limiterKey = username ?? `h.${sha256(rawUsername.toLowerCase()).slice(0, 32)}`;
     const logged = username ?? '(invalid)';
-    const check = await this.limiter(() => this.deps.state.loginLimiter.check(limiterKey, ctx.address));
+    // Counted before bcrypt runs, so a locked-out name costs no hashing and a burst of
+    // parallel guesses cannot all slip past the check.
+    const check = await this.limiter(() => this.deps.state.loginLimiter.attempt(limiterKey, ctx.address));
     if (!check.allowed) {
       audit(this.deps.logger, 'login_rate_limited', ctx, {
         username: logged,
@@ -62,21 +64,21 @@ export class AuthService {
     const user = username !== undefined ? await this.deps.state.users.get(username) : undefined;
     const valid = await this.deps.passwords.verify(password, user?.passwordHash);
     if (!valid || username === undefined) {
-      await this.limiter(() => this.deps.state.loginLimiter.recordFailure(limiterKey, ctx.address));
       audit(this.deps.logger, 'login_failure', ctx, {
         username: logged,
         reason: user === undefined ? 'unknown_user' : 'wrong_password',
       });
       throw new HttpError('invalid_credentials');
     }
+    // The password was right: the attempt is given back even if the account is blocked.
+    await this.limiter(() =>
+      this.deps.state.loginLimiter.recordSuccess(limiterKey, ctx.address).then(() => ok),
+    );
     const blocked = await this.deps.state.blocklist.blockedReason(username);
     if (blocked !== undefined) {
       audit(this.deps.logger, 'login_blocked', ctx, { username });
       throw new HttpError('blocked');
     }
-    await this.limiter(() =>
-      this.deps.state.loginLimiter.recordSuccess(limiterKey, ctx.address).then(() => ok),
-    );
     const family = randomId(16);
     const refreshToken = randomId(32);
     await this.deps.state.refreshTokens.createFamily(

@@ -12,7 +12,7 @@ import type {
   UserStore,
 } from '../ports';
 import { ExpiringMap } from './expiring-map';
-import { consumeFailure, checkLogin, type LoginLimiterPair } from '../login-limits';
+import { countAttempt, countSuccess, type LoginLimiterPair } from '../login-limits';
 
 export type Clock = () => number;
 
@@ -157,16 +157,12 @@ export class MemoryLoginLimiter implements LoginLimiter {
     };
   }
 
-  check(usernameKey: string, address: string) {
-    return checkLogin(this.pair, usernameKey, address);
+  attempt(usernameKey: string, address: string) {
+    return countAttempt(this.pair, usernameKey, address);
   }
 
-  recordFailure(usernameKey: string, address: string) {
-    return consumeFailure(this.pair, usernameKey, address);
-  }
-
-  async recordSuccess(usernameKey: string, address: string): Promise<void> {
-    await this.pair.consecutive.delete(`${usernameKey}_${address}`);
+  recordSuccess(usernameKey: string, address: string): Promise<void> {
+    return countSuccess(this.pair, usernameKey, address);
   }
 }
 

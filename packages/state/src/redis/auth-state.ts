@@ -14,7 +14,7 @@ import {
   type UserRecord,
   type UserStore,
 } from '../ports';
-import { checkLogin, consumeFailure, type LoginLimiterPair } from '../login-limits';
+import { countAttempt, countSuccess, type LoginLimiterPair } from '../login-limits';
 import { luaScript } from './lua';
 
 /** Any Redis failure (down, timeout, refused) surfaces as StateUnavailableError. */
@@ -221,16 +221,12 @@ export class RedisLoginLimiter implements LoginLimiter {
     };
   }
 
-  check(usernameKey: string, address: string) {
-    return checkLogin(this.pair, usernameKey, address);
+  attempt(usernameKey: string, address: string) {
+    return countAttempt(this.pair, usernameKey, address);
   }
 
-  recordFailure(usernameKey: string, address: string) {
-    return consumeFailure(this.pair, usernameKey, address);
-  }
-
-  async recordSuccess(usernameKey: string, address: string): Promise<void> {
-    await guard(this.pair.consecutive.delete(`${usernameKey}_${address}`));
+  recordSuccess(usernameKey: string, address: string): Promise<void> {
+    return countSuccess(this.pair, usernameKey, address);
   }
 }
 
