@@ -68,8 +68,10 @@ export function authStateContract(
         username: 'alice',
       });
       const exp = Math.floor(Date.now() / 1000) + 300;
-      await state.refreshTokens.recordAccessToken('family-0001', 'jti-a0000001', exp);
-      await state.refreshTokens.recordAccessToken('family-0001', 'jti-a0000002', exp + 10);
+      expect(await state.refreshTokens.recordAccessToken('family-0001', 'jti-a0000001', exp)).to.equal(true);
+      expect(await state.refreshTokens.recordAccessToken('family-0001', 'jti-a0000002', exp + 10)).to.equal(
+        true,
+      );
       // hash-1 is spent: presenting it again is reuse and revokes the family.
       expect(await state.refreshTokens.rotate('hash-1', 'hash-3', 600)).to.deep.equal({
         kind: 'reused',
@@ -78,7 +80,7 @@ export function authStateContract(
       });
       // the legitimate successor is now dead too
       const after = await state.refreshTokens.rotate('hash-2', 'hash-4', 600);
-      expect(after.kind).to.equal('reused');
+      expect(after).to.deep.equal({ kind: 'revoked', family: 'family-0001', username: 'alice' });
       const tokens = await state.refreshTokens.revokeFamily('family-0001');
       expect(tokens.map((t) => t.jti).sort()).to.deep.equal(['jti-a0000001', 'jti-a0000002']);
       expect(await state.refreshTokens.rotate('nope', 'hash-5', 600)).to.deep.equal({ kind: 'invalid' });
@@ -87,7 +89,28 @@ export function authStateContract(
     it('revoking a family stops its active token', async () => {
       await state.refreshTokens.createFamily('family-0002', 'bob', 'hash-b1', 600);
       await state.refreshTokens.revokeFamily('family-0002');
-      expect((await state.refreshTokens.rotate('hash-b1', 'hash-b2', 600)).kind).to.equal('reused');
+      expect((await state.refreshTokens.rotate('hash-b1', 'hash-b2', 600)).kind).to.equal('revoked');
+    });
+
+    it('refuses to record an access token for a revoked or unknown family', async () => {
+      const exp = Math.floor(Date.now() / 1000) + 300;
+      await state.refreshTokens.createFamily('family-0003', 'bob', 'hash-c1', 600);
+      expect(await state.refreshTokens.recordAccessToken('family-0003', 'jti-c0000001', exp)).to.equal(true);
+      // a refresh that rotated just before the revocation records its token just after it
+      expect(await state.refreshTokens.revokeFamily('family-0003')).to.deep.equal([
+        { jti: 'jti-c0000001', exp },
+      ]);
+      expect(await state.refreshTokens.recordAccessToken('family-0003', 'jti-c0000002', exp)).to.equal(false);
+      expect(await state.refreshTokens.recordAccessToken('family-none', 'jti-c0000003', exp)).to.equal(false);
+    });
+
+    it('does not list access tokens already expired when revoking', async () => {
+      const now = Math.floor(Date.now() / 1000);
+      await state.refreshTokens.createFamily('family-0004', 'bob', 'hash-d1', 600);
+      await state.refreshTokens.recordAccessToken('family-0004', 'jti-d0000001', now - 30);
+      await state.refreshTokens.recordAccessToken('family-0004', 'jti-d0000002', now + 300);
+      const alive = await state.refreshTokens.revokeFamily('family-0004');
+      expect(alive.map((t) => t.jti)).to.deep.equal(['jti-d0000002']);
     });
 
     it('locks out a username+address after consecutive failed attempts, not other addresses', async () => {

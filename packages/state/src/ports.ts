@@ -50,7 +50,10 @@ export interface Blocklist {
 
 export type RotateResult =
   | { readonly kind: 'ok'; readonly family: string; readonly username: string }
+  /** A spent token came back: the family is now revoked. */
   | { readonly kind: 'reused'; readonly family: string; readonly username: string }
+  /** An unspent token of a family revoked earlier (logout, reuse, block). */
+  | { readonly kind: 'revoked'; readonly family: string; readonly username: string }
   | { readonly kind: 'invalid' };
 
 export interface RefreshTokenStore {
@@ -58,12 +61,16 @@ export interface RefreshTokenStore {
   createFamily(family: string, username: string, tokenHash: string, ttlS: number): Promise<void>;
   /**
    * Spends `oldHash` and stores `newHash` in its family, atomically. A token already
-   * spent revokes the family and reports `reused`.
+   * spent revokes the family and reports `reused`; a live token of a revoked family
+   * reports `revoked`.
    */
   rotate(oldHash: string, newHash: string, ttlS: number): Promise<RotateResult>;
-  /** Remembers an access token issued from the family, to revoke it with the family. */
-  recordAccessToken(family: string, jti: string, exp: number): Promise<void>;
-  /** Marks the family revoked; returns its access tokens still alive. */
+  /**
+   * Remembers an access token issued from the family, to revoke it with the family.
+   * false when the family was revoked meanwhile: the token must not be handed out.
+   */
+  recordAccessToken(family: string, jti: string, exp: number): Promise<boolean>;
+  /** Marks the family revoked (if it still exists); returns its access tokens still alive. */
   revokeFamily(family: string): Promise<{ jti: string; exp: number }[]>;
 }
 

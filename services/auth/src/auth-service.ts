@@ -103,6 +103,14 @@ export class AuthService {
       audit(this.deps.logger, 'refresh_failure', ctx, { reason: 'unknown_or_expired' });
       throw new HttpError('invalid_grant');
     }
+    if (result.kind === 'revoked') {
+      audit(this.deps.logger, 'refresh_failure', ctx, {
+        reason: 'family_revoked',
+        username: result.username,
+        family: result.family,
+      });
+      throw new HttpError('invalid_grant');
+    }
     if (result.kind === 'reused') {
       const revoked = await this.revokeFamily(result.family, 'refresh_reuse');
       audit(this.deps.logger, 'refresh_reuse', ctx, {
@@ -157,7 +165,12 @@ export class AuthService {
 
   private async issuePair(username: string, family: string, refreshToken: string): Promise<TokenPair> {
     const access = this.deps.issuer.issue(username, family);
-    await this.deps.state.refreshTokens.recordAccessToken(family, access.jti, access.exp);
+    // A reuse or logout may have revoked the family between the rotation and now; its
+    // list of tokens to revoke was read without this one, so it is refused here.
+    if (!(await this.deps.state.refreshTokens.recordAccessToken(family, access.jti, access.exp))) {
+      await this.deps.state.revocations.revoke(access.jti, access.exp, 'family_revoked');
+      throw new HttpError('invalid_grant');
+    }
     return {
       access_token: access.token,
       token_type: 'Bearer',

@@ -112,19 +112,22 @@ export class MemoryRefreshTokenStore implements RefreshTokenStore {
     const family = this.families.get(token.family);
     if (family === undefined) return Promise.resolve({ kind: 'invalid' });
     const found = { family: token.family, username: token.username };
-    if (family.state === 'revoked' || token.state === 'spent') {
+    if (token.state === 'spent') {
       family.state = 'revoked';
       return Promise.resolve({ kind: 'reused', ...found });
     }
+    if (family.state === 'revoked') return Promise.resolve({ kind: 'revoked', ...found });
     token.state = 'spent';
     this.tokens.set(newHash, { ...found, state: 'active' }, ttlS * 1000);
     this.families.touch(token.family, ttlS * 1000);
     return Promise.resolve({ kind: 'ok', ...found });
   }
 
-  recordAccessToken(family: string, jti: string, exp: number): Promise<void> {
-    this.families.get(family)?.tokens.set(jti, exp);
-    return Promise.resolve();
+  recordAccessToken(family: string, jti: string, exp: number): Promise<boolean> {
+    const entry = this.families.get(family);
+    if (entry === undefined || entry.state !== 'active') return Promise.resolve(false);
+    entry.tokens.set(jti, exp);
+    return Promise.resolve(true);
   }
 
   revokeFamily(family: string): Promise<{ jti: string; exp: number }[]> {
