@@ -116,7 +116,7 @@ export class AuthService {
       audit(this.deps.logger, 'refresh_reuse', ctx, {
         username: result.username,
         family: result.family,
-        revoked_access_tokens: revoked,
+        revoked_access_count: revoked.length,
       });
       throw new HttpError('invalid_grant');
     }
@@ -133,12 +133,12 @@ export class AuthService {
 
   async logout(claims: AccessClaims, ctx: AuditContext): Promise<void> {
     await this.deps.state.revocations.revoke(claims.jti, claims.exp, 'logout');
-    const revoked = claims.fam !== undefined ? await this.revokeFamily(claims.fam, 'logout') : 0;
+    const revoked = claims.fam !== undefined ? await this.revokeFamily(claims.fam, 'logout') : [];
     audit(this.deps.logger, 'logout', ctx, {
       username: claims.sub,
       jti: claims.jti,
       family: claims.fam,
-      revoked_access_tokens: revoked + 1,
+      revoked_access_count: new Set([claims.jti, ...revoked]).size,
     });
   }
 
@@ -180,10 +180,11 @@ export class AuthService {
     };
   }
 
-  private async revokeFamily(family: string, reason: string): Promise<number> {
+  /** Revokes the family and every access token issued from it; returns their jtis. */
+  private async revokeFamily(family: string, reason: string): Promise<string[]> {
     const tokens = await this.deps.state.refreshTokens.revokeFamily(family);
     await Promise.all(tokens.map((t) => this.deps.state.revocations.revoke(t.jti, t.exp, reason)));
-    return tokens.length;
+    return tokens.map((t) => t.jti);
   }
 
   /**
