@@ -87,7 +87,7 @@ export class AuthService {
       sha256(refreshToken),
       this.deps.refreshTokenTtlS,
     );
-    const pair = await this.issuePair(username, family, refreshToken);
+    const pair = await this.issuePair(username, family, refreshToken, ctx);
     audit(this.deps.logger, 'login_success', ctx, { username, family });
     return pair;
   }
@@ -126,7 +126,7 @@ export class AuthService {
       audit(this.deps.logger, 'login_blocked', ctx, { username: result.username, family: result.family });
       throw new HttpError('blocked');
     }
-    const pair = await this.issuePair(result.username, result.family, next);
+    const pair = await this.issuePair(result.username, result.family, next, ctx);
     audit(this.deps.logger, 'refresh', ctx, { username: result.username, family: result.family });
     return pair;
   }
@@ -163,12 +163,18 @@ export class AuthService {
     return claims;
   }
 
-  private async issuePair(username: string, family: string, refreshToken: string): Promise<TokenPair> {
+  private async issuePair(
+    username: string,
+    family: string,
+    refreshToken: string,
+    ctx: AuditContext,
+  ): Promise<TokenPair> {
     const access = this.deps.issuer.issue(username, family);
     // A reuse or logout may have revoked the family between the rotation and now; its
     // list of tokens to revoke was read without this one, so it is refused here.
     if (!(await this.deps.state.refreshTokens.recordAccessToken(family, access.jti, access.exp))) {
       await this.deps.state.revocations.revoke(access.jti, access.exp, 'family_revoked');
+      audit(this.deps.logger, 'refresh_failure', ctx, { reason: 'family_revoked', username, family });
       throw new HttpError('invalid_grant');
     }
     return {
