@@ -43,6 +43,15 @@ export function authStateContract(
       expect(await state.revocations.isRevoked(later)).to.equal(false);
     });
 
+    it('keeps a revocation while verifiers may still accept the token (clock tolerance)', async () => {
+      // expired 2 s ago: a verifier with 5 s of tolerance still takes it
+      const exp = Math.floor(Date.now() / 1000) - 2;
+      await state.revocations.revoke('jti-grace001', exp, 'logout');
+      expect(
+        await state.revocations.isRevoked({ jti: 'jti-grace001', sub: 'a', iat: exp - 10, exp }),
+      ).to.equal(true);
+    });
+
     it('ignores a revocation of a token already expired', async () => {
       const exp = Math.floor(Date.now() / 1000) - 60;
       await state.revocations.revoke('jti-expired1', exp, 'logout');

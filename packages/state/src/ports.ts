@@ -12,6 +12,12 @@ export class StateUnavailableError extends Error {
   }
 }
 
+/**
+ * How long a revocation outlives its token's `exp`: verifiers accept a token up to
+ * their clock tolerance (5 s by default) past it, so the revocation must still be there.
+ */
+export const REVOCATION_MARGIN_S = 5;
+
 export interface UserRecord {
   readonly username: string;
   readonly passwordHash: string;

@@ -1,15 +1,16 @@
 import { RateLimiterMemory } from 'rate-limiter-flexible';
-import type {
-  AuthState,
-  Blocklist,
-  LoginLimiter,
-  LoginLimits,
-  RefreshTokenStore,
-  RevocationStore,
-  RotateResult,
-  TokenRef,
-  UserRecord,
-  UserStore,
+import {
+  REVOCATION_MARGIN_S,
+  type AuthState,
+  type Blocklist,
+  type LoginLimiter,
+  type LoginLimits,
+  type RefreshTokenStore,
+  type RevocationStore,
+  type RotateResult,
+  type TokenRef,
+  type UserRecord,
+  type UserStore,
 } from '../ports';
 import { ExpiringMap } from './expiring-map';
 import { countAttempt, countSuccess, type LoginLimiterPair } from '../login-limits';
@@ -41,13 +42,13 @@ export class MemoryRevocationStore implements RevocationStore {
   }
 
   revoke(jti: string, exp: number, reason: string): Promise<void> {
-    const ttlMs = exp * 1000 - this.now();
-    if (ttlMs > 0) this.revoked.set(jti, reason, ttlMs + 1000);
+    const ttlMs = (exp + REVOCATION_MARGIN_S) * 1000 - this.now();
+    if (ttlMs > 0) this.revoked.set(jti, reason, ttlMs);
     return Promise.resolve();
   }
 
   revokeAllOf(username: string, maxTokenLifeS: number): Promise<void> {
-    this.revokedBefore.set(username, this.now(), (maxTokenLifeS + 1) * 1000);
+    this.revokedBefore.set(username, this.now(), (maxTokenLifeS + REVOCATION_MARGIN_S) * 1000);
     return Promise.resolve();
   }
 

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
 import type { KeySchema } from '@securechat/common';
 import {
+  REVOCATION_MARGIN_S,
   StateUnavailableError,
   type AuthState,
   type Blocklist,
@@ -92,15 +93,19 @@ export class RedisRevocationStore implements RevocationStore {
   ) {}
 
   async revoke(jti: string, exp: number, reason: string): Promise<void> {
-    // One second past exp covers the verifiers' clock tolerance.
-    const ttl = Math.ceil(exp - Date.now() / 1000) + 5;
+    const ttl = Math.ceil(exp - Date.now() / 1000) + REVOCATION_MARGIN_S;
     if (ttl <= 0) return;
     await guard(this.redis.set(this.keys.revoked(jti), reason, 'EX', ttl));
   }
 
   async revokeAllOf(username: string, maxTokenLifeS: number): Promise<void> {
     await guard(
-      this.redis.set(this.keys.revokedBefore(username), String(Date.now()), 'EX', maxTokenLifeS + 5),
+      this.redis.set(
+        this.keys.revokedBefore(username),
+        String(Date.now()),
+        'EX',
+        maxTokenLifeS + REVOCATION_MARGIN_S,
+      ),
     );
   }
 
