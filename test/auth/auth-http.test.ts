@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
 import { createRedisClient, keySchema, waitReady, type KeySchema } from '@securechat/common';
 import { createMemoryAuthState, createRedisAuthState, type AuthState } from '@securechat/state';
 import { startAuthNode, type TestAuthNode } from '../support/auth-node';
@@ -217,6 +218,36 @@ describe('auth on Redis @redis', function () {
       });
       expect((await node.client.get('/auth/me', auth)).status).to.equal(200);
       expect((await node.client.post('/auth/login', user)).status).to.equal(200);
+    });
+
+    it('fails fast with 503 while Redis hangs (DEBUG SLEEP), on the command timeout', async () => {
+      const user = newUser();
+      expect((await node.client.post('/auth/register', user)).status).to.equal(201);
+      const live = session(await node.client.post('/auth/login', user));
+      const blocker = new Redis(outage.url, { maxRetriesPerRequest: 0 });
+      blocker.on('error', () => undefined);
+      try {
+        await waitReady(blocker);
+        const sleeping = blocker.call('DEBUG', 'SLEEP', '4');
+        // /readyz going 503 shows the server is really stuck (its PING timed out)
+        await waitFor(async () => (await node.client.get('/readyz')).status === 503, {
+          timeoutMs: 3000,
+          what: '/readyz 503 while Redis sleeps',
+        });
+        const started = Date.now();
+        const replies = await Promise.all([
+          node.client.post('/auth/login', user),
+          node.client.post('/auth/register', newUser()),
+          node.client.get('/auth/me', { authorization: `Bearer ${live.access}` }),
+        ]);
+        expect(Date.now() - started).to.be.below(1500);
+        for (const reply of replies) expectError(reply, 503, 'unavailable');
+        await sleeping;
+        await waitFor(async () => (await node.client.get('/readyz')).status === 200, { timeoutMs: 5000 });
+        expect((await node.client.post('/auth/login', user)).status).to.equal(200);
+      } finally {
+        blocker.disconnect();
+      }
     });
   });
 });
