@@ -25,6 +25,8 @@ async function main(): Promise<void> {
     server.once('error', reject);
     server.listen(config.port, config.host, resolve);
   });
+  // After listening, an accept failure (EMFILE) is an 'error' event: log it, do not crash.
+  server.on('error', (err) => logger.error('http server error', { err }));
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : config.port;
   logger.info('embedded node listening', { url: `http://${config.host}:${port}`, mode: 'embedded' });
