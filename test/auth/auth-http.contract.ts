@@ -98,6 +98,8 @@ export function authHttpSuite(name: string, makeState: MakeState): void {
     }
 
     async function login(at: TestAuthNode, user: User, address = nextAddress()): Promise<Reply> {
+      // a wrong password is often a near miss of the right one: it must not be logged either
+      secrets.add(user.password);
       return remember(await at.client.post('/auth/login', user, from(address)));
     }
 
