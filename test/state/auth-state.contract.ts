@@ -43,6 +43,15 @@ export function authStateContract(
       expect(await state.revocations.isRevoked(later)).to.equal(false);
     });
 
+    it('keeps a revocation while verifiers may still accept the token (clock tolerance)', async () => {
+      // expired 2 s ago: a verifier with 5 s of tolerance still takes it
+      const exp = Math.floor(Date.now() / 1000) - 2;
+      await state.revocations.revoke('jti-grace001', exp, 'logout');
+      expect(
+        await state.revocations.isRevoked({ jti: 'jti-grace001', sub: 'a', iat: exp - 10, exp }),
+      ).to.equal(true);
+    });
+
     it('ignores a revocation of a token already expired', async () => {
       const exp = Math.floor(Date.now() / 1000) - 60;
       await state.revocations.revoke('jti-expired1', exp, 'logout');
@@ -68,8 +77,10 @@ export function authStateContract(
         username: 'alice',
       });
       const exp = Math.floor(Date.now() / 1000) + 300;
-      await state.refreshTokens.recordAccessToken('family-0001', 'jti-a0000001', exp);
-      await state.refreshTokens.recordAccessToken('family-0001', 'jti-a0000002', exp + 10);
+      expect(await state.refreshTokens.recordAccessToken('family-0001', 'jti-a0000001', exp)).to.equal(true);
+      expect(await state.refreshTokens.recordAccessToken('family-0001', 'jti-a0000002', exp + 10)).to.equal(
+        true,
+      );
       // hash-1 is spent: presenting it again is reuse and revokes the family.
       expect(await state.refreshTokens.rotate('hash-1', 'hash-3', 600)).to.deep.equal({
         kind: 'reused',
@@ -78,7 +89,7 @@ export function authStateContract(
       });
       // the legitimate successor is now dead too
       const after = await state.refreshTokens.rotate('hash-2', 'hash-4', 600);
-      expect(after.kind).to.equal('reused');
+      expect(after).to.deep.equal({ kind: 'revoked', family: 'family-0001', username: 'alice' });
       const tokens = await state.refreshTokens.revokeFamily('family-0001');
       expect(tokens.map((t) => t.jti).sort()).to.deep.equal(['jti-a0000001', 'jti-a0000002']);
       expect(await state.refreshTokens.rotate('nope', 'hash-5', 600)).to.deep.equal({ kind: 'invalid' });
@@ -87,33 +98,72 @@ export function authStateContract(
     it('revoking a family stops its active token', async () => {
       await state.refreshTokens.createFamily('family-0002', 'bob', 'hash-b1', 600);
       await state.refreshTokens.revokeFamily('family-0002');
-      expect((await state.refreshTokens.rotate('hash-b1', 'hash-b2', 600)).kind).to.equal('reused');
+      expect((await state.refreshTokens.rotate('hash-b1', 'hash-b2', 600)).kind).to.equal('revoked');
     });
 
-    it('locks out a username+address after consecutive failures, not other addresses', async () => {
+    it('refuses to record an access token for a revoked or unknown family', async () => {
+      const exp = Math.floor(Date.now() / 1000) + 300;
+      await state.refreshTokens.createFamily('family-0003', 'bob', 'hash-c1', 600);
+      expect(await state.refreshTokens.recordAccessToken('family-0003', 'jti-c0000001', exp)).to.equal(true);
+      // a refresh that rotated just before the revocation records its token just after it
+      expect(await state.refreshTokens.revokeFamily('family-0003')).to.deep.equal([
+        { jti: 'jti-c0000001', exp },
+      ]);
+      expect(await state.refreshTokens.recordAccessToken('family-0003', 'jti-c0000002', exp)).to.equal(false);
+      expect(await state.refreshTokens.recordAccessToken('family-none', 'jti-c0000003', exp)).to.equal(false);
+    });
+
+    it('does not list access tokens already expired when revoking', async () => {
+      const now = Math.floor(Date.now() / 1000);
+      await state.refreshTokens.createFamily('family-0004', 'bob', 'hash-d1', 600);
+      await state.refreshTokens.recordAccessToken('family-0004', 'jti-d0000001', now - 30);
+      await state.refreshTokens.recordAccessToken('family-0004', 'jti-d0000002', now + 300);
+      const alive = await state.refreshTokens.revokeFamily('family-0004');
+      expect(alive.map((t) => t.jti)).to.deep.equal(['jti-d0000002']);
+    });
+
+    it('locks out a username+address after consecutive failed attempts, not other addresses', async () => {
       for (let i = 0; i < 3; i++) {
-        expect(await state.loginLimiter.check('carol', '10.0.0.1')).to.deep.equal({ allowed: true });
-        await state.loginLimiter.recordFailure('carol', '10.0.0.1');
+        expect(await state.loginLimiter.attempt('carol', '10.0.0.1')).to.deep.equal({ allowed: true });
       }
-      const locked = await state.loginLimiter.check('carol', '10.0.0.1');
+      const locked = await state.loginLimiter.attempt('carol', '10.0.0.1');
       expect(locked.allowed).to.equal(false);
       if (!locked.allowed) expect(locked.retryAfterS).to.be.greaterThan(0);
-      expect(await state.loginLimiter.check('carol', '10.0.0.2')).to.deep.equal({ allowed: true });
+      expect(await state.loginLimiter.attempt('carol', '10.0.0.2')).to.deep.equal({ allowed: true });
     });
 
     it('a success clears consecutive failures', async () => {
-      await state.loginLimiter.recordFailure('dave', '10.0.0.3');
-      await state.loginLimiter.recordFailure('dave', '10.0.0.3');
+      await state.loginLimiter.attempt('dave', '10.0.0.3');
+      await state.loginLimiter.attempt('dave', '10.0.0.3');
       await state.loginLimiter.recordSuccess('dave', '10.0.0.3');
-      await state.loginLimiter.recordFailure('dave', '10.0.0.3');
-      await state.loginLimiter.recordFailure('dave', '10.0.0.3');
-      expect(await state.loginLimiter.check('dave', '10.0.0.3')).to.deep.equal({ allowed: true });
+      for (let i = 0; i < 3; i++) {
+        expect(await state.loginLimiter.attempt('dave', '10.0.0.3')).to.deep.equal({ allowed: true });
+      }
+      expect((await state.loginLimiter.attempt('dave', '10.0.0.3')).allowed).to.equal(false);
+    });
+
+    it('counts concurrent attempts: a parallel burst gets no more than the limit', async () => {
+      const results = await Promise.all(
+        Array.from({ length: 12 }, () => state.loginLimiter.attempt('erin', '10.0.0.4')),
+      );
+      expect(results.filter((r) => r.allowed)).to.have.length(3);
     });
 
     it('limits failures per address per day across usernames', async () => {
-      for (let i = 0; i < 5; i++) await state.loginLimiter.recordFailure(`user${i}`, '10.0.0.9');
-      expect((await state.loginLimiter.check('someone', '10.0.0.9')).allowed).to.equal(false);
-      expect((await state.loginLimiter.check('someone', '10.0.0.10')).allowed).to.equal(true);
+      for (let i = 0; i < 5; i++) {
+        expect((await state.loginLimiter.attempt(`user${i}`, '10.0.0.9')).allowed).to.equal(true);
+      }
+      const locked = await state.loginLimiter.attempt('someone', '10.0.0.9');
+      expect(locked.allowed).to.equal(false);
+      if (!locked.allowed) expect(locked.retryAfterS).to.be.greaterThan(3600);
+      expect((await state.loginLimiter.attempt('someone', '10.0.0.10')).allowed).to.equal(true);
+    });
+
+    it('a success gives the address its daily attempt back', async () => {
+      for (let i = 0; i < 8; i++) {
+        expect((await state.loginLimiter.attempt(`ok${i}`, '10.0.0.11')).allowed).to.equal(true);
+        await state.loginLimiter.recordSuccess(`ok${i}`, '10.0.0.11');
+      }
     });
 
     it('reports ready', async () => {

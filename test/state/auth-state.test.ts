@@ -1,10 +1,18 @@
 import { Redis } from 'ioredis';
-import { keySchema, waitReady } from '@securechat/common';
+import { expect } from 'chai';
+import { keySchema, waitReady, type KeySchema } from '@securechat/common';
 import { createMemoryAuthState, createRedisAuthState, type AuthState } from '@securechat/state';
 import { RedisServer, uniquePrefix } from '../support/redis-server';
 import { authStateContract } from './auth-state.contract';
 
 const limits = { maxConsecutiveFailures: 3, maxFailuresPerAddressPerDay: 5 };
+
+/** A plain client; a failed command fails its test, the listener only keeps it from crashing. */
+function client(url: string): Redis {
+  const redis = new Redis(url, { maxRetriesPerRequest: 1 });
+  redis.on('error', () => undefined);
+  return redis;
+}
 
 authStateContract(
   'memory',
@@ -15,6 +23,8 @@ authStateContract(
 describe('redis-backed @redis', () => {
   let server: RedisServer;
   let state: AuthState | undefined;
+  let redis: Redis | undefined;
+  let keys: KeySchema;
   before(async () => {
     server = await RedisServer.start();
   });
@@ -24,13 +34,55 @@ describe('redis-backed @redis', () => {
   authStateContract(
     'redis',
     async () => {
-      const redis = new Redis(server.url, { maxRetriesPerRequest: 1 });
+      redis = client(server.url);
       await waitReady(redis);
-      state = createRedisAuthState(redis, keySchema(uniquePrefix()), limits);
+      keys = keySchema(uniquePrefix());
+      state = createRedisAuthState(redis, keys, limits);
       return state;
     },
     async () => {
       await state?.close();
     },
   );
+
+  describe('keys as the contract names them', () => {
+    beforeEach(async () => {
+      redis = client(server.url);
+      keys = keySchema(uniquePrefix());
+      state = createRedisAuthState(redis, keys, limits);
+      await waitReady(redis);
+    });
+    afterEach(async () => {
+      await state?.close();
+    });
+
+    it('keeps the account in <prefix>user:<name> and revocations in <prefix>revoked:<jti>', async () => {
+      const r = redis as Redis;
+      await state?.users.create({ username: 'frank', passwordHash: '$2b$10$x', createdAt: 1 });
+      expect(await r.hgetall(`${keys.prefix}user:frank`)).to.include({ password_hash: '$2b$10$x' });
+      const exp = Math.floor(Date.now() / 1000) + 600;
+      await state?.revocations.revoke('jti-f0000001', exp, 'logout');
+      expect(await r.get(`${keys.prefix}revoked:jti-f0000001`)).to.equal('logout');
+      expect(await r.ttl(`${keys.prefix}revoked:jti-f0000001`)).to.be.within(600, 610);
+    });
+
+    it('honours a block set and cleared with plain SET/DEL', async () => {
+      const r = redis as Redis;
+      await r.set(`${keys.prefix}blocked:gina`, 'operator', 'EX', 60);
+      expect(await state?.blocklist.blockedReason('gina')).to.equal('operator');
+      await r.del(`${keys.prefix}blocked:gina`);
+      expect(await state?.blocklist.blockedReason('gina')).to.equal(undefined);
+    });
+
+    it('revoking a family already gone leaves no key without a TTL behind', async () => {
+      const r = redis as Redis;
+      expect(await state?.refreshTokens.revokeFamily('family-gone1')).to.deep.equal([]);
+      expect(await r.exists(keys.refreshFamily('family-gone1'))).to.equal(0);
+      await state?.refreshTokens.createFamily('family-ttl01', 'hank', 'hash-h1', 600);
+      await state?.refreshTokens.recordAccessToken('family-ttl01', 'jti-h0000001', Date.now() / 1000 + 60);
+      await state?.refreshTokens.revokeFamily('family-ttl01');
+      expect(await r.ttl(keys.refreshFamily('family-ttl01'))).to.be.within(590, 600);
+      expect(await r.ttl(keys.refreshFamilyTokens('family-ttl01'))).to.be.within(590, 600);
+    });
+  });
 });

@@ -41,8 +41,10 @@ export function redact(value: unknown, depth = 0): unknown {
 const redactFormat = winston.format((info) => {
   for (const key of Object.keys(info)) {
     const value: unknown = info[key];
-    if (key !== 'level' && SECRET_KEY.test(key)) info[key] = '[redacted]';
-    else info[key] = redact(value);
+    // Field names are escaped too: a key can carry input as easily as a value.
+    const safeKey = escapeText(key);
+    if (safeKey !== key) delete info[key];
+    info[safeKey] = SECRET_KEY.test(key) ? '[redacted]' : redact(value);
   }
   return info;
 });

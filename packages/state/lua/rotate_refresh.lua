@@ -1,7 +1,7 @@
 -- Spends a refresh token and stores its successor in the same family, atomically.
 -- KEYS[1] old token key, KEYS[2] new token key, KEYS[3] family key, KEYS[4] family's jti set
 -- ARGV[1] family id read before the call, ARGV[2] ttl of the new token (seconds)
--- Returns {'ok', user} | {'reused', user} | {'invalid'}.
+-- Returns {'ok', user} | {'reused', user} | {'revoked', user} | {'invalid'}.
 local fam = redis.call('HGET', KEYS[1], 'family')
 if not fam or fam ~= ARGV[1] then
   return {'invalid'}
@@ -11,9 +11,13 @@ local fstate = redis.call('HGET', KEYS[3], 'state')
 if not fstate then
   return {'invalid'}
 end
-if fstate == 'revoked' or redis.call('HGET', KEYS[1], 'state') ~= 'active' then
+-- A spent token presented again means two parties hold the family: revoke it.
+if redis.call('HGET', KEYS[1], 'state') ~= 'active' then
   redis.call('HSET', KEYS[3], 'state', 'revoked')
   return {'reused', user}
+end
+if fstate ~= 'active' then
+  return {'revoked', user}
 end
 redis.call('HSET', KEYS[1], 'state', 'spent')
 redis.call('HSET', KEYS[2], 'family', fam, 'user', user, 'state', 'active')

@@ -3,7 +3,9 @@ import { StateUnavailableError, type LoginCheck, type LoginLimits } from './port
 
 /**
  * rate-limiter-flexible's login pattern: consecutive failures per username+address, and
- * failures per address per day. Both are checked before any password work.
+ * failures per address per day. An attempt is counted before any password work and
+ * given back when it succeeds, so what stays counted are the failures (and attempts
+ * still in flight).
  */
 export interface LoginLimiterPair {
   limits: LoginLimits;
@@ -17,35 +19,19 @@ function storeError(err: unknown): never {
   throw new StateUnavailableError(err);
 }
 
-function retryAfter(res: RateLimiterRes | null): number {
-  return Math.max(1, Math.ceil((res?.msBeforeNext ?? 1000) / 1000));
+function retryAfter(res: RateLimiterRes): number {
+  return Math.max(1, Math.ceil(res.msBeforeNext / 1000));
 }
 
-export async function checkLogin(
-  pair: LoginLimiterPair,
-  usernameKey: string,
-  address: string,
-): Promise<LoginCheck> {
-  const [byUser, byAddress] = await Promise.all([
-    pair.consecutive.get(`${usernameKey}_${address}`),
-    pair.daily.get(address),
-  ]).catch(storeError);
-  if (byUser !== null && byUser.consumedPoints >= pair.limits.maxConsecutiveFailures) {
-    return { allowed: false, retryAfterS: retryAfter(byUser) };
-  }
-  if (byAddress !== null && byAddress.consumedPoints >= pair.limits.maxFailuresPerAddressPerDay) {
-    return { allowed: false, retryAfterS: retryAfter(byAddress) };
-  }
-  return { allowed: true };
-}
+const pairKey = (usernameKey: string, address: string) => `${usernameKey}_${address}`;
 
-export async function consumeFailure(
+export async function countAttempt(
   pair: LoginLimiterPair,
   usernameKey: string,
   address: string,
 ): Promise<LoginCheck> {
   const results = await Promise.allSettled([
-    pair.consecutive.consume(`${usernameKey}_${address}`),
+    pair.consecutive.consume(pairKey(usernameKey, address)),
     pair.daily.consume(address),
   ]);
   let blockedFor = 0;
@@ -55,4 +41,15 @@ export async function consumeFailure(
     else storeError(r.reason);
   }
   return blockedFor > 0 ? { allowed: false, retryAfterS: blockedFor } : { allowed: true };
+}
+
+export async function countSuccess(
+  pair: LoginLimiterPair,
+  usernameKey: string,
+  address: string,
+): Promise<void> {
+  await Promise.all([
+    pair.consecutive.delete(pairKey(usernameKey, address)),
+    pair.daily.reward(address, 1),
+  ]).catch(storeError);
 }

@@ -12,6 +12,12 @@ export class StateUnavailableError extends Error {
   }
 }
 
+/**
+ * How long a revocation outlives its token's `exp`: verifiers accept a token up to
+ * their clock tolerance (5 s by default) past it, so the revocation must still be there.
+ */
+export const REVOCATION_MARGIN_S = 5;
+
 export interface UserRecord {
   readonly username: string;
   readonly passwordHash: string;
@@ -50,7 +56,10 @@ export interface Blocklist {
 
 export type RotateResult =
   | { readonly kind: 'ok'; readonly family: string; readonly username: string }
+  /** A spent token came back: the family is now revoked. */
   | { readonly kind: 'reused'; readonly family: string; readonly username: string }
+  /** An unspent token of a family revoked earlier (logout, reuse, block). */
+  | { readonly kind: 'revoked'; readonly family: string; readonly username: string }
   | { readonly kind: 'invalid' };
 
 export interface RefreshTokenStore {
@@ -58,12 +67,16 @@ export interface RefreshTokenStore {
   createFamily(family: string, username: string, tokenHash: string, ttlS: number): Promise<void>;
   /**
    * Spends `oldHash` and stores `newHash` in its family, atomically. A token already
-   * spent revokes the family and reports `reused`.
+   * spent revokes the family and reports `reused`; a live token of a revoked family
+   * reports `revoked`.
    */
   rotate(oldHash: string, newHash: string, ttlS: number): Promise<RotateResult>;
-  /** Remembers an access token issued from the family, to revoke it with the family. */
-  recordAccessToken(family: string, jti: string, exp: number): Promise<void>;
-  /** Marks the family revoked; returns its access tokens still alive. */
+  /**
+   * Remembers an access token issued from the family, to revoke it with the family.
+   * false when the family was revoked meanwhile: the token must not be handed out.
+   */
+  recordAccessToken(family: string, jti: string, exp: number): Promise<boolean>;
+  /** Marks the family revoked (if it still exists); returns its access tokens still alive. */
   revokeFamily(family: string): Promise<{ jti: string; exp: number }[]>;
 }
 
@@ -71,11 +84,14 @@ export type LoginCheck =
   { readonly allowed: true } | { readonly allowed: false; readonly retryAfterS: number };
 
 export interface LoginLimiter {
-  /** Before any password work: is this username+address (or address) locked out? */
-  check(usernameKey: string, address: string): Promise<LoginCheck>;
-  /** Counts a failure; returns the lock-out it caused, if any. */
-  recordFailure(usernameKey: string, address: string): Promise<LoginCheck>;
-  /** A success clears the consecutive failures of username+address. */
+  /**
+   * Counts one login attempt for username+address and for the address, before any
+   * password work, and refuses it when either is over its limit. Counting up front
+   * (rather than checking, then counting the failure) keeps a burst of concurrent
+   * guesses from all passing the check before the first failure is recorded.
+   */
+  attempt(usernameKey: string, address: string): Promise<LoginCheck>;
+  /** A success clears the username+address count and gives the address its attempt back. */
   recordSuccess(usernameKey: string, address: string): Promise<void>;
 }
 

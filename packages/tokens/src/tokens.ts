@@ -95,12 +95,20 @@ export class TokenVerifier {
     if (typeof token !== 'string' || token.length > 4096 || !JWT_SHAPE.test(token)) {
       throw new TokenError('malformed', 'not a signed JWT');
     }
-    const decoded = jwt.decode(token, { complete: true });
+    let decoded: jwt.Jwt | null;
+    try {
+      decoded = jwt.decode(token, { complete: true });
+    } catch {
+      // jws.decode JSON-parses the payload without a guard when the header says typ JWT.
+      throw new TokenError('malformed', 'not a JWT');
+    }
     if (decoded === null || typeof decoded.payload === 'string') {
       throw new TokenError('malformed', 'not a JWT');
     }
     const { alg, kid } = decoded.header;
     if (alg !== ALGORITHM) throw new TokenError('bad_header', 'algorithm not allowed');
+    // RFC 7515: a critical extension this verifier does not implement must be refused.
+    if ('crit' in decoded.header) throw new TokenError('bad_header', 'critical header extension');
     if (typeof kid !== 'string') throw new TokenError('bad_header', 'no kid');
     const key = this.keys.get(kid);
     if (key === undefined) throw new TokenError('unknown_key', 'unknown kid');

@@ -51,7 +51,9 @@ export class AuthService {
     // Limiter keys never hold raw input: an invalid name is counted under its hash.
     const limiterKey = username ?? `h.${sha256(rawUsername.toLowerCase()).slice(0, 32)}`;
     const logged = username ?? '(invalid)';
-    const check = await this.limiter(() => this.deps.state.loginLimiter.check(limiterKey, ctx.address));
+    // Counted before bcrypt runs, so a locked-out name costs no hashing and a burst of
+    // parallel guesses cannot all slip past the check.
+    const check = await this.limiter(() => this.deps.state.loginLimiter.attempt(limiterKey, ctx.address));
     if (!check.allowed) {
       audit(this.deps.logger, 'login_rate_limited', ctx, {
         username: logged,
@@ -62,21 +64,21 @@ export class AuthService {
     const user = username !== undefined ? await this.deps.state.users.get(username) : undefined;
     const valid = await this.deps.passwords.verify(password, user?.passwordHash);
     if (!valid || username === undefined) {
-      await this.limiter(() => this.deps.state.loginLimiter.recordFailure(limiterKey, ctx.address));
       audit(this.deps.logger, 'login_failure', ctx, {
         username: logged,
         reason: user === undefined ? 'unknown_user' : 'wrong_password',
       });
       throw new HttpError('invalid_credentials');
     }
+    // The password was right: the attempt is given back even if the account is blocked.
+    await this.limiter(() =>
+      this.deps.state.loginLimiter.recordSuccess(limiterKey, ctx.address).then(() => ok),
+    );
     const blocked = await this.deps.state.blocklist.blockedReason(username);
     if (blocked !== undefined) {
       audit(this.deps.logger, 'login_blocked', ctx, { username });
       throw new HttpError('blocked');
     }
-    await this.limiter(() =>
-      this.deps.state.loginLimiter.recordSuccess(limiterKey, ctx.address).then(() => ok),
-    );
     const family = randomId(16);
     const refreshToken = randomId(32);
     await this.deps.state.refreshTokens.createFamily(
@@ -85,7 +87,7 @@ export class AuthService {
       sha256(refreshToken),
       this.deps.refreshTokenTtlS,
     );
-    const pair = await this.issuePair(username, family, refreshToken);
+    const pair = await this.issuePair(username, family, refreshToken, ctx);
     audit(this.deps.logger, 'login_success', ctx, { username, family });
     return pair;
   }
@@ -101,12 +103,20 @@ export class AuthService {
       audit(this.deps.logger, 'refresh_failure', ctx, { reason: 'unknown_or_expired' });
       throw new HttpError('invalid_grant');
     }
+    if (result.kind === 'revoked') {
+      audit(this.deps.logger, 'refresh_failure', ctx, {
+        reason: 'family_revoked',
+        username: result.username,
+        family: result.family,
+      });
+      throw new HttpError('invalid_grant');
+    }
     if (result.kind === 'reused') {
       const revoked = await this.revokeFamily(result.family, 'refresh_reuse');
       audit(this.deps.logger, 'refresh_reuse', ctx, {
         username: result.username,
         family: result.family,
-        revoked_access_tokens: revoked,
+        revoked_access_count: revoked.length,
       });
       throw new HttpError('invalid_grant');
     }
@@ -116,19 +126,19 @@ export class AuthService {
       audit(this.deps.logger, 'login_blocked', ctx, { username: result.username, family: result.family });
       throw new HttpError('blocked');
     }
-    const pair = await this.issuePair(result.username, result.family, next);
+    const pair = await this.issuePair(result.username, result.family, next, ctx);
     audit(this.deps.logger, 'refresh', ctx, { username: result.username, family: result.family });
     return pair;
   }
 
   async logout(claims: AccessClaims, ctx: AuditContext): Promise<void> {
     await this.deps.state.revocations.revoke(claims.jti, claims.exp, 'logout');
-    const revoked = claims.fam !== undefined ? await this.revokeFamily(claims.fam, 'logout') : 0;
+    const revoked = claims.fam !== undefined ? await this.revokeFamily(claims.fam, 'logout') : [];
     audit(this.deps.logger, 'logout', ctx, {
       username: claims.sub,
       jti: claims.jti,
       family: claims.fam,
-      revoked_access_tokens: revoked + 1,
+      revoked_access_count: new Set([claims.jti, ...revoked]).size,
     });
   }
 
@@ -153,9 +163,20 @@ export class AuthService {
     return claims;
   }
 
-  private async issuePair(username: string, family: string, refreshToken: string): Promise<TokenPair> {
+  private async issuePair(
+    username: string,
+    family: string,
+    refreshToken: string,
+    ctx: AuditContext,
+  ): Promise<TokenPair> {
     const access = this.deps.issuer.issue(username, family);
-    await this.deps.state.refreshTokens.recordAccessToken(family, access.jti, access.exp);
+    // A reuse or logout may have revoked the family between the rotation and now; its
+    // list of tokens to revoke was read without this one, so it is refused here.
+    if (!(await this.deps.state.refreshTokens.recordAccessToken(family, access.jti, access.exp))) {
+      await this.deps.state.revocations.revoke(access.jti, access.exp, 'family_revoked');
+      audit(this.deps.logger, 'refresh_failure', ctx, { reason: 'family_revoked', username, family });
+      throw new HttpError('invalid_grant');
+    }
     return {
       access_token: access.token,
       token_type: 'Bearer',
@@ -165,10 +186,11 @@ export class AuthService {
     };
   }
 
-  private async revokeFamily(family: string, reason: string): Promise<number> {
+  /** Revokes the family and every access token issued from it; returns their jtis. */
+  private async revokeFamily(family: string, reason: string): Promise<string[]> {
     const tokens = await this.deps.state.refreshTokens.revokeFamily(family);
     await Promise.all(tokens.map((t) => this.deps.state.revocations.revoke(t.jti, t.exp, reason)));
-    return tokens.length;
+    return tokens.map((t) => t.jti);
   }
 
   /**

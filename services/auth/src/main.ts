@@ -36,6 +36,8 @@ async function main(): Promise<void> {
     server.once('error', reject);
     server.listen(config.port, config.host, resolve);
   });
+  // After listening, an accept failure (EMFILE) is an 'error' event: log it, do not crash.
+  server.on('error', (err) => logger.error('http server error', { err }));
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : config.port;
   logger.info('auth node listening', { host: config.host, port, kid: signingKey.kid });

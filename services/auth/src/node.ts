@@ -14,6 +14,8 @@ export interface AuthNodeDeps {
   /** Other public keys still trusted (a rotation in progress), served in the JWKS too. */
   extraPublicKeys?: ReadonlyMap<string, KeyObject>;
   logger: Logger;
+  /** Defaults to bcryptjs at BCRYPT_COST. */
+  passwords?: PasswordHasher;
 }
 
 export interface AuthNode {
@@ -21,6 +23,7 @@ export interface AuthNode {
   service: AuthService;
   issuer: TokenIssuer;
   verifier: TokenVerifier;
+  passwords: PasswordHasher;
   /** Resolves when the node can answer logins at full cost (dummy hash ready). */
   ready(): Promise<void>;
 }
@@ -33,7 +36,7 @@ export function createAuthNode(deps: AuthNodeDeps): AuthNode {
   const settings = { issuer: config.jwtIssuer, audience: config.jwtAudience };
   const issuer = new TokenIssuer(signingKey, { ...settings, ttlS: config.accessTokenTtlS });
   const verifier = new TokenVerifier(publicKeys, settings);
-  const passwords = new PasswordHasher(config.bcryptCost);
+  const passwords = deps.passwords ?? new PasswordHasher(config.bcryptCost);
   const service = new AuthService({
     state: deps.state,
     issuer,
@@ -52,5 +55,5 @@ export function createAuthNode(deps: AuthNodeDeps): AuthNode {
     trustProxy: config.trustProxy,
     maxBodyBytes: config.maxBodyBytes,
   });
-  return { app, service, issuer, verifier, ready: () => passwords.ready() };
+  return { app, service, issuer, verifier, passwords, ready: () => passwords.ready() };
 }

@@ -40,6 +40,8 @@ async function main(): Promise<void> {
     server.once('error', reject);
     server.listen(config.port, config.host, resolve);
   });
+  // After listening, an accept failure (EMFILE) is an 'error' event: log it, do not crash.
+  server.on('error', (err) => logger.error('http server error', { err }));
   logger.info('chat node listening', { host: config.host, port: config.port, keys: publicKeys.size });
   onShutdownSignals(logger, config.shutdownGraceMs, async () => {
     server.close();

@@ -64,6 +64,8 @@ export async function startEmbedded(config: Config, logger: Logger): Promise<Emb
     server.once('error', reject);
     server.listen(config.port, config.host, resolve);
   });
+  // After listening, an accept failure (EMFILE) is an 'error' event: log it, do not crash.
+  server.on('error', (err) => logger.error('http server error', { err }));
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : config.port;
   const chat = createChatNode({

@@ -1,22 +1,23 @@
 import { RateLimiterMemory } from 'rate-limiter-flexible';
-import type {
-  AuthState,
-  Blocklist,
-  LoginLimiter,
-  LoginLimits,
-  RefreshTokenStore,
-  RevocationStore,
-  RotateResult,
-  TokenRef,
-  UserRecord,
-  UserStore,
+import {
+  REVOCATION_MARGIN_S,
+  type AuthState,
+  type Blocklist,
+  type LoginLimiter,
+  type LoginLimits,
+  type RefreshTokenStore,
+  type RevocationStore,
+  type RotateResult,
+  type TokenRef,
+  type UserRecord,
+  type UserStore,
 } from '../ports';
 import { ExpiringMap } from './expiring-map';
+import { countAttempt, countSuccess, type LoginLimiterPair } from '../login-limits';
 import type { EnforcementEvent } from '../enforcement';
 
 type Announce = (event: EnforcementEvent) => void;
 const silent: Announce = () => undefined;
-import { consumeFailure, checkLogin, type LoginLimiterPair } from '../login-limits';
 
 export type Clock = () => number;
 
@@ -48,14 +49,14 @@ export class MemoryRevocationStore implements RevocationStore {
   }
 
   revoke(jti: string, exp: number, reason: string): Promise<void> {
-    const ttlMs = exp * 1000 - this.now();
-    if (ttlMs > 0) this.revoked.set(jti, reason, ttlMs + 1000);
+    const ttlMs = (exp + REVOCATION_MARGIN_S) * 1000 - this.now();
+    if (ttlMs > 0) this.revoked.set(jti, reason, ttlMs);
     this.announce({ kind: 'revoked', jti });
     return Promise.resolve();
   }
 
   revokeAllOf(username: string, maxTokenLifeS: number): Promise<void> {
-    this.revokedBefore.set(username, this.now(), (maxTokenLifeS + 1) * 1000);
+    this.revokedBefore.set(username, this.now(), (maxTokenLifeS + REVOCATION_MARGIN_S) * 1000);
     this.announce({ kind: 'revoked_all', user: username });
     return Promise.resolve();
   }
@@ -127,19 +128,22 @@ export class MemoryRefreshTokenStore implements RefreshTokenStore {
     const family = this.families.get(token.family);
     if (family === undefined) return Promise.resolve({ kind: 'invalid' });
     const found = { family: token.family, username: token.username };
-    if (family.state === 'revoked' || token.state === 'spent') {
+    if (token.state === 'spent') {
       family.state = 'revoked';
       return Promise.resolve({ kind: 'reused', ...found });
     }
+    if (family.state === 'revoked') return Promise.resolve({ kind: 'revoked', ...found });
     token.state = 'spent';
     this.tokens.set(newHash, { ...found, state: 'active' }, ttlS * 1000);
     this.families.touch(token.family, ttlS * 1000);
     return Promise.resolve({ kind: 'ok', ...found });
   }
 
-  recordAccessToken(family: string, jti: string, exp: number): Promise<void> {
-    this.families.get(family)?.tokens.set(jti, exp);
-    return Promise.resolve();
+  recordAccessToken(family: string, jti: string, exp: number): Promise<boolean> {
+    const entry = this.families.get(family);
+    if (entry === undefined || entry.state !== 'active') return Promise.resolve(false);
+    entry.tokens.set(jti, exp);
+    return Promise.resolve(true);
   }
 
   revokeFamily(family: string): Promise<{ jti: string; exp: number }[]> {
@@ -172,16 +176,12 @@ export class MemoryLoginLimiter implements LoginLimiter {
     };
   }
 
-  check(usernameKey: string, address: string) {
-    return checkLogin(this.pair, usernameKey, address);
+  attempt(usernameKey: string, address: string) {
+    return countAttempt(this.pair, usernameKey, address);
   }
 
-  recordFailure(usernameKey: string, address: string) {
-    return consumeFailure(this.pair, usernameKey, address);
-  }
-
-  async recordSuccess(usernameKey: string, address: string): Promise<void> {
-    await this.pair.consecutive.delete(`${usernameKey}_${address}`);
+  recordSuccess(usernameKey: string, address: string): Promise<void> {
+    return countSuccess(this.pair, usernameKey, address);
   }
 }
 

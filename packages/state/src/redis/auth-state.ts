@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
 import type { KeySchema } from '@securechat/common';
 import {
+  REVOCATION_MARGIN_S,
   StateUnavailableError,
   type AuthState,
   type Blocklist,
@@ -14,7 +15,7 @@ import {
   type UserRecord,
   type UserStore,
 } from '../ports';
-import { checkLogin, consumeFailure, type LoginLimiterPair } from '../login-limits';
+import { countAttempt, countSuccess, type LoginLimiterPair } from '../login-limits';
 import { luaScript } from './lua';
 import { formatControlMessage } from '../enforcement';
 
@@ -37,6 +38,14 @@ type ScriptClient = Redis & {
     family: string,
     ttlS: number,
   ): Promise<string[]>;
+  recordAccess(
+    familyKey: string,
+    familyTokensKey: string,
+    jti: string,
+    exp: number,
+    nowS: number,
+  ): Promise<number>;
+  revokeFamily(familyKey: string, familyTokensKey: string, nowS: number): Promise<string[]>;
 };
 
 function withScripts(redis: Redis): ScriptClient {
@@ -44,6 +53,8 @@ function withScripts(redis: Redis): ScriptClient {
   if (typeof client.createUser !== 'function') {
     redis.defineCommand('createUser', { numberOfKeys: 1, lua: luaScript('create_user') });
     redis.defineCommand('rotateRefresh', { numberOfKeys: 4, lua: luaScript('rotate_refresh') });
+    redis.defineCommand('recordAccess', { numberOfKeys: 2, lua: luaScript('record_access') });
+    redis.defineCommand('revokeFamily', { numberOfKeys: 2, lua: luaScript('revoke_family') });
   }
   return client;
 }
@@ -83,15 +94,19 @@ export class RedisRevocationStore implements RevocationStore {
   ) {}
 
   async revoke(jti: string, exp: number, reason: string): Promise<void> {
-    // One second past exp covers the verifiers' clock tolerance.
-    const ttl = Math.ceil(exp - Date.now() / 1000) + 5;
+    const ttl = Math.ceil(exp - Date.now() / 1000) + REVOCATION_MARGIN_S;
     if (ttl <= 0) return;
     await guard(this.redis.set(this.keys.revoked(jti), reason, 'EX', ttl));
   }
 
   async revokeAllOf(username: string, maxTokenLifeS: number): Promise<void> {
     await guard(
-      this.redis.set(this.keys.revokedBefore(username), String(Date.now()), 'EX', maxTokenLifeS + 5),
+      this.redis.set(
+        this.keys.revokedBefore(username),
+        String(Date.now()),
+        'EX',
+        maxTokenLifeS + REVOCATION_MARGIN_S,
+      ),
     );
   }
 
@@ -173,36 +188,33 @@ export class RedisRefreshTokenStore implements RefreshTokenStore {
       ),
     );
     const [kind, username] = reply;
-    if ((kind === 'ok' || kind === 'reused') && typeof username === 'string') {
+    if ((kind === 'ok' || kind === 'reused' || kind === 'revoked') && typeof username === 'string') {
       return { kind, family, username };
     }
     return { kind: 'invalid' };
   }
 
-  async recordAccessToken(family: string, jti: string, exp: number): Promise<void> {
-    const key = this.keys.refreshFamilyTokens(family);
-    const ttl = await guard(this.redis.ttl(this.keys.refreshFamily(family)));
-    await guard(
-      this.redis
-        .multi()
-        .zadd(key, exp, jti)
-        .zremrangebyscore(key, '-inf', Math.floor(Date.now() / 1000))
-        .expire(key, Math.max(ttl, 60))
-        .exec(),
+  async recordAccessToken(family: string, jti: string, exp: number): Promise<boolean> {
+    const recorded = await guard(
+      this.redis.recordAccess(
+        this.keys.refreshFamily(family),
+        this.keys.refreshFamilyTokens(family),
+        jti,
+        exp,
+        Math.floor(Date.now() / 1000),
+      ),
     );
+    return recorded === 1;
   }
 
   async revokeFamily(family: string): Promise<{ jti: string; exp: number }[]> {
-    const nowS = Math.floor(Date.now() / 1000);
-    const results = await guard(
-      this.redis
-        .multi()
-        .hset(this.keys.refreshFamily(family), 'state', 'revoked')
-        .zrangebyscore(this.keys.refreshFamilyTokens(family), nowS, '+inf', 'WITHSCORES')
-        .exec(),
+    const flat = await guard(
+      this.redis.revokeFamily(
+        this.keys.refreshFamily(family),
+        this.keys.refreshFamilyTokens(family),
+        Math.floor(Date.now() / 1000),
+      ),
     );
-    const flat = results?.[1]?.[1];
-    if (!Array.isArray(flat)) return [];
     const out: { jti: string; exp: number }[] = [];
     for (let i = 0; i + 1 < flat.length; i += 2) {
       out.push({ jti: String(flat[i]), exp: Number(flat[i + 1]) });
@@ -235,16 +247,12 @@ export class RedisLoginLimiter implements LoginLimiter {
     };
   }
 
-  check(usernameKey: string, address: string) {
-    return checkLogin(this.pair, usernameKey, address);
+  attempt(usernameKey: string, address: string) {
+    return countAttempt(this.pair, usernameKey, address);
   }
 
-  recordFailure(usernameKey: string, address: string) {
-    return consumeFailure(this.pair, usernameKey, address);
-  }
-
-  async recordSuccess(usernameKey: string, address: string): Promise<void> {
-    await guard(this.pair.consecutive.delete(`${usernameKey}_${address}`));
+  recordSuccess(usernameKey: string, address: string): Promise<void> {
+    return countSuccess(this.pair, usernameKey, address);
   }
 }
 

@@ -1,0 +1,175 @@
+import { expect } from 'chai';
+import { ConfigError, loadConfig, type Config } from '@securechat/common';
+
+function refusal(env: Record<string, string>, mode: 'embedded' | 'auth' | 'chat' = 'embedded'): ConfigError {
+  try {
+    loadConfig(env, mode);
+  } catch (err) {
+    expect(err).to.be.instanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  expect.fail(`accepted ${JSON.stringify(env)}`);
+}
+
+describe('configuration', () => {
+  it('has the documented defaults', () => {
+    const config = loadConfig({}, 'embedded');
+    const expected: Partial<Config> = {
+      port: 8080,
+      host: '127.0.0.1',
+      redisUrl: undefined,
+      redisPrefix: 'chat:',
+      allowMissingOrigin: false,
+      jwtPrivateKeyFile: undefined,
+      jwtPublicKeysFile: undefined,
+      jwtIssuer: 'securechat',
+      jwtAudience: 'securechat',
+      accessTokenTtlS: 900,
+      refreshTokenTtlS: 604800,
+      rateLimitMax: 10,
+      rateLimitWindowMs: 60000,
+      blockAfterViolations: 20,
+      blockDurationS: 3600,
+      maxMessageBytes: 65536,
+      maxConnectionsPerUser: 20,
+      maxConnectionsPerAddress: 200,
+      maxHandshakesPerAddressPerMin: 120,
+      trustProxyRaw: '',
+      logLevel: 'info',
+      bcryptCost: 10,
+      loginMaxConsecutiveFailures: 10,
+      loginMaxFailuresPerAddressPerDay: 100,
+      loginLimiterOnRedisError: 'fail-closed',
+      maxBodyBytes: 8192,
+      redisCommandTimeoutMs: 1000,
+      shutdownGraceMs: 10000,
+      pingIntervalMs: 25000,
+    };
+    expect(config).to.include(expected);
+    expect(config.allowedOrigins).to.deep.equal([]);
+    expect(config.trustProxy.ranges).to.have.length(0);
+    expect(config.nodeId).to.match(/^[A-Za-z0-9_.-]{1,64}$/);
+  });
+
+  it('reads every value given', () => {
+    const config = loadConfig(
+      {
+        PORT: '9000',
+        HOST: '0.0.0.0',
+        REDIS_URL: 'rediss://user:pw@redis.example:6380/2',
+        REDIS_PREFIX: 'sc:',
+        ALLOWED_ORIGINS: 'https://chat.example, http://localhost:3000',
+        ALLOW_MISSING_ORIGIN: 'true',
+        ACCESS_TOKEN_TTL_S: '5',
+        TRUST_PROXY: '10.0.0.0/8, ::1',
+        LOG_LEVEL: 'debug',
+        BCRYPT_COST: '12',
+        LOGIN_LIMITER_ON_REDIS_ERROR: 'fail-open',
+        NODE_ID: 'auth-1',
+      },
+      'embedded',
+    );
+    expect(config).to.include({
+      port: 9000,
+      host: '0.0.0.0',
+      redisUrl: 'rediss://user:pw@redis.example:6380/2',
+      redisPrefix: 'sc:',
+      allowMissingOrigin: true,
+      accessTokenTtlS: 5,
+      logLevel: 'debug',
+      bcryptCost: 12,
+      loginLimiterOnRedisError: 'fail-open',
+      nodeId: 'auth-1',
+    });
+    expect(config.allowedOrigins).to.deep.equal(['https://chat.example', 'http://localhost:3000']);
+    expect(config.trustProxy.ranges).to.have.length(2);
+  });
+
+  it('is frozen', () => {
+    const config = loadConfig({ ALLOWED_ORIGINS: 'https://a.example', TRUST_PROXY: '127.0.0.1' }, 'embedded');
+    expect(Object.isFrozen(config)).to.equal(true);
+    expect(Object.isFrozen(config.allowedOrigins)).to.equal(true);
+    expect(Object.isFrozen(config.trustProxy)).to.equal(true);
+    expect(Object.isFrozen(config.trustProxy.ranges)).to.equal(true);
+    expect(() => {
+      (config as { port: number }).port = 1;
+    }).to.throw(TypeError);
+    expect(() => (config.allowedOrigins as string[]).push('https://evil.example')).to.throw(TypeError);
+  });
+
+  const bad: [string, string][] = [
+    ['PORT', 'http'],
+    ['PORT', '70000'],
+    ['PORT', '-1'],
+    ['PORT', '80.5'],
+    ['HOST', ''],
+    ['REDIS_URL', 'http://redis:6379'],
+    ['REDIS_URL', 'redis://has space'],
+    ['REDIS_PREFIX', 'chat *'],
+    ['REDIS_PREFIX', 'x'.repeat(65)],
+    ['ALLOWED_ORIGINS', 'https://chat.example/'],
+    ['ALLOWED_ORIGINS', 'chat.example'],
+    ['ALLOWED_ORIGINS', 'ftp://chat.example'],
+    ['ALLOW_MISSING_ORIGIN', 'maybe'],
+    ['JWT_ISSUER', ''],
+    ['JWT_AUDIENCE', ''],
+    ['ACCESS_TOKEN_TTL_S', '4'],
+    ['ACCESS_TOKEN_TTL_S', '86401'],
+    ['REFRESH_TOKEN_TTL_S', '10'],
+    ['RATE_LIMIT_MAX', '0'],
+    ['RATE_LIMIT_WINDOW_MS', 'soon'],
+    ['BLOCK_AFTER_VIOLATIONS', '0'],
+    ['BLOCK_DURATION_S', '0'],
+    ['MAX_MESSAGE_BYTES', '1'],
+    ['MAX_CONNECTIONS_PER_USER', '0'],
+    ['MAX_CONNECTIONS_PER_ADDRESS', '0'],
+    ['MAX_HANDSHAKES_PER_ADDRESS_PER_MIN', '0'],
+    ['TRUST_PROXY', 'proxy.example'],
+    ['TRUST_PROXY', '10.0.0.0/33'],
+    ['LOG_LEVEL', 'loud'],
+    ['BCRYPT_COST', '9'],
+    ['BCRYPT_COST', '16'],
+    ['LOGIN_MAX_CONSECUTIVE_FAILURES', '0'],
+    ['LOGIN_MAX_FAILURES_PER_ADDRESS_PER_DAY', '0'],
+    ['LOGIN_LIMITER_ON_REDIS_ERROR', 'sometimes'],
+    ['NODE_ID', 'has space'],
+    ['PING_INTERVAL_MS', '1'],
+    ['HISTORY_MAX_LEN', '1'],
+    ['MAX_BUFFERED_BYTES', '1'],
+    ['SHUTDOWN_GRACE_MS', '-5'],
+    ['REDIS_COMMAND_TIMEOUT_MS', '1'],
+    ['PRESENCE_TTL_S', '0'],
+    ['MAX_BODY_BYTES', '10'],
+  ];
+  for (const [variable, value] of bad) {
+    it(`stops on ${variable}=${JSON.stringify(value)}, naming the variable`, () => {
+      const err = refusal({ [variable]: value });
+      expect(err.variable).to.equal(variable);
+      expect(err.message).to.match(new RegExp(`^invalid configuration: ${variable} \\S`));
+    });
+  }
+
+  it('names the first bad variable when several are bad', () => {
+    expect(refusal({ PORT: 'x', BCRYPT_COST: '1' }).message).to.match(/PORT|BCRYPT_COST/);
+  });
+
+  it('requires REDIS_URL for a service started alone, not in embedded mode', () => {
+    expect(refusal({ JWT_PRIVATE_KEY_FILE: '/k.pem' }, 'auth').variable).to.equal('REDIS_URL');
+    expect(refusal({ JWT_PUBLIC_KEYS_FILE: '/jwks.json' }, 'chat').variable).to.equal('REDIS_URL');
+    expect(loadConfig({}, 'embedded').redisUrl).to.equal(undefined);
+  });
+
+  it('requires the key file each service needs', () => {
+    expect(refusal({ REDIS_URL: 'redis://127.0.0.1:1' }, 'auth').variable).to.equal('JWT_PRIVATE_KEY_FILE');
+    expect(refusal({ REDIS_URL: 'redis://127.0.0.1:1' }, 'chat').variable).to.equal('JWT_PUBLIC_KEYS_FILE');
+    const auth = loadConfig({ REDIS_URL: 'redis://127.0.0.1:1', JWT_PRIVATE_KEY_FILE: '/k.pem' }, 'auth');
+    expect(auth.jwtPrivateKeyFile).to.equal('/k.pem');
+  });
+
+  it('treats an empty optional variable as unset', () => {
+    const config = loadConfig({ REDIS_URL: '', TRUST_PROXY: '', ALLOWED_ORIGINS: '' }, 'embedded');
+    expect(config.redisUrl).to.equal(undefined);
+    expect(config.trustProxy.ranges).to.have.length(0);
+    expect(config.allowedOrigins).to.deep.equal([]);
+  });
+});
