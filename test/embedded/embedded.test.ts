@@ -2,7 +2,9 @@ import { expect } from 'chai';
 import { loadConfig } from '@securechat/common';
 import { startEmbedded, type Embedded } from '@securechat/embedded';
 import { connect, refusal } from '../support/ws-client';
+import { Redis } from 'ioredis';
 import { memoryLogger } from '../support/logs';
+import { RedisServer } from '../support/redis-server';
 
 describe('embedded mode: auth, chat and the page in one process, memory state', () => {
   let app: Embedded;
@@ -82,5 +84,35 @@ describe('embedded mode: auth, chat and the page in one process, memory state', 
     const again = await post('/auth/login', { username: 'eve', password: 'password-1' });
     expect(again.status).to.equal(403);
     expect(again.body.error).to.equal('blocked');
+  });
+});
+
+describe('npm start with REDIS_URL set: one process on Redis state @redis', () => {
+  it('serves auth and chat from Redis, so a raw SET blocked: reaches its sockets', async () => {
+    const redis = await RedisServer.start();
+    const config = loadConfig({ PORT: '0', REDIS_URL: redis.url, REDIS_PREFIX: 'emb:' }, 'embedded');
+    const app = await startEmbedded(config, memoryLogger('embedded').logger);
+    const admin = new Redis(redis.url);
+    try {
+      const base = `http://127.0.0.1:${app.port}`;
+      const json = { 'content-type': 'application/json' };
+      const body = JSON.stringify({ username: 'redisuser', password: 'password-1' });
+      expect((await fetch(`${base}/auth/register`, { method: 'POST', headers: json, body })).status).to.equal(
+        201,
+      );
+      expect(await admin.hget('emb:user:redisuser', 'username')).to.equal('redisuser');
+      const login = (await (
+        await fetch(`${base}/auth/login`, { method: 'POST', headers: json, body })
+      ).json()) as {
+        access_token: string;
+      };
+      const c = await connect(`ws://127.0.0.1:${app.port}`, { token: login.access_token });
+      await admin.set('emb:blocked:redisuser', 'operator', 'EX', 60);
+      expect(await c.waitClose(2000)).to.deep.equal({ code: 1008, reason: 'blocked' });
+    } finally {
+      admin.disconnect();
+      await app.close();
+      await redis.destroy();
+    }
   });
 });

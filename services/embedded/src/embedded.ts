@@ -2,8 +2,16 @@ import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import express from 'express';
-import type { Config, Logger } from '@securechat/common';
-import { createMemoryAuthState, createMemoryChatState, MemoryCluster } from '@securechat/state';
+import { createRedisClient, keySchema, type Config, type Logger } from '@securechat/common';
+import {
+  createMemoryAuthState,
+  createMemoryChatState,
+  createRedisAuthState,
+  createRedisChatState,
+  MemoryCluster,
+  type AuthState,
+  type ChatState,
+} from '@securechat/state';
 import { generateSigningKey, loadSigningKey } from '@securechat/tokens';
 import { createAuthNode } from '@securechat/auth';
 import { createChatNode, type ChatNode } from '@securechat/chat';
@@ -23,29 +31,60 @@ export interface Embedded {
   close(): Promise<void>;
 }
 
+interface States {
+  authState: AuthState;
+  chatState: ChatState;
+}
+
+const loginLimits = (config: Config) => ({
+  maxConsecutiveFailures: config.loginMaxConsecutiveFailures,
+  maxFailuresPerAddressPerDay: config.loginMaxFailuresPerAddressPerDay,
+});
+
+const chatOptions = (config: Config) => ({
+  nodeId: config.nodeId,
+  presenceTtlMs: config.presenceTtlS * 1000,
+  historyMaxLen: config.historyMaxLen,
+  configureKeyspaceEvents: config.configureKeyspaceEvents,
+});
+
+/** Embedded state: memory stores whose revocations and blocks reach the chat node. */
+function memoryState(config: Config): States {
+  const cluster = new MemoryCluster();
+  const authState = createMemoryAuthState(loginLimits(config), Date.now, cluster.announce);
+  return { authState, chatState: createMemoryChatState(cluster, authState, chatOptions(config)) };
+}
+
+/** With REDIS_URL set, `npm start` keeps its one-process shape on shared Redis state. */
+function redisState(config: Config, url: string, logger: Logger): States {
+  const keys = keySchema(config.redisPrefix);
+  const common = { url, commandTimeoutMs: config.redisCommandTimeoutMs, logger };
+  const authRedis = createRedisClient({ ...common, name: `embedded-auth:${config.nodeId}` });
+  const chatRedis = createRedisClient({ ...common, name: `embedded-chat:${config.nodeId}` });
+  const subscriber = createRedisClient({
+    ...common,
+    name: `embedded-sub:${config.nodeId}`,
+    subscriber: true,
+  });
+  return {
+    authState: createRedisAuthState(authRedis, keys, loginLimits(config)),
+    chatState: createRedisChatState(chatRedis, subscriber, keys, chatOptions(config), logger),
+  };
+}
+
 /**
  * The whole product in one process: auth API, chat WebSocket and the web client on one
- * HTTP server, with memory state and (unless a key file is given) a generated key.
+ * HTTP server, with memory state (Redis when REDIS_URL is set) and, unless a key file is
+ * given, a key generated at start.
  */
 export async function startEmbedded(config: Config, logger: Logger): Promise<Embedded> {
   const signingKey = config.jwtPrivateKeyFile
     ? loadSigningKey(config.jwtPrivateKeyFile)
     : generateSigningKey();
-  const cluster = new MemoryCluster();
-  const authState = createMemoryAuthState(
-    {
-      maxConsecutiveFailures: config.loginMaxConsecutiveFailures,
-      maxFailuresPerAddressPerDay: config.loginMaxFailuresPerAddressPerDay,
-    },
-    Date.now,
-    cluster.announce,
-  );
+  const { authState, chatState } = config.redisUrl
+    ? redisState(config, config.redisUrl, logger)
+    : memoryState(config);
   const auth = createAuthNode({ config, state: authState, signingKey, logger });
-  const chatState = createMemoryChatState(cluster, authState, {
-    nodeId: config.nodeId,
-    presenceTtlMs: config.presenceTtlS * 1000,
-    historyMaxLen: config.historyMaxLen,
-  });
   await auth.ready();
 
   const app = express();
@@ -88,6 +127,7 @@ export async function startEmbedded(config: Config, logger: Logger): Promise<Emb
         server.close(() => resolve());
         server.closeAllConnections();
       });
+      await Promise.all([chatState.close(), authState.close()]);
     },
   };
 }
