@@ -1,3 +1,4 @@
+import type { Server } from 'node:http';
 import type { Logger } from './logger';
 
 /** Something started by a composition root and released on shutdown. */
@@ -44,4 +45,21 @@ export function exitOnStartupError(err: unknown): never {
   const message = err instanceof Error ? err.message : String(err);
   process.stderr.write(`${message}\n`);
   process.exit(1);
+}
+
+/**
+ * Listens and resolves with the port (port 0 picks a free one). After listening, an
+ * accept failure such as EMFILE is an 'error' event: it is logged, never a crash.
+ */
+export async function listen(server: Server, host: string, port: number, logger: Logger): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  server.on('error', (err) => logger.error('http server error', { err }));
+  const address = server.address();
+  return typeof address === 'object' && address !== null ? address.port : port;
 }

@@ -1,5 +1,5 @@
 import { RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
-import { StateUnavailableError, type LoginCheck, type LoginLimits } from './ports';
+import { StateUnavailableError, type LoginCheck, type LoginLimiter, type LoginLimits } from './ports';
 
 /**
  * rate-limiter-flexible's login pattern: consecutive failures per username+address, and
@@ -11,6 +11,49 @@ export interface LoginLimiterPair {
   limits: LoginLimits;
   consecutive: RateLimiterAbstract;
   daily: RateLimiterAbstract;
+}
+
+export type LoginWindowName = 'consecutive' | 'daily';
+
+export interface LoginWindow {
+  points: number;
+  /** seconds counted */
+  duration: number;
+  /** seconds locked out once the points are used */
+  blockDuration: number;
+}
+
+/** The two windows of the login pattern, whatever store counts them. */
+export function loginWindows(limits: LoginLimits): Record<LoginWindowName, LoginWindow> {
+  return {
+    consecutive: { points: limits.maxConsecutiveFailures, duration: 3600, blockDuration: 900 },
+    daily: { points: limits.maxFailuresPerAddressPerDay, duration: 86400, blockDuration: 86400 },
+  };
+}
+
+/** The login limiter over rate-limiter-flexible; `store` makes a limiter of the backend. */
+export class FlexibleLoginLimiter implements LoginLimiter {
+  private readonly pair: LoginLimiterPair;
+
+  constructor(
+    limits: LoginLimits,
+    store: (name: LoginWindowName, window: LoginWindow) => RateLimiterAbstract,
+  ) {
+    const windows = loginWindows(limits);
+    this.pair = {
+      limits,
+      consecutive: store('consecutive', windows.consecutive),
+      daily: store('daily', windows.daily),
+    };
+  }
+
+  attempt(usernameKey: string, address: string): Promise<LoginCheck> {
+    return countAttempt(this.pair, usernameKey, address);
+  }
+
+  recordSuccess(usernameKey: string, address: string): Promise<void> {
+    return countSuccess(this.pair, usernameKey, address);
+  }
 }
 
 /** rate-limiter-flexible rejects with a RateLimiterRes for a limit, an Error for a store failure. */

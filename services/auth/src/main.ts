@@ -4,6 +4,7 @@ import {
   createRedisClient,
   exitOnStartupError,
   keySchema,
+  listen,
   loadConfig,
   onShutdownSignals,
 } from '@securechat/common';
@@ -32,14 +33,7 @@ async function main(): Promise<void> {
   const server = createServer(node.app);
   server.requestTimeout = 15_000;
   server.headersTimeout = 10_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, resolve);
-  });
-  // After listening, an accept failure (EMFILE) is an 'error' event: log it, do not crash.
-  server.on('error', (err) => logger.error('http server error', { err }));
-  const address = server.address();
-  const port = typeof address === 'object' && address !== null ? address.port : config.port;
+  const port = await listen(server, config.host, config.port, logger);
   logger.info('auth node listening', { host: config.host, port, kid: signingKey.kid });
   onShutdownSignals(logger, config.shutdownGraceMs, async () => {
     await new Promise<void>((resolve) => {

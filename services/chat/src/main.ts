@@ -4,6 +4,7 @@ import {
   createRedisClient,
   exitOnStartupError,
   keySchema,
+  listen,
   loadConfig,
   onShutdownSignals,
 } from '@securechat/common';
@@ -36,13 +37,8 @@ async function main(): Promise<void> {
   const server = createServer(healthHandler(() => state.ready()));
   server.on('upgrade', (req, socket, head: Buffer) => node.handleUpgrade(req, socket, head));
   await node.start();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, resolve);
-  });
-  // After listening, an accept failure (EMFILE) is an 'error' event: log it, do not crash.
-  server.on('error', (err) => logger.error('http server error', { err }));
-  logger.info('chat node listening', { host: config.host, port: config.port, keys: publicKeys.size });
+  const port = await listen(server, config.host, config.port, logger);
+  logger.info('chat node listening', { host: config.host, port, keys: publicKeys.size });
   onShutdownSignals(logger, config.shutdownGraceMs, async () => {
     server.close();
     await node.drain(config.shutdownGraceMs);

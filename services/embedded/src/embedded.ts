@@ -2,7 +2,14 @@ import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import express from 'express';
-import { createRedisClient, keySchema, type Config, type Logger } from '@securechat/common';
+import {
+  createRedisClient,
+  keySchema,
+  listen,
+  waitReady,
+  type Config,
+  type Logger,
+} from '@securechat/common';
 import {
   createMemoryAuthState,
   createMemoryChatState,
@@ -34,6 +41,8 @@ export interface Embedded {
 interface States {
   authState: AuthState;
   chatState: ChatState;
+  /** Resolves when the backing store answers. */
+  connected: Promise<void>;
 }
 
 const loginLimits = (config: Config) => ({
@@ -52,7 +61,11 @@ const chatOptions = (config: Config) => ({
 function memoryState(config: Config): States {
   const cluster = new MemoryCluster();
   const authState = createMemoryAuthState(loginLimits(config), Date.now, cluster.announce);
-  return { authState, chatState: createMemoryChatState(cluster, authState, chatOptions(config)) };
+  return {
+    authState,
+    chatState: createMemoryChatState(cluster, authState, chatOptions(config)),
+    connected: Promise.resolve(),
+  };
 }
 
 /** With REDIS_URL set, `npm start` keeps its one-process shape on shared Redis state. */
@@ -69,6 +82,7 @@ function redisState(config: Config, url: string, logger: Logger): States {
   return {
     authState: createRedisAuthState(authRedis, keys, loginLimits(config)),
     chatState: createRedisChatState(chatRedis, subscriber, keys, chatOptions(config), logger),
+    connected: Promise.all([waitReady(authRedis), waitReady(chatRedis)]).then(() => undefined),
   };
 }
 
@@ -81,11 +95,11 @@ export async function startEmbedded(config: Config, logger: Logger): Promise<Emb
   const signingKey = config.jwtPrivateKeyFile
     ? loadSigningKey(config.jwtPrivateKeyFile)
     : generateSigningKey();
-  const { authState, chatState } = config.redisUrl
+  const { authState, chatState, connected } = config.redisUrl
     ? redisState(config, config.redisUrl, logger)
     : memoryState(config);
   const auth = createAuthNode({ config, state: authState, signingKey, logger });
-  await auth.ready();
+  await Promise.all([auth.ready(), connected]);
 
   const app = express();
   app.disable('x-powered-by');
@@ -99,14 +113,7 @@ export async function startEmbedded(config: Config, logger: Logger): Promise<Emb
   app.use(auth.app);
   const server = createServer(app);
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, resolve);
-  });
-  // After listening, an accept failure (EMFILE) is an 'error' event: log it, do not crash.
-  server.on('error', (err) => logger.error('http server error', { err }));
-  const address = server.address();
-  const port = typeof address === 'object' && address !== null ? address.port : config.port;
+  const port = await listen(server, config.host, config.port, logger);
   const chat = createChatNode({
     config,
     listenPort: port,

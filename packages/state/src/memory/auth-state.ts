@@ -13,7 +13,7 @@ import {
   type UserStore,
 } from '../ports';
 import { ExpiringMap } from './expiring-map';
-import { countAttempt, countSuccess, type LoginLimiterPair } from '../login-limits';
+import { FlexibleLoginLimiter } from '../login-limits';
 import type { EnforcementEvent } from '../enforcement';
 
 type Announce = (event: EnforcementEvent) => void;
@@ -157,32 +157,9 @@ export class MemoryRefreshTokenStore implements RefreshTokenStore {
   }
 }
 
-export class MemoryLoginLimiter implements LoginLimiter {
-  private readonly pair: LoginLimiterPair;
-
-  constructor(limits: LoginLimits) {
-    this.pair = {
-      limits,
-      consecutive: new RateLimiterMemory({
-        points: limits.maxConsecutiveFailures,
-        duration: 3600,
-        blockDuration: 900,
-      }),
-      daily: new RateLimiterMemory({
-        points: limits.maxFailuresPerAddressPerDay,
-        duration: 86400,
-        blockDuration: 86400,
-      }),
-    };
-  }
-
-  attempt(usernameKey: string, address: string) {
-    return countAttempt(this.pair, usernameKey, address);
-  }
-
-  recordSuccess(usernameKey: string, address: string): Promise<void> {
-    return countSuccess(this.pair, usernameKey, address);
-  }
+/** The login limiter counting in this process (embedded mode). */
+export function memoryLoginLimiter(limits: LoginLimits): LoginLimiter {
+  return new FlexibleLoginLimiter(limits, (_name, window) => new RateLimiterMemory(window));
 }
 
 export function createMemoryAuthState(
@@ -195,7 +172,7 @@ export function createMemoryAuthState(
     revocations: new MemoryRevocationStore(now, announce),
     blocklist: new MemoryBlocklist(now, announce),
     refreshTokens: new MemoryRefreshTokenStore(now),
-    loginLimiter: new MemoryLoginLimiter(limits),
+    loginLimiter: memoryLoginLimiter(limits),
     ready: () => Promise.resolve(true),
     close: () => Promise.resolve(),
   };

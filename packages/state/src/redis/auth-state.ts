@@ -15,7 +15,7 @@ import {
   type UserRecord,
   type UserStore,
 } from '../ports';
-import { countAttempt, countSuccess, type LoginLimiterPair } from '../login-limits';
+import { FlexibleLoginLimiter } from '../login-limits';
 import { luaScript } from './lua';
 import { formatControlMessage } from '../enforcement';
 
@@ -223,37 +223,19 @@ export class RedisRefreshTokenStore implements RefreshTokenStore {
   }
 }
 
-export class RedisLoginLimiter implements LoginLimiter {
-  private readonly pair: LoginLimiterPair;
-
-  constructor(redis: Redis, keys: KeySchema, limits: LoginLimits) {
-    const common = { storeClient: redis, rejectIfRedisNotReady: true };
-    this.pair = {
-      limits,
-      consecutive: new RateLimiterRedis({
-        ...common,
-        keyPrefix: keys.loginConsecutive,
-        points: limits.maxConsecutiveFailures,
-        duration: 3600,
-        blockDuration: 900,
+/** The login limiter counting in Redis, shared by every auth node. */
+export function redisLoginLimiter(redis: Redis, keys: KeySchema, limits: LoginLimits): LoginLimiter {
+  const prefixes = { consecutive: keys.loginConsecutive, daily: keys.loginDaily };
+  return new FlexibleLoginLimiter(
+    limits,
+    (name, window) =>
+      new RateLimiterRedis({
+        storeClient: redis,
+        rejectIfRedisNotReady: true,
+        keyPrefix: prefixes[name],
+        ...window,
       }),
-      daily: new RateLimiterRedis({
-        ...common,
-        keyPrefix: keys.loginDaily,
-        points: limits.maxFailuresPerAddressPerDay,
-        duration: 86400,
-        blockDuration: 86400,
-      }),
-    };
-  }
-
-  attempt(usernameKey: string, address: string) {
-    return countAttempt(this.pair, usernameKey, address);
-  }
-
-  recordSuccess(usernameKey: string, address: string): Promise<void> {
-    return countSuccess(this.pair, usernameKey, address);
-  }
+  );
 }
 
 export function createRedisAuthState(redis: Redis, keys: KeySchema, limits: LoginLimits): AuthState {
@@ -262,7 +244,7 @@ export function createRedisAuthState(redis: Redis, keys: KeySchema, limits: Logi
     revocations: new RedisRevocationStore(redis, keys),
     blocklist: new RedisBlocklist(redis, keys),
     refreshTokens: new RedisRefreshTokenStore(redis, keys),
-    loginLimiter: new RedisLoginLimiter(redis, keys, limits),
+    loginLimiter: redisLoginLimiter(redis, keys, limits),
     ready: async () => {
       try {
         return (await redis.ping()) === 'PONG';
