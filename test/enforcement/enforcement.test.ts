@@ -315,6 +315,25 @@ describe('abuse controls and live enforcement across three nodes @redis', () => 
       await timedClose(clients, 'refresh reuse', start);
     });
 
+    it('revoking every token of a user also ends the refresh families begun before', async () => {
+      await post('/auth/register', { username: 'wholesale', password: 'password-1' });
+      const login = await post('/auth/login', { username: 'wholesale', password: 'password-1' });
+      const c = await connect(url(0), { token: login.body.access_token as string });
+      const mark = Date.now();
+      await cli.set(cluster.keys.revokedBefore('wholesale'), String(mark), 'EX', 1000);
+      expect(await c.waitClose(2000)).to.deep.equal({ code: 1008, reason: 'token_revoked' });
+      const refreshed = await post('/auth/refresh', { refresh_token: login.body.refresh_token });
+      expect(refreshed.status).to.equal(401);
+      expect(refreshed.body.error).to.equal('invalid_grant');
+      // a login in a later second works (iat has whole seconds: one in the same second as
+      // the mark counts as issued before it)
+      await waitFor(() => Math.floor(Date.now() / 1000) > Math.floor(mark / 1000), { what: 'next second' });
+      const again = await post('/auth/login', { username: 'wholesale', password: 'password-1' });
+      expect(again.status).to.equal(200);
+      const fresh = await connect(url(1), { token: again.body.access_token as string });
+      await fresh.close();
+    });
+
     it('login of a blocked user is refused 403 blocked', async () => {
       await post('/auth/register', { username: 'barred', password: 'password-1' });
       await cli.set(cluster.keys.blocked('barred'), 'operator', 'EX', 60);

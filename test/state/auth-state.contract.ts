@@ -37,7 +37,10 @@ export function authStateContract(
       expect(await state.revocations.isRevoked(token)).to.equal(true);
       const other = { ...token, jti: 'jti-00000002' };
       expect(await state.revocations.isRevoked(other)).to.equal(false);
+      expect(await state.revocations.revokedBefore('alice')).to.equal(undefined);
+      const mark = Date.now();
       await state.revocations.revokeAllOf('alice', 900);
+      expect(await state.revocations.revokedBefore('alice')).to.be.within(mark, Date.now());
       expect(await state.revocations.isRevoked(other)).to.equal(true);
       const later = { ...other, jti: 'jti-00000003', iat: Math.floor(Date.now() / 1000) + 2 };
       expect(await state.revocations.isRevoked(later)).to.equal(false);
@@ -71,11 +74,10 @@ export function authStateContract(
 
     it('rotates refresh tokens and detects reuse of a spent one', async () => {
       await state.refreshTokens.createFamily('family-0001', 'alice', 'hash-1', 600);
-      expect(await state.refreshTokens.rotate('hash-1', 'hash-2', 600)).to.deep.equal({
-        kind: 'ok',
-        family: 'family-0001',
-        username: 'alice',
-      });
+      const before = Date.now();
+      const rotated = await state.refreshTokens.rotate('hash-1', 'hash-2', 600);
+      expect(rotated).to.deep.include({ kind: 'ok', family: 'family-0001', username: 'alice' });
+      expect(rotated.kind === 'ok' && rotated.createdAt).to.be.within(before - 5000, Date.now());
       const exp = Math.floor(Date.now() / 1000) + 300;
       expect(await state.refreshTokens.recordAccessToken('family-0001', 'jti-a0000001', exp)).to.equal(true);
       expect(await state.refreshTokens.recordAccessToken('family-0001', 'jti-a0000002', exp + 10)).to.equal(

@@ -45,6 +45,8 @@ export interface RevocationStore {
   /** Revokes every token of `username` issued up to now (for `maxTokenLifeS`). */
   revokeAllOf(username: string, maxTokenLifeS: number): Promise<void>;
   isRevoked(token: TokenRef): Promise<boolean>;
+  /** When `revokeAllOf(username)` last ran (unix ms), if its mark is still kept. */
+  revokedBefore(username: string): Promise<number | undefined>;
 }
 
 export interface Blocklist {
@@ -55,7 +57,8 @@ export interface Blocklist {
 }
 
 export type RotateResult =
-  | { readonly kind: 'ok'; readonly family: string; readonly username: string }
+  /** `createdAt`: when the family began (its login), unix ms. */
+  | { readonly kind: 'ok'; readonly family: string; readonly username: string; readonly createdAt: number }
   /** A spent token came back: the family is now revoked. */
   | { readonly kind: 'reused'; readonly family: string; readonly username: string }
   /** An unspent token of a family revoked earlier (logout, reuse, block). */

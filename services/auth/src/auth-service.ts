@@ -120,6 +120,17 @@ export class AuthService {
       });
       throw new HttpError('invalid_grant');
     }
+    // "Revoke every token of the user" covers refresh families begun before it.
+    const cutoff = await this.deps.state.revocations.revokedBefore(result.username);
+    if (cutoff !== undefined && result.createdAt <= cutoff) {
+      await this.revokeFamily(result.family, 'revoked_all');
+      audit(this.deps.logger, 'refresh_failure', ctx, {
+        reason: 'user_tokens_revoked',
+        username: result.username,
+        family: result.family,
+      });
+      throw new HttpError('invalid_grant');
+    }
     const blocked = await this.deps.state.blocklist.blockedReason(result.username);
     if (blocked !== undefined) {
       await this.revokeFamily(result.family, 'blocked');

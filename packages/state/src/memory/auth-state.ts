@@ -38,14 +38,14 @@ export class MemoryUserStore implements UserStore {
 
 export class MemoryRevocationStore implements RevocationStore {
   private readonly revoked: ExpiringMap<string>;
-  private readonly revokedBefore: ExpiringMap<number>;
+  private readonly allRevokedAt: ExpiringMap<number>;
 
   constructor(
     private readonly now: Clock = Date.now,
     private readonly announce: Announce = silent,
   ) {
     this.revoked = new ExpiringMap(now);
-    this.revokedBefore = new ExpiringMap(now);
+    this.allRevokedAt = new ExpiringMap(now);
   }
 
   revoke(jti: string, exp: number, reason: string): Promise<void> {
@@ -56,14 +56,18 @@ export class MemoryRevocationStore implements RevocationStore {
   }
 
   revokeAllOf(username: string, maxTokenLifeS: number): Promise<void> {
-    this.revokedBefore.set(username, this.now(), (maxTokenLifeS + REVOCATION_MARGIN_S) * 1000);
+    this.allRevokedAt.set(username, this.now(), (maxTokenLifeS + REVOCATION_MARGIN_S) * 1000);
     this.announce({ kind: 'revoked_all', user: username });
     return Promise.resolve();
   }
 
+  revokedBefore(username: string): Promise<number | undefined> {
+    return Promise.resolve(this.allRevokedAt.get(username));
+  }
+
   isRevoked(token: TokenRef): Promise<boolean> {
     if (this.revoked.get(token.jti) !== undefined) return Promise.resolve(true);
-    const before = this.revokedBefore.get(token.sub);
+    const before = this.allRevokedAt.get(token.sub);
     return Promise.resolve(before !== undefined && token.iat * 1000 <= before);
   }
 }
@@ -103,6 +107,7 @@ interface TokenEntry {
 
 interface FamilyEntry {
   username: string;
+  createdAt: number;
   state: 'active' | 'revoked';
   tokens: Map<string, number>;
 }
@@ -117,7 +122,11 @@ export class MemoryRefreshTokenStore implements RefreshTokenStore {
   }
 
   createFamily(family: string, username: string, tokenHash: string, ttlS: number): Promise<void> {
-    this.families.set(family, { username, state: 'active', tokens: new Map() }, ttlS * 1000);
+    this.families.set(
+      family,
+      { username, createdAt: this.now(), state: 'active', tokens: new Map() },
+      ttlS * 1000,
+    );
     this.tokens.set(tokenHash, { family, username, state: 'active' }, ttlS * 1000);
     return Promise.resolve();
   }
@@ -136,7 +145,7 @@ export class MemoryRefreshTokenStore implements RefreshTokenStore {
     token.state = 'spent';
     this.tokens.set(newHash, { ...found, state: 'active' }, ttlS * 1000);
     this.families.touch(token.family, ttlS * 1000);
-    return Promise.resolve({ kind: 'ok', ...found });
+    return Promise.resolve({ kind: 'ok', ...found, createdAt: family.createdAt });
   }
 
   recordAccessToken(family: string, jti: string, exp: number): Promise<boolean> {

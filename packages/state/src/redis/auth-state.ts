@@ -96,18 +96,30 @@ export class RedisRevocationStore implements RevocationStore {
   async revoke(jti: string, exp: number, reason: string): Promise<void> {
     const ttl = Math.ceil(exp - Date.now() / 1000) + REVOCATION_MARGIN_S;
     if (ttl <= 0) return;
-    await guard(this.redis.set(this.keys.revoked(jti), reason, 'EX', ttl));
+    // Announced on the control channel in the same transaction, so the chat nodes close
+    // the token's sessions at once even where keyspace events are off.
+    await guard(
+      this.redis
+        .multi()
+        .set(this.keys.revoked(jti), reason, 'EX', ttl)
+        .publish(this.keys.control, formatControlMessage({ kind: 'revoked', jti }))
+        .exec(),
+    );
   }
 
   async revokeAllOf(username: string, maxTokenLifeS: number): Promise<void> {
     await guard(
-      this.redis.set(
-        this.keys.revokedBefore(username),
-        String(Date.now()),
-        'EX',
-        maxTokenLifeS + REVOCATION_MARGIN_S,
-      ),
+      this.redis
+        .multi()
+        .set(this.keys.revokedBefore(username), String(Date.now()), 'EX', maxTokenLifeS + REVOCATION_MARGIN_S)
+        .publish(this.keys.control, formatControlMessage({ kind: 'revoked_all', user: username }))
+        .exec(),
     );
+  }
+
+  async revokedBefore(username: string): Promise<number | undefined> {
+    const value = await guard(this.redis.get(this.keys.revokedBefore(username)));
+    return value === null ? undefined : Number(value);
   }
 
   async isRevoked(token: TokenRef): Promise<boolean> {
@@ -166,7 +178,15 @@ export class RedisRefreshTokenStore implements RefreshTokenStore {
     await guard(
       this.redis
         .multi()
-        .hset(this.keys.refreshFamily(family), 'user', username, 'state', 'active')
+        .hset(
+          this.keys.refreshFamily(family),
+          'user',
+          username,
+          'state',
+          'active',
+          'created',
+          String(Date.now()),
+        )
         .expire(this.keys.refreshFamily(family), ttlS)
         .hset(this.keys.refreshToken(tokenHash), 'family', family, 'user', username, 'state', 'active')
         .expire(this.keys.refreshToken(tokenHash), ttlS)
@@ -187,8 +207,11 @@ export class RedisRefreshTokenStore implements RefreshTokenStore {
         ttlS,
       ),
     );
-    const [kind, username] = reply;
-    if ((kind === 'ok' || kind === 'reused' || kind === 'revoked') && typeof username === 'string') {
+    const [kind, username, created] = reply;
+    if (kind === 'ok' && typeof username === 'string') {
+      return { kind, family, username, createdAt: Number(created ?? 0) };
+    }
+    if ((kind === 'reused' || kind === 'revoked') && typeof username === 'string') {
       return { kind, family, username };
     }
     return { kind: 'invalid' };
