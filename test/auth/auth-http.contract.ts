@@ -27,11 +27,6 @@ const DEFAULT_LIMITS: LoginLimits = {
 };
 const TOKEN_PAIR_FIELDS = ['access_token', 'expires_in', 'refresh_expires_in', 'refresh_token', 'token_type'];
 
-const median = (values: number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] as number;
-};
-
 /**
  * Every row of the contract's HTTP API, through a real auth node (createAuthNode on an
  * HTTP server on port 0), run once per state backend.
@@ -309,12 +304,14 @@ export function authHttpSuite(name: string, makeState: MakeState): void {
         };
         const unknown: number[] = [];
         const wrong: number[] = [];
-        for (let i = 0; i < 4; i++) {
+        for (let i = 0; i < 6; i++) {
           unknown.push(await timed(unique('ghost')));
           wrong.push(await timed(victim.username));
         }
-        // Both run one bcrypt compare at the same cost; only gross differences fail.
-        expect(median(unknown) / median(wrong)).to.be.within(1 / 3, 3);
+        // Both run one bcrypt compare at the same cost; only gross differences fail. The
+        // fastest of each is compared: other load on the machine only ever adds time, and
+        // it hit the medians of four samples in a run beside a benchmark.
+        expect(Math.min(...unknown) / Math.min(...wrong)).to.be.within(1 / 3, 3);
       });
 
       it('400 invalid_request for wrong shapes or types, before any bcrypt', async () => {
