@@ -42,6 +42,15 @@ describe('chat nodes while Redis is down, and after it returns @redis', () => {
     expect(reply).to.include({ type: 'error', code: 'internal' });
     expect(Date.now() - start).to.be.lessThan(2500);
     expect((await alice.request({ type: 'ping' })).type).to.equal('pong');
+    // joining a room this node has no subscription for, and leaving one, answer too
+    start = Date.now();
+    expect(await alice.request({ type: 'join', room: 'elsewhere' })).to.include({
+      type: 'error',
+      code: 'internal',
+    });
+    expect(await bob.request({ type: 'leave', room: 'outage' })).to.include({ type: 'left', room: 'outage' });
+    expect(Date.now() - start).to.be.lessThan(5000);
+    expect((await bob.request({ type: 'join', room: 'outage' })).type).to.equal('error');
     expect(alice.closed).to.equal(undefined);
 
     await redis.start();
@@ -58,6 +67,10 @@ describe('chat nodes while Redis is down, and after it returns @redis', () => {
       { timeoutMs: 10_000, what: 'revoked token refused after restart' },
     );
     // messages flow again across nodes, without restarting them
+    await waitFor(async () => (await bob.request({ type: 'join', room: 'outage' })).type === 'joined', {
+      timeoutMs: 10_000,
+      what: 'bob back in the room',
+    });
     let ack: Frame | undefined;
     await waitFor(
       async () => {

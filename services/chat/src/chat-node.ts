@@ -34,6 +34,15 @@ export interface ChatNodeOptions {
   expiryToleranceMs: number;
 }
 
+/**
+ * How many messages a replay may return. Streams are trimmed approximately (whole radix
+ * nodes of up to 100 entries), so a room can hold more than HISTORY_MAX_LEN: the limit
+ * leaves room for all of it, so a resume never silently stops short of the newest.
+ */
+export function replayLimit(historyMaxLen: number): number {
+  return historyMaxLen * 2 + 1000;
+}
+
 export interface ChatNodeDeps {
   options: ChatNodeOptions;
   state: ChatState;
@@ -118,8 +127,16 @@ export class ChatNode {
       verifier: this.deps.verifier,
     });
     const address = verdict.address;
+    // The session id doubles as the handshake's id in the audit log, accepted or not.
+    const sessionId = randomBytes(12).toString('base64url');
     const refused = (refusal: (typeof HANDSHAKE)[keyof typeof HANDSHAKE], reason: string, user?: string) => {
-      this.audit('handshake_refused', { reason, status: refusal.status, address, username: user });
+      this.audit('handshake_refused', {
+        reason,
+        status: refusal.status,
+        address,
+        username: user,
+        session: sessionId,
+      });
       refuse(
         socket,
         refusal,
@@ -159,7 +176,6 @@ export class ChatNode {
     }
     if (revoked) return refused(HANDSHAKE.invalidToken, 'token_revoked', claims.sub);
     if (blocked !== undefined) return refused(HANDSHAKE.blocked, 'blocked', claims.sub);
-    const sessionId = randomBytes(12).toString('base64url');
     // Counted before the async registry call so parallel handshakes cannot overshoot.
     this.perAddress.set(address, (this.perAddress.get(address) ?? 0) + 1);
     let acquired = false;
@@ -215,7 +231,7 @@ export class ChatNode {
       this.logger.debug('socket error', { session: id, err: err.message });
     });
     ws.on('close', () => void this.onClosed(session));
-    this.audit('connected', { username: claims.sub, session: id, address, method });
+    this.audit('connected', { username: claims.sub, session: id, address, method, jti: claims.jti });
     session.sendText(frame({ type: 'welcome', user: claims.sub, node: options.nodeId, session: id }));
   }
 
@@ -273,7 +289,7 @@ export class ChatNode {
       let truncated = false;
       let replay: { id: string; data: Buffer }[] = [];
       if (since !== undefined) {
-        const result = await state.broker.replay(room, since, options.historyMaxLen);
+        const result = await state.broker.replay(room, since, replayLimit(options.historyMaxLen));
         truncated = result.truncated;
         replay = result.messages.map((m) => ({ id: m.id, data: Buffer.from(messageFrame(m)) }));
       }
@@ -319,7 +335,11 @@ export class ChatNode {
     const since = this.lastIds.get(room);
     if (since === undefined || !this.hub.hasRoom(room)) return;
     try {
-      const { messages } = await this.deps.state.broker.replay(room, since, this.deps.options.historyMaxLen);
+      const { messages } = await this.deps.state.broker.replay(
+        room,
+        since,
+        replayLimit(this.deps.options.historyMaxLen),
+      );
       for (const m of messages) this.onFrame(room, m.id, Buffer.from(messageFrame(m)));
       if (messages.length > 0)
         this.logger.info('caught up after resubscribe', { room, messages: messages.length });
@@ -333,7 +353,11 @@ export class ChatNode {
   private pingAll(): void {
     for (const session of this.hub.sessions) {
       if (!session.alive) {
-        this.audit('heartbeat_timeout', { username: session.user, session: session.id });
+        this.audit('heartbeat_timeout', {
+          username: session.user,
+          session: session.id,
+          address: session.address,
+        });
         session.connection.terminate();
         continue;
       }
@@ -414,7 +438,7 @@ export class ChatNode {
           CLOSE.tokenRevoked,
           'kicked_revoked',
         );
-        this.audit('revocation_seen', { username: event.user, all_tokens: true, sessions_closed: n });
+        this.audit('revocation_seen', { username: event.user, scope: 'all_of_user', sessions_closed: n });
         return;
       }
       default: {
@@ -450,6 +474,11 @@ export class ChatNode {
 
   audit(event: string, fields: Record<string, unknown>): void {
     this.logger.info(event, { audit: true, event, node: this.deps.options.nodeId, ...fields });
+  }
+
+  /** False once draining: a load balancer stops sending new connections here. */
+  get accepting(): boolean {
+    return !this.draining;
   }
 
   get connectionCount(): number {

@@ -6,7 +6,7 @@
 export const ERROR_CODES = {
   bad_request: 'the frame is not a valid request; fix the client',
   forbidden: "not allowed for this user (room not joined, someone else's DM, token refused)",
-  not_found: 'no such thing (unknown room history, unknown message type)',
+  not_found: 'reserved: no current request answers it',
   rate_limited: 'too many messages; retry after retry_after_ms',
   internal: 'the server failed or a backing service is unavailable; retry later',
 } as const;
@@ -28,7 +28,6 @@ export const CLOSE = {
   tooBig: { code: 1009, reason: 'message too big', reconnect: false },
   restart: { code: 1012, reason: 'restart', reconnect: true },
   slowConsumer: { code: 1013, reason: 'slow_consumer', reconnect: true },
-  internal: { code: 1011, reason: 'internal', reconnect: true },
   normal: { code: 1000, reason: '', reconnect: false },
 } as const satisfies Record<string, CloseCode>;
 

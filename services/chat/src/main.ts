@@ -34,7 +34,7 @@ async function main(): Promise<void> {
     logger,
   );
   const node = createChatNode({ config, listenPort: config.port, state, publicKeys, logger });
-  const server = createServer(healthHandler(() => state.ready()));
+  const server = createServer(healthHandler(async () => node.accepting && (await state.ready())));
   server.on('upgrade', (req, socket, head: Buffer) => node.handleUpgrade(req, socket, head));
   await node.start();
   const port = await listen(server, config.host, config.port, logger);

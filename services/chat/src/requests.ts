@@ -160,7 +160,12 @@ export class RequestHandler {
       claims = this.deps.verifier.verify(m.token);
     } catch (err) {
       const reason = err instanceof TokenError ? err.code : 'invalid';
-      this.node.audit('token_refresh_refused', { username: session.user, session: session.id, reason });
+      this.node.audit('token_refresh_refused', {
+        username: session.user,
+        session: session.id,
+        address: session.address,
+        reason,
+      });
       return this.error(session, 'forbidden', 'token refused', m.ref);
     }
     if (claims.sub !== session.user) {

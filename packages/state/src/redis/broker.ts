@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { messageFrameParts, type KeySchema, type Logger } from '@securechat/common';
 import type { Broker, FrameHandler, ReplayResult, StoredMessage } from '../chat-ports';
 import { guard } from './auth-state';
+import { StateUnavailableError } from '../ports';
 import { luaScript } from './lua';
 
 type BrokerClient = Redis & {
@@ -42,6 +43,8 @@ export interface RedisBrokerOptions {
   keys: KeySchema;
   historyMaxLen: number;
   logger: Logger;
+  /** How long a join may wait for its SUBSCRIBE (default 2000 ms). */
+  subscribeTimeoutMs?: number;
 }
 
 /**
@@ -121,18 +124,34 @@ export class RedisBroker implements Broker {
     const channel = this.options.keys.roomChannel(room);
     if (this.channels.has(channel)) return;
     this.channels.set(channel, room);
+    // The subscriber keeps an offline queue (to resubscribe after a reconnect), so a
+    // SUBSCRIBE while Redis is down would wait for it: a join fails after a deadline.
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(
+        () => reject(new StateUnavailableError('subscribe timed out')),
+        this.options.subscribeTimeoutMs ?? 2000,
+      );
+    });
     try {
-      await this.options.subscriber.subscribe(channel);
+      await Promise.race([this.options.subscriber.subscribe(channel), deadline]);
     } catch (err) {
-      this.channels.delete(channel);
-      throw err;
+      if (this.channels.get(channel) === room) {
+        this.channels.delete(channel);
+        this.options.subscriber.unsubscribe(channel).catch(() => undefined);
+      }
+      throw err instanceof StateUnavailableError ? err : new StateUnavailableError(err);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
   async unsubscribe(room: string): Promise<void> {
     const channel = this.options.keys.roomChannel(room);
     if (!this.channels.delete(channel)) return;
-    await this.options.subscriber.unsubscribe(channel).catch((err: unknown) => {
+    // Not awaited: a leave must not wait for a Redis that is down (the queued
+    // UNSUBSCRIBE goes out when it is back, and frames of unknown channels are dropped).
+    this.options.subscriber.unsubscribe(channel).catch((err: unknown) => {
       this.options.logger.warn('unsubscribe failed', { room, err });
     });
   }
