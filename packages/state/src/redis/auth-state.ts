@@ -83,7 +83,7 @@ export class RedisRevocationStore implements RevocationStore {
   ) {}
 
   async revoke(jti: string, exp: number, reason: string): Promise<void> {
-    // One second past exp covers the verifiers' clock tolerance.
+    // Five seconds past exp cover the verifiers' clock tolerance (5 s).
     const ttl = Math.ceil(exp - Date.now() / 1000) + 5;
     if (ttl <= 0) return;
     await guard(this.redis.set(this.keys.revoked(jti), reason, 'EX', ttl));
