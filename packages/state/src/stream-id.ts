@@ -7,3 +7,19 @@ export function compareIds(a: string, b: string): number {
   const [bm = 0, bs = 0] = b.split('-').map(Number);
   return am !== bm ? am - bm : as - bs;
 }
+
+/** A stream id parsed once, for comparisons on the hot path. */
+export interface ParsedId {
+  readonly ms: number;
+  readonly seq: number;
+}
+
+export function parseId(id: string): ParsedId {
+  const dash = id.indexOf('-');
+  return { ms: Number(id.slice(0, dash)), seq: Number(id.slice(dash + 1)) };
+}
+
+/** true when `a` comes after `b`. */
+export function isAfter(a: ParsedId, b: ParsedId): boolean {
+  return a.ms > b.ms || (a.ms === b.ms && a.seq > b.seq);
+}

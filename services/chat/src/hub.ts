@@ -1,3 +1,5 @@
+import { parseId } from '@securechat/state';
+import { prepareTextFrame } from './connection';
 import type { Session } from './session';
 
 /**
@@ -80,7 +82,10 @@ export class Hub {
   fanOut(room: string, id: string | undefined, data: Buffer): number {
     const members = this.rooms.get(room);
     if (members === undefined || members.size === 0) return 0;
-    for (const session of members) session.deliver(room, id, data);
+    // Framed and its id parsed once; each member costs one socket write.
+    const frame = prepareTextFrame(data);
+    const parsed = id === undefined ? undefined : parseId(id);
+    for (const session of members) session.deliver(room, parsed, frame);
     return members.size;
   }
 }

@@ -1,17 +1,17 @@
 import type { AccessClaims } from '@securechat/tokens';
-import { compareIds } from '@securechat/state';
-import type { Connection } from './connection';
+import { isAfter, parseId, type ParsedId } from '@securechat/state';
+import { prepareTextFrame, type Connection, type PreparedFrame } from './connection';
 import type { CloseCode } from './codes';
 
 /** Live frames that arrive for a room while its join (or catch-up) is in flight. */
 interface Pending {
-  frames: { id: string | undefined; data: Buffer }[];
+  frames: { id: ParsedId | undefined; frame: PreparedFrame }[];
 }
 
 interface Membership {
   pending: Pending | undefined;
   /** The newest message id this session was given in the room. */
-  lastId: string | undefined;
+  lastId: ParsedId | undefined;
 }
 
 /** One authenticated WebSocket: its identity, rooms, and what it has been sent. */
@@ -55,7 +55,7 @@ export class Session {
     return true;
   }
 
-  /** Sends a frame unless the socket's output passed the bound (then it is closed). */
+  /** Sends a reply unless the socket's output passed the bound (then it is closed). */
   send(data: Buffer): void {
     if (this.closed) return;
     if (this.connection.bufferedAmount > this.maxBuffered) {
@@ -69,20 +69,29 @@ export class Session {
     this.send(Buffer.from(text));
   }
 
-  /** A fan-out frame for `room`: buffered while the room's join is in flight. */
-  deliver(room: string, id: string | undefined, data: Buffer): void {
+  private write(frame: PreparedFrame): void {
+    if (this.closed) return;
+    if (this.connection.bufferedAmount > this.maxBuffered) {
+      this.onSlow(this);
+      return;
+    }
+    this.connection.sendPrepared(frame);
+  }
+
+  /** A fan-out frame for `room`: held back while the room's join is in flight. */
+  deliver(room: string, id: ParsedId | undefined, frame: PreparedFrame): void {
     const membership = this.rooms.get(room);
     if (membership === undefined) return;
     if (membership.pending !== undefined) {
-      membership.pending.frames.push({ id, data });
+      membership.pending.frames.push({ id, frame });
       return;
     }
     if (id !== undefined) {
       // Never a duplicate: a message at or before what the session already has is dropped.
-      if (membership.lastId !== undefined && compareIds(id, membership.lastId) <= 0) return;
+      if (membership.lastId !== undefined && !isAfter(id, membership.lastId)) return;
       membership.lastId = id;
     }
-    this.send(data);
+    this.write(frame);
   }
 
   beginJoin(room: string): void {
@@ -95,18 +104,19 @@ export class Session {
   replayed(room: string, id: string, data: Buffer): void {
     const membership = this.rooms.get(room);
     if (membership === undefined) return;
-    if (membership.lastId !== undefined && compareIds(id, membership.lastId) <= 0) return;
-    membership.lastId = id;
-    this.send(data);
+    const parsed = parseId(id);
+    if (membership.lastId !== undefined && !isAfter(parsed, membership.lastId)) return;
+    membership.lastId = parsed;
+    this.write(prepareTextFrame(data));
   }
 
-  /** Ends the in-flight phase: buffered live frames newer than the replay go out, in order. */
+  /** Ends the in-flight phase: held-back live frames newer than the replay go out, in order. */
   finishJoin(room: string): void {
     const membership = this.rooms.get(room);
     if (membership?.pending === undefined) return;
     const { frames } = membership.pending;
     membership.pending = undefined;
-    for (const f of frames) this.deliver(room, f.id, f.data);
+    for (const f of frames) this.deliver(room, f.id, f.frame);
   }
 
   close(close: CloseCode): void {
