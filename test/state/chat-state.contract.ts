@@ -57,6 +57,23 @@ export function chatStateContract(
       expect(seenA).to.have.length(2);
     });
 
+    it("publishes within the sender's limit in one step, and stores nothing it refuses", async () => {
+      const seen = record(pair.b);
+      await pair.b.broker.subscribe('lim');
+      const limits = { max: 2, windowMs: 60_000, blockAfterViolations: 100, blockDurationS: 60 };
+      const first = await pair.a.broker.publishLimited('lim', 'erin', 'one', limits);
+      const second = await pair.b.broker.publishLimited('lim', 'erin', 'two', limits);
+      const third = await pair.a.broker.publishLimited('lim', 'erin', 'three', limits);
+      expect(first.published?.text).to.equal('one');
+      expect(second.published?.from).to.equal('erin');
+      expect(third.published).to.equal(undefined);
+      expect(third.refused?.retryAfterMs).to.be.within(1, 60_000);
+      // the limit is the same one MessageRateLimiter counts
+      expect((await pair.b.rateLimiter.consume('erin', limits)).allowed).to.equal(false);
+      await waitFor(() => seen.length === 2, { what: 'two frames' });
+      expect((await pair.a.broker.history('lim', 10)).map((m) => m.text)).to.deep.equal(['one', 'two']);
+    });
+
     it('pages history and replays after an id', async () => {
       const ids: string[] = [];
       for (let i = 0; i < 5; i++) ids.push((await pair.a.broker.publish('h', 'alice', `m${i}`)).id);

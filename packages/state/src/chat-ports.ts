@@ -21,6 +21,12 @@ export interface StoredMessage {
  */
 export type FrameHandler = (room: string, id: string | undefined, frame: Buffer) => void;
 
+export type RateRefusal = Extract<RateDecision, { allowed: false }>;
+
+export type PublishOutcome =
+  | { readonly published: StoredMessage; readonly refused?: undefined }
+  | { readonly published?: undefined; readonly refused: RateRefusal };
+
 export interface ReplayResult {
   readonly messages: StoredMessage[];
   /** Some messages after `since` were trimmed from the history: the client missed them. */
@@ -34,6 +40,11 @@ export interface Broker {
   onResubscribed(handler: (rooms: string[]) => void): void;
   /** Stores the message in the room's history and fans it out to every node, in one round trip. */
   publish(room: string, from: string, text: string): Promise<StoredMessage>;
+  /**
+   * Counts the message against `from`'s sliding-window limit (as MessageRateLimiter
+   * does) and, only when it is allowed, publishes it: one round trip for a whole send.
+   */
+  publishLimited(room: string, from: string, text: string, limits: RateLimits): Promise<PublishOutcome>;
   /** Receives the room's frames from now on; resolves once subscribed. */
   subscribe(room: string): Promise<void>;
   unsubscribe(room: string): Promise<void>;

@@ -102,7 +102,7 @@ export function createMemoryChatState(
   options: ChatStateOptions,
 ): ChatState {
   return {
-    broker: new MemoryBroker(cluster.bus, options.historyMaxLen),
+    broker: new MemoryBroker(cluster.bus, options.historyMaxLen, cluster.rateLimiter(auth.blocklist)),
     presence: new MemoryPresence(cluster.bus, cluster.presence, options.nodeId, options.presenceTtlMs),
     registry: cluster.registry(options.presenceTtlMs),
     rateLimiter: cluster.rateLimiter(auth.blocklist),

@@ -122,8 +122,10 @@ export class RequestHandler {
     ref: string | undefined,
   ): Promise<void> {
     const { state, options } = this.deps;
-    const decision = await state.rateLimiter.consume(session.user, options.rateLimits);
-    if (!decision.allowed) {
+    // `from` is the token's subject, whatever the client wrote.
+    const outcome = await state.broker.publishLimited(room, session.user, text, options.rateLimits);
+    const decision = outcome.refused;
+    if (decision !== undefined) {
       this.countRateLimited(session.user);
       this.error(session, 'rate_limited', 'message rate limit reached', ref, {
         retry_after_ms: decision.retryAfterMs,
@@ -138,9 +140,7 @@ export class RequestHandler {
       }
       return;
     }
-    // `from` is the token's subject, whatever the client wrote.
-    const stored = await state.broker.publish(room, session.user, text);
-    this.reply(session, { type: 'ack', id: stored.id, room }, ref);
+    this.reply(session, { type: 'ack', id: outcome.published.id, room }, ref);
   }
 
   private async history(session: Session, m: Msg<'history'>): Promise<void> {

@@ -5,6 +5,7 @@ import type {
   FrameHandler,
   MessageRateLimiter,
   Presence,
+  PublishOutcome,
   RateDecision,
   RateLimits,
   ReplayResult,
@@ -49,7 +50,19 @@ export class MemoryBroker implements Broker {
   constructor(
     private readonly bus: MemoryBus,
     private readonly historyMaxLen: number,
+    private readonly limiter: MessageRateLimiter,
   ) {}
+
+  async publishLimited(
+    room: string,
+    from: string,
+    text: string,
+    limits: RateLimits,
+  ): Promise<PublishOutcome> {
+    const decision = await this.limiter.consume(from, limits);
+    if (!decision.allowed) return { refused: decision };
+    return { published: await this.publish(room, from, text) };
+  }
 
   onFrame(handler: FrameHandler): void {
     this.handler = handler;

@@ -1,6 +1,14 @@
 import type { Redis } from 'ioredis';
 import { messageFrameParts, type KeySchema, type Logger } from '@securechat/common';
-import type { Broker, FrameHandler, ReplayResult, StoredMessage } from '../chat-ports';
+import type {
+  Broker,
+  FrameHandler,
+  PublishOutcome,
+  RateLimits,
+  ReplayResult,
+  StoredMessage,
+} from '../chat-ports';
+import { rateDecision, rateLimitArgs } from './presence';
 import { guard } from './auth-state';
 import { StateUnavailableError } from '../ports';
 import { luaScript } from './lua';
@@ -17,6 +25,7 @@ type BrokerClient = Redis & {
     tail: string,
   ): Promise<string>;
   chatReplay(stream: string, since: string, count: number): Promise<[number, [string, string[]][]]>;
+  chatPublishLimited(...keysAndArgs: (string | number)[]): Promise<(number | string)[]>;
 };
 
 function defineScripts(redis: Redis): BrokerClient {
@@ -24,6 +33,12 @@ function defineScripts(redis: Redis): BrokerClient {
   if (typeof client.chatPublish !== 'function') {
     redis.defineCommand('chatPublish', { numberOfKeys: 2, lua: luaScript('publish') });
     redis.defineCommand('chatReplay', { numberOfKeys: 1, lua: luaScript('replay') });
+    // rate_limit.lua becomes a local function of publish_limited.lua: one definition of the limit.
+    const rateLimit = `local function rate_limit(KEYS, ARGV)\n${luaScript('rate_limit')}\nend\n`;
+    redis.defineCommand('chatPublishLimited', {
+      numberOfKeys: 6,
+      lua: rateLimit + luaScript('publish_limited'),
+    });
   }
   return client;
 }
@@ -118,6 +133,35 @@ export class RedisBroker implements Broker {
       ),
     );
     return { id, room, from, text, ts };
+  }
+
+  async publishLimited(
+    room: string,
+    from: string,
+    text: string,
+    limits: RateLimits,
+  ): Promise<PublishOutcome> {
+    const ts = Date.now();
+    const [head, tail] = messageFrameParts(room, from, text, ts);
+    const { keys } = this.options;
+    const rate = rateLimitArgs(keys, from, limits);
+    const reply = await guard(
+      this.redis.chatPublishLimited(
+        ...rate.keys,
+        keys.roomLog(room),
+        keys.roomChannel(room),
+        ...rate.args,
+        this.options.historyMaxLen,
+        from,
+        text,
+        ts,
+        head,
+        tail,
+      ),
+    );
+    const decision = rateDecision(reply);
+    if (decision.allowed) return { published: { id: String(reply[1]), room, from, text, ts } };
+    return { refused: decision };
   }
 
   async subscribe(room: string): Promise<void> {

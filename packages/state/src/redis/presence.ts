@@ -14,19 +14,7 @@ import { randomBytes } from 'node:crypto';
 type PresenceClient = Redis & {
   chatPresence(hash: string, zset: string, channel: string, ...args: (string | number)[]): Promise<number>;
   chatAcquire(key: string, now: number, expiry: number, session: string, limit: number): Promise<number>;
-  chatRate(
-    window: string,
-    violations: string,
-    blocked: string,
-    control: string,
-    now: number,
-    windowMs: number,
-    max: number,
-    member: string,
-    blockAfter: number,
-    blockS: number,
-    user: string,
-  ): Promise<number[]>;
+  chatRate(...keysAndArgs: (string | number)[]): Promise<number[]>;
 };
 
 function defineScripts(redis: Redis): PresenceClient {
@@ -141,29 +129,39 @@ export class RedisMessageRateLimiter implements MessageRateLimiter {
   }
 
   async consume(user: string, limits: RateLimits): Promise<RateDecision> {
-    const now = Date.now();
-    const member = `${now}-${randomBytes(6).toString('base64url')}`;
-    const reply = await guard(
-      this.redis.chatRate(
-        this.keys.rateWindow(user),
-        this.keys.rateViolations(user),
-        this.keys.blocked(user),
-        this.keys.control,
-        now,
-        limits.windowMs,
-        limits.max,
-        member,
-        limits.blockAfterViolations,
-        limits.blockDurationS,
-        user,
-      ),
-    );
-    if (reply[0] === 1) return { allowed: true };
-    return {
-      allowed: false,
-      retryAfterMs: Number(reply[1]),
-      violations: Number(reply[2]),
-      blocked: reply[3] === 1,
-    };
+    const { keys, args } = rateLimitArgs(this.keys, user, limits);
+    return rateDecision(await guard(this.redis.chatRate(...keys, ...args)));
   }
+}
+
+/** KEYS and ARGV of rate_limit.lua (also the first ones of publish_limited.lua). */
+export function rateLimitArgs(
+  keys: KeySchema,
+  user: string,
+  limits: RateLimits,
+): { keys: string[]; args: (string | number)[] } {
+  const now = Date.now();
+  return {
+    keys: [keys.rateWindow(user), keys.rateViolations(user), keys.blocked(user), keys.control],
+    args: [
+      now,
+      limits.windowMs,
+      limits.max,
+      `${now}-${randomBytes(6).toString('base64url')}`,
+      limits.blockAfterViolations,
+      limits.blockDurationS,
+      user,
+    ],
+  };
+}
+
+/** Reads rate_limit.lua's reply. */
+export function rateDecision(reply: (number | string)[]): RateDecision {
+  if (Number(reply[0]) === 1) return { allowed: true };
+  return {
+    allowed: false,
+    retryAfterMs: Number(reply[1]),
+    violations: Number(reply[2]),
+    blocked: Number(reply[3]) === 1,
+  };
 }
