@@ -321,6 +321,7 @@ export class ChatNode {
 
   private onFrame(room: string, id: string | undefined, data: Buffer): void {
     if (id !== undefined) {
+      // A catch-up may replay older ids after newer live ones: keep the newest.
       const last = this.lastIds.get(room);
       if (last === undefined || compareIds(id, last) > 0) this.lastIds.set(room, id);
     }

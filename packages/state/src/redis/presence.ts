@@ -134,6 +134,13 @@ export class RedisMessageRateLimiter implements MessageRateLimiter {
   }
 }
 
+/**
+ * Members of the rate window must be unique per message: a random prefix per process and
+ * a counter (no random bytes drawn per message).
+ */
+const memberPrefix = randomBytes(6).toString('base64url');
+let memberCounter = 0;
+
 /** KEYS and ARGV of rate_limit.lua (also the first ones of publish_limited.lua). */
 export function rateLimitArgs(
   keys: KeySchema,
@@ -147,7 +154,7 @@ export function rateLimitArgs(
       now,
       limits.windowMs,
       limits.max,
-      `${now}-${randomBytes(6).toString('base64url')}`,
+      `${now}-${memberPrefix}-${(memberCounter = (memberCounter + 1) % Number.MAX_SAFE_INTEGER)}`,
       limits.blockAfterViolations,
       limits.blockDurationS,
       user,
