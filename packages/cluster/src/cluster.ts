@@ -134,7 +134,7 @@ export class Cluster {
     const args = ['--port', String(port), '--bind', HOST, '--dir', dir, '--daemonize', 'no', '--logfile', ''];
     // AOF is the persistence: no RDB snapshots besides it.
     args.push('--save', '', ...redisArguments());
-    this.spawn('redis', this.tool('redis-server'), args, { PATH: process.env.PATH });
+    this.spawn('redis', this.tool('redis-server'), args, { PATH: this.deps.env.PATH });
     await pollUntil(`redis on port ${port}`, () => redisPing(port), this.wait);
     return `redis://${HOST}:${port}`;
   }
@@ -201,7 +201,7 @@ export class Cluster {
     const confFile = join(runDir, 'nginx.conf');
     writeFileSync(confFile, config);
     this.spawn('nginx', this.tool('nginx'), ['-p', runDir, '-c', confFile, '-e', 'stderr'], {
-      PATH: process.env.PATH,
+      PATH: this.deps.env.PATH,
     });
     const url = `https://${HOST}:${knobs.httpsPort}`;
     const ca = readFileSync(tls.cert);
