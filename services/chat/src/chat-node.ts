@@ -14,6 +14,7 @@ import { Hub } from './hub';
 import { frame } from './protocol';
 import { RequestHandler } from './requests';
 import { Session } from './session';
+import { Sweep } from './sweep';
 
 export interface ChatNodeOptions {
   nodeId: string;
@@ -95,13 +96,22 @@ export class ChatNode {
     this.deps.state.enforcement.onEvent((event) => this.enforce(event));
     await this.deps.state.enforcement.start();
     const { options } = this.deps;
-    this.every(options.pingIntervalMs, () => this.pingAll());
-    this.every(Math.max(200, Math.floor(options.presenceTtlMs / 3)), () => this.heartbeat());
-    this.every(options.revalidateIntervalMs, () => void this.revalidate());
+    const sessions = () => this.hub.sessions;
+    const heartbeatMs = Math.max(200, Math.floor(options.presenceTtlMs / 3));
+    this.sweep(new Sweep(sessions, options.pingIntervalMs), (due) => this.ping(due));
+    this.sweep(new Sweep(() => this.hub.localRooms, heartbeatMs), (due) =>
+      this.heartbeatRooms(due.map(([room]) => room)),
+    );
+    this.sweep(new Sweep(sessions, heartbeatMs), (due) => this.heartbeatSessions(due));
+    this.sweep(new Sweep(sessions, options.revalidateIntervalMs), (due) => void this.revalidate(due));
   }
 
-  private every(ms: number, fn: () => void): void {
-    const timer = setInterval(fn, ms);
+  /** Runs `work` on each tick's slice of the sweep. */
+  private sweep<T>(sweep: Sweep<T>, work: (due: T[]) => void): void {
+    const timer = setInterval(() => {
+      const due = sweep.next();
+      if (due.length > 0) work(due);
+    }, sweep.tickMs);
     timer.unref();
     this.timers.push(timer);
   }
@@ -351,8 +361,10 @@ export class ChatNode {
 
   // ---- liveness, expiry, enforcement ------------------------------------------------
 
-  private pingAll(): void {
-    for (const session of this.hub.sessions) {
+  /** Pings each session about once per PING_INTERVAL_MS; one that missed the last pong is cut. */
+  private ping(due: readonly Session[]): void {
+    for (const session of due) {
+      if (session.closed) continue;
       if (!session.alive) {
         this.audit('heartbeat_timeout', {
           username: session.user,
@@ -367,13 +379,17 @@ export class ChatNode {
     }
   }
 
-  private heartbeat(): void {
-    const { state } = this.deps;
-    const sessions = [...this.hub.sessions].map((s) => ({ user: s.user, session: s.id }));
-    Promise.all([
-      state.presence.heartbeat(this.hub.presenceEntries()),
-      state.registry.heartbeat(sessions),
-    ]).catch((err: unknown) => this.logger.warn('presence heartbeat failed', { err }));
+  private heartbeatRooms(rooms: readonly string[]): void {
+    this.deps.state.presence
+      .heartbeat(this.hub.presenceEntries(rooms))
+      .catch((err: unknown) => this.logger.warn('presence heartbeat failed', { err }));
+  }
+
+  private heartbeatSessions(sessions: readonly Session[]): void {
+    const entries = sessions.filter((s) => !s.closed).map((s) => ({ user: s.user, session: s.id }));
+    this.deps.state.registry
+      .heartbeat(entries)
+      .catch((err: unknown) => this.logger.warn('connection heartbeat failed', { err }));
   }
 
   scheduleExpiry(session: Session): void {
@@ -449,10 +465,13 @@ export class ChatNode {
     }
   }
 
-  /** Rechecks every live session (a missed notification cannot leave one open for long). */
-  async revalidate(): Promise<void> {
+  /**
+   * Rechecks live sessions against revocations and blocks (by default every one of them,
+   * at once; the node's sweep passes a slice at a time), so a missed notification cannot
+   * leave one open for long.
+   */
+  async revalidate(sessions: readonly Session[] = [...this.hub.sessions]): Promise<void> {
     const { state } = this.deps;
-    const sessions = [...this.hub.sessions];
     // Chunks of concurrent checks: written to Redis together, like a pipeline.
     for (let i = 0; i < sessions.length; i += 200) {
       const chunk = sessions.slice(i, i + 200).filter((s) => !s.closed);

@@ -68,12 +68,17 @@ export class Hub {
     return [...(this.users.get(user) ?? [])];
   }
 
+  /** The rooms with a local member, live (for a Sweep over them). */
+  get localRooms(): ReadonlyMap<string, ReadonlySet<Session>> {
+    return this.rooms;
+  }
+
   /** (room, user) pairs with a local session, for the presence heartbeat. */
-  presenceEntries(): { room: string; user: string }[] {
+  presenceEntries(rooms: Iterable<string> = this.rooms.keys()): { room: string; user: string }[] {
     const out: { room: string; user: string }[] = [];
-    for (const [room, members] of this.rooms) {
+    for (const room of rooms) {
       const users = new Set<string>();
-      for (const s of members) users.add(s.user);
+      for (const s of this.rooms.get(room) ?? []) users.add(s.user);
       for (const user of users) out.push({ room, user });
     }
     return out;

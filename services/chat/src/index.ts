@@ -7,3 +7,4 @@ export * from './hub';
 export * from './node';
 export * from './protocol';
 export * from './session';
+export * from './sweep';
