@@ -32,12 +32,14 @@ const ENTRIES: Readonly<Record<Role, string>> = {
 };
 
 /**
- * V8 flags per role. Chat nodes hold thousands of idle sockets: a 2 MB young generation
- * keeps handshake garbage from inflating their memory (docs/BENCHMARKS.md).
+ * V8 flags per role. Chat nodes hold thousands of idle sockets: an 8 MB semi-space (V8's
+ * default is 16) keeps handshake garbage from inflating their memory, while leaving the
+ * young generation big enough that fan-out garbage dies there instead of being promoted
+ * and paid for in major collections (docs/BENCHMARKS.md).
  */
 export const NODE_ARGS: Readonly<Record<Role, readonly string[]>> = {
   auth: [],
-  chat: ['--max-semi-space-size=2'],
+  chat: ['--max-semi-space-size=8'],
 };
 
 export function nodeSpecs(authNodes: number, chatNodes: number): NodeSpec[] {
