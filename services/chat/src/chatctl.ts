@@ -35,14 +35,37 @@ function arg(value: string | undefined, pattern: RegExp, what: string): string {
   return value;
 }
 
-async function run(redis: Redis, keys: KeySchema, maxTokenLifeS: number, argv: string[]): Promise<string> {
+/** A bad duration is a bad argument like any other: it prints the usage too. */
+function duration(text: string): number {
+  try {
+    return parseDuration(text);
+  } catch (err) {
+    throw new Error(`${err instanceof Error ? err.message : String(err)}\n${USAGE}`);
+  }
+}
+
+interface Settings {
+  keys: KeySchema;
+  maxTokenLifeS: number;
+  rateWindowMs: number;
+}
+
+/** Accept times (unix ms) in the user's sliding window: the list holds newest first. */
+async function rateWindow(redis: Redis, settings: Settings, user: string): Promise<number[]> {
+  const since = Date.now() - settings.rateWindowMs;
+  const times = (await redis.lrange(settings.keys.rateWindow(user), 0, -1)).map(Number);
+  return times.filter((t) => t > since);
+}
+
+async function run(redis: Redis, settings: Settings, argv: string[]): Promise<string> {
+  const { keys, maxTokenLifeS } = settings;
   const [command, ...args] = argv;
   const blocklist = new RedisBlocklist(redis, keys);
   const revocations = new RedisRevocationStore(redis, keys);
   switch (command) {
     case 'block': {
       const user = arg(args[0], USER, 'username').toLowerCase();
-      const seconds = parseDuration(args[1] ?? '1h');
+      const seconds = duration(args[1] ?? '1h');
       await blocklist.block(user, args.slice(2).join(' ') || 'operator', seconds);
       return `blocked ${user} for ${seconds} s`;
     }
@@ -57,7 +80,7 @@ async function run(redis: Redis, keys: KeySchema, maxTokenLifeS: number, argv: s
         redis.get(keys.blocked(user)),
         redis.ttl(keys.blocked(user)),
         redis.zcount(keys.connections(user), String(now), '+inf'),
-        redis.zcard(keys.rateWindow(user)),
+        rateWindow(redis, settings, user).then((times) => times.length),
       ]);
       const blocked = reason === null ? 'not blocked' : `blocked (${reason}, ${ttl} s left)`;
       return `${user}: ${blocked}; ${conns} live connection(s); ${rate} message(s) in the rate window`;
@@ -79,13 +102,14 @@ async function run(redis: Redis, keys: KeySchema, maxTokenLifeS: number, argv: s
     }
     case 'rate': {
       const user = arg(args[0], USER, 'username').toLowerCase();
-      const [count, oldest, violations] = await Promise.all([
-        redis.zcard(keys.rateWindow(user)),
-        redis.zrange(keys.rateWindow(user), '0', '0', 'WITHSCORES'),
-        redis.zcard(keys.rateViolations(user)),
+      const since = Date.now() - settings.rateWindowMs;
+      const [times, violations] = await Promise.all([
+        rateWindow(redis, settings, user),
+        redis.zcount(keys.rateViolations(user), `(${since}`, '+inf'),
       ]);
-      const since = oldest[1] !== undefined ? `, oldest ${Date.now() - Number(oldest[1])} ms ago` : '';
-      return `${user}: ${count} accepted message(s) in the window${since}; ${violations} violation(s)`;
+      const oldest = times.at(-1);
+      const age = oldest !== undefined ? `, oldest ${Date.now() - oldest} ms ago` : '';
+      return `${user}: ${times.length} accepted message(s) in the window${age}; ${violations} violation(s)`;
     }
     default:
       throw new Error(USAGE);
@@ -99,7 +123,15 @@ async function main(): Promise<void> {
   redis.on('error', (err: Error) => logger.error('redis error', { err: err.message }));
   try {
     process.stdout.write(
-      `${await run(redis, keySchema(config.redisPrefix), config.accessTokenTtlS, process.argv.slice(2))}\n`,
+      `${await run(
+        redis,
+        {
+          keys: keySchema(config.redisPrefix),
+          maxTokenLifeS: config.accessTokenTtlS,
+          rateWindowMs: config.rateLimitWindowMs,
+        },
+        process.argv.slice(2),
+      )}\n`,
     );
   } finally {
     redis.disconnect();
