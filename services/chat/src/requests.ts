@@ -172,6 +172,7 @@ export class RequestHandler {
       this.node.audit('token_refresh_refused', {
         username: session.user,
         session: session.id,
+        address: session.address,
         reason: 'other_user',
       });
       return this.error(session, 'forbidden', 'token of another user', m.ref);
@@ -180,6 +181,7 @@ export class RequestHandler {
       this.node.audit('token_refresh_refused', {
         username: session.user,
         session: session.id,
+        address: session.address,
         reason: 'revoked',
       });
       return this.error(session, 'forbidden', 'token refused', m.ref);
