@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { loadConfig } from '@securechat/common';
 import { startEmbedded, type Embedded } from '@securechat/embedded';
 import { connect, refusal } from '../support/ws-client';
+import { decodePart } from '../support/jwt';
 import { Redis } from 'ioredis';
 import { memoryLogger } from '../support/logs';
 import { RedisServer } from '../support/redis-server';
@@ -13,7 +14,13 @@ describe('embedded mode: auth, chat and the page in one process, memory state', 
 
   before(async () => {
     const config = loadConfig(
-      { PORT: '0', RATE_LIMIT_MAX: '3', RATE_LIMIT_WINDOW_MS: '60000', BLOCK_AFTER_VIOLATIONS: '2' },
+      {
+        PORT: '0',
+        RATE_LIMIT_MAX: '3',
+        RATE_LIMIT_WINDOW_MS: '60000',
+        BLOCK_AFTER_VIOLATIONS: '2',
+        MAX_MESSAGE_BYTES: '8192',
+      },
       'embedded',
     );
     app = await startEmbedded(config, memoryLogger('embedded').logger);
@@ -34,11 +41,15 @@ describe('embedded mode: auth, chat and the page in one process, memory state', 
     return { status: res.status, body: (text ? JSON.parse(text) : {}) as Record<string, string> };
   }
 
-  async function login(username: string): Promise<string> {
+  async function loginPair(username: string): Promise<Record<string, string>> {
     await post('/auth/register', { username, password: 'password-1' });
     const res = await post('/auth/login', { username, password: 'password-1' });
     expect(res.status).to.equal(200);
-    return res.body.access_token as string;
+    return res.body;
+  }
+
+  async function login(username: string): Promise<string> {
+    return (await loginPair(username)).access_token as string;
   }
 
   it('serves a page at /', async () => {
@@ -84,6 +95,137 @@ describe('embedded mode: auth, chat and the page in one process, memory state', 
     const again = await post('/auth/login', { username: 'eve', password: 'password-1' });
     expect(again.status).to.equal(403);
     expect(again.body.error).to.equal('blocked');
+  });
+
+  it('leave answers left and ends delivery; history pages the room oldest first', async () => {
+    const g = await connect(ws, { token: await login('gus') });
+    const h = await connect(ws, { token: await login('hal') });
+    await g.join('hist');
+    await h.join('hist');
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++)
+      ids.push((await g.request({ type: 'send', room: 'hist', text: `m${i}` })).id as string);
+    const all = await h.request({ type: 'history', room: 'hist' });
+    expect(all).to.deep.include({ type: 'history', room: 'hist' });
+    const messages = all.messages as Record<string, unknown>[];
+    expect(messages.map((m) => m.text)).to.deep.equal(['m0', 'm1', 'm2']);
+    expect(messages.map((m) => m.id)).to.deep.equal(ids);
+    for (const m of messages) {
+      expect(m).to.include({ room: 'hist', from: 'gus' });
+      expect(m.ts).to.be.a('number');
+    }
+    const page = await h.request({ type: 'history', room: 'hist', before: ids[2], limit: 1 });
+    expect((page.messages as Record<string, unknown>[]).map((m) => m.text)).to.deep.equal(['m1']);
+
+    h.send({ type: 'leave', room: 'hist', ref: 'bye' });
+    expect(await h.next((f) => f.ref === 'bye')).to.deep.equal({ type: 'left', room: 'hist', ref: 'bye' });
+    await g.next((f) => f.type === 'presence' && f.user === 'hal' && f.state === 'offline');
+    expect(await h.request({ type: 'send', room: 'hist', text: 'x' })).to.include({
+      type: 'error',
+      code: 'forbidden',
+    });
+    expect(await h.request({ type: 'leave', room: 'hist' })).to.include({ type: 'error', code: 'forbidden' });
+    await Promise.all([g.close(), h.close()]);
+  });
+
+  it('delivers a dm in the dm:<a>:<b> room, which a third user can neither join nor read', async () => {
+    const ida = await connect(ws, { token: await login('ida') });
+    const jon = await connect(ws, { token: await login('jon') });
+    const kim = await connect(ws, { token: await login('kim') });
+    await jon.join('dm:ida:jon');
+    const ack = await ida.request({ type: 'dm', to: 'Jon', text: 'psst' });
+    expect(ack).to.deep.include({ type: 'ack', room: 'dm:ida:jon' });
+    const m = await jon.next((f) => f.type === 'message' && f.id === ack.id);
+    expect(m).to.deep.include({ room: 'dm:ida:jon', from: 'ida', text: 'psst' });
+    expect(await kim.request({ type: 'join', room: 'dm:ida:jon' })).to.include({
+      type: 'error',
+      code: 'forbidden',
+    });
+    expect(await kim.request({ type: 'history', room: 'dm:ida:jon' })).to.include({
+      type: 'error',
+      code: 'forbidden',
+    });
+    const history = await ida.request({ type: 'history', room: 'dm:ida:jon' });
+    expect((history.messages as Record<string, unknown>[]).map((x) => x.text)).to.deep.equal(['psst']);
+    expect(await ida.request({ type: 'dm', to: 'ida', text: 'me' })).to.include({ code: 'bad_request' });
+    expect(kim.messages()).to.have.length(0);
+    await Promise.all([ida.close(), jon.close(), kim.close()]);
+  });
+
+  it('answers ping with pong, and refresh_token with token_refreshed', async () => {
+    const pair = await loginPair('lou');
+    const c = await connect(ws, { token: pair.access_token as string });
+    c.send({ type: 'ping', ref: 'p-1' });
+    expect(await c.next((f) => f.ref === 'p-1')).to.deep.equal({ type: 'pong', ref: 'p-1' });
+    const refreshed = await post('/auth/refresh', { refresh_token: pair.refresh_token });
+    expect(refreshed.status).to.equal(200);
+    const newer = refreshed.body.access_token as string;
+    const reply = await c.request({ type: 'refresh_token', token: newer });
+    expect(reply.type).to.equal('token_refreshed');
+    expect(reply.exp).to.equal(decodePart(newer, 1).exp);
+    // another user's token is refused and changes nothing
+    const other = await c.request({ type: 'refresh_token', token: await login('mel') });
+    expect(other).to.include({ type: 'error', code: 'forbidden' });
+    await c.join('lou-room');
+    const ack = await c.request({ type: 'send', room: 'lou-room', text: 'me' });
+    expect((await c.next((f) => f.type === 'message' && f.id === ack.id)).from).to.equal('lou');
+    await c.close();
+  });
+
+  it('answers malformed JSON and wrong types with bad_request and keeps the connection open', async () => {
+    const c = await connect(ws, { token: await login('ned') });
+    c.send('{not json');
+    expect(await c.next((f) => f.type === 'error')).to.include({ code: 'bad_request', message: 'not JSON' });
+    for (const bad of [
+      { type: 'join', room: 5 },
+      { type: 'join', room: 'Bad*Name' },
+      { type: 'send', room: 'lobby', text: { a: 1 } },
+      { type: 'dm', to: ['bob'], text: 'x' },
+      { type: 'history', room: 'lobby', limit: 'all' },
+      { type: 'refresh_token', token: 7 },
+      { type: 'nope' },
+      [1, 2, 3],
+      'string',
+      null,
+    ]) {
+      const before = c.frames.length;
+      c.send(JSON.stringify(bad));
+      const reply = await c.next((f) => f.type === 'error', 2000, before);
+      expect(reply.code, JSON.stringify(bad)).to.equal('bad_request');
+    }
+    expect(c.closed).to.equal(undefined);
+    expect((await c.request({ type: 'ping' })).type).to.equal('pong');
+    await c.close();
+  });
+
+  it('refuses a message over the rate limit with rate_limited and retry_after_ms, storing nothing', async () => {
+    const c = await connect(ws, { token: await login('oli') });
+    await c.join('oli-room');
+    for (let i = 0; i < 3; i++)
+      expect((await c.request({ type: 'send', room: 'oli-room', text: `m${i}` })).type).to.equal('ack');
+    const refused = await c.request({ type: 'send', room: 'oli-room', text: 'one too many' });
+    expect(refused).to.include({ type: 'error', code: 'rate_limited' });
+    expect(refused.retry_after_ms).to.be.a('number').within(1, 60_000);
+    expect(c.closed).to.equal(undefined);
+    const history = await c.request({ type: 'history', room: 'oli-room' });
+    expect((history.messages as unknown[]).length).to.equal(3);
+    await c.close();
+  });
+
+  it('closes 1003 on a binary frame', async () => {
+    const c = await connect(ws, { token: await login('pam') });
+    c.ws.send(Buffer.from([1, 2, 3]), { binary: true });
+    expect((await c.waitClose()).code).to.equal(1003);
+  });
+
+  it('closes 1009 on a message over MAX_MESSAGE_BYTES, and not on one just under it', async () => {
+    const c = await connect(ws, { token: await login('quin') });
+    const under = JSON.stringify({ type: 'ping', ref: 'big', pad: 'x'.repeat(8000) });
+    expect(Buffer.byteLength(under)).to.be.within(8000, 8192);
+    c.send(under);
+    expect((await c.next((f) => f.ref === 'big')).type).to.equal('pong');
+    c.send(JSON.stringify({ type: 'ping', pad: 'x'.repeat(8200) }));
+    expect((await c.waitClose()).code).to.equal(1009);
   });
 });
 
