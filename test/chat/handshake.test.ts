@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { connect, refusal, openSocket, TestClient } from '../support/ws-client';
-import { ChatCluster, type InProcessNode } from '../support/chat-cluster';
+import { ChatCluster, ISSUER, type InProcessNode } from '../support/chat-cluster';
+import { goodClaims, signEs256 } from '../support/jwt';
 import { RedisServer } from '../support/redis-server';
 
 describe('chat handshake @redis', () => {
@@ -52,6 +53,42 @@ describe('chat handshake @redis', () => {
       const r = await refusal(a.url, token === undefined ? {} : { token });
       expect(r.status, String(token)).to.equal(401);
       expect(JSON.parse(r.body)).to.have.property('error', 'invalid_token');
+    }
+  });
+
+  it('refuses a token of another typ, without exp, or for another aud with 401 by every method, never a 101', async () => {
+    const claims = goodClaims({ issuer: ISSUER, audience: ISSUER }, 'alice');
+    const sign = (payload: Record<string, unknown>) =>
+      signEs256({ alg: 'ES256', typ: 'JWT', kid: cluster.key.kid }, payload, cluster.key.privateKey);
+    const without = (name: string) => {
+      const copy = { ...claims };
+      delete copy[name];
+      return sign(copy);
+    };
+    // The same hand-made token with the right claims is accepted: each refusal below is
+    // for the one claim that differs.
+    const control = await connect(a.url, { token: sign(claims) });
+    await control.close();
+    const cases: [string, string][] = [
+      ['typ refresh', sign({ ...claims, typ: 'refresh' })],
+      ['typ id', sign({ ...claims, typ: 'id' })],
+      ['typ Access', sign({ ...claims, typ: 'Access' })],
+      ['no typ', without('typ')],
+      ['no exp', without('exp')],
+      ['exp null', sign({ ...claims, exp: null })],
+      ['exp a string', sign({ ...claims, exp: String(claims.exp) })],
+      ['wrong aud', sign({ ...claims, aud: 'someone-else' })],
+      ['aud list without ours', sign({ ...claims, aud: ['someone-else', 'other'] })],
+      ['no aud', without('aud')],
+    ];
+    for (const [name, token] of cases) {
+      for (const method of ['header', 'subprotocol', 'query'] as const) {
+        // refusal() fails the test if the server answered 101
+        const r = await refusal(a.url, { token, method });
+        expect(r.status, `${name} by ${method}`).to.equal(401);
+        expect(JSON.parse(r.body), name).to.deep.equal({ error: 'invalid_token', message: 'Unauthorized' });
+        expect(r.headers['www-authenticate'], name).to.equal('Bearer error="invalid_token"');
+      }
     }
   });
 
