@@ -1,16 +1,17 @@
 -- Counts a message against its sender's sliding-window limit and, when it is allowed,
--- stores and fans it out: the whole path of a `send` in one round trip.
--- Loaded behind rate_limit.lua, which is wrapped as the local function rate_limit.
--- KEYS[1..4] as rate_limit.lua; KEYS[5] the room's stream, KEYS[6] the room's channel
--- ARGV[1..7] as rate_limit.lua; ARGV[8] max length, ARGV[9] from, ARGV[10] text,
--- ARGV[11] ts (unix ms), ARGV[12] frame head, ARGV[13] frame tail
--- Returns {1, id} when published, or rate_limit.lua's refusal {0, retry, violations, blocked}.
-local decision = rate_limit({KEYS[1], KEYS[2], KEYS[3], KEYS[4]},
-  {ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]})
-if decision[1] ~= 1 then
-  return decision
+-- stores and fans it out: the whole path of an accepted `send` in one round trip.
+-- A refusal is recorded as a violation by rate_violation.lua, in a second call that
+-- only refused messages make. Loaded behind sliding_window.lua.
+-- KEYS[1] the sender's rate window (list), KEYS[2] the room's stream, KEYS[3] its channel
+-- ARGV[1] now = ts (unix ms), ARGV[2] window (ms), ARGV[3] max, ARGV[4] history max length,
+-- ARGV[5] from, ARGV[6] text, ARGV[7] frame head, ARGV[8] frame tail
+-- (the client frame is head .. id .. tail)
+-- Publishes "<id>\n<frame>" and returns {1, id}, or {0, retry_after_ms} when refused.
+local retry = sliding_window(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))
+if retry ~= 0 then
+  return {0, retry}
 end
-local id = redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[8], '*',
-  'from', ARGV[9], 'text', ARGV[10], 'ts', ARGV[11])
-redis.call('PUBLISH', KEYS[6], id .. '\n' .. ARGV[12] .. id .. ARGV[13])
+local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*',
+  'from', ARGV[5], 'text', ARGV[6], 'ts', ARGV[1])
+redis.call('PUBLISH', KEYS[3], id .. '\n' .. ARGV[7] .. id .. ARGV[8])
 return {1, id}

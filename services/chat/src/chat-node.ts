@@ -5,7 +5,7 @@ import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import { messageFrame, type Logger, type TrustList } from '@securechat/common';
 import type { ChatState, EnforcementEvent, RateLimits } from '@securechat/state';
-import { compareIds } from '@securechat/state';
+import { isAfter, parseId, type ParsedId } from '@securechat/state';
 import type { AccessClaims, TokenVerifier } from '@securechat/tokens';
 import { CLOSE, HANDSHAKE, type CloseCode } from './codes';
 import { wsConnection } from './connection';
@@ -64,7 +64,7 @@ export class ChatNode {
   private readonly requests: RequestHandler;
   private readonly timers: NodeJS.Timeout[] = [];
   /** Newest message id fanned out per room, to catch up after a subscriber reconnect. */
-  private readonly lastIds = new Map<string, string>();
+  private readonly lastIds = new Map<string, { id: string; parsed: ParsedId }>();
   /** Rooms whose local subscription is being set up or torn down, serialised per room. */
   private readonly roomLocks = new Map<string, Promise<void>>();
   private draining = false;
@@ -330,12 +330,14 @@ export class ChatNode {
   }
 
   private onFrame(room: string, id: string | undefined, data: Buffer): void {
-    if (id !== undefined) {
+    // Parsed once per node, for the high-water mark here and every member's in the Hub.
+    const parsed = id === undefined ? undefined : parseId(id);
+    if (id !== undefined && parsed !== undefined) {
       // A catch-up may replay older ids after newer live ones: keep the newest.
       const last = this.lastIds.get(room);
-      if (last === undefined || compareIds(id, last) > 0) this.lastIds.set(room, id);
+      if (last === undefined || isAfter(parsed, last.parsed)) this.lastIds.set(room, { id, parsed });
     }
-    this.hub.fanOut(room, id, data);
+    this.hub.fanOut(room, parsed, data);
   }
 
   /**
@@ -343,7 +345,7 @@ export class ChatNode {
    * dropped. Sessions drop anything they already have, so nothing is delivered twice.
    */
   private async catchUp(room: string): Promise<void> {
-    const since = this.lastIds.get(room);
+    const since = this.lastIds.get(room)?.id;
     if (since === undefined || !this.hub.hasRoom(room)) return;
     try {
       const { messages } = await this.deps.state.broker.replay(

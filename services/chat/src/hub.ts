@@ -1,4 +1,4 @@
-import { parseId } from '@securechat/state';
+import type { ParsedId } from '@securechat/state';
 import { prepareTextFrame } from './connection';
 import type { Session } from './session';
 
@@ -84,13 +84,12 @@ export class Hub {
     return out;
   }
 
-  fanOut(room: string, id: string | undefined, data: Buffer): number {
+  fanOut(room: string, id: ParsedId | undefined, data: Buffer): number {
     const members = this.rooms.get(room);
     if (members === undefined || members.size === 0) return 0;
-    // Framed and its id parsed once; each member costs one socket write.
+    // Framed once (its id parsed once by the caller); each member costs one socket write.
     const frame = prepareTextFrame(data);
-    const parsed = id === undefined ? undefined : parseId(id);
-    for (const session of members) session.deliver(room, parsed, frame);
+    for (const session of members) session.deliver(room, id, frame);
     return members.size;
   }
 }

@@ -8,10 +8,10 @@ import type {
   ReplayResult,
   StoredMessage,
 } from '../chat-ports';
-import { rateDecision, rateLimitArgs } from './presence';
+import { RedisMessageRateLimiter } from './presence';
 import { guard } from './auth-state';
 import { StateUnavailableError } from '../ports';
-import { luaScript } from './lua';
+import { luaScript, luaScriptWith } from './lua';
 
 type BrokerClient = Redis & {
   chatPublish(
@@ -33,11 +33,10 @@ function defineScripts(redis: Redis): BrokerClient {
   if (typeof client.chatPublish !== 'function') {
     redis.defineCommand('chatPublish', { numberOfKeys: 2, lua: luaScript('publish') });
     redis.defineCommand('chatReplay', { numberOfKeys: 1, lua: luaScript('replay') });
-    // rate_limit.lua becomes a local function of publish_limited.lua: one definition of the limit.
-    const rateLimit = `local function rate_limit(KEYS, ARGV)\n${luaScript('rate_limit')}\nend\n`;
+    // The same sliding_window function as rate_limit.lua: one definition of the limit.
     redis.defineCommand('chatPublishLimited', {
-      numberOfKeys: 6,
-      lua: rateLimit + luaScript('publish_limited'),
+      numberOfKeys: 3,
+      lua: luaScriptWith('publish_limited', 'sliding_window'),
     });
   }
   return client;
@@ -70,6 +69,7 @@ export interface RedisBrokerOptions {
  */
 export class RedisBroker implements Broker {
   private readonly redis: BrokerClient;
+  private readonly violations: RedisMessageRateLimiter;
   private readonly channels = new Map<string, string>(); // channel -> room
   private handler: FrameHandler = () => undefined;
   private resubscribed: (rooms: string[]) => void = () => undefined;
@@ -77,6 +77,7 @@ export class RedisBroker implements Broker {
 
   constructor(private readonly options: RedisBrokerOptions) {
     this.redis = defineScripts(options.redis);
+    this.violations = new RedisMessageRateLimiter(options.redis, options.keys);
     const sub = options.subscriber;
     // Buffers, not strings: the frame goes to the sockets as the bytes Redis sent.
     sub.on('messageBuffer', (channel: Buffer, payload: Buffer) => {
@@ -144,24 +145,25 @@ export class RedisBroker implements Broker {
     const ts = Date.now();
     const [head, tail] = messageFrameParts(room, from, text, ts);
     const { keys } = this.options;
-    const rate = rateLimitArgs(keys, from, limits);
+    // Few and short arguments: each one costs ioredis and Redis on every message.
     const reply = await guard(
       this.redis.chatPublishLimited(
-        ...rate.keys,
+        keys.rateWindow(from),
         keys.roomLog(room),
         keys.roomChannel(room),
-        ...rate.args,
+        ts,
+        limits.windowMs,
+        limits.max,
         this.options.historyMaxLen,
         from,
         text,
-        ts,
         head,
         tail,
       ),
     );
-    const decision = rateDecision(reply);
-    if (decision.allowed) return { published: { id: String(reply[1]), room, from, text, ts } };
-    return { refused: decision };
+    if (Number(reply[0]) === 1) return { published: { id: String(reply[1]), room, from, text, ts } };
+    // Only a refused message pays a second round trip, to count the violation.
+    return { refused: await this.violations.violation(from, limits, Number(reply[1])) };
   }
 
   async subscribe(room: string): Promise<void> {

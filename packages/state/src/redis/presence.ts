@@ -6,15 +6,17 @@ import type {
   Presence,
   RateDecision,
   RateLimits,
+  RateRefusal,
 } from '../chat-ports';
 import { guard } from './auth-state';
-import { luaScript } from './lua';
+import { luaScript, luaScriptWith } from './lua';
 import { randomBytes } from 'node:crypto';
 
 type PresenceClient = Redis & {
   chatPresence(hash: string, zset: string, channel: string, ...args: (string | number)[]): Promise<number>;
   chatAcquire(key: string, now: number, expiry: number, session: string, limit: number): Promise<number>;
   chatRate(...keysAndArgs: (string | number)[]): Promise<number[]>;
+  chatRateViolation(...keysAndArgs: (string | number)[]): Promise<number[]>;
 };
 
 function defineScripts(redis: Redis): PresenceClient {
@@ -22,7 +24,14 @@ function defineScripts(redis: Redis): PresenceClient {
   if (typeof client.chatPresence !== 'function') {
     redis.defineCommand('chatPresence', { numberOfKeys: 3, lua: luaScript('presence') });
     redis.defineCommand('chatAcquire', { numberOfKeys: 1, lua: luaScript('acquire_connection') });
-    redis.defineCommand('chatRate', { numberOfKeys: 4, lua: luaScript('rate_limit') });
+    redis.defineCommand('chatRate', {
+      numberOfKeys: 4,
+      lua: luaScriptWith('rate_limit', 'sliding_window', 'violation'),
+    });
+    redis.defineCommand('chatRateViolation', {
+      numberOfKeys: 3,
+      lua: luaScriptWith('rate_violation', 'violation'),
+    });
   }
   return client;
 }
@@ -132,16 +141,41 @@ export class RedisMessageRateLimiter implements MessageRateLimiter {
     const { keys, args } = rateLimitArgs(this.keys, user, limits);
     return rateDecision(await guard(this.redis.chatRate(...keys, ...args)));
   }
+
+  /** Records a message refused by publish_limited.lua as a violation (and blocks at the limit). */
+  async violation(user: string, limits: RateLimits, retryAfterMs: number): Promise<RateRefusal> {
+    const now = Date.now();
+    const k = this.keys;
+    const [violations, blocked] = await guard(
+      this.redis.chatRateViolation(
+        k.rateViolations(user),
+        k.blocked(user),
+        k.control,
+        now,
+        limits.windowMs,
+        uniqueMember(now),
+        limits.blockAfterViolations,
+        limits.blockDurationS,
+        user,
+      ),
+    );
+    return { allowed: false, retryAfterMs, violations: Number(violations), blocked: Number(blocked) === 1 };
+  }
 }
 
 /**
- * Members of the rate window must be unique per message: a random prefix per process and
- * a counter (no random bytes drawn per message).
+ * Members of the violations set must be unique per message: a random prefix per process
+ * and a counter (no random bytes drawn per message).
  */
 const memberPrefix = randomBytes(6).toString('base64url');
 let memberCounter = 0;
 
-/** KEYS and ARGV of rate_limit.lua (also the first ones of publish_limited.lua). */
+function uniqueMember(now: number): string {
+  memberCounter = (memberCounter + 1) % Number.MAX_SAFE_INTEGER;
+  return `${now}-${memberPrefix}-${memberCounter}`;
+}
+
+/** KEYS and ARGV of rate_limit.lua. */
 export function rateLimitArgs(
   keys: KeySchema,
   user: string,
@@ -154,7 +188,7 @@ export function rateLimitArgs(
       now,
       limits.windowMs,
       limits.max,
-      `${now}-${memberPrefix}-${(memberCounter = (memberCounter + 1) % Number.MAX_SAFE_INTEGER)}`,
+      uniqueMember(now),
       limits.blockAfterViolations,
       limits.blockDurationS,
       user,
