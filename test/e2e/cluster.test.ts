@@ -1,0 +1,964 @@
+/**
+ * The real local topology, end to end: `Cluster` from @securechat/cluster (what
+ * `npm run cluster` runs) starts redis-server with AOF, 2 auth nodes, 3 chat nodes and nginx
+ * with a self-signed certificate on free ports, and every check goes through nginx over
+ * https/wss, trusting that certificate by `ca` only. A last test runs `npm run cluster`'s
+ * entry point as a real child process.
+ */
+import { expect } from 'chai';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import WebSocket from 'ws';
+import {
+  Cluster,
+  freePort,
+  freePorts,
+  httpStatus,
+  locateTools,
+  ManagedProcess,
+  missingToolsMessage,
+  parseKnobs,
+  passedEnvironment,
+  pollUntil,
+  portIsFree,
+  redisArguments,
+  redisPing,
+  type RunningCluster,
+} from '@securechat/cluster';
+import { ChatClient, compareMessageIds, type MessageFrame, type WelcomeMessage } from '@securechat/sdk';
+import { REPO_ROOT } from '../support/nginx';
+import { waitFor } from '../support/wait';
+import { TestClient, type Frame } from '../support/ws-client';
+
+const HOST = '127.0.0.1';
+const PASSWORD = 'correct horse battery staple';
+/** The idle socket must outlive nginx's default 60 s and the template's 75 s proxy_read_timeout. */
+const IDLE_MS = 80_000;
+
+// ---- what the parts print ------------------------------------------------------------
+
+interface PartLine {
+  part: string;
+  stream: 'stdout' | 'stderr';
+  text: string;
+}
+
+/** `[redis] …`, `[nginx] …`, `[auth-1] …`, `[chat-3] …`: what ManagedProcess's default sink writes. */
+const PART_LINE = /^\[(redis|nginx|(?:auth|chat)-\d+)\] ([^\n]*)\n$/;
+
+/**
+ * The lines the cluster's parts write. `Cluster` sends them, prefixed, to this process's
+ * stdout and stderr (as `npm run cluster` does); while the suite runs they are taken from
+ * there and kept here instead, so that the tests can read the nodes' and nginx's logs.
+ */
+class PartOutput {
+  readonly lines: PartLine[] = [];
+  private readonly restores: (() => void)[] = [];
+
+  install(): void {
+    for (const [stream, name] of [
+      [process.stdout, 'stdout'],
+      [process.stderr, 'stderr'],
+    ] as const) {
+      type Write = (chunk: unknown, ...rest: unknown[]) => boolean;
+      const target = stream as unknown as { write: Write };
+      const original = target.write;
+      target.write = (chunk: unknown, ...rest: unknown[]): boolean => {
+        const match = typeof chunk === 'string' ? PART_LINE.exec(chunk) : null;
+        if (match === null) return original.call(stream, chunk, ...rest);
+        this.add(match[1] as string, match[2] as string, name);
+        const callback = rest.find((r): r is () => void => typeof r === 'function');
+        if (callback !== undefined) process.nextTick(callback);
+        return true;
+      };
+      this.restores.push(() => {
+        target.write = original;
+      });
+    }
+  }
+
+  uninstall(): void {
+    for (const restore of this.restores.splice(0)) restore();
+  }
+
+  add(part: string, text: string, stream: PartLine['stream'] = 'stdout'): void {
+    this.lines.push({ part, stream, text });
+  }
+
+  of(part: string): string[] {
+    return this.lines.filter((l) => l.part === part).map((l) => l.text);
+  }
+
+  /** A part's JSON log lines (anything else it printed is skipped). */
+  json(part: string): Record<string, unknown>[] {
+    return this.of(part).flatMap((line) => {
+      if (!line.startsWith('{')) return [];
+      try {
+        return [JSON.parse(line) as Record<string, unknown>];
+      } catch {
+        return [];
+      }
+    });
+  }
+
+  text(parts: readonly string[]): string {
+    return this.lines
+      .filter((l) => parts.includes(l.part))
+      .map((l) => l.text)
+      .join('\n');
+  }
+
+  tail(n = 40): string {
+    return this.lines
+      .slice(-n)
+      .map((l) => `[${l.part}] ${l.text}`)
+      .join('\n');
+  }
+}
+
+// ---- processes, for the `npm run cluster` test ------------------------------------------
+
+interface ProcessId {
+  pid: number;
+  /** /proc start time: a pid reused by another process is not mistaken for this one. */
+  start: string;
+}
+
+/** State (R, S, Z…), parent pid and start time of a process, from /proc/<pid>/stat. */
+function procStat(pid: number): { state: string; ppid: number; start: string } | undefined {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // "pid (comm) state ppid …": comm may hold spaces, so the fields start after the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { state: fields[0] ?? '', ppid: Number(fields[1]), start: fields[19] ?? '' };
+}
+
+/** Every process descended from `root` (children, nginx's workers, …). */
+function descendants(root: number): ProcessId[] {
+  const children = new Map<number, ProcessId[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = procStat(Number(entry));
+    if (stat === undefined) continue;
+    const list = children.get(stat.ppid) ?? [];
+    list.push({ pid: Number(entry), start: stat.start });
+    children.set(stat.ppid, list);
+  }
+  const found: ProcessId[] = [];
+  const queue = [root];
+  while (queue.length > 0) {
+    for (const child of children.get(queue.shift() as number) ?? []) {
+      found.push(child);
+      queue.push(child.pid);
+    }
+  }
+  return found;
+}
+
+/** Whether the process still runs. A zombie runs nothing and holds no port: it counts as gone. */
+function running(id: ProcessId): boolean {
+  const stat = procStat(id.pid);
+  return stat !== undefined && stat.start === id.start && stat.state !== 'Z' && stat.state !== 'X';
+}
+
+// ---- the suite ------------------------------------------------------------------------
+
+interface Reply {
+  status: number;
+  headers: IncomingMessage['headers'];
+  text: string;
+}
+
+interface Tokens {
+  access_token: string;
+  refresh_token: string;
+  token_type: string;
+  expires_in: number;
+}
+
+type TokenMethod = 'header' | 'subprotocol' | 'query';
+
+interface Accepted {
+  client: TestClient;
+  welcome: Frame;
+  /** The Sec-WebSocket-Protocol header of the 101. */
+  protocolHeader: string | undefined;
+}
+
+interface Refusal {
+  status: number;
+  body: string;
+}
+
+function isAccepted(result: Accepted | Refusal): result is Accepted {
+  return 'client' in result;
+}
+
+function signatureOf(jwt: string): string {
+  const signature = jwt.split('.')[2];
+  if (signature === undefined || signature.length < 20) throw new Error('not a signed JWT');
+  return signature;
+}
+
+/** The same token with its signature altered: well formed, badly signed. */
+function tampered(jwt: string): string {
+  const [header, payload, signature] = jwt.split('.') as [string, string, string];
+  const i = Math.floor(signature.length / 2);
+  const swapped = signature[i] === 'A' ? 'B' : 'A';
+  return `${header}.${payload}.${signature.slice(0, i)}${swapped}${signature.slice(i + 1)}`;
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+describe('the real cluster through nginx, over TLS @redis @nginx', function () {
+  this.timeout(60_000);
+  const output = new PartOutput();
+  let dir: string;
+  let cluster: Cluster | undefined;
+  let topology: RunningCluster;
+  let tools: ReadonlyMap<string, string>;
+  let ca: Buffer;
+  let chatNames: string[];
+  /** Every access token, JWT signature and refresh token handed out: none may reach a log. */
+  const secrets = new Set<string>();
+  const sockets: TestClient[] = [];
+  const sdkClients: ChatClient[] = [];
+  let restartedRedis: ManagedProcess | undefined;
+
+  let idle: Accepted;
+  let idleOpenedAt: number;
+  let idlePings = 0;
+
+  const wsUrl = () => `${topology.url.replace(/^https:/, 'wss:')}/ws`;
+
+  function send(
+    method: string,
+    path: string,
+    options: { body?: unknown; headers?: Record<string, string> } = {},
+  ): Promise<Reply> {
+    const body = options.body === undefined ? undefined : JSON.stringify(options.body);
+    return new Promise((resolve, reject) => {
+      const req = httpsRequest(
+        `${topology.url}${path}`,
+        {
+          method,
+          ca,
+          agent: false,
+          headers: {
+            ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}),
+            ...options.headers,
+          },
+        },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => (text += chunk));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
+  function remember(tokens: Tokens): Tokens {
+    secrets.add(tokens.access_token);
+    secrets.add(signatureOf(tokens.access_token));
+    secrets.add(tokens.refresh_token);
+    return tokens;
+  }
+
+  async function register(username: string): Promise<void> {
+    const reply = await send('POST', '/auth/register', { body: { username, password: PASSWORD } });
+    expect(reply.status, reply.text).to.equal(201);
+    expect(JSON.parse(reply.text)).to.deep.equal({ username });
+  }
+
+  async function login(username: string, headers: Record<string, string> = {}): Promise<Tokens> {
+    const reply = await send('POST', '/auth/login', { body: { username, password: PASSWORD }, headers });
+    expect(reply.status, reply.text).to.equal(200);
+    return remember(JSON.parse(reply.text) as Tokens);
+  }
+
+  async function newUser(username: string): Promise<string> {
+    await register(username);
+    return (await login(username)).access_token;
+  }
+
+  /** One wss handshake through nginx: the socket and its welcome, or the HTTP refusal. */
+  function handshake(
+    options: { token?: string; method?: TokenMethod; origin?: string; headers?: Record<string, string> } = {},
+  ): Promise<Accepted | Refusal> {
+    const method = options.method ?? 'header';
+    const headers: Record<string, string> = { ...options.headers };
+    const protocols = ['chat.v1'];
+    let url = wsUrl();
+    if (options.token !== undefined) {
+      if (method === 'header') headers.Authorization = `Bearer ${options.token}`;
+      if (method === 'subprotocol') protocols.push(`bearer.${options.token}`);
+      if (method === 'query') url += `?token=${encodeURIComponent(options.token)}`;
+    }
+    const ws = new WebSocket(url, protocols, {
+      ca,
+      headers,
+      origin: options.origin ?? topology.url,
+      perMessageDeflate: false,
+    });
+    const client = new TestClient(ws);
+    let protocolHeader: string | undefined;
+    ws.once('upgrade', (res) => {
+      const value = res.headers['sec-websocket-protocol'];
+      protocolHeader = Array.isArray(value) ? value.join(',') : value;
+    });
+    return new Promise((resolve, reject) => {
+      ws.once('open', () => {
+        sockets.push(client);
+        client
+          .next((f) => f.type === 'welcome', 10_000)
+          .then((welcome) => resolve({ client, welcome, protocolHeader }), reject);
+      });
+      ws.once('unexpected-response', (req, res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (body += chunk));
+        res.on('end', () => {
+          req.destroy();
+          resolve({ status: res.statusCode ?? 0, body });
+        });
+      });
+      ws.once('error', reject);
+    });
+  }
+
+  async function accepted(token: string, method: TokenMethod = 'header'): Promise<Accepted> {
+    const result = await handshake({ token, method });
+    if (!isAccepted(result)) throw new Error(`handshake refused: ${result.status} ${result.body}`);
+    return result;
+  }
+
+  async function refused(options: Parameters<typeof handshake>[0]): Promise<Refusal> {
+    const result = await handshake(options);
+    if (isAccepted(result)) {
+      result.client.ws.terminate();
+      throw new Error(`the handshake was accepted (101) on ${String(result.welcome.node)}`);
+    }
+    return result;
+  }
+
+  /** The `connected` audit line a chat node wrote for a session. */
+  function connectedLine(welcome: Frame): Promise<Record<string, unknown>> {
+    return waitFor(
+      () =>
+        output
+          .json(String(welcome.node))
+          .find((l) => l.event === 'connected' && l.session === welcome.session),
+      { what: `the connected line of session ${String(welcome.session)}` },
+    );
+  }
+
+  /** Opens sockets, taking `tokens` in turn, until `enough` holds (nginx decides where each lands). */
+  async function spread(
+    tokens: string[],
+    enough: (open: Accepted[]) => boolean,
+    max = 12,
+  ): Promise<Accepted[]> {
+    const open: Accepted[] = [];
+    while (!enough(open)) {
+      if (open.length >= max) {
+        throw new Error(`${max} sockets landed on ${open.map((o) => String(o.welcome.node)).join(', ')}`);
+      }
+      open.push(await accepted(tokens[open.length % tokens.length] as string));
+    }
+    return open;
+  }
+
+  const nodesOf = (open: readonly { welcome: Frame | WelcomeMessage }[]) =>
+    new Set(open.map((o) => String(o.welcome.node)));
+
+  function sdk(getToken: () => Promise<string>, tokenMethod: TokenMethod = 'header'): ChatClient {
+    const client = new ChatClient({
+      url: wsUrl(),
+      origin: topology.url,
+      ca,
+      getToken,
+      tokenMethod,
+      reconnect: { baseDelayMs: 50, maxDelayMs: 500 },
+    });
+    sdkClients.push(client);
+    return client;
+  }
+
+  before(async function () {
+    this.timeout(120_000);
+    output.install();
+    dir = mkdtempSync(join(tmpdir(), 'securechat-cluster-'));
+    // A root nginx runs its workers as nobody: they must reach the run directory in here.
+    chmodSync(dir, 0o755);
+    const located = locateTools(process.env.PATH);
+    if (located.missing.length > 0) {
+      throw new Error(missingToolsMessage(located.missing, process.getuid?.() === 0));
+    }
+    tools = located.found;
+    let lastError: unknown;
+    // Free ports are free when asked for, not necessarily when redis-server or nginx binds them.
+    for (let attempt = 0; attempt < 3 && cluster === undefined; attempt++) {
+      const [httpsPort, redisPort] = (await freePorts(2)) as [number, number];
+      const knobs = parseKnobs(
+        { CLUSTER_HTTPS_PORT: String(httpsPort), CLUSTER_REDIS_PORT: String(redisPort), CLUSTER_DIR: dir },
+        REPO_ROOT,
+      );
+      const candidate = new Cluster({
+        repoRoot: REPO_ROOT,
+        knobs,
+        // What every node inherits, as from `npm run cluster`'s environment. Debug logs make
+        // the no-token-in-logs check cover everything the nodes can write.
+        env: passedEnvironment({
+          PATH: process.env.PATH,
+          LOG_LEVEL: 'debug',
+          RATE_LIMIT_MAX: '1000',
+          SHUTDOWN_GRACE_MS: '5000',
+        }),
+        tools,
+        log: (line) => output.add('cluster', line),
+        readyTimeoutMs: 60_000,
+      });
+      try {
+        topology = await candidate.start();
+        cluster = candidate;
+      } catch (err) {
+        lastError = err;
+        await candidate.stop();
+      }
+    }
+    if (cluster === undefined) {
+      const detail = lastError instanceof Error ? lastError.message : String(lastError);
+      throw new Error(`the cluster did not start: ${detail}\n${output.tail()}`);
+    }
+    ca = readFileSync(join(dir, 'tls', 'cert.pem'));
+    chatNames = topology.nodes.filter((n) => n.spec.role === 'chat').map((n) => n.spec.name);
+    expect(chatNames).to.have.length(3);
+    expect(topology.nodes.filter((n) => n.spec.role === 'auth')).to.have.length(2);
+
+    // The idle socket of the last test opens first, so that its long wait runs alongside
+    // every other test instead of after them.
+    idle = await accepted(await newUser('idler'));
+    idleOpenedAt = Date.now();
+    idle.client.ws.on('ping', () => (idlePings += 1));
+  });
+
+  after(async function () {
+    this.timeout(60_000);
+    await Promise.all(sdkClients.map((c) => c.close().catch(() => undefined)));
+    for (const socket of sockets) socket.ws.terminate();
+    await cluster?.stop();
+    await restartedRedis?.stop('SIGTERM', 10_000);
+    output.uninstall();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('registers and logs in through nginx; the tokens work and refresh', async () => {
+    await register('alice');
+    const duplicate = await send('POST', '/auth/register', {
+      body: { username: 'ALICE', password: PASSWORD },
+    });
+    expect(duplicate.status).to.equal(409);
+    const tokens = await login('alice');
+    expect(tokens.token_type).to.equal('Bearer');
+    expect(tokens.expires_in).to.be.a('number');
+    const me = await send('GET', '/auth/me', { headers: { Authorization: `Bearer ${tokens.access_token}` } });
+    expect(me.status, me.text).to.equal(200);
+    expect(JSON.parse(me.text)).to.deep.equal({ username: 'alice' });
+    const refreshed = await send('POST', '/auth/refresh', { body: { refresh_token: tokens.refresh_token } });
+    expect(refreshed.status, refreshed.text).to.equal(200);
+    const rotated = remember(JSON.parse(refreshed.text) as Tokens);
+    expect(rotated.refresh_token).to.not.equal(tokens.refresh_token);
+    const wrong = await send('POST', '/auth/login', {
+      body: { username: 'alice', password: 'not the password' },
+    });
+    expect(wrong.status).to.equal(401);
+    expect(JSON.parse(wrong.text)).to.include({ error: 'invalid_credentials' });
+  });
+
+  it('accepts a wss handshake with each token method; the subprotocol is chat.v1, never the token', async () => {
+    const token = await newUser('bob');
+    for (const method of ['header', 'subprotocol', 'query'] as const) {
+      const { client, welcome, protocolHeader } = await accepted(token, method);
+      expect(welcome.user, method).to.equal('bob');
+      expect(chatNames, method).to.include(welcome.node);
+      expect(client.ws.protocol, method).to.equal('chat.v1');
+      expect(protocolHeader, method).to.equal('chat.v1');
+      // The node saw the token where the client put it: nginx passed each way on.
+      expect((await connectedLine(welcome)).method, method).to.equal(method);
+      expect((await client.request({ type: 'ping' })).type, method).to.equal('pong');
+      await client.close();
+    }
+  });
+
+  it('refuses bad handshakes through nginx with their HTTP status, never a 101', async () => {
+    const token = await newUser('carol');
+    const badOrigin = await refused({ token, origin: 'https://evil.example' });
+    expect(badOrigin.status, badOrigin.body).to.equal(403);
+    const wrongPort = await refused({ token, origin: 'https://127.0.0.1:1' });
+    expect(wrongPort.status, wrongPort.body).to.equal(403);
+    for (const method of ['header', 'subprotocol', 'query'] as const) {
+      const badToken = await refused({ token: tampered(token), method });
+      expect(badToken.status, `${method}: ${badToken.body}`).to.equal(401);
+      expect(JSON.parse(badToken.body), method).to.have.property('error').that.is.a('string');
+    }
+    const none = await refused({});
+    expect(none.status, none.body).to.equal(401);
+    const garbage = await refused({ token: 'not-a-jwt', method: 'query' });
+    expect(garbage.status, garbage.body).to.equal(401);
+  });
+
+  it('fans a room out across the three chat nodes, each message to each member exactly once, in order', async () => {
+    const tokens = [await newUser('fan_a'), await newUser('fan_b'), await newUser('fan_c')];
+    const members = await spread(tokens, (open) => open.length >= 6 && nodesOf(open).size === 3);
+    const room = 'fanout';
+    for (const m of members) await m.client.join(room);
+    // One sender on each node; the ids a member sees must be every acked id, in id order.
+    const senders = chatNames.map((name) => members.find((m) => m.welcome.node === name) as Accepted);
+    const sent: { id: string; text: string }[] = [];
+    for (let round = 0; round < 4; round++) {
+      for (const sender of senders) {
+        const text = `${String(sender.welcome.node)}#${round}`;
+        const ack = await sender.client.request({ type: 'send', room, text });
+        expect(ack.type, JSON.stringify(ack)).to.equal('ack');
+        sent.push({ id: String(ack.id), text });
+      }
+    }
+    // A last message: once it is in, anything sent before it that was due has been delivered
+    // (a room arrives in id order), so a duplicate would be visible now.
+    const last = await (senders[0] as Accepted).client.request({ type: 'send', room, text: 'last' });
+    sent.push({ id: String(last.id), text: 'last' });
+    const ids = sent.map((s) => s.id);
+    expect([...ids].sort(compareMessageIds), 'acked ids are in send order').to.deep.equal(ids);
+    for (const m of members) {
+      await m.client.next((f) => f.type === 'message' && f.room === room && f.id === last.id, 10_000);
+      const got = m.client.messages(room).map((f) => ({ id: String(f.id), text: String(f.text) }));
+      expect(got, `member on ${String(m.welcome.node)}`).to.deep.equal(sent);
+    }
+    for (const m of members) await m.client.close();
+  });
+
+  it('gives the nodes the real client address and ignores a forged X-Forwarded-For', async () => {
+    const forged = { 'X-Forwarded-For': '203.0.113.7', 'X-Real-IP': '203.0.113.8' };
+    await register('dave');
+    const reply = await send('POST', '/auth/login', {
+      body: { username: 'dave', password: PASSWORD },
+      headers: forged,
+    });
+    expect(reply.status, reply.text).to.equal(200);
+    remember(JSON.parse(reply.text) as Tokens);
+    const requestId = reply.headers['x-request-id'];
+    expect(requestId).to.be.a('string');
+    const authLine = await waitFor(
+      () =>
+        ['auth-1', 'auth-2']
+          .flatMap((name) => output.json(name))
+          .find((l) => l.event === 'login_success' && l.request_id === requestId),
+      { what: 'the login_success audit line' },
+    );
+    expect(authLine.address).to.equal(HOST);
+
+    const token = (JSON.parse(reply.text) as Tokens).access_token;
+    for (const method of ['header', 'query'] as const) {
+      const result = await handshake({ token, method, headers: forged });
+      if (!isAccepted(result)) throw new Error(`refused: ${result.status} ${result.body}`);
+      const line = await connectedLine(result.welcome);
+      expect(line.address, method).to.equal(HOST);
+      await result.client.close();
+    }
+    const everything = output.text(topology.nodes.map((n) => n.spec.name));
+    expect(everything).to.not.include('203.0.113.');
+  });
+
+  it('kill -9 of a chat node: its SDK clients reconnect through nginx to the others and miss nothing', async function () {
+    this.timeout(90_000);
+    await register('writer');
+    const writerToken = (await login('writer')).access_token;
+    await register('reader');
+    const readerToken = (await login('reader')).access_token;
+    // Readers fetch their token before every connection attempt: holding it back keeps
+    // them disconnected until the outage's messages are all published.
+    let gate: Promise<void> = Promise.resolve();
+    let openGate: () => void = () => undefined;
+    const writer = sdk(() => Promise.resolve(writerToken));
+    const writerNode = (await writer.connect()).node;
+    const room = 'failover';
+    await writer.join(room);
+
+    interface Reader {
+      client: ChatClient;
+      node: string;
+      got: MessageFrame[];
+      disconnects: number;
+    }
+    const readers: Reader[] = [];
+    const idleNode = String(idle.welcome.node);
+    // The victim: a node other than the writer's and the idle socket's, holding two readers.
+    const victimOf = () =>
+      chatNames.find(
+        (name) =>
+          name !== writerNode && name !== idleNode && readers.filter((r) => r.node === name).length >= 2,
+      );
+    while (victimOf() === undefined) {
+      if (readers.length >= 12) throw new Error(`readers on ${readers.map((r) => r.node).join(', ')}`);
+      // ?token= on purpose: the reconnects meet the dead node through nginx with the token in the URL.
+      const client = sdk(async () => {
+        await gate;
+        return readerToken;
+      }, 'query');
+      const reader: Reader = { client, node: (await client.connect()).node, got: [], disconnects: 0 };
+      client.on('message', (m) => reader.got.push(m));
+      client.on('disconnect', () => (reader.disconnects += 1));
+      await client.join(room);
+      readers.push(reader);
+    }
+    const victim = victimOf() as string;
+    const cut = readers.filter((r) => r.node === victim);
+    const spared = readers.filter((r) => r.node !== victim);
+    const reconnected = cut.map((r) =>
+      withTimeout(
+        new Promise<WelcomeMessage>((resolve) => r.client.once('reconnected', (e) => resolve(e.welcome))),
+        30_000,
+        `a reader of ${victim} to reconnect`,
+      ),
+    );
+    const texts: string[] = [];
+    const publish = async (text: string) => {
+      await writer.send(room, text);
+      texts.push(text);
+    };
+    for (let i = 0; i < 5; i++) await publish(`before-${i}`);
+    await waitFor(() => readers.every((r) => r.got.length === 5), { what: 'the first messages' });
+
+    gate = new Promise<void>((resolve) => {
+      openGate = () => resolve();
+    });
+    const part = cluster?.part(victim);
+    if (part === undefined) throw new Error(`no part ${victim}`);
+    part.signal('SIGKILL');
+    expect((await part.exited()).signal).to.equal('SIGKILL');
+    await waitFor(() => cut.every((r) => r.client.state === 'reconnecting'), {
+      what: `the readers of ${victim} to notice`,
+    });
+    // Published while the readers of the dead node are away.
+    for (let i = 0; i < 10; i++) await publish(`during-${i}`);
+    for (const r of cut) expect(r.got.map((m) => m.text)).to.deep.equal(texts.slice(0, 5));
+    openGate();
+
+    for (const welcome of await Promise.all(reconnected)) {
+      expect(welcome.node).to.not.equal(victim);
+      expect(chatNames).to.include(welcome.node);
+    }
+    await publish('after');
+    await waitFor(() => readers.every((r) => r.got.some((m) => m.text === 'after')), {
+      what: 'every reader to get the last message',
+      timeoutMs: 10_000,
+    });
+    for (const r of readers) {
+      expect(
+        r.got.map((m) => m.text),
+        `reader first on ${r.node}`,
+      ).to.deep.equal(texts);
+      const ids = r.got.map((m) => m.id);
+      expect([...ids].sort(compareMessageIds)).to.deep.equal(ids);
+    }
+    for (const r of spared) expect(r.disconnects, `reader on ${r.node}`).to.equal(0);
+    await waitFor(() => output.of('cluster').includes(`${victim} killed by SIGKILL; the rest keep running`), {
+      what: "the cluster's report of the dead node",
+    });
+    await Promise.all([writer, ...readers.map((r) => r.client)].map((c) => c.close()));
+  });
+
+  it('a Redis restart: a revocation made before it still holds, and the nodes recover without a restart', async function () {
+    this.timeout(90_000);
+    const token = await newUser('erin');
+    const socket = await accepted(token);
+    const logout = await send('POST', '/auth/logout', { headers: { Authorization: `Bearer ${token}` } });
+    expect(logout.status, logout.text).to.equal(204);
+    expect(await socket.client.waitClose(5000)).to.deep.equal({ code: 1008, reason: 'token_revoked' });
+    expect((await refused({ token })).status).to.equal(401);
+
+    const live = topology.nodes.filter((n) => cluster?.part(n.spec.name)?.running === true);
+    const pids = new Map(live.map((n) => [n.spec.name, cluster?.part(n.spec.name)?.pid]));
+    const redis = cluster?.part('redis');
+    if (redis === undefined) throw new Error('no redis part');
+    await redis.stop('SIGTERM', 10_000);
+    // Down: the nodes fail closed, the revoked token above all.
+    expect((await refused({ token })).status).to.equal(503);
+
+    // The cluster's own command line for it (Cluster.startRedis): same port, same data directory.
+    const port = Number(new URL(topology.redisUrl).port);
+    const args = ['--port', String(port), '--bind', HOST, '--dir', join(dir, 'redis')];
+    args.push('--daemonize', 'no', '--logfile', '', '--save', '', ...redisArguments());
+    restartedRedis = new ManagedProcess({
+      name: 'redis',
+      command: tools.get('redis-server') as string,
+      args,
+      env: { PATH: process.env.PATH },
+      cwd: REPO_ROOT,
+      onLine: (line, stream) => output.add('redis', line, stream),
+    });
+    restartedRedis.start();
+    await pollUntil('the restarted redis', () => redisPing(port), {
+      timeoutMs: 15_000,
+      abort: () => (restartedRedis?.exit ? 'redis-server exited' : undefined),
+    });
+
+    let acceptedRevoked = false;
+    const statuses: number[] = [];
+    await waitFor(
+      async () => {
+        const result = await handshake({ token });
+        if (isAccepted(result)) {
+          acceptedRevoked = true;
+          result.client.ws.terminate();
+          return true;
+        }
+        statuses.push(result.status);
+        // 503 while the nodes reconnect to Redis; then the revocation read back from the AOF.
+        return result.status === 401;
+      },
+      { timeoutMs: 20_000, intervalMs: 200, what: 'the revoked token to get 401' },
+    );
+    expect(acceptedRevoked, 'the revoked token was accepted after the restart').to.equal(false);
+    expect(
+      statuses.filter((s) => s !== 503 && s !== 401),
+      'statuses',
+    ).to.deep.equal([]);
+
+    // A new login: the auth nodes are back.
+    // 503 while the auth nodes reconnect; 409 only if an earlier attempt's reply was lost.
+    await waitFor(
+      async () => {
+        const reply = await send('POST', '/auth/register', {
+          body: { username: 'frank', password: PASSWORD },
+        });
+        return reply.status === 201 || reply.status === 409;
+      },
+      { timeoutMs: 20_000, intervalMs: 200, what: 'a registration after the restart' },
+    );
+    const fresh = await waitFor(
+      async () => {
+        const reply = await send('POST', '/auth/login', { body: { username: 'frank', password: PASSWORD } });
+        return reply.status === 200 ? remember(JSON.parse(reply.text) as Tokens) : undefined;
+      },
+      { timeoutMs: 20_000, intervalMs: 200, what: 'a login after the restart' },
+    );
+    // And a send and receive across two chat nodes.
+    const pair = await spread([fresh.access_token], (open) => nodesOf(open).size >= 2);
+    const [a, b] = [
+      pair[0] as Accepted,
+      pair.find((p) => p.welcome.node !== pair[0]?.welcome.node) as Accepted,
+    ];
+    const room = 'after-restart';
+    for (const s of [a, b]) {
+      await waitFor(async () => (await s.client.request({ type: 'join', room })).type === 'joined', {
+        timeoutMs: 10_000,
+        what: `a join on ${String(s.welcome.node)}`,
+      });
+    }
+    const ack = await a.client.request({ type: 'send', room, text: 'back' });
+    expect(ack.type, JSON.stringify(ack)).to.equal('ack');
+    for (const s of [a, b]) {
+      const got = await s.client.next((f) => f.type === 'message' && f.id === ack.id, 10_000);
+      expect(got).to.include({ room, text: 'back', from: 'frank' });
+    }
+    for (const s of pair) await s.client.close();
+    // Not restarted: the same processes, still running.
+    for (const [name, pid] of pids) {
+      expect(cluster?.part(name)?.pid, name).to.equal(pid);
+      expect(cluster?.part(name)?.running, name).to.equal(true);
+    }
+  });
+
+  it("writes no token to nginx's access or error log, nor to any node's log", async () => {
+    await register('grace');
+    const tokens = await login('grace');
+    const result = await accepted(tokens.access_token, 'query');
+    expect((await connectedLine(result.welcome)).method).to.equal('query');
+    await result.client.close();
+    expect(
+      (await refused({ token: tokens.access_token, method: 'query', origin: 'https://evil.example' })).status,
+    ).to.equal(403);
+    const refreshed = await send('POST', '/auth/refresh', { body: { refresh_token: tokens.refresh_token } });
+    expect(refreshed.status).to.equal(200);
+    remember(JSON.parse(refreshed.text) as Tokens);
+    // nginx logs this one to its error log: proof that the error log is being read.
+    const large = await send('POST', '/auth/login', {
+      body: { username: 'grace', password: 'x'.repeat(20_000) },
+    });
+    expect(large.status).to.equal(413);
+
+    const accessLog = join(dir, 'nginx', 'access.log');
+    const entries = () =>
+      readFileSync(accessLog, 'utf8')
+        .split('\n')
+        .filter((l) => l.trim() !== '')
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+    // A WebSocket is logged when it ends; the ?token= ones go through the internal location.
+    await waitFor(
+      () => entries().filter((e) => e.uri === '/_ws_token_in_query' && e.status === 101).length >= 1,
+      {
+        what: 'the access log entry of the ?token= socket',
+      },
+    );
+    await waitFor(() => output.of('nginx').some((l) => l.includes('too large body')), {
+      what: "nginx's error log line",
+    });
+    const logs: Record<string, string> = {
+      'nginx access': readFileSync(accessLog, 'utf8'),
+      'nginx error': output.text(['nginx']),
+    };
+    for (const name of [...topology.nodes.map((n) => n.spec.name), 'redis', 'cluster']) {
+      logs[name] = output.text([name]);
+    }
+    expect(`${logs['auth-1']}${logs['auth-2']}`).to.include('login_success');
+    expect(secrets.size).to.be.above(20);
+    for (const [name, text] of Object.entries(logs)) {
+      const leaked = [...secrets].filter((s) => text.includes(s));
+      expect(leaked.length, `${name} log holds ${leaked.length} tokens`).to.equal(0);
+      expect(text.includes('token='), `${name} log holds a query token`).to.equal(false);
+      expect(/eyJ[A-Za-z0-9_-]{10,}\.eyJ/.test(text), `${name} log holds a JWT`).to.equal(false);
+    }
+  });
+
+  it('npm run cluster as a child process: ready line, prefixed node logs, nothing left after SIGINT', async function () {
+    this.timeout(120_000);
+    const stateDir = mkdtempSync(join(tmpdir(), 'securechat-cluster-cmd-'));
+    chmodSync(stateDir, 0o755);
+    const httpsPort = await freePort();
+    const stdout: string[] = [];
+    const stderr: string[] = [];
+    let child: ChildProcess | undefined;
+    let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+    let started: ProcessId[] = [];
+    try {
+      child = spawn(process.execPath, [join(REPO_ROOT, 'packages/cluster/dist/main.js')], {
+        cwd: REPO_ROOT,
+        env: { PATH: process.env.PATH ?? '', CLUSTER_HTTPS_PORT: String(httpsPort), CLUSTER_DIR: stateDir },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      const proc = child;
+      const exited = new Promise<void>((resolve) =>
+        proc.once('exit', (code, signal) => {
+          exit = { code, signal };
+          resolve();
+        }),
+      );
+      createInterface({ input: proc.stdout as NodeJS.ReadableStream }).on('line', (l) => stdout.push(l));
+      createInterface({ input: proc.stderr as NodeJS.ReadableStream }).on('line', (l) => stderr.push(l));
+      const abort = () =>
+        exit ? `exited ${JSON.stringify(exit)}: ${stderr.slice(-10).join('\n')}` : undefined;
+      await pollUntil('cluster ready', async () => stdout.some((l) => l.startsWith('cluster ready:')), {
+        timeoutMs: 90_000,
+        abort,
+      });
+      const url = `https://${HOST}:${httpsPort}`;
+      expect(stdout.filter((l) => l.startsWith('cluster ready:'))).to.deep.equal([`cluster ready: ${url}`]);
+
+      // Every line is prefixed with the name of the part that wrote it.
+      const names = ['auth-1', 'auth-2', 'chat-1', 'chat-2', 'chat-3'];
+      for (const line of [...stdout, ...stderr]) {
+        if (line.startsWith('cluster ready:')) continue;
+        expect(line).to.match(/^\[(cluster|redis|nginx|auth-[12]|chat-[123])\] /);
+      }
+      const nodePorts: number[] = [];
+      for (const name of names) {
+        const logged = stdout
+          .filter((l) => l.startsWith(`[${name}] {`))
+          .map((l) => JSON.parse(l.slice(name.length + 3)) as Record<string, unknown>);
+        expect(logged.length, name).to.be.above(0);
+        for (const l of logged) expect(l.node, name).to.equal(name);
+        const listening = logged.find((l) => String(l.message).endsWith('node listening'));
+        expect(listening, `${name} listening line`).to.not.equal(undefined);
+        nodePorts.push(Number(listening?.port));
+      }
+      const where = stdout
+        .map((l) =>
+          /^\[cluster\] http redirect on http:\/\/127\.0\.0\.1:(\d+), redis on redis:\/\/127\.0\.0\.1:(\d+)/.exec(
+            l,
+          ),
+        )
+        .find((m) => m !== null);
+      expect(where, 'the [cluster] line naming its ports').to.not.equal(undefined);
+      const ports = [httpsPort, Number(where?.[1]), Number(where?.[2]), ...nodePorts];
+      for (const port of ports) expect(await portIsFree(port, HOST), `port ${port} in use`).to.equal(false);
+
+      const clusterCa = readFileSync(join(stateDir, 'tls', 'cert.pem'));
+      expect(await httpStatus(`${url}/healthz`, clusterCa)).to.equal(200);
+      expect(await httpStatus(`${url}/auth/jwks.json`, clusterCa)).to.equal(200);
+
+      started = descendants(proc.pid as number);
+      // redis-server, five nodes, nginx's master and at least one worker.
+      expect(started.length, JSON.stringify(started)).to.be.at.least(8);
+
+      proc.kill('SIGINT');
+      await withTimeout(exited, 60_000, 'the cluster to exit after SIGINT');
+      expect(exit).to.deep.equal({ code: 0, signal: null });
+      expect(stdout).to.include('[cluster] stopped');
+      await waitFor(() => started.every((p) => !running(p)), {
+        what: 'every process the cluster started to be gone',
+        timeoutMs: 5000,
+      }).catch(() => {
+        throw new Error(`still running: ${JSON.stringify(started.filter(running))}`);
+      });
+      const stillBound = async () => {
+        const bound: number[] = [];
+        for (const port of ports) if (!(await portIsFree(port, HOST))) bound.push(port);
+        return bound;
+      };
+      await waitFor(async () => (await stillBound()).length === 0, {
+        what: 'every port to be free',
+        timeoutMs: 5000,
+      }).catch(async () => {
+        throw new Error(`ports still bound: ${(await stillBound()).join(', ')}`);
+      });
+    } finally {
+      if (child !== undefined && exit === undefined) child.kill('SIGKILL');
+      // Only processes this test's cluster started (by pid and start time).
+      for (const p of started.filter(running)) process.kill(p.pid, 'SIGKILL');
+      rmSync(stateDir, { recursive: true, force: true });
+    }
+  });
+
+  it('keeps an idle socket open through nginx for more than 60 s: the nodes ping it', async function () {
+    this.timeout(IDLE_MS + 10_000);
+    const { client } = idle;
+    // A deliberate wait, not a settle: the socket has to stay idle past nginx's default
+    // 60 s and the template's 75 s proxy_read_timeout, and only the node's pings (every
+    // PING_INTERVAL_MS, 25 s) carry data over it. It started before the other tests.
+    const remaining = idleOpenedAt + IDLE_MS - Date.now();
+    if (remaining > 0) {
+      const closed = await client.waitClose(remaining).then(
+        (close) => close,
+        () => undefined,
+      );
+      expect(closed, 'the idle socket was closed').to.equal(undefined);
+    }
+    expect(Date.now() - idleOpenedAt).to.be.at.least(IDLE_MS);
+    expect(client.closed).to.equal(undefined);
+    expect(client.frames.map((f) => f.type)).to.deep.equal(['welcome']);
+    expect(idlePings, 'pings from the node').to.be.at.least(2);
+    expect((await client.request({ type: 'ping' })).type).to.equal('pong');
+  });
+});
