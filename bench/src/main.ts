@@ -80,7 +80,9 @@ async function main(): Promise<number> {
     `bench-${result.startedAt.replace(/[:.]/g, '-')}${options.quick ? '-quick' : ''}.json`,
   );
   writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
-  process.stdout.write(toMarkdown(result, options.referenceDeliveriesPerS, options.p99BarMs));
+  process.stdout.write(
+    toMarkdown(result, options.referenceDeliveriesPerS, options.p99BarMs, options.lightDeliveriesPerS),
+  );
   log(`result: ${file}`);
   const failed = systems.some((s) => s.error !== undefined);
   if (failed) log(`node logs kept in ${dir}`);

@@ -24,6 +24,8 @@ export interface BenchOptions {
   readonly stopP99Ms: number;
   /** The delivery rate the p50/p99 headline figures are read at. */
   readonly referenceDeliveriesPerS: number;
+  /** A light rate, with cores to spare, where server CPU per delivery is also read. */
+  readonly lightDeliveriesPerS: number;
   readonly connectConcurrency: number;
   readonly outDir: string;
   readonly chatMain: string;
@@ -138,6 +140,7 @@ export function parseOptions(argv: readonly string[], env: Raw): BenchOptions | 
     p99BarMs: 50,
     stopP99Ms: positiveNumber(raw, 'stop-p99-ms', 1000),
     referenceDeliveriesPerS: 20_000,
+    lightDeliveriesPerS: 10_000,
     connectConcurrency: 50,
     outDir: resolve(raw.out ?? resolve(REPO_ROOT, 'bench', 'results')),
     chatMain: resolve(raw['chat-main'] ?? resolve(REPO_ROOT, 'services', 'chat', 'dist', 'main.js')),

@@ -1,4 +1,5 @@
 import type { BenchResult, StepResult, SystemResult } from './results';
+import { busyCores } from './summary';
 
 const dash = '-';
 /** Other processes' CPU above which a run is flagged as disturbed. */
@@ -37,7 +38,9 @@ function summaryRow(s: SystemResult): string[] {
     sustained(s),
     num(ref?.p50Ms),
     num(ref?.p99Ms),
+    num(s.summary.cpuUsPerDeliveryAtLight),
     num(ref?.cpuUsPerDelivery),
+    num(ref?.machineBusyCores, 2),
     num(ref?.loadGenCores, 2),
     num(s.memory?.idleKbPerConnection),
   ];
@@ -59,13 +62,14 @@ function stepRow(st: StepResult): string[] {
     num(st.serverCpu.usPerDelivery),
     st.loadGenCpu.perWorkerCores.map((c) => c.toFixed(2)).join(' + '),
     num(st.otherCores, 2),
+    num(busyCores(st), 2),
     [counts(st.errors), counts(st.closes)].filter((x) => x !== '').join('; '),
     st.passed ? 'yes' : 'no',
   ];
 }
 
 /** The run as markdown: the headline table, then every step of every system. */
-export function toMarkdown(result: BenchResult, reference: number, bar: number): string {
+export function toMarkdown(result: BenchResult, reference: number, bar: number, light: number): string {
   const m = result.machine;
   const out: string[] = [];
   out.push(`## Benchmark ${result.startedAt}`);
@@ -88,7 +92,9 @@ export function toMarkdown(result: BenchResult, reference: number, bar: number):
         `deliveries/s at p99 ≤ ${bar} ms`,
         `p50 ms @${thousands(reference)}/s`,
         `p99 ms @${thousands(reference)}/s`,
+        `server CPU µs/delivery @${thousands(light)}/s`,
         `server CPU µs/delivery @${thousands(reference)}/s`,
+        `machine busy cores @${thousands(reference)}/s`,
         `load gen cores @${thousands(reference)}/s`,
         'idle KB/connection',
       ],
@@ -138,6 +144,7 @@ export function toMarkdown(result: BenchResult, reference: number, bar: number):
             'server µs/delivery',
             'load gen cores',
             'other procs cores',
+            'machine busy cores',
             'errors; closes',
             `p99 ≤ ${bar} ms`,
           ],

@@ -68,7 +68,15 @@ export interface SystemSummary {
     readonly p99Ms: number | null;
     readonly cpuUsPerDelivery: number | null;
     readonly loadGenCores: number;
+    /** Every process's CPU during the window (2.0 on a 2-core machine: CPU-bound). */
+    readonly machineBusyCores: number;
   } | null;
+  /**
+   * Server CPU per delivery at the light reference rate, where the machine still has
+   * cores to spare. Near saturation every system gets the CPU the load generators leave,
+   * so the figure there measures what was left over as much as what a delivery costs.
+   */
+  readonly cpuUsPerDeliveryAtLight: number | null;
 }
 
 export interface SystemResult {

@@ -6,7 +6,7 @@ import type { StepResult, SystemSummary } from './results';
  */
 export function summarize(
   steps: readonly StepResult[],
-  options: { readonly referenceDeliveriesPerS: number },
+  options: { readonly referenceDeliveriesPerS: number; readonly lightDeliveriesPerS: number },
 ): SystemSummary {
   let best: StepResult | undefined;
   for (const step of steps) {
@@ -14,6 +14,7 @@ export function summarize(
     best = step;
   }
   const reference = steps.find((s) => s.offeredDeliveriesPerS === options.referenceDeliveriesPerS);
+  const light = steps.find((s) => s.offeredDeliveriesPerS === options.lightDeliveriesPerS);
   return {
     maxPassingDeliveriesPerS: best?.deliveredPerS ?? null,
     maxPassingOfferedDeliveriesPerS: best?.offeredDeliveriesPerS ?? null,
@@ -27,6 +28,13 @@ export function summarize(
             p99Ms: reference.latencyMs?.p99 ?? null,
             cpuUsPerDelivery: reference.serverCpu.usPerDelivery,
             loadGenCores: reference.loadGenCpu.totalCores,
+            machineBusyCores: busyCores(reference),
           },
+    cpuUsPerDeliveryAtLight: light?.serverCpu.usPerDelivery ?? null,
   };
+}
+
+/** The machine's busy time during a step: servers, load generators and everything else. */
+export function busyCores(step: StepResult): number {
+  return step.serverCpu.totalCores + step.loadGenCpu.totalCores + step.otherCores;
 }

@@ -52,21 +52,28 @@ describe('bench figures', () => {
 
   it('takes the sustained rate from the last of the passing steps before the first failure', () => {
     const steps = [step(500, 5), step(1000, 8), step(1500, 60), step(2000, 40), step(2500, 900)];
-    const s = summarize(steps, { referenceDeliveriesPerS: 20_000 });
+    const s = summarize(steps, { referenceDeliveriesPerS: 20_000, lightDeliveriesPerS: 10_000 });
     expect(s.maxPassingOfferedDeliveriesPerS).to.equal(10_000);
     expect(s.maxPassingDeliveriesPerS).to.equal(10_000);
     expect(s.saturated).to.equal(true);
     expect(s.atReference?.p99Ms).to.equal(40);
     expect(s.atReference?.cpuUsPerDelivery).to.equal(40);
+    expect(s.atReference?.machineBusyCores).to.be.closeTo(1.5, 1e-9);
+    expect(s.cpuUsPerDeliveryAtLight).to.equal(40);
   });
 
   it('fails a step that lost deliveries and says when the ceiling was never reached', () => {
     expect(
-      summarize([step(500, 5, 3)], { referenceDeliveriesPerS: 20_000 }).maxPassingDeliveriesPerS,
+      summarize([step(500, 5, 3)], { referenceDeliveriesPerS: 20_000, lightDeliveriesPerS: 10_000 })
+        .maxPassingDeliveriesPerS,
     ).to.equal(null);
-    const all = summarize([step(500, 5), step(1000, 6)], { referenceDeliveriesPerS: 20_000 });
+    const all = summarize([step(500, 5), step(1000, 6)], {
+      referenceDeliveriesPerS: 20_000,
+      lightDeliveriesPerS: 5_000,
+    });
     expect(all.saturated).to.equal(false);
     expect(all.atReference).to.equal(null);
+    expect(all.cpuUsPerDeliveryAtLight).to.equal(40);
   });
 
   it('reads CPU ticks and RSS from /proc texts, command names with spaces included', () => {
