@@ -8,8 +8,6 @@
 import { expect } from 'chai';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -31,6 +29,7 @@ import {
   type RunningCluster,
 } from '@securechat/cluster';
 import { ChatClient, compareMessageIds, type MessageFrame, type WelcomeMessage } from '@securechat/sdk';
+import { httpsSend, type HttpsReply, type HttpsRequestOptions } from '../support/https';
 import { REPO_ROOT } from '../support/nginx';
 import { waitFor } from '../support/wait';
 import { TestClient, type Frame } from '../support/ws-client';
@@ -172,11 +171,7 @@ function running(id: ProcessId): boolean {
 
 // ---- the suite ------------------------------------------------------------------------
 
-interface Reply {
-  status: number;
-  headers: IncomingMessage['headers'];
-  text: string;
-}
+type Reply = HttpsReply;
 
 interface Tokens {
   access_token: string;
@@ -248,34 +243,8 @@ describe('the real cluster through nginx, over TLS @redis @nginx', function () {
 
   const wsUrl = () => `${topology.url.replace(/^https:/, 'wss:')}/ws`;
 
-  function send(
-    method: string,
-    path: string,
-    options: { body?: unknown; headers?: Record<string, string> } = {},
-  ): Promise<Reply> {
-    const body = options.body === undefined ? undefined : JSON.stringify(options.body);
-    return new Promise((resolve, reject) => {
-      const req = httpsRequest(
-        `${topology.url}${path}`,
-        {
-          method,
-          ca,
-          agent: false,
-          headers: {
-            ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}),
-            ...options.headers,
-          },
-        },
-        (res) => {
-          let text = '';
-          res.setEncoding('utf8');
-          res.on('data', (chunk: string) => (text += chunk));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
-        },
-      );
-      req.on('error', reject);
-      req.end(body);
-    });
+  function send(method: string, path: string, options: HttpsRequestOptions = {}): Promise<Reply> {
+    return httpsSend(topology.url, ca, method, path, options);
   }
 
   function remember(tokens: Tokens): Tokens {

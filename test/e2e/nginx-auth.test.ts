@@ -1,54 +1,25 @@
 import { expect } from 'chai';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { get as httpGet, type IncomingHttpHeaders } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import { get as httpGet } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { freePort, nodeEnvironment, nodeSpecs } from '@securechat/cluster';
+import { httpsSend, type HttpsReply, type HttpsRequestOptions } from '../support/https';
 import { NginxServer } from '../support/nginx';
 import { makeKeys, NodeProcess } from '../support/node-process';
 import { RedisServer, uniquePrefix } from '../support/redis-server';
 import { waitFor } from '../support/wait';
 
-interface Reply {
-  status: number;
-  headers: IncomingHttpHeaders;
-  rawHeaders: string[];
-  text: string;
-}
+type Reply = HttpsReply;
 
 function send(
   nginx: NginxServer,
   method: string,
   path: string,
-  options: { body?: unknown; headers?: Record<string, string> } = {},
+  options: HttpsRequestOptions = {},
 ): Promise<Reply> {
-  const body = options.body === undefined ? undefined : JSON.stringify(options.body);
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest(
-      `${nginx.url}${path}`,
-      {
-        method,
-        ca: nginx.ca,
-        agent: false,
-        headers: {
-          ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}),
-          ...options.headers,
-        },
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => (text += chunk));
-        res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, rawHeaders: res.rawHeaders, text }),
-        );
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
+  return httpsSend(nginx.url, nginx.ca, method, path, options);
 }
 
 function json(reply: Reply): Record<string, unknown> {
