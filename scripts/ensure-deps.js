@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Runs before `npm test`: the integration tests start real redis-server, nginx and
-// openssl processes. Missing Debian packages are installed when running as root;
-// otherwise the test run stops at once with the command that installs them.
+// openssl processes and check docker-compose.yml with docker-compose. Missing Debian
+// packages are installed when running as root; otherwise the test run stops at once
+// with the command that installs them.
 'use strict';
 const { execFileSync, spawnSync } = require('node:child_process');
 
@@ -9,6 +10,8 @@ const needed = [
   { command: 'redis-server', pkg: 'redis-server' },
   { command: 'nginx', pkg: 'nginx', paths: ['/usr/sbin/nginx'] },
   { command: 'openssl', pkg: 'openssl' },
+  // `docker-compose config` checks docker-compose.yml; it needs no Docker engine.
+  { command: 'docker-compose', pkg: 'docker-compose' },
 ];
 
 function has(tool) {

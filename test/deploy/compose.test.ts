@@ -1,5 +1,7 @@
 import { expect } from 'chai';
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import {
@@ -42,6 +44,40 @@ function mounts(service: Json, name: string): Map<string, { source: string; read
     }),
   );
 }
+
+/** `docker-compose config` (Debian's docker-compose, installed by npm test): it needs no engine. */
+function composeConfig(file: string): { status: number | null; stdout: string; stderr: string } {
+  const run = spawnSync('docker-compose', ['--project-directory', REPO_ROOT, '-f', file, 'config'], {
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+  });
+  if (run.error !== undefined) throw run.error;
+  return { status: run.status, stdout: run.stdout, stderr: run.stderr };
+}
+
+describe('docker-compose config accepts docker-compose.yml', () => {
+  it('validates and resolves the file with the same services the test below reads', () => {
+    const result = composeConfig(join(REPO_ROOT, 'docker-compose.yml'));
+    expect(result.status, result.stderr).to.equal(0);
+    const resolved = object(parse(result.stdout) as unknown, 'docker-compose config output');
+    const ours = object(
+      object(parse(read('docker-compose.yml'), { merge: true }) as unknown, 'docker-compose.yml').services,
+      'services',
+    );
+    expect(Object.keys(object(resolved.services, 'services')).sort()).to.deep.equal(Object.keys(ours).sort());
+  });
+
+  it('refuses a file that is not a valid compose file (the check can fail)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'compose-'));
+    try {
+      const file = join(dir, 'docker-compose.yml');
+      writeFileSync(file, 'services:\n  web:\n    image: nginx\n    ports: 8443\n    restart: sometimes\n');
+      expect(composeConfig(file).status).to.not.equal(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('docker-compose.yml matches the topology npm run cluster starts', () => {
   // `merge: true` resolves the file's `<<: *anchor` keys as docker compose does.
