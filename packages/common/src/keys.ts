@@ -42,8 +42,12 @@ export function keySchema(prefix: string) {
     presenceExpiry: (room: string) => `${prefix}presence:${part(room, 'room')}:exp`,
     /** sorted set: session id -> expiry (unix ms); the per-user connection cap */
     connections: (username: string) => `${prefix}conns:${part(username, 'username')}`,
-    /** sorted set: accepted messages of the user in the sliding window (member -> unix ms) */
-    rateWindow: (username: string) => `${prefix}rate:${part(username, 'username')}`,
+    /**
+     * list: accept times (unix ms) of the user's messages, newest first, for the sliding
+     * window. Not `rate:<user>`, which older nodes kept as a sorted set: during a rolling
+     * upgrade the two kinds of node count apart instead of failing on WRONGTYPE.
+     */
+    rateWindow: (username: string) => `${prefix}rate:${part(username, 'username')}:times`,
     /** sorted set: rejected messages of the user in the current window */
     rateViolations: (username: string) => `${prefix}rate:${part(username, 'username')}:violations`,
     /** control channel: revocations, blocks, kicks */
