@@ -36,7 +36,7 @@ describe('bench runner @redis', function () {
     return { ...parsed, settleMs: 100, firstWarmupMs: 0 };
   }
 
-  for (const name of ['relay', 'socketio'] as SystemName[]) {
+  for (const name of ['ours', 'relay', 'socketio'] as SystemName[]) {
     it(`counts every delivery of ${name} once, at every member of the room`, async () => {
       const options = tinyOptions();
       const systemDir = mkdtempSync(join(dir, `${name}-`));

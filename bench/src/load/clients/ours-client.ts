@@ -1,20 +1,22 @@
-import WebSocket from 'ws';
-import { CONNECT_TIMEOUT_MS, parseObject, withTimeout, type BenchClient, type ClientEvents } from './client';
+import { ChatError, Connection, systemClock } from '@securechat/sdk';
+import { CONNECT_TIMEOUT_MS, withTimeout, type BenchClient, type ClientEvents } from './client';
 
-interface Pending {
-  resolve(): void;
-  reject(err: Error): void;
+/** A send's ack later than this is counted as an error (it is not a delivery). */
+const REQUEST_TIMEOUT_MS = 30_000;
+
+function code(err: unknown): string {
+  return err instanceof ChatError ? err.code : 'unknown';
 }
 
 /**
- * A securechat client speaking the chat.v1 protocol of CONTRACT.md directly over `ws`:
- * bearer token in the Authorization header, `welcome` first, `join` -> `joined`,
- * `send` -> `ack`, and a `message` frame per delivery (the sender's own copy included).
+ * A securechat client built on the SDK's Connection (`@securechat/sdk`), as the
+ * Socket.IO clients are built on socket.io-client: bearer token in the Authorization
+ * header, `welcome` first, `join` -> `joined` and `send` -> `ack` as requests settled by
+ * their `ref`, and a `message` frame per delivery (the sender's own copy included). No
+ * reconnect: a connection lost during a step is counted, not repaired.
  */
 export class OursClient implements BenchClient {
-  private ws: WebSocket | undefined;
-  private seq = 0;
-  private readonly pending = new Map<string, Pending>();
+  private connection: Connection | undefined;
 
   constructor(
     private readonly url: string,
@@ -24,93 +26,57 @@ export class OursClient implements BenchClient {
   ) {}
 
   connect(): Promise<void> {
-    const ws = new WebSocket(this.url, ['chat.v1'], {
-      headers: { Authorization: `Bearer ${this.token}` },
-      perMessageDeflate: false,
-      handshakeTimeout: CONNECT_TIMEOUT_MS,
-      ...(this.origin !== undefined ? { origin: this.origin } : {}),
-    });
-    this.ws = ws;
-    let welcomed = false;
-    const opened = new Promise<void>((resolve, reject) => {
-      ws.on('unexpected-response', (_req, res) => {
-        reject(new Error(`handshake refused: HTTP ${res.statusCode}`));
-        res.resume();
-        ws.terminate();
-      });
-      ws.on('error', (err) => reject(err));
-      ws.on('close', (code, reason) => {
-        if (!welcomed) reject(new Error(`closed before welcome: ${code} ${reason.toString()}`));
-        else this.events.onClose(`${code}${reason.length > 0 ? ` ${reason.toString()}` : ''}`);
-        for (const p of this.pending.values()) p.reject(new Error('connection closed'));
-        this.pending.clear();
-      });
-      ws.on('message', (data, isBinary) => {
-        if (isBinary) return;
-        const msg = parseObject(data);
-        if (msg === undefined) return;
-        switch (msg.type) {
-          case 'message':
-            this.events.onText(msg.text);
-            return;
-          case 'ack':
-            this.events.onAck();
-            return;
-          case 'welcome':
-            welcomed = true;
-            resolve();
-            return;
-          case 'joined':
-            this.settle(msg.ref);
-            return;
-          case 'error': {
-            const code = typeof msg.code === 'string' ? msg.code : 'unknown';
-            if (!this.settle(msg.ref, new Error(`error ${code}: ${String(msg.message)}`))) {
-              this.events.onError(code);
-            }
-            return;
-          }
-          default:
-            return;
-        }
-      });
-    });
-    return withTimeout(opened, CONNECT_TIMEOUT_MS, 'connect');
+    const connection = new Connection(
+      {
+        url: this.url,
+        token: this.token,
+        tokenMethod: 'header',
+        origin: this.origin,
+        ca: undefined,
+        rejectUnauthorized: undefined,
+        connectTimeoutMs: CONNECT_TIMEOUT_MS,
+        requestTimeoutMs: REQUEST_TIMEOUT_MS,
+        clock: systemClock,
+      },
+      {
+        frame: (message) => {
+          if (message.type === 'message') this.events.onText(message.text);
+          else if (message.type === 'error') this.events.onError(message.code);
+        },
+        invalid: () => this.events.onError('invalid_frame'),
+        closed: (closeCode, reason) =>
+          this.events.onClose(`${closeCode}${reason !== '' ? ` ${reason}` : ''}`),
+      },
+    );
+    this.connection = connection;
+    return withTimeout(
+      connection.opened.then(() => undefined),
+      CONNECT_TIMEOUT_MS,
+      'connect',
+    );
   }
 
   join(room: string): Promise<void> {
-    const ref = `j${++this.seq}`;
-    const joined = new Promise<void>((resolve, reject) => this.pending.set(ref, { resolve, reject }));
-    if (!this.write({ type: 'join', room, ref })) {
-      this.pending.delete(ref);
-      return Promise.reject(new Error('not connected'));
-    }
-    return withTimeout(joined, CONNECT_TIMEOUT_MS, `join ${room}`);
+    const connection = this.connection;
+    if (connection?.isOpen !== true) return Promise.reject(new Error('not connected'));
+    return withTimeout(
+      connection.request({ type: 'join', room }).then(() => undefined),
+      CONNECT_TIMEOUT_MS,
+      `join ${room}`,
+    );
   }
 
   send(room: string, text: string): boolean {
-    return this.write({ type: 'send', room, text, ref: `s${++this.seq}` });
+    const connection = this.connection;
+    if (connection?.isOpen !== true) return false;
+    connection.request({ type: 'send', room, text }).then(
+      () => this.events.onAck(),
+      (err: unknown) => this.events.onError(code(err)),
+    );
+    return true;
   }
 
   close(): void {
-    this.ws?.close(1000);
-  }
-
-  private write(frame: Record<string, unknown>): boolean {
-    const ws = this.ws;
-    if (ws === undefined || ws.readyState !== WebSocket.OPEN) return false;
-    ws.send(JSON.stringify(frame));
-    return true;
-  }
-
-  /** Settles the request `ref` refers to; false when there is none. */
-  private settle(ref: unknown, err?: Error): boolean {
-    if (typeof ref !== 'string') return false;
-    const p = this.pending.get(ref);
-    if (p === undefined) return false;
-    this.pending.delete(ref);
-    if (err === undefined) p.resolve();
-    else p.reject(err);
-    return true;
+    this.connection?.close(1000);
   }
 }
