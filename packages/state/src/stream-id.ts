@@ -19,6 +19,10 @@ export function parseId(id: string): ParsedId {
   return { ms: Number(id.slice(0, dash)), seq: Number(id.slice(dash + 1)) };
 }
 
+export function formatId(id: ParsedId): string {
+  return `${id.ms}-${id.seq}`;
+}
+
 /** true when `a` comes after `b`. */
 export function isAfter(a: ParsedId, b: ParsedId): boolean {
   return a.ms > b.ms || (a.ms === b.ms && a.seq > b.seq);

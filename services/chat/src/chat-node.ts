@@ -5,7 +5,7 @@ import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import { messageFrame, type Logger, type TrustList } from '@securechat/common';
 import type { ChatState, EnforcementEvent, RateLimits } from '@securechat/state';
-import { isAfter, parseId, type ParsedId } from '@securechat/state';
+import { formatId, isAfter, parseId, type ParsedId } from '@securechat/state';
 import type { AccessClaims, TokenVerifier } from '@securechat/tokens';
 import { CLOSE, HANDSHAKE, type CloseCode } from './codes';
 import { wsConnection } from './connection';
@@ -64,7 +64,7 @@ export class ChatNode {
   private readonly requests: RequestHandler;
   private readonly timers: NodeJS.Timeout[] = [];
   /** Newest message id fanned out per room, to catch up after a subscriber reconnect. */
-  private readonly lastIds = new Map<string, { id: string; parsed: ParsedId }>();
+  private readonly lastIds = new Map<string, ParsedId>();
   /** Rooms whose local subscription is being set up or torn down, serialised per room. */
   private readonly roomLocks = new Map<string, Promise<void>>();
   private draining = false;
@@ -332,10 +332,10 @@ export class ChatNode {
   private onFrame(room: string, id: string | undefined, data: Buffer): void {
     // Parsed once per node, for the high-water mark here and every member's in the Hub.
     const parsed = id === undefined ? undefined : parseId(id);
-    if (id !== undefined && parsed !== undefined) {
+    if (parsed !== undefined) {
       // A catch-up may replay older ids after newer live ones: keep the newest.
       const last = this.lastIds.get(room);
-      if (last === undefined || isAfter(parsed, last.parsed)) this.lastIds.set(room, { id, parsed });
+      if (last === undefined || isAfter(parsed, last)) this.lastIds.set(room, parsed);
     }
     this.hub.fanOut(room, parsed, data);
   }
@@ -345,8 +345,9 @@ export class ChatNode {
    * dropped. Sessions drop anything they already have, so nothing is delivered twice.
    */
   private async catchUp(room: string): Promise<void> {
-    const since = this.lastIds.get(room)?.id;
-    if (since === undefined || !this.hub.hasRoom(room)) return;
+    const last = this.lastIds.get(room);
+    if (last === undefined || !this.hub.hasRoom(room)) return;
+    const since = formatId(last);
     try {
       const { messages } = await this.deps.state.broker.replay(
         room,
@@ -468,11 +469,10 @@ export class ChatNode {
   }
 
   /**
-   * Rechecks live sessions against revocations and blocks (by default every one of them,
-   * at once; the node's sweep passes a slice at a time), so a missed notification cannot
-   * leave one open for long.
+   * Rechecks the sweep's slice of live sessions against revocations and blocks, so a
+   * missed notification cannot leave one open for long.
    */
-  async revalidate(sessions: readonly Session[] = [...this.hub.sessions]): Promise<void> {
+  private async revalidate(sessions: readonly Session[]): Promise<void> {
     const { state } = this.deps;
     // Chunks of concurrent checks: written to Redis together, like a pipeline.
     for (let i = 0; i < sessions.length; i += 200) {

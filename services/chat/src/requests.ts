@@ -155,37 +155,23 @@ export class RequestHandler {
   }
 
   private async refreshToken(session: Session, m: Msg<'refresh_token'>): Promise<void> {
-    let claims;
-    try {
-      claims = this.deps.verifier.verify(m.token);
-    } catch (err) {
-      const reason = err instanceof TokenError ? err.code : 'invalid';
+    const refuse = (reason: string, message = 'token refused') => {
       this.node.audit('token_refresh_refused', {
         username: session.user,
         session: session.id,
         address: session.address,
         reason,
       });
-      return this.error(session, 'forbidden', 'token refused', m.ref);
+      this.error(session, 'forbidden', message, m.ref);
+    };
+    let claims;
+    try {
+      claims = this.deps.verifier.verify(m.token);
+    } catch (err) {
+      return refuse(err instanceof TokenError ? err.code : 'invalid');
     }
-    if (claims.sub !== session.user) {
-      this.node.audit('token_refresh_refused', {
-        username: session.user,
-        session: session.id,
-        address: session.address,
-        reason: 'other_user',
-      });
-      return this.error(session, 'forbidden', 'token of another user', m.ref);
-    }
-    if (await this.deps.state.revocations.isRevoked(claims)) {
-      this.node.audit('token_refresh_refused', {
-        username: session.user,
-        session: session.id,
-        address: session.address,
-        reason: 'revoked',
-      });
-      return this.error(session, 'forbidden', 'token refused', m.ref);
-    }
+    if (claims.sub !== session.user) return refuse('other_user', 'token of another user');
+    if (await this.deps.state.revocations.isRevoked(claims)) return refuse('revoked');
     if (session.closed) return;
     if (claims.exp >= session.claims.exp) {
       session.claims = claims;

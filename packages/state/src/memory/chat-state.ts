@@ -218,7 +218,8 @@ export class MemoryPresence implements Presence {
       if (nodes === undefined) await this.join(room, user);
       else nodes.set(this.node, expiry);
     }
-    for (const room of [...this.table.rooms.keys()]) if (!seen.has(room)) this.sweep(room);
+    // Like presence.lua, only the rooms renewed are swept here (nodes now heartbeat a
+    // slice of their rooms per tick); any other room is swept by its next update.
   }
 }
 
