@@ -1,5 +1,7 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import * as ws from 'ws';
-import { WebSocket } from 'ws';
+import { WebSocket, WebSocketServer, type RawData } from 'ws';
 
 /** A text frame framed once (WebSocket header + payload) and written as is to many sockets. */
 export interface PreparedFrame {
@@ -65,4 +67,68 @@ export function wsConnection(socket: WebSocket): Connection {
       return socket.bufferedAmount;
     },
   };
+}
+
+/** What the core hears from one socket. */
+export interface ConnectionEvents {
+  /** A text message (already checked against maxPayload and UTF-8 by ws). */
+  text(data: string): void;
+  /** A binary message, which the protocol does not accept. */
+  binary(): void;
+  pong(): void;
+  /** A socket-level error (ws then closes the socket itself). */
+  error(err: Error): void;
+  /** The socket is gone, however it ended. */
+  closed(): void;
+}
+
+export interface EdgeOptions {
+  maxMessageBytes: number;
+  /** The one subprotocol the server selects when it is offered. */
+  subprotocol: string;
+  /** An error of the server itself (not of one socket). */
+  onError(err: Error): void;
+}
+
+/**
+ * The WebSocket server at the edge: turns an upgrade that the node already admitted into
+ * a `Connection` and routes the socket's events to the handlers the core returns.
+ */
+export class WebSocketEdge {
+  private readonly wss: WebSocketServer;
+
+  constructor(private readonly options: EdgeOptions) {
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: options.maxMessageBytes,
+      perMessageDeflate: false,
+      clientTracking: false,
+      handleProtocols: (protocols) => (protocols.has(options.subprotocol) ? options.subprotocol : false),
+    });
+    this.wss.on('error', options.onError);
+  }
+
+  /** Completes the handshake (the 101) and attaches the core's handlers. */
+  accept(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    attach: (connection: Connection) => ConnectionEvents,
+  ): void {
+    this.wss.handleUpgrade(req, socket, head, (socket) => {
+      const events = attach(wsConnection(socket));
+      socket.on('pong', () => events.pong());
+      socket.on('message', (data: RawData, isBinary: boolean) => {
+        if (isBinary) return events.binary();
+        events.text(Array.isArray(data) ? Buffer.concat(data).toString() : data.toString());
+      });
+      // ws closes with 1009 for oversize frames and 1007 for invalid UTF-8 by itself.
+      socket.on('error', (err) => events.error(err));
+      socket.on('close', () => events.closed());
+    });
+  }
+
+  close(): void {
+    this.wss.close();
+  }
 }

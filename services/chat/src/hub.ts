@@ -60,10 +60,6 @@ export class Hub {
     return this.rooms.has(room);
   }
 
-  roomNames(): string[] {
-    return [...this.rooms.keys()];
-  }
-
   sessionsOf(user: string): Session[] {
     return [...(this.users.get(user) ?? [])];
   }

@@ -1,7 +1,9 @@
-import { StateUnavailableError } from '@securechat/state';
-import { TokenError } from '@securechat/tokens';
-import type { ChatNode, ChatNodeDeps } from './chat-node';
-import { CLOSE, type ErrorCode } from './codes';
+import type { Logger } from '@securechat/common';
+import { StateUnavailableError, type Broker, type RateLimits, type RevocationStore } from '@securechat/state';
+import { TokenError, type TokenVerifier } from '@securechat/tokens';
+import type { Audit } from './audit';
+import type { ErrorCode } from './codes';
+import type { Enforcement } from './enforcement';
 import {
   dmRoom,
   frame,
@@ -10,28 +12,26 @@ import {
   roomAccess,
   type ClientMessage,
 } from './protocol';
+import type { Rooms } from './rooms';
 import type { Session } from './session';
 
 type Msg<T extends ClientMessage['type']> = Extract<ClientMessage, { type: T }>;
 
+/** What the request handler works with: the node's parts, not the node. */
+export interface RequestDeps {
+  rooms: Rooms;
+  enforcement: Enforcement;
+  audit: Audit;
+  broker: Broker;
+  revocations: RevocationStore;
+  verifier: TokenVerifier;
+  rateLimits: RateLimits;
+  logger: Logger;
+}
+
 /** Request/reply handling of one session's frames; one method per message type. */
 export class RequestHandler {
-  /** Rate-limited messages are summarised in the audit log, not logged one by one. */
-  private readonly rateLimitedCounts = new Map<string, number>();
-  private readonly summaryTimer: NodeJS.Timeout;
-
-  constructor(
-    private readonly node: ChatNode,
-    private readonly deps: ChatNodeDeps,
-  ) {
-    this.summaryTimer = setInterval(() => this.flushRateLimitedSummary(), 10_000);
-    this.summaryTimer.unref();
-  }
-
-  close(): void {
-    clearInterval(this.summaryTimer);
-    this.flushRateLimitedSummary();
-  }
+  constructor(private readonly deps: RequestDeps) {}
 
   async handle(session: Session, text: string): Promise<void> {
     if (session.closed) return;
@@ -51,7 +51,7 @@ export class RequestHandler {
     } catch (err) {
       const unavailable = err instanceof StateUnavailableError;
       if (!unavailable)
-        this.node.logger.error('request failed', { type: message.type, session: session.id, err });
+        this.deps.logger.error('request failed', { type: message.type, session: session.id, err });
       this.error(
         session,
         'internal',
@@ -88,7 +88,7 @@ export class RequestHandler {
   private async join(session: Session, m: Msg<'join'>): Promise<void> {
     const access = roomAccess(m.room, session.user);
     if (!access.ok) return this.error(session, access.code, access.message, m.ref);
-    await this.node.joinRoom(session, access.room, m.since, (members, truncated) => {
+    await this.deps.rooms.join(session, access.room, m.since, (members, truncated) => {
       this.reply(
         session,
         { type: 'joined', room: access.room, members, ...(truncated ? { history_truncated: true } : {}) },
@@ -98,14 +98,13 @@ export class RequestHandler {
   }
 
   private async leave(session: Session, m: Msg<'leave'>): Promise<void> {
-    if (!session.rooms.has(m.room))
-      return this.error(session, 'forbidden', 'not a member of that room', m.ref);
-    await this.node.leaveRoom(session, m.room);
+    if (!session.inRoom(m.room)) return this.error(session, 'forbidden', 'not a member of that room', m.ref);
+    await this.deps.rooms.leave(session, m.room);
     this.reply(session, { type: 'left', room: m.room }, m.ref);
   }
 
   private async send(session: Session, m: Msg<'send'>): Promise<void> {
-    if (!session.rooms.has(m.room)) return this.error(session, 'forbidden', 'join the room first', m.ref);
+    if (!session.inRoom(m.room)) return this.error(session, 'forbidden', 'join the room first', m.ref);
     await this.publish(session, m.room, m.text, m.ref);
   }
 
@@ -121,22 +120,22 @@ export class RequestHandler {
     text: string,
     ref: string | undefined,
   ): Promise<void> {
-    const { state, options } = this.deps;
+    const { broker, rateLimits, audit } = this.deps;
     // `from` is the token's subject, whatever the client wrote.
-    const outcome = await state.broker.publishLimited(room, session.user, text, options.rateLimits);
+    const outcome = await broker.publishLimited(room, session.user, text, rateLimits);
     const decision = outcome.refused;
     if (decision !== undefined) {
-      this.countRateLimited(session.user);
+      audit.rateLimited(session.user);
       this.error(session, 'rate_limited', 'message rate limit reached', ref, {
         retry_after_ms: decision.retryAfterMs,
       });
       if (decision.blocked) {
-        this.node.audit('blocked', {
+        audit.record('blocked', {
           username: session.user,
           reason: 'rate_limit',
           violations: decision.violations,
         });
-        this.node.kickUser(session.user, CLOSE.blocked, 'kicked_blocked');
+        this.deps.enforcement.kickUser(session.user);
       }
       return;
     }
@@ -146,17 +145,13 @@ export class RequestHandler {
   private async history(session: Session, m: Msg<'history'>): Promise<void> {
     const access = roomAccess(m.room, session.user);
     if (!access.ok) return this.error(session, access.code, access.message, m.ref);
-    const messages = await this.deps.state.broker.history(
-      access.room,
-      m.limit ?? HISTORY_DEFAULT_LIMIT,
-      m.before,
-    );
+    const messages = await this.deps.broker.history(access.room, m.limit ?? HISTORY_DEFAULT_LIMIT, m.before);
     this.reply(session, { type: 'history', room: access.room, messages }, m.ref);
   }
 
   private async refreshToken(session: Session, m: Msg<'refresh_token'>): Promise<void> {
     const refuse = (reason: string, message = 'token refused') => {
-      this.node.audit('token_refresh_refused', {
+      this.deps.audit.record('token_refresh_refused', {
         username: session.user,
         session: session.id,
         address: session.address,
@@ -171,12 +166,10 @@ export class RequestHandler {
       return refuse(err instanceof TokenError ? err.code : 'invalid');
     }
     if (claims.sub !== session.user) return refuse('other_user', 'token of another user');
-    if (await this.deps.state.revocations.isRevoked(claims)) return refuse('revoked');
+    if (await this.deps.revocations.isRevoked(claims)) return refuse('revoked');
     if (session.closed) return;
-    if (claims.exp >= session.claims.exp) {
-      session.claims = claims;
-      this.node.scheduleExpiry(session);
-    }
+    // An older token of the same user is accepted and changes nothing.
+    if (session.renewToken(claims)) this.deps.enforcement.watchExpiry(session);
     this.reply(session, { type: 'token_refreshed', exp: session.claims.exp }, m.ref);
   }
 
@@ -192,16 +185,5 @@ export class RequestHandler {
     extra: Record<string, unknown> = {},
   ): void {
     this.reply(session, { type: 'error', code, message, ...extra }, ref);
-  }
-
-  private countRateLimited(user: string): void {
-    this.rateLimitedCounts.set(user, (this.rateLimitedCounts.get(user) ?? 0) + 1);
-  }
-
-  private flushRateLimitedSummary(): void {
-    for (const [user, count] of this.rateLimitedCounts) {
-      this.node.audit('rate_limited', { username: user, rejected: count, period_s: 10 });
-    }
-    this.rateLimitedCounts.clear();
   }
 }

@@ -3,7 +3,15 @@ import { isAfter, parseId, type ParsedId } from '@securechat/state';
 import { prepareTextFrame, type Connection, type PreparedFrame } from './connection';
 import type { CloseCode } from './codes';
 
-/** Live frames that arrive for a room while its join (or catch-up) is in flight. */
+/**
+ * A session's lifecycle, changed only by the session itself:
+ * - `open`: it takes requests and receives frames;
+ * - `closing`: a close was sent (or the socket cut); nothing more is written;
+ * - `released`: the node gave back what it held (rooms, counts, registry entry).
+ */
+export type SessionState = 'open' | 'closing' | 'released';
+
+/** Live frames that arrive for a room while its join is in flight. */
 interface Pending {
   frames: { id: ParsedId | undefined; frame: PreparedFrame }[];
 }
@@ -14,34 +22,96 @@ interface Membership {
   lastId: ParsedId | undefined;
 }
 
-/** One authenticated WebSocket: its identity, rooms, and what it has been sent. */
+export interface SessionOptions {
+  /** Output queued for the socket beyond which the session is a slow consumer. */
+  maxBufferedBytes: number;
+  /** The per-session request budget (requests other than send and dm). */
+  requestBurst?: number;
+  requestsPerSecond?: number;
+  /** Called once, when a write finds the socket's buffer over the bound. */
+  onSlow: (session: Session) => void;
+}
+
+/** One authenticated WebSocket: its identity, rooms, what it has been sent, its lifecycle. */
 export class Session {
-  readonly rooms = new Map<string, Membership>();
-  alive = true;
-  closed = false;
-  /** Its node-level resources (address count, registry entry, rooms) were given back. */
-  released = false;
-  expiryTimer: NodeJS.Timeout | undefined;
+  private lifecycle: SessionState = 'open';
+  private currentClaims: AccessClaims;
+  private readonly rooms = new Map<string, Membership>();
+  private awaitingPong = false;
+  private expiryTimer: NodeJS.Timeout | undefined;
+  private cutTimer: NodeJS.Timeout | undefined;
   /** A small per-session budget for requests, against floods of cheap requests. */
   private tokens: number;
   private refilledAt: number;
+  private readonly requestBurst: number;
+  private readonly requestsPerSecond: number;
 
   constructor(
     readonly id: string,
-    public claims: AccessClaims,
+    claims: AccessClaims,
     readonly address: string,
-    readonly connection: Connection,
-    private readonly maxBuffered: number,
-    private readonly onSlow: (session: Session) => void,
-    private readonly requestBurst = 100,
-    private readonly requestsPerSecond = 50,
+    private readonly connection: Connection,
+    private readonly options: SessionOptions,
   ) {
-    this.tokens = requestBurst;
+    this.currentClaims = claims;
+    this.requestBurst = options.requestBurst ?? 100;
+    this.requestsPerSecond = options.requestsPerSecond ?? 50;
+    this.tokens = this.requestBurst;
     this.refilledAt = Date.now();
   }
 
+  get state(): SessionState {
+    return this.lifecycle;
+  }
+
+  /** No longer open: closing or released. */
+  get closed(): boolean {
+    return this.lifecycle !== 'open';
+  }
+
   get user(): string {
-    return this.claims.sub;
+    return this.currentClaims.sub;
+  }
+
+  get claims(): AccessClaims {
+    return this.currentClaims;
+  }
+
+  // ---- identity -------------------------------------------------------------------
+
+  /**
+   * Takes a newer token of the same user (its `exp` not earlier than the current one's);
+   * false, with nothing changed, for anything else.
+   */
+  renewToken(claims: AccessClaims): boolean {
+    if (claims.sub !== this.user || claims.exp < this.currentClaims.exp || this.closed) return false;
+    this.currentClaims = claims;
+    return true;
+  }
+
+  /** Calls `onExpired` at `atMs` (epoch ms) unless rescheduled, closed or released first. */
+  expireAt(atMs: number, onExpired: (session: Session) => void): void {
+    clearTimeout(this.expiryTimer);
+    if (this.closed) return;
+    this.expiryTimer = setTimeout(() => onExpired(this), Math.max(0, atMs - Date.now()));
+    this.expiryTimer.unref();
+  }
+
+  // ---- liveness -------------------------------------------------------------------
+
+  /**
+   * One heartbeat: pings the peer and returns true, or returns false when the previous
+   * ping was never answered (the caller cuts the session).
+   */
+  heartbeat(): boolean {
+    if (this.awaitingPong) return false;
+    this.awaitingPong = true;
+    this.connection.ping();
+    return true;
+  }
+
+  pong(): void {
+    this.awaitingPong = false;
   }
 
   takeRequestToken(now = Date.now()): boolean {
@@ -55,27 +125,42 @@ export class Session {
     return true;
   }
 
-  /** Sends a reply unless the socket's output passed the bound (then it is closed). */
-  send(data: Buffer): void {
-    if (this.closed) return;
-    if (this.connection.bufferedAmount > this.maxBuffered) {
-      this.onSlow(this);
-      return;
-    }
-    this.connection.send(data);
+  // ---- rooms ----------------------------------------------------------------------
+
+  inRoom(room: string): boolean {
+    return this.rooms.has(room);
   }
 
+  get roomNames(): string[] {
+    return [...this.rooms.keys()];
+  }
+
+  /** Starts (or restarts) a join: live frames of the room are held until `finishJoin`. */
+  beginJoin(room: string): void {
+    const existing = this.rooms.get(room);
+    if (existing !== undefined) existing.pending ??= { frames: [] };
+    else this.rooms.set(room, { pending: { frames: [] }, lastId: undefined });
+  }
+
+  /** Ends the in-flight phase: held-back live frames newer than the replay go out, in order. */
+  finishJoin(room: string): void {
+    const membership = this.rooms.get(room);
+    if (membership?.pending === undefined) return;
+    const { frames } = membership.pending;
+    membership.pending = undefined;
+    for (const f of frames) this.deliver(room, f.id, f.frame);
+  }
+
+  /** Forgets the room; false when the session was not in it. */
+  leaveRoom(room: string): boolean {
+    return this.rooms.delete(room);
+  }
+
+  // ---- output ---------------------------------------------------------------------
+
+  /** A reply or any other frame built for this session alone. */
   sendText(text: string): void {
-    this.send(Buffer.from(text));
-  }
-
-  private write(frame: PreparedFrame): void {
-    if (this.closed) return;
-    if (this.connection.bufferedAmount > this.maxBuffered) {
-      this.onSlow(this);
-      return;
-    }
-    this.connection.sendPrepared(frame);
+    if (this.writable()) this.connection.send(Buffer.from(text));
   }
 
   /** A fan-out frame for `room`: held back while the room's join is in flight. */
@@ -91,13 +176,7 @@ export class Session {
       if (membership.lastId !== undefined && !isAfter(id, membership.lastId)) return;
       membership.lastId = id;
     }
-    this.write(frame);
-  }
-
-  beginJoin(room: string): void {
-    const existing = this.rooms.get(room);
-    if (existing !== undefined) existing.pending ??= { frames: [] };
-    else this.rooms.set(room, { pending: { frames: [] }, lastId: undefined });
+    if (this.writable()) this.connection.sendPrepared(frame);
   }
 
   /** Sends a replayed message and remembers it as the newest seen. */
@@ -107,24 +186,48 @@ export class Session {
     const parsed = parseId(id);
     if (membership.lastId !== undefined && !isAfter(parsed, membership.lastId)) return;
     membership.lastId = parsed;
-    this.write(prepareTextFrame(data));
+    if (this.writable()) this.connection.sendPrepared(prepareTextFrame(data));
   }
 
-  /** Ends the in-flight phase: held-back live frames newer than the replay go out, in order. */
-  finishJoin(room: string): void {
-    const membership = this.rooms.get(room);
-    if (membership?.pending === undefined) return;
-    const { frames } = membership.pending;
-    membership.pending = undefined;
-    for (const f of frames) this.deliver(room, f.id, f.frame);
+  /** The one slow-consumer check: an open session whose output stays within the bound. */
+  private writable(): boolean {
+    if (this.closed) return false;
+    if (this.connection.bufferedAmount <= this.options.maxBufferedBytes) return true;
+    this.options.onSlow(this);
+    return false;
   }
 
+  // ---- lifecycle ------------------------------------------------------------------
+
+  /** open → closing: sends the close frame; a peer that never answers is cut after 5 s. */
   close(close: CloseCode): void {
     if (this.closed) return;
-    this.closed = true;
+    this.lifecycle = 'closing';
     clearTimeout(this.expiryTimer);
     this.connection.close(close.code, close.reason);
-    // A peer that never answers the close handshake is cut after a few seconds.
-    setTimeout(() => this.connection.terminate(), 5000).unref();
+    this.cutTimer = setTimeout(() => this.connection.terminate(), 5000);
+    this.cutTimer.unref();
+  }
+
+  /** Cuts the socket without a close handshake (a dead peer, the end of a drain). */
+  terminate(): void {
+    if (this.lifecycle === 'released') return;
+    this.lifecycle = 'closing';
+    clearTimeout(this.expiryTimer);
+    this.connection.terminate();
+  }
+
+  /**
+   * → released, once: the socket is gone. Returns the rooms the session was in, for the
+   * node to leave; undefined when it was already released.
+   */
+  release(): string[] | undefined {
+    if (this.lifecycle === 'released') return undefined;
+    this.lifecycle = 'released';
+    clearTimeout(this.expiryTimer);
+    clearTimeout(this.cutTimer);
+    const rooms = [...this.rooms.keys()];
+    this.rooms.clear();
+    return rooms;
   }
 }

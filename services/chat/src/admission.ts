@@ -1,0 +1,121 @@
+import { RateLimiterMemory } from 'rate-limiter-flexible';
+import type { ChatState } from '@securechat/state';
+import type { AccessClaims } from '@securechat/tokens';
+import { HANDSHAKE, type HandshakeRefusal } from './codes';
+import type { Verdict } from './handshake';
+
+export interface AdmissionOptions {
+  maxConnectionsPerUser: number;
+  maxConnectionsPerAddress: number;
+  maxHandshakesPerAddressPerMin: number;
+}
+
+/** A handshake that passed every check: what the new session is made of. */
+export interface Admitted {
+  readonly ok: true;
+  readonly session: string;
+  readonly claims: AccessClaims;
+  readonly address: string;
+  readonly method: string;
+}
+
+export interface Refused {
+  readonly ok: false;
+  readonly refusal: HandshakeRefusal;
+  readonly reason: string;
+  readonly user?: string | undefined;
+  /** Whether the refusal belongs in the audit trail (a wrong path does not). */
+  readonly audited: boolean;
+}
+
+export type AdmissionResult = Admitted | Refused;
+
+const refused = (refusal: HandshakeRefusal, reason: string, user?: string): Refused => ({
+  ok: false,
+  refusal,
+  reason,
+  user,
+  audited: true,
+});
+
+/**
+ * Who may open a WebSocket on this node, after the synchronous request checks: the
+ * handshake rate per address, the per-address connection count (this node), the
+ * revocation and block lists, and the per-user connection cap (the whole cluster).
+ * An admitted session holds an address slot and a registry entry until `release`.
+ */
+export class Admission {
+  private readonly handshakes: RateLimiterMemory;
+  private readonly perAddress = new Map<string, number>();
+
+  constructor(
+    private readonly options: AdmissionOptions,
+    private readonly state: Pick<ChatState, 'revocations' | 'blocklist' | 'registry'>,
+  ) {
+    this.handshakes = new RateLimiterMemory({ points: options.maxHandshakesPerAddressPerMin, duration: 60 });
+  }
+
+  /** Decides on one handshake; `session` is the id the session will have if admitted. */
+  async admit(verdict: Verdict, session: string): Promise<AdmissionResult> {
+    const { options, state } = this;
+    const address = verdict.address;
+    if (!verdict.ok && verdict.refusal.status === 404) {
+      return { ok: false, refusal: verdict.refusal, reason: verdict.reason, audited: false };
+    }
+    // Every attempt past the path check counts, refused ones too.
+    try {
+      await this.handshakes.consume(address);
+    } catch {
+      return refused(HANDSHAKE.tooManyHandshakes, 'handshake_rate');
+    }
+    if (!verdict.ok) return refused(verdict.refusal, verdict.reason, verdict.user);
+    const { claims } = verdict;
+    if (this.connectionsFrom(address) >= options.maxConnectionsPerAddress) {
+      return refused(HANDSHAKE.tooManyConnections, 'address_cap', claims.sub);
+    }
+    let revoked: boolean;
+    let blocked: string | undefined;
+    try {
+      [revoked, blocked] = await Promise.all([
+        state.revocations.isRevoked(claims),
+        state.blocklist.blockedReason(claims.sub),
+      ]);
+    } catch {
+      // Fail closed: without the revocation and block lists nobody is let in.
+      return refused(HANDSHAKE.unavailable, 'state_unavailable', claims.sub);
+    }
+    if (revoked) return refused(HANDSHAKE.invalidToken, 'token_revoked', claims.sub);
+    if (blocked !== undefined) return refused(HANDSHAKE.blocked, 'blocked', claims.sub);
+    // Counted before the async registry call so parallel handshakes cannot overshoot.
+    this.perAddress.set(address, this.connectionsFrom(address) + 1);
+    let acquired: boolean;
+    try {
+      acquired = await state.registry.acquire(claims.sub, session, options.maxConnectionsPerUser);
+    } catch {
+      this.releaseAddress(address);
+      return refused(HANDSHAKE.unavailable, 'state_unavailable', claims.sub);
+    }
+    if (!acquired) {
+      this.releaseAddress(address);
+      return refused(HANDSHAKE.tooManyConnections, 'user_cap', claims.sub);
+    }
+    return { ok: true, session, claims, address, method: verdict.method };
+  }
+
+  /** Gives back what an admitted session held (its address slot, its registry entry). */
+  async release(admitted: Pick<Admitted, 'session' | 'address'> & { user: string }): Promise<void> {
+    this.releaseAddress(admitted.address);
+    await this.state.registry.release(admitted.user, admitted.session).catch(() => undefined);
+  }
+
+  /** Open connections from `address` on this node. */
+  connectionsFrom(address: string): number {
+    return this.perAddress.get(address) ?? 0;
+  }
+
+  private releaseAddress(address: string): void {
+    const n = this.connectionsFrom(address) - 1;
+    if (n <= 0) this.perAddress.delete(address);
+    else this.perAddress.set(address, n);
+  }
+}

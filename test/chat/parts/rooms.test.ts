@@ -1,0 +1,130 @@
+import { expect } from 'chai';
+import { MemoryCluster, StateUnavailableError, type Broker, type FrameHandler } from '@securechat/state';
+import { Rooms } from '@securechat/chat';
+import { waitFor } from '../../support/wait';
+import { memoryNode, override, session } from './fakes';
+
+const LIMITS = { max: 1000, windowMs: 60_000, blockAfterViolations: 1000, blockDurationS: 60 };
+
+function roomsOn(node: ReturnType<typeof memoryNode>, broker: Broker = node.state.broker) {
+  return new Rooms({
+    hub: node.hub,
+    broker,
+    presence: node.state.presence,
+    historyMaxLen: 1000,
+    logger: node.log.logger,
+  });
+}
+
+describe('Rooms: joins, leaves, fan-out and catch-up, without a socket server', () => {
+  it('joins with the member list, delivers presence and messages, and unsubscribes the last one out', async () => {
+    const node = memoryNode();
+    const rooms = roomsOn(node);
+    const { session: alice, connection } = session('alice');
+    node.hub.addSession(alice);
+    let members: string[] = [];
+    await rooms.join(alice, 'lobby', undefined, (m) => (members = m));
+    expect(members).to.deep.equal(['alice']);
+    await node.state.broker.publishLimited('lobby', 'bob', 'hi', LIMITS);
+    await waitFor(() => connection.ofType('message').length === 1, { what: 'the message' });
+    expect(connection.ofType('presence')[0]).to.include({ user: 'alice', state: 'online' });
+    expect(connection.ofType('message')[0]).to.include({ room: 'lobby', from: 'bob', text: 'hi' });
+
+    await rooms.leave(alice, 'lobby');
+    expect(alice.inRoom('lobby')).to.equal(false);
+    expect(node.hub.hasRoom('lobby')).to.equal(false);
+    expect(node.cluster.bus.subscribers.has('lobby')).to.equal(false, 'unsubscribed');
+    expect(await node.state.presence.members('lobby')).to.deep.equal([]);
+  });
+
+  it('replays after `since`, then live messages, each once and in order', async () => {
+    const node = memoryNode();
+    const rooms = roomsOn(node);
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i += 1)
+      ids.push((await node.state.broker.publishLimited('r', 'bob', `m${i}`, LIMITS)).published?.id ?? '');
+    const { session: alice, connection } = session('alice');
+    node.hub.addSession(alice);
+    // A message published while the join is in flight is both replayed and live: sent once.
+    const joining = rooms.join(alice, 'r', ids[0], () => {
+      alice.sendText('{"type":"joined"}');
+    });
+    const during = node.state.broker.publishLimited('r', 'bob', 'm3', LIMITS);
+    await Promise.all([joining, during]);
+    await node.state.broker.publishLimited('r', 'bob', 'm4', LIMITS);
+    await waitFor(() => connection.ofType('message').length >= 4, { what: 'four messages' });
+    const types = connection.frames().map((f) => (f.type === 'message' ? f.text : f.type));
+    expect(types.filter((t) => t !== 'presence')).to.deep.equal(['joined', 'm1', 'm2', 'm3', 'm4']);
+  });
+
+  it('fans out across nodes sharing the cluster', async () => {
+    const cluster = new MemoryCluster();
+    const a = memoryNode('a', cluster);
+    const b = memoryNode('b', cluster);
+    const [ra, rb] = [roomsOn(a), roomsOn(b)];
+    const alice = session('alice');
+    const bob = session('bob');
+    a.hub.addSession(alice.session);
+    b.hub.addSession(bob.session);
+    let seen: string[] = [];
+    await ra.join(alice.session, 'x', undefined, () => undefined);
+    await rb.join(bob.session, 'x', undefined, (m) => (seen = m));
+    expect(seen).to.deep.equal(['alice', 'bob']);
+    await a.state.broker.publishLimited('x', 'alice', 'hello', LIMITS);
+    for (const c of [alice.connection, bob.connection])
+      await waitFor(() => c.ofType('message').length === 1, { what: 'delivery on each node' });
+    expect(alice.connection.ofType('presence').map((p) => `${String(p.user)} ${String(p.state)}`)).to.include(
+      'bob online',
+    );
+  });
+
+  it('catches up from the stream after the subscriber reconnects', async () => {
+    const node = memoryNode();
+    let live = true;
+    let resubscribed: (rooms: string[]) => void = () => undefined;
+    const broker = override(node.state.broker, {
+      onFrame: (handler: FrameHandler) =>
+        node.state.broker.onFrame((room, id, data) => {
+          if (live) handler(room, id, data);
+        }),
+      onResubscribed: (handler: (rooms: string[]) => void) => {
+        resubscribed = handler;
+      },
+    });
+    const rooms = roomsOn(node, broker);
+    const { session: alice, connection } = session('alice');
+    node.hub.addSession(alice);
+    await rooms.join(alice, 'r', undefined, () => undefined);
+    await node.state.broker.publishLimited('r', 'bob', 'before', LIMITS);
+    await waitFor(() => connection.ofType('message').length === 1, { what: 'the first message' });
+    live = false; // pub/sub drops what is published now
+    await node.state.broker.publishLimited('r', 'bob', 'lost-1', LIMITS);
+    await node.state.broker.publishLimited('r', 'bob', 'lost-2', LIMITS);
+    live = true;
+    resubscribed(['r']);
+    await waitFor(() => connection.ofType('message').length === 3, { what: 'the caught-up messages' });
+    expect(connection.ofType('message').map((m) => m.text)).to.deep.equal(['before', 'lost-1', 'lost-2']);
+  });
+
+  it('a failed join leaves the session out of the room and the node unsubscribed', async () => {
+    const node = memoryNode();
+    const down = () => Promise.reject(new StateUnavailableError(new Error('down')));
+    const rooms = new Rooms({
+      hub: node.hub,
+      broker: node.state.broker,
+      presence: override(node.state.presence, { members: down }),
+      historyMaxLen: 1000,
+      logger: node.log.logger,
+    });
+    const { session: alice } = session('alice');
+    node.hub.addSession(alice);
+    let replied = false;
+    let failed: unknown;
+    await rooms.join(alice, 'r', undefined, () => (replied = true)).catch((err: unknown) => (failed = err));
+    expect(failed).to.be.instanceOf(StateUnavailableError);
+    expect(replied).to.equal(false);
+    expect(alice.inRoom('r')).to.equal(false);
+    expect(node.hub.hasRoom('r')).to.equal(false);
+    expect(node.cluster.bus.subscribers.has('r')).to.equal(false);
+  });
+});

@@ -1,0 +1,122 @@
+import { expect } from 'chai';
+import { parseId } from '@securechat/state';
+import { CLOSE, prepareTextFrame, type Session } from '@securechat/chat';
+import { waitFor } from '../../support/wait';
+import { claims, session } from './fakes';
+
+const frame = (text: string) => prepareTextFrame(Buffer.from(text));
+
+describe('Session: one lifecycle, one output bound', () => {
+  it('goes open → closing → released, each step once', () => {
+    const { session: s, connection } = session('alice');
+    expect(s.state).to.equal('open');
+    expect(s.closed).to.equal(false);
+    s.close(CLOSE.restart);
+    s.close(CLOSE.blocked);
+    expect(s.state).to.equal('closing');
+    expect(connection.closes).to.deep.equal([{ code: 1012, reason: 'restart' }]);
+    s.sendText('{"type":"pong"}');
+    expect(connection.sent).to.deep.equal([], 'nothing is written once closing');
+    expect(s.release()).to.deep.equal([]);
+    expect(s.state).to.equal('released');
+    expect(s.release()).to.equal(undefined, 'released only once');
+  });
+
+  it('hands back its rooms once, when released', () => {
+    const { session: s } = session('alice');
+    s.beginJoin('a');
+    s.finishJoin('a');
+    s.beginJoin('b');
+    expect(s.roomNames).to.deep.equal(['a', 'b']);
+    expect(s.release()).to.deep.equal(['a', 'b']);
+    expect(s.inRoom('a')).to.equal(false);
+    expect(s.release()).to.equal(undefined);
+  });
+
+  it('pings, and reports a peer that did not answer the previous ping', () => {
+    const { session: s, connection } = session('alice');
+    expect(s.heartbeat()).to.equal(true);
+    s.pong();
+    expect(s.heartbeat()).to.equal(true);
+    expect(connection.pings).to.equal(2);
+    expect(s.heartbeat()).to.equal(false, 'no pong since the last ping');
+    expect(connection.pings).to.equal(2);
+    s.terminate();
+    expect(connection.terminated).to.equal(true);
+    expect(s.state).to.equal('closing');
+  });
+
+  it('renews its token only with a newer one of the same user', () => {
+    const first = claims('alice');
+    const { session: s } = session('alice', { claims: first });
+    expect(s.renewToken(claims('bob', { exp: first.exp + 60 }))).to.equal(false);
+    expect(s.renewToken(claims('alice', { exp: first.exp - 60 }))).to.equal(false);
+    expect(s.claims).to.equal(first);
+    const newer = claims('alice', { exp: first.exp + 60 });
+    expect(s.renewToken(newer)).to.equal(true);
+    expect(s.claims).to.equal(newer);
+    s.close(CLOSE.restart);
+    expect(s.renewToken(claims('alice', { exp: first.exp + 120 }))).to.equal(false);
+  });
+
+  it('calls its expiry at the deadline, unless closed first', async () => {
+    const { session: s } = session('alice');
+    const expired: Session[] = [];
+    s.expireAt(Date.now() + 10, (x) => expired.push(x));
+    await waitFor(() => expired.length > 0, { what: 'the expiry' });
+    expect(expired).to.deep.equal([s]);
+    const other = session('bob').session;
+    let called = false;
+    other.expireAt(Date.now() + 30, () => (called = true));
+    other.close(CLOSE.restart);
+    // A later session's expiry, due after the closed one's, has fired: the closed one's did not.
+    const later = session('carol').session;
+    let laterFired = false;
+    later.expireAt(Date.now() + 60, () => (laterFired = true));
+    await waitFor(() => laterFired, { what: 'the later expiry' });
+    expect(called).to.equal(false);
+  });
+
+  it('holds live frames during a join and drops what it already has, in id order', () => {
+    const { session: s, connection } = session('alice');
+    s.beginJoin('r');
+    s.deliver('r', parseId('5-0'), frame('{"id":"5-0"}'));
+    s.deliver('r', parseId('6-0'), frame('{"id":"6-0"}'));
+    expect(connection.sent).to.deep.equal([]);
+    s.replayed('r', '4-0', Buffer.from('{"id":"4-0"}'));
+    s.replayed('r', '5-0', Buffer.from('{"id":"5-0"}'));
+    s.finishJoin('r');
+    s.deliver('r', parseId('6-0'), frame('{"id":"6-0"}'));
+    s.deliver('r', parseId('7-0'), frame('{"id":"7-0"}'));
+    s.deliver('elsewhere', parseId('8-0'), frame('{"id":"8-0"}'));
+    expect(connection.frames().map((f) => f.id)).to.deep.equal(['4-0', '5-0', '6-0', '7-0']);
+  });
+
+  it('one slow-consumer check for replies, fan-out and replays alike', () => {
+    const slow: Session[] = [];
+    const { session: s, connection } = session('alice', {
+      maxBufferedBytes: 100,
+      onSlow: (x) => slow.push(x),
+    });
+    s.beginJoin('r');
+    s.finishJoin('r');
+    connection.bufferedAmount = 101;
+    s.sendText('{"type":"pong"}');
+    s.deliver('r', parseId('1-0'), frame('{"id":"1-0"}'));
+    s.replayed('r', '2-0', Buffer.from('{"id":"2-0"}'));
+    expect(connection.sent).to.deep.equal([]);
+    expect(slow).to.have.length(3);
+    connection.bufferedAmount = 100;
+    s.sendText('{"type":"pong"}');
+    expect(connection.sent).to.have.length(1);
+  });
+
+  it('spends and refills its request budget', () => {
+    const { session: s } = session('alice');
+    const t0 = Date.now();
+    let granted = 0;
+    while (s.takeRequestToken(t0)) granted += 1;
+    expect(granted).to.equal(100);
+    expect(s.takeRequestToken(t0 + 100)).to.equal(true, '50/s refill: 5 tokens after 100 ms');
+  });
+});
