@@ -93,14 +93,6 @@ describe('ManagedProcess (the cluster supervisor’s child)', () => {
 });
 
 describe('ManagedProcess (the harnesses’ child: captured or filed output, waits with deadlines)', () => {
-  let dir: string;
-  before(() => {
-    dir = mkdtempSync(join(tmpdir(), 'securechat-managed-'));
-  });
-  after(() => {
-    rmSync(dir, { recursive: true, force: true });
-  });
-
   const node = (script: string, output: ProcessOutput = 'capture', env: NodeJS.ProcessEnv = {}) =>
     ManagedProcess.node({ name: 'child', script: '-e', args: [script], env, output, ownGroup: false });
 
@@ -169,14 +161,19 @@ describe('ManagedProcess (the harnesses’ child: captured or filed output, wait
   });
 
   it('writes to a file when told, where the lines and the waits find it', async () => {
-    const file = join(dir, 'node.log');
-    const proc = node('console.log(\'{"message":"filed"}\'); console.error(\'to the same file\')', {
-      file,
-    }).start();
-    await proc.exitWithin(10_000);
-    expect(readFileSync(file, 'utf8')).to.equal('{"message":"filed"}\nto the same file\n');
-    expect(proc.logLines()).to.deep.equal([{ message: 'filed' }]);
-    expect(await proc.waitForLine((l) => l === 'to the same file', 1000)).to.equal('to the same file');
+    const dir = mkdtempSync(join(tmpdir(), 'securechat-managed-'));
+    try {
+      const file = join(dir, 'node.log');
+      const proc = node('console.log(\'{"message":"filed"}\'); console.error(\'to the same file\')', {
+        file,
+      }).start();
+      await proc.exitWithin(10_000);
+      expect(readFileSync(file, 'utf8')).to.equal('{"message":"filed"}\nto the same file\n');
+      expect(proc.logLines()).to.deep.equal([{ message: 'filed' }]);
+      expect(await proc.waitForLine((l) => l === 'to the same file', 1000)).to.equal('to the same file');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('waitUntil gives up as soon as the process dies, naming its exit and output', async () => {
