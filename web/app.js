@@ -5,6 +5,8 @@
 
 (() => {
   const $ = (id) => document.getElementById(id);
+  /** Closes after which the page does not reconnect, whatever the reason (see onClose). */
+  const TERMINAL_CODES = [1003, 1007, 1009];
   const state = {
     user: null,
     access: null,
@@ -115,8 +117,12 @@
 
   function onClose(socket, event) {
     if (socket !== state.socket || state.stopped) return;
-    if (event.code === 1008 && event.reason !== 'token_expired') {
-      showError(`disconnected: ${event.reason || 'policy'}`);
+    // As docs/PROTOCOL.md's close table says: 1008 (but an expired token) ends the session,
+    // and 1003, 1007 and 1009 answer something this page should never send again.
+    const terminal =
+      (event.code === 1008 && event.reason !== 'token_expired') || TERMINAL_CODES.includes(event.code);
+    if (terminal) {
+      showError(`disconnected: ${event.reason || (event.code === 1008 ? 'policy' : `close ${event.code}`)}`);
       stop();
       return;
     }

@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { redisServerVersion } from '@securechat/cluster';
 import { cpus, release, tmpdir, totalmem, type } from 'node:os';
 import { join } from 'node:path';
-import { RedisProcess } from './cluster/redis-process';
 import { parseOptions, USAGE, type BenchOptions } from './options';
 import { ProcStats } from './proc-stats';
 import { toMarkdown } from './report';
@@ -28,7 +28,7 @@ async function main(): Promise<number> {
     memoryGiB: Math.round(totalmem() / 2 ** 30),
     os: `${type()} ${release()}`,
     node: process.version,
-    redis: RedisProcess.version(),
+    redis: redisServerVersion(),
   };
   const dir = mkdtempSync(join(tmpdir(), 'securechat-bench-'));
   const stats = new ProcStats();

@@ -1,8 +1,8 @@
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { delay, freePort } from './cluster/free-port';
-import { NodeProcess } from './cluster/node-process';
-import { RedisProcess } from './cluster/redis-process';
+import { setTimeout as delay } from 'node:timers/promises';
+import { freePort, RedisServer, type ManagedProcess } from '@securechat/cluster';
+import { startServerNode, type ServerNode } from './cluster/server-node';
 import { WorkerHandle } from './cluster/worker-handle';
 import { Histogram } from './histogram';
 import { layout } from './layout';
@@ -11,13 +11,13 @@ import type { BenchOptions } from './options';
 import type { ProcStats } from './proc-stats';
 import type { LatencySummary, MemoryResult, StepResult, SystemResult } from './results';
 import { summarize } from './summary';
-import type { SystemUnderTest } from './systems';
+import { inheritedEnv, type SystemUnderTest } from './systems';
 
 export type Log = (line: string) => void;
 
 interface Cluster {
-  readonly redis: RedisProcess;
-  readonly nodes: NodeProcess[];
+  readonly redis: RedisServer;
+  readonly nodes: ServerNode[];
   readonly workers: WorkerHandle[];
   /** Publishers per load generator: its share of the aggregate rate. */
   readonly publishers: number[];
@@ -38,16 +38,18 @@ export async function runSystem(
   const skippedRates: number[] = [];
   let memory: MemoryResult | undefined;
   let connectMs: number | undefined;
-  let redis: RedisProcess | undefined;
-  const nodes: NodeProcess[] = [];
+  let redis: RedisServer | undefined;
+  const nodes: ServerNode[] = [];
   const workers: WorkerHandle[] = [];
   try {
-    redis = await RedisProcess.start(dir);
+    // The same settings for all three systems: loopback, its own directory, no persistence.
+    redis = await RedisServer.start({ dir, env: inheritedEnv() });
     const redisUrl = redis.url;
     const ports = await Promise.all(Array.from({ length: options.nodes }, () => freePort()));
     const started = await Promise.all(
       ports.map((port, index) =>
-        NodeProcess.start(
+        startServerNode(
+          `${system.name}-node-${index + 1}`,
           system.script,
           system.nodeEnv({ index, port, redisUrl }),
           port,
@@ -62,13 +64,13 @@ export async function runSystem(
     const specs: ClientSpec[][] = workers.map(() => []);
     const publishers = workers.map(() => 0);
     for (const slot of layout(options.connections, options.roomSize, options.nodes, options.workers)) {
-      const node = nodes[slot.node] as NodeProcess;
+      const node = nodes[slot.node] as ServerNode;
       specs[slot.worker]?.push(system.client(slot.index, slot.room, slot.publisher, node.port));
       if (slot.publisher) publishers[slot.worker] = (publishers[slot.worker] ?? 0) + 1;
     }
     const cluster: Cluster = { redis, nodes, workers, publishers };
 
-    const nodeRss = () => nodes.reduce((sum, n) => sum + stats.rssBytes(n.pid), 0);
+    const nodeRss = () => nodes.reduce((sum, n) => sum + stats.rssBytes(pidOf(n.proc)), 0);
     await delay(options.settleMs);
     const baselineRssBytes = nodeRss();
     const connectStart = Date.now();
@@ -130,7 +132,7 @@ export async function runSystem(
       summary: summarize(steps, options),
     };
   } catch (err) {
-    const tails = nodes.map((n, i) => `node ${i + 1}: ${n.logTail(400)}`).join('\n');
+    const tails = nodes.map((n, i) => `node ${i + 1}: ${n.proc.tail(400)}`).join('\n');
     const error = `${err instanceof Error ? err.message : String(err)}${tails !== '' ? `\n${tails}` : ''}`;
     log(`${system.name}: FAILED: ${error}`);
     return {
@@ -145,9 +147,15 @@ export async function runSystem(
     };
   } finally {
     await Promise.all(workers.map((w) => w.stop()));
-    await Promise.all(nodes.map((n) => n.stop()));
-    await redis?.stop();
+    // SIGTERM (ours drains), then SIGKILL if a node has not exited within 5 s.
+    await Promise.all(nodes.map((n) => n.proc.stop('SIGTERM', 5000)));
+    await redis?.destroy();
   }
+}
+
+function pidOf(proc: ManagedProcess): number {
+  if (proc.pid === undefined) throw new Error(`${proc.name} has no pid`);
+  return proc.pid;
 }
 
 function sleepUntil(at: number): Promise<void> {
@@ -184,7 +192,7 @@ async function runStep(
     ),
   );
 
-  const nodePids = nodes.map((n) => n.pid);
+  const nodePids = nodes.map((n) => pidOf(n.proc));
   const workerPids = workers.map((w) => w.pid);
   await sleepUntil(measureFrom);
   const t0 = performance.now();

@@ -27,8 +27,8 @@ export const CHAT_NODE_FLAGS = NODE_ARGS.chat.join(' ');
 const ISSUER = 'securechat';
 const AUDIENCE = 'securechat';
 
-/** Only PATH is inherited, so no stray variable of the caller's shell changes a node. */
-function baseEnv(): Record<string, string> {
+/** Only PATH is inherited, so no stray variable of the caller's shell changes a node or Redis. */
+export function inheritedEnv(): Record<string, string> {
   return { PATH: process.env.PATH ?? '/usr/bin:/bin' };
 }
 
@@ -51,7 +51,7 @@ function ours(options: BenchOptions, dir: string): SystemUnderTest {
     label: SYSTEM_LABELS.ours,
     script: options.chatMain,
     nodeEnv: ({ index, port, redisUrl }) => ({
-      ...baseEnv(),
+      ...inheritedEnv(),
       PORT: String(port),
       HOST: '127.0.0.1',
       REDIS_URL: redisUrl,
@@ -84,7 +84,7 @@ function reference(name: 'socketio' | 'relay', script: string, scheme: string): 
     label: SYSTEM_LABELS[name],
     script: join(__dirname, 'servers', script),
     nodeEnv: ({ index, port, redisUrl }) => ({
-      ...baseEnv(),
+      ...inheritedEnv(),
       PORT: String(port),
       HOST: '127.0.0.1',
       REDIS_URL: redisUrl,

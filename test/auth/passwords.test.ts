@@ -1,27 +1,6 @@
 import { expect } from 'chai';
-import {
-  bcryptjsPrimitives,
-  passwordAcceptable,
-  PasswordHasher,
-  type BcryptPrimitives,
-} from '@securechat/auth';
-
-function counting(): { impl: BcryptPrimitives; calls: string[] } {
-  const calls: string[] = [];
-  return {
-    calls,
-    impl: {
-      hash: (p, c) => {
-        calls.push('hash');
-        return bcryptjsPrimitives.hash(p, c);
-      },
-      compare: (p, h) => {
-        calls.push('compare');
-        return bcryptjsPrimitives.compare(p, h);
-      },
-    },
-  };
-}
+import { bcryptjsPrimitives, passwordAcceptable, PasswordHasher } from '@securechat/auth';
+import { countingBcrypt, type Trace } from '../support/auth-node';
 
 describe('passwords', () => {
   const a72 = 'a'.repeat(72);
@@ -51,23 +30,25 @@ describe('passwords', () => {
   });
 
   it('runs exactly one compare for a known user, an unknown user and an over-long password', async () => {
-    const { impl, calls } = counting();
+    const calls: Trace = [];
+    const impl = countingBcrypt(calls);
     const hasher = new PasswordHasher(10, impl);
     await hasher.ready();
     const hash = await hasher.hash('right-password');
     calls.length = 0;
     expect(await hasher.verify('wrong-password', hash)).to.equal(false);
-    expect(calls).to.deep.equal(['compare']);
+    expect(calls).to.deep.equal(['bcrypt.compare']);
     expect(await hasher.verify('right-password', undefined)).to.equal(false);
-    expect(calls).to.deep.equal(['compare', 'compare']);
+    expect(calls).to.deep.equal(['bcrypt.compare', 'bcrypt.compare']);
     expect(await hasher.verify('x'.repeat(100), hash)).to.equal(false);
-    expect(calls).to.deep.equal(['compare', 'compare', 'compare']);
+    expect(calls).to.deep.equal(['bcrypt.compare', 'bcrypt.compare', 'bcrypt.compare']);
   });
 
   it('hashes the dummy at the configured cost, and refuses a cost under 10', async () => {
-    const { impl, calls } = counting();
+    const calls: Trace = [];
+    const impl = countingBcrypt(calls);
     await new PasswordHasher(10, impl).ready();
-    expect(calls).to.deep.equal(['hash']);
+    expect(calls).to.deep.equal(['bcrypt.hash']);
     expect(() => new PasswordHasher(9)).to.throw(RangeError);
     expect(() => new PasswordHasher(4)).to.throw(/at least 10/);
   });

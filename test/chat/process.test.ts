@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { connect } from '../support/ws-client';
 import { ChatCluster } from '../support/chat-cluster';
-import { runToExit, startNodeProcess, writeJwks, type NodeProcess } from '../support/processes';
+import { ENTRIES, runToExit, startChatNode, writeJwks, type ServiceProcess } from '../support/processes';
 import { RedisServer } from '../support/redis-server';
 
 describe('chat nodes as processes @redis', () => {
@@ -29,36 +29,36 @@ describe('chat nodes as processes @redis', () => {
   });
 
   it('refuses to start without REDIS_URL or JWT_PUBLIC_KEYS_FILE, naming the variable', async () => {
-    const noRedis = await runToExit('chat', { JWT_PUBLIC_KEYS_FILE: jwks });
+    const noRedis = await runToExit(ENTRIES.chat, { JWT_PUBLIC_KEYS_FILE: jwks });
     expect(noRedis.code).to.not.equal(0);
     expect(noRedis.output).to.include('REDIS_URL');
-    const noKeys = await runToExit('chat', { REDIS_URL: redis.url });
+    const noKeys = await runToExit(ENTRIES.chat, { REDIS_URL: redis.url });
     expect(noKeys.code).to.not.equal(0);
     expect(noKeys.output).to.include('JWT_PUBLIC_KEYS_FILE');
-    const bad = await runToExit('chat', env({ MAX_MESSAGE_BYTES: 'lots' }));
+    const bad = await runToExit(ENTRIES.chat, env({ MAX_MESSAGE_BYTES: 'lots' }));
     expect(bad.code).to.not.equal(0);
     expect(bad.output).to.include('MAX_MESSAGE_BYTES');
     expect(bad.output).not.to.match(/\n\s+at /); // no stack trace
   });
 
   it('drains on SIGTERM: clients get 1012 restart and the process exits 0', async () => {
-    const child = await startNodeProcess('chat', env({ NODE_ID: 'proc-drain', SHUTDOWN_GRACE_MS: '3000' }));
-    const client = await connect(child.url, { token: cluster.token('drainee'), origin: null });
+    const child = await startChatNode(env({ NODE_ID: 'proc-drain', SHUTDOWN_GRACE_MS: '3000' }));
+    const client = await connect(child.wsUrl, { token: cluster.token('drainee'), origin: null });
     const closing = client.waitClose(8000);
-    const code = await child.stop('SIGTERM');
+    const exit = await child.stop('SIGTERM');
     expect(await closing).to.deep.equal({ code: 1012, reason: 'restart' });
-    expect(code).to.equal(0);
+    expect(exit).to.deep.equal({ code: 0, signal: null });
   });
 
   it('a killed node leaves no presence ghost: its users go offline within the TTL', async () => {
-    let child: NodeProcess | undefined = await startNodeProcess('chat', env({ NODE_ID: 'proc-victim' }));
+    let child: ServiceProcess | undefined = await startChatNode(env({ NODE_ID: 'proc-victim' }));
     const survivor = await cluster.startNode('survivor');
     const watcher = await connect(survivor.url, { token: cluster.token('watcher') });
     await watcher.join('ghosts');
-    const victim = await connect(child.url, { token: cluster.token('ghost'), origin: null });
+    const victim = await connect(child.wsUrl, { token: cluster.token('ghost'), origin: null });
     await victim.join('ghosts');
     await watcher.next((f) => f.type === 'presence' && f.user === 'ghost' && f.state === 'online');
-    expect(await child.stop('SIGKILL')).to.equal('SIGKILL');
+    expect((await child.kill())?.signal).to.equal('SIGKILL');
     child = undefined;
     const started = Date.now();
     await watcher.next((f) => f.type === 'presence' && f.user === 'ghost' && f.state === 'offline', 8000);

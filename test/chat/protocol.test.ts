@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { connect, type TestClient } from '../support/ws-client';
 import { ChatCluster, type InProcessNode } from '../support/chat-cluster';
 import { RedisServer } from '../support/redis-server';
+import { CLOSE, type CloseCode } from '@securechat/chat';
 
 describe('chat protocol: frames, rooms, DMs, hostile input @redis', () => {
   let redis: RedisServer;
@@ -140,13 +141,21 @@ describe('chat protocol: frames, rooms, DMs, hostile input @redis', () => {
     expect((all.messages as unknown[]).length).to.equal(7);
   });
 
+  // The closes as the catalogue (CLOSE) and docs/PROTOCOL.md give them, code and reason.
+  const frameOf = ({ code, reason }: CloseCode) => ({ code, reason });
+
   it('closes 1003 on a binary frame', async () => {
     alice.ws.send(Buffer.from([1, 2, 3]), { binary: true });
-    expect((await alice.waitClose()).code).to.equal(1003);
+    expect(await alice.waitClose()).to.deep.equal(frameOf(CLOSE.unsupportedData));
   });
 
-  it('closes 1009 on a message over MAX_MESSAGE_BYTES', async () => {
+  it('closes 1009 on a message over MAX_MESSAGE_BYTES: ws does, at its maxPayload, with no reason', async () => {
     alice.send(JSON.stringify({ type: 'ping', pad: 'x'.repeat(17_000) }));
-    expect((await alice.waitClose()).code).to.equal(1009);
+    expect(await alice.waitClose()).to.deep.equal(frameOf(CLOSE.tooBig));
+  });
+
+  it('closes 1007 on a text frame that is not UTF-8: ws does, with no reason', async () => {
+    alice.ws.send(Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), { binary: false });
+    expect(await alice.waitClose()).to.deep.equal(frameOf(CLOSE.invalidUtf8));
   });
 });

@@ -1,15 +1,15 @@
 import { expect } from 'chai';
 import { ChatClient, type MessageFrame } from '@securechat/sdk';
 import { ChatCluster } from '../support/chat-cluster';
-import { startNodeProcess, writeJwks, type NodeProcess } from '../support/processes';
+import { startChatNode, writeJwks, type ServiceProcess } from '../support/processes';
 import { RedisServer } from '../support/redis-server';
 import { waitFor } from '../support/wait';
 
 describe('the SDK against real chat nodes @redis', () => {
   let redis: RedisServer;
   let cluster: ChatCluster;
-  let victim: NodeProcess | undefined;
-  let survivor: NodeProcess;
+  let victim: ServiceProcess | undefined;
+  let survivor: ServiceProcess;
 
   before(async () => {
     redis = await RedisServer.start();
@@ -21,11 +21,11 @@ describe('the SDK against real chat nodes @redis', () => {
       ALLOWED_ORIGINS: 'http://sdk.test',
       RATE_LIMIT_MAX: '100000',
     };
-    victim = await startNodeProcess('chat', { ...env, NODE_ID: 'victim' });
-    survivor = await startNodeProcess('chat', { ...env, NODE_ID: 'survivor' });
+    victim = await startChatNode({ ...env, NODE_ID: 'victim' });
+    survivor = await startChatNode({ ...env, NODE_ID: 'survivor' });
   });
   after(async () => {
-    await victim?.stop('SIGKILL');
+    await victim?.kill();
     await survivor.stop();
     await cluster.stop();
     await redis.destroy();
@@ -33,14 +33,14 @@ describe('the SDK against real chat nodes @redis', () => {
 
   it('reconnects to another node after kill -9 of its own, and resumes without loss or duplicate', async () => {
     const reader = new ChatClient({
-      url: [(victim as NodeProcess).url + '/ws', survivor.url + '/ws'],
+      url: [(victim as ServiceProcess).wsUrl + '/ws', survivor.wsUrl + '/ws'],
       origin: 'http://sdk.test',
       getToken: () => Promise.resolve(cluster.token('reader')),
       tokenMethod: 'subprotocol',
       reconnect: { baseDelayMs: 50, maxDelayMs: 500 },
     });
     const writer = new ChatClient({
-      url: survivor.url + '/ws',
+      url: survivor.wsUrl + '/ws',
       origin: 'http://sdk.test',
       getToken: () => Promise.resolve(cluster.token('writer')),
     });
@@ -60,7 +60,7 @@ describe('the SDK against real chat nodes @redis', () => {
       }
     })();
     await waitFor(() => got.length >= 20, { what: 'messages before the kill' });
-    await (victim as NodeProcess).stop('SIGKILL');
+    await (victim as ServiceProcess).kill();
     victim = undefined;
     const reconnected = new Promise<string>((resolve) =>
       reader.once('reconnected', (e) => resolve(e.welcome.node)),

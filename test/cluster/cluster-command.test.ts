@@ -1,23 +1,15 @@
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { installCommand, locateTools, missingToolsMessage, REQUIRED_TOOLS } from '@securechat/cluster';
-import { REPO_ROOT } from '../support/nginx';
+import { ENTRIES, runToExit } from '../support/processes';
 
-function run(env: NodeJS.ProcessEnv): Promise<{ code: number | null; stderr: string; ms: number }> {
+/** `npm run cluster`'s entry point with exactly `env`, to its end. */
+async function run(env: NodeJS.ProcessEnv): Promise<{ code: number | null; stderr: string; ms: number }> {
   const started = Date.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(REPO_ROOT, 'packages/cluster/dist/main.js')], {
-      env,
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.once('error', reject);
-    child.once('exit', (code) => resolve({ code, stderr, ms: Date.now() - started }));
-  });
+  const { code, stderr } = await runToExit(ENTRIES.cluster, env, { name: 'cluster' });
+  return { code, stderr, ms: Date.now() - started };
 }
 
 describe('npm run cluster: prerequisites', () => {

@@ -6,7 +6,7 @@ import {
   renderNginxConfig,
   type NginxSettings,
 } from '@securechat/cluster';
-import { REPO_ROOT } from '../support/nginx';
+import { ROOT } from '../support/processes';
 
 const settings: NginxSettings = {
   runDir: '/tmp/run',
@@ -31,7 +31,7 @@ const settings: NginxSettings = {
 };
 
 describe('nginx template rendering', () => {
-  const template = readNginxTemplate(REPO_ROOT);
+  const template = readNginxTemplate(ROOT);
 
   it('refuses a placeholder without a value and a value without a placeholder', () => {
     expect(() => fillTemplate('a {{X}} b', {})).to.throw('{{X}}');

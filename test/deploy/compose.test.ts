@@ -15,12 +15,12 @@ import {
   renderComposeNginx,
   selfSignedArguments,
 } from '@securechat/cluster';
-import { REPO_ROOT } from '../support/nginx';
+import { ROOT } from '../support/processes';
 
 type Json = Record<string, unknown>;
 
 function read(path: string): string {
-  return readFileSync(join(REPO_ROOT, path), 'utf8');
+  return readFileSync(join(ROOT, path), 'utf8');
 }
 
 function object(value: unknown, what: string): Json {
@@ -47,7 +47,7 @@ function mounts(service: Json, name: string): Map<string, { source: string; read
 
 /** `docker-compose config` (Debian's docker-compose, installed by npm test): it needs no engine. */
 function composeConfig(file: string): { status: number | null; stdout: string; stderr: string } {
-  const run = spawnSync('docker-compose', ['--project-directory', REPO_ROOT, '-f', file, 'config'], {
+  const run = spawnSync('docker-compose', ['--project-directory', ROOT, '-f', file, 'config'], {
     encoding: 'utf8',
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
   });
@@ -57,7 +57,7 @@ function composeConfig(file: string): { status: number | null; stdout: string; s
 
 describe('docker-compose config accepts docker-compose.yml', () => {
   it('validates and resolves the file with the same services the test below reads', () => {
-    const result = composeConfig(join(REPO_ROOT, 'docker-compose.yml'));
+    const result = composeConfig(join(ROOT, 'docker-compose.yml'));
     expect(result.status, result.stderr).to.equal(0);
     const resolved = object(parse(result.stdout) as unknown, 'docker-compose config output');
     const ours = object(
@@ -170,7 +170,7 @@ describe('docker-compose.yml matches the topology npm run cluster starts', () =>
   });
 
   it('keeps deploy/nginx/nginx.conf rendered from the current template (npm run render:nginx)', () => {
-    expect(read(COMPOSE.renderedNginxConfig)).to.equal(renderComposeNginx(REPO_ROOT));
+    expect(read(COMPOSE.renderedNginxConfig)).to.equal(renderComposeNginx(ROOT));
   });
 
   it('configures Redis as the cluster does: AOF, noeviction, keyspace events, buffers', () => {

@@ -10,11 +10,11 @@ import {
   nodeSpecs,
   type NodeSpec,
 } from '@securechat/cluster';
-import { REPO_ROOT } from '../support/nginx';
+import { ROOT } from '../support/processes';
 
 type Json = Record<string, unknown>;
 
-const K8S = join(REPO_ROOT, 'deploy', 'k8s');
+const K8S = join(ROOT, 'deploy', 'k8s');
 /** The chat nodes' default PING_INTERVAL_MS, in seconds. */
 const PING_INTERVAL_S = 25;
 
@@ -281,7 +281,7 @@ describe('deploy/k8s manifests agree with each other and with the nodes', () => 
       'Secret/securechat-signing-key',
       'Secret/securechat-tls',
     ]);
-    const docs = readFileSync(join(REPO_ROOT, 'docs', 'DEPLOY.md'), 'utf8');
+    const docs = readFileSync(join(ROOT, 'docs', 'DEPLOY.md'), 'utf8');
     for (const ref of external) {
       const [kind, name] = ref.split('/') as [string, string];
       const verb = kind === 'Secret' ? /create secret (generic|tls)/ : /create configmap/;

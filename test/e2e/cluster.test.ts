@@ -6,11 +6,9 @@
  * entry point as a real child process.
  */
 import { expect } from 'chai';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import WebSocket from 'ws';
 import {
   Cluster,
@@ -22,7 +20,6 @@ import {
   missingToolsMessage,
   parseKnobs,
   passedEnvironment,
-  pollUntil,
   portIsFree,
   redisArguments,
   redisPing,
@@ -30,7 +27,7 @@ import {
 } from '@securechat/cluster';
 import { ChatClient, compareMessageIds, type MessageFrame, type WelcomeMessage } from '@securechat/sdk';
 import { httpsSend, type HttpsReply, type HttpsRequestOptions } from '../support/https';
-import { REPO_ROOT } from '../support/nginx';
+import { ENTRIES, ROOT, runScript } from '../support/processes';
 import { waitFor } from '../support/wait';
 import { TestClient, type Frame } from '../support/ws-client';
 
@@ -391,10 +388,10 @@ describe('the real cluster through nginx, over TLS @redis @nginx', function () {
       const [httpsPort, redisPort] = (await freePorts(2)) as [number, number];
       const knobs = parseKnobs(
         { CLUSTER_HTTPS_PORT: String(httpsPort), CLUSTER_REDIS_PORT: String(redisPort), CLUSTER_DIR: dir },
-        REPO_ROOT,
+        ROOT,
       );
       const candidate = new Cluster({
-        repoRoot: REPO_ROOT,
+        repoRoot: ROOT,
         knobs,
         // What every node inherits, as from `npm run cluster`'s environment. Debug logs make
         // the no-token-in-logs check cover everything the nodes can write.
@@ -684,13 +681,13 @@ describe('the real cluster through nginx, over TLS @redis @nginx', function () {
       command: tools.get('redis-server') as string,
       args,
       env: { PATH: process.env.PATH },
-      cwd: REPO_ROOT,
-      onLine: (line, stream) => output.add('redis', line, stream),
-    });
-    restartedRedis.start();
-    await pollUntil('the restarted redis', () => redisPing(port), {
+      cwd: ROOT,
+      output: (line, stream) => output.add('redis', line, stream),
+    }).start();
+    await restartedRedis.waitUntil(() => redisPing(port), {
+      what: 'PONG',
       timeoutMs: 15_000,
-      abort: () => (restartedRedis?.exit ? 'redis-server exited' : undefined),
+      intervalMs: 100,
     });
 
     let acceptedRevoked = false;
@@ -816,44 +813,30 @@ describe('the real cluster through nginx, over TLS @redis @nginx', function () {
     const stateDir = mkdtempSync(join(tmpdir(), 'securechat-cluster-cmd-'));
     chmodSync(stateDir, 0o755);
     const httpsPort = await freePort();
-    const stdout: string[] = [];
-    const stderr: string[] = [];
-    let child: ChildProcess | undefined;
-    let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+    let child: ManagedProcess | undefined;
     let started: ProcessId[] = [];
     try {
-      child = spawn(process.execPath, [join(REPO_ROOT, 'packages/cluster/dist/main.js')], {
-        cwd: REPO_ROOT,
-        env: { PATH: process.env.PATH ?? '', CLUSTER_HTTPS_PORT: String(httpsPort), CLUSTER_DIR: stateDir },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      const proc = child;
-      const exited = new Promise<void>((resolve) =>
-        proc.once('exit', (code, signal) => {
-          exit = { code, signal };
-          resolve();
-        }),
+      child = runScript(
+        ENTRIES.cluster,
+        { PATH: process.env.PATH ?? '', CLUSTER_HTTPS_PORT: String(httpsPort), CLUSTER_DIR: stateDir },
+        { name: 'npm run cluster' },
       );
-      createInterface({ input: proc.stdout as NodeJS.ReadableStream }).on('line', (l) => stdout.push(l));
-      createInterface({ input: proc.stderr as NodeJS.ReadableStream }).on('line', (l) => stderr.push(l));
-      const abort = () =>
-        exit ? `exited ${JSON.stringify(exit)}: ${stderr.slice(-10).join('\n')}` : undefined;
-      await pollUntil('cluster ready', async () => stdout.some((l) => l.startsWith('cluster ready:')), {
-        timeoutMs: 90_000,
-        abort,
-      });
+      const proc = child;
+      await proc.waitForLine((l) => l.startsWith('cluster ready:'), 90_000);
+      const stdout = () => proc.lines('stdout');
+      const stderr = proc.lines('stderr');
       const url = `https://${HOST}:${httpsPort}`;
-      expect(stdout.filter((l) => l.startsWith('cluster ready:'))).to.deep.equal([`cluster ready: ${url}`]);
+      expect(stdout().filter((l) => l.startsWith('cluster ready:'))).to.deep.equal([`cluster ready: ${url}`]);
 
       // Every line is prefixed with the name of the part that wrote it.
       const names = ['auth-1', 'auth-2', 'chat-1', 'chat-2', 'chat-3'];
-      for (const line of [...stdout, ...stderr]) {
+      for (const line of [...stdout(), ...stderr]) {
         if (line.startsWith('cluster ready:')) continue;
         expect(line).to.match(/^\[(cluster|redis|nginx|auth-[12]|chat-[123])\] /);
       }
       const nodePorts: number[] = [];
       for (const name of names) {
-        const logged = stdout
+        const logged = stdout()
           .filter((l) => l.startsWith(`[${name}] {`))
           .map((l) => JSON.parse(l.slice(name.length + 3)) as Record<string, unknown>);
         expect(logged.length, name).to.be.above(0);
@@ -862,7 +845,7 @@ describe('the real cluster through nginx, over TLS @redis @nginx', function () {
         expect(listening, `${name} listening line`).to.not.equal(undefined);
         nodePorts.push(Number(listening?.port));
       }
-      const where = stdout
+      const where = stdout()
         .map((l) =>
           /^\[cluster\] http redirect on http:\/\/127\.0\.0\.1:(\d+), redis on redis:\/\/127\.0\.0\.1:(\d+)/.exec(
             l,
@@ -881,10 +864,9 @@ describe('the real cluster through nginx, over TLS @redis @nginx', function () {
       // redis-server, five nodes, nginx's master and at least one worker.
       expect(started.length, JSON.stringify(started)).to.be.at.least(8);
 
-      proc.kill('SIGINT');
-      await withTimeout(exited, 60_000, 'the cluster to exit after SIGINT');
-      expect(exit).to.deep.equal({ code: 0, signal: null });
-      expect(stdout).to.include('[cluster] stopped');
+      proc.signal('SIGINT');
+      expect(await proc.exitWithin(60_000)).to.deep.equal({ code: 0, signal: null });
+      expect(stdout()).to.include('[cluster] stopped');
       await waitFor(() => started.every((p) => !running(p)), {
         what: 'every process the cluster started to be gone',
         timeoutMs: 5000,
@@ -903,7 +885,7 @@ describe('the real cluster through nginx, over TLS @redis @nginx', function () {
         throw new Error(`ports still bound: ${(await stillBound()).join(', ')}`);
       });
     } finally {
-      if (child !== undefined && exit === undefined) child.kill('SIGKILL');
+      if (child?.running === true) await child.stop('SIGKILL', 1000);
       // Only processes this test's cluster started (by pid and start time).
       for (const p of started.filter(running)) process.kill(p.pid, 'SIGKILL');
       rmSync(stateDir, { recursive: true, force: true });

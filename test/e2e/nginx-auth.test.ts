@@ -7,7 +7,7 @@ import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { freePort, nodeEnvironment, nodeSpecs } from '@securechat/cluster';
 import { httpsSend, type HttpsReply, type HttpsRequestOptions } from '../support/https';
 import { NginxServer } from '../support/nginx';
-import { makeKeys, NodeProcess } from '../support/node-process';
+import { makeKeys, ServiceProcess } from '../support/processes';
 import { RedisServer, uniquePrefix } from '../support/redis-server';
 import { waitFor } from '../support/wait';
 
@@ -44,7 +44,7 @@ describe('nginx in front of auth nodes, over TLS @redis @nginx', function () {
   this.timeout(30_000);
   let redis: RedisServer;
   let keysDir: string;
-  let nodes: NodeProcess[] = [];
+  let nodes: ServiceProcess[] = [];
   let nginx: NginxServer;
   let username: string;
   const password = 'correct horse battery';
@@ -57,19 +57,23 @@ describe('nginx in front of auth nodes, over TLS @redis @nginx', function () {
     const authSpecs = nodeSpecs(2, 0);
     nodes = await Promise.all(
       authSpecs.map((spec) =>
-        NodeProcess.start(spec, (port) => ({
-          ...nodeEnvironment(spec, {
-            host: '127.0.0.1',
-            port,
-            redisUrl: redis.url,
-            trustProxy: '127.0.0.1',
-            allowedOrigins: [],
-            signingKeyDir: keysDir,
-            jwksDir: keysDir,
+        ServiceProcess.start(spec.entry, {
+          name: spec.name,
+          nodeArgs: spec.nodeArgs,
+          env: (port) => ({
+            ...nodeEnvironment(spec, {
+              host: '127.0.0.1',
+              port,
+              redisUrl: redis.url,
+              trustProxy: '127.0.0.1',
+              allowedOrigins: [],
+              signingKeyDir: keysDir,
+              jwksDir: keysDir,
+            }),
+            REDIS_PREFIX: prefix,
+            LOG_LEVEL: 'info',
           }),
-          REDIS_PREFIX: prefix,
-          LOG_LEVEL: 'info',
-        })),
+        }),
       ),
     );
     // No chat node yet: /ws goes to a port where nothing listens.
@@ -164,7 +168,7 @@ describe('nginx in front of auth nodes, over TLS @redis @nginx', function () {
     const line = await waitFor(
       () =>
         nodes
-          .flatMap((n) => n.lines())
+          .flatMap((n) => n.proc.logLines())
           .find((l) => l.event === 'login_failure' && l.request_id === requestId),
       { what: 'the login_failure audit line' },
     );
@@ -192,7 +196,7 @@ describe('nginx in front of auth nodes, over TLS @redis @nginx', function () {
     const logs = {
       access: nginx.accessLog(),
       error: nginx.errorLog(),
-      nodes: nodes.map((n) => n.text()).join('\n'),
+      nodes: nodes.map((n) => n.proc.text()).join('\n'),
     };
     for (const [name, text] of Object.entries(logs)) {
       expect(text.includes(signature), `${name} log holds the token`).to.equal(false);
@@ -243,7 +247,7 @@ describe('nginx in front of auth nodes, over TLS @redis @nginx', function () {
   });
 
   it('fails over to the other auth node when one is killed', async () => {
-    const [victim, survivor] = nodes as [NodeProcess, NodeProcess];
+    const [victim, survivor] = nodes as [ServiceProcess, ServiceProcess];
     const jwksEntries = () => nginx.accessEntries().filter((e) => e.uri === '/auth/jwks.json');
     const before = jwksEntries().length;
     await victim.kill();

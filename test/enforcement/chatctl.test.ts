@@ -1,44 +1,14 @@
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { connect, refusal, type TestClient } from '../support/ws-client';
 import { ChatCluster, type InProcessNode } from '../support/chat-cluster';
-import { ROOT } from '../support/processes';
+import { ENTRIES, runToExit } from '../support/processes';
 import { RedisServer, uniquePrefix } from '../support/redis-server';
 import { waitFor } from '../support/wait';
 
-interface CtlRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs the compiled CLI as an operator would, with exactly the environment given. */
-function chatctl(args: string[], env: Record<string, string>): Promise<CtlRun> {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, [join(ROOT, 'services/chat/dist/chatctl.js'), ...args], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    proc.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    proc.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const timer = setTimeout(() => {
-      proc.kill('SIGKILL');
-      reject(new Error(`chatctl ${args.join(' ')} still running after 15 s`));
-    }, 15_000);
-    proc.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    proc.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+function chatctl(args: string[], env: Record<string, string>) {
+  return runToExit(ENTRIES.chatctl, { PATH: process.env.PATH ?? '', ...env }, { args, name: 'chatctl' });
 }
 
 describe('chatctl against live chat nodes @redis', () => {

@@ -1,21 +1,21 @@
 import { expect } from 'chai';
 import { connect } from '../support/ws-client';
 import { ChatCluster } from '../support/chat-cluster';
-import { startNodeProcess, writeJwks, type NodeProcess } from '../support/processes';
+import { startChatNode, writeJwks, type ServiceProcess } from '../support/processes';
 import { RedisServer } from '../support/redis-server';
 import { waitFor } from '../support/wait';
 
 describe('chat node /healthz and /readyz while Redis stops and restarts @redis', () => {
   let redis: RedisServer;
   let cluster: ChatCluster;
-  let node: NodeProcess | undefined;
-  const port = () => (node as NodeProcess).port;
+  let node: ServiceProcess | undefined;
+  const port = () => (node as ServiceProcess).port;
 
   before(async () => {
     redis = await RedisServer.start();
     cluster = new ChatCluster(redis);
     // The real entry point (services/chat/dist/main.js), so its own wiring of the endpoints is tested.
-    node = await startNodeProcess('chat', {
+    node = await startChatNode({
       REDIS_URL: redis.url,
       REDIS_PREFIX: cluster.prefix,
       JWT_PUBLIC_KEYS_FILE: writeJwks([cluster.key]),
@@ -24,7 +24,7 @@ describe('chat node /healthz and /readyz while Redis stops and restarts @redis',
     });
   });
   after(async () => {
-    await node?.stop('SIGKILL');
+    await node?.kill();
     await cluster.stop();
     await redis.destroy();
   });

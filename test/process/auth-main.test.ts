@@ -1,14 +1,11 @@
 import { expect } from 'chai';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { NodeProcess, ROOT } from '../support/child';
+import type { ManagedProcess } from '@securechat/cluster';
 import { Client, fields } from '../support/http';
+import { ENTRIES, makeKeys, runScript } from '../support/processes';
 import { RedisServer, uniquePrefix } from '../support/redis-server';
-
-const AUTH_MAIN = 'services/auth/dist/main.js';
-const KEYS_CLI = join(ROOT, 'packages/tokens/dist/cli-keys.js');
 
 describe('npm run start:auth, as a process @redis', function () {
   this.timeout(30_000);
@@ -16,19 +13,16 @@ describe('npm run start:auth, as a process @redis', function () {
   let keyDir: string;
   let privateKey: string;
   let jwksFile: string;
-  const started: NodeProcess[] = [];
+  const started: ManagedProcess[] = [];
 
   before(async () => {
     redis = await RedisServer.start();
     keyDir = mkdtempSync(join(tmpdir(), 'securechat-auth-main-'));
-    const made = spawnSync(process.execPath, [KEYS_CLI, join(keyDir, 'key')], { encoding: 'utf8' });
-    expect(made.status, made.stderr).to.equal(0);
-    privateKey = join(keyDir, 'key', 'private.pem');
-    jwksFile = join(keyDir, 'key', 'jwks.json');
+    ({ privateKey, jwks: jwksFile } = makeKeys(join(keyDir, 'key')));
   });
 
   after(async () => {
-    for (const p of started) await p.stop();
+    for (const p of started) await p.stop('SIGKILL');
     await redis.destroy();
     rmSync(keyDir, { recursive: true, force: true });
   });
@@ -45,15 +39,15 @@ describe('npm run start:auth, as a process @redis', function () {
     return Object.fromEntries(Object.entries(all).filter((e): e is [string, string] => e[1] !== undefined));
   }
 
-  function start(environment: Record<string, string>): NodeProcess {
-    const proc = NodeProcess.start(AUTH_MAIN, environment);
+  function start(environment: Record<string, string>): ManagedProcess {
+    const proc = runScript(ENTRIES.auth, environment);
     started.push(proc);
     return proc;
   }
 
   it('serves register and login with the key from `npm run keys`, and exits 0 promptly on SIGTERM', async () => {
     const proc = start(env());
-    const ready = await proc.waitForLine((l) => l.message === 'auth node listening');
+    const ready = await proc.waitForLog((l) => l.message === 'auth node listening');
     const client = new Client(`http://127.0.0.1:${String(ready.port)}`);
     const cliKid = (JSON.parse(readFileSync(jwksFile, 'utf8')) as { keys: { kid: string }[] }).keys[0]?.kid;
     expect(ready.kid).to.equal(cliKid);
@@ -73,13 +67,13 @@ describe('npm run start:auth, as a process @redis', function () {
     expect((await client.get('/readyz')).status).to.equal(200);
 
     // its own log: audit lines on stdout, never the password or the token
-    await proc.waitForLine((l) => l.event === 'login_success' && l.username === 'process.user');
-    expect(proc.output).not.to.include(user.password);
-    expect(proc.output).not.to.include(access);
+    await proc.waitForLog((l) => l.event === 'login_success' && l.username === 'process.user');
+    expect(proc.text()).not.to.include(user.password);
+    expect(proc.text()).not.to.include(access);
 
     const stopping = Date.now();
     proc.signal('SIGTERM');
-    const exit = await proc.exit(5000);
+    const exit = await proc.exitWithin(5000);
     expect(exit.code).to.equal(0);
     expect(Date.now() - stopping).to.be.below(3000);
   });
@@ -102,26 +96,26 @@ describe('npm run start:auth, as a process @redis', function () {
         Object.entries(overrides).map(([k, v]) => [k, v === '__JWKS__' ? jwksFile : v]),
       );
       const proc = start(env(fixed));
-      const exit = await proc.exit(10_000);
+      const exit = await proc.exitWithin(10_000);
       expect(exit.code).to.equal(1);
-      expect(proc.stderr).to.include(variable);
+      expect(proc.text('stderr')).to.include(variable);
       // one line for the operator, not a stack trace
-      expect(proc.stderr.trim().split('\n')).to.have.length(1);
-      expect(proc.output).not.to.include('listening');
+      expect(proc.lines('stderr')).to.have.length(1);
+      expect(proc.text('stdout')).not.to.include('listening');
     });
   }
 });
 
 describe('npm start (embedded), as a process', function () {
   this.timeout(30_000);
-  let proc: NodeProcess | undefined;
+  let proc: ManagedProcess | undefined;
   after(async () => {
-    await proc?.stop();
+    await proc?.stop('SIGKILL');
   });
 
   it('serves register and login with memory state and no Redis, and exits 0 on SIGTERM', async () => {
-    proc = NodeProcess.start('services/embedded/dist/main.js', { PATH: process.env.PATH ?? '', PORT: '0' });
-    const ready = await proc.waitForLine((l) => l.message === 'embedded node listening');
+    proc = runScript(ENTRIES.embedded, { PATH: process.env.PATH ?? '', PORT: '0' });
+    const ready = await proc.waitForLog((l) => l.message === 'embedded node listening');
     const client = new Client(String(ready.url));
     const user = { username: 'embedded_user', password: 'embedded-password-1' };
     expect((await client.post('/auth/register', user)).status).to.equal(201);
@@ -130,6 +124,6 @@ describe('npm start (embedded), as a process', function () {
     expect(fields(login).token_type).to.equal('Bearer');
     expect((await client.get('/readyz')).status).to.equal(200);
     proc.signal('SIGTERM');
-    expect((await proc.exit(5000)).code).to.equal(0);
+    expect((await proc.exitWithin(5000)).code).to.equal(0);
   });
 });

@@ -40,17 +40,25 @@ describe('sdk backoff', () => {
     expect(() => backoffDelay(1, opts, () => NaN)).to.throw(RangeError);
   });
 
-  it('classifies closes: blocked and token_revoked are terminal, the rest reconnect', () => {
+  it('classifies closes: blocked, token_revoked and what the client should never resend are terminal', () => {
     expect(closeAction(1008, 'blocked')).to.equal('stop');
     expect(closeAction(1008, 'token_revoked')).to.equal('stop');
+    expect(closeAction(1003, 'binary frames are not accepted')).to.equal('stop');
+    expect(closeAction(1007, '')).to.equal('stop');
+    expect(closeAction(1009, '')).to.equal('stop');
     expect(closeAction(1008, 'token_expired')).to.equal('reconnect_soon');
     expect(closeAction(1012, 'restart')).to.equal('reconnect_soon');
     expect(closeAction(1013, 'slow_consumer')).to.equal('reconnect_soon');
     expect(closeAction(1001, 'going_away')).to.equal('reconnect_soon');
     expect(closeAction(1006, '')).to.equal('reconnect_backoff');
     expect(closeAction(1011, 'internal')).to.equal('reconnect_backoff');
+    expect(closeAction(1008, 'policy')).to.equal('reconnect_backoff');
     expect(handshakeAction(403)).to.equal('stop');
+    expect(handshakeAction(400)).to.equal('stop');
+    expect(handshakeAction(404)).to.equal('stop');
     expect(handshakeAction(401)).to.equal('reconnect_backoff');
     expect(handshakeAction(429)).to.equal('reconnect_backoff');
+    expect(handshakeAction(503)).to.equal('reconnect_backoff');
+    expect(handshakeAction(502)).to.equal('reconnect_backoff');
   });
 });

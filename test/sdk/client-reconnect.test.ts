@@ -145,17 +145,24 @@ describe('sdk client reconnect', () => {
     expect(client.duplicatesDropped, '4 replayed again + 1 live copy').to.equal(5);
   });
 
-  for (const reason of ['blocked', 'token_revoked']) {
-    it(`does not reconnect after 1008 ${reason}`, async () => {
+  const terminal: [number, string][] = [
+    [1008, 'blocked'],
+    [1008, 'token_revoked'],
+    [1003, 'binary frames are not accepted'],
+    [1007, ''],
+    [1009, ''],
+  ];
+  for (const [code, reason] of terminal) {
+    it(`does not reconnect after ${code} ${reason || '(no reason)'}`, async () => {
       const server = await fx.server();
       const client = fx.client({ url: server.url, reconnect: { baseDelayMs: 1, maxDelayMs: 1 } });
       const conn = await connect(client, server);
       const reconnecting = record(client, 'reconnecting');
       const disconnect = next(client, 'disconnect');
       const closed = next(client, 'close');
-      conn.ws.close(1008, reason);
-      expect(await disconnect).to.deep.equal([1008, reason]);
-      expect(await closed).to.deep.equal([1008, reason]);
+      conn.ws.close(code, reason);
+      expect(await disconnect).to.deep.equal([code, reason]);
+      expect(await closed).to.deep.equal([code, reason]);
       expect(client.state).to.equal('closed');
       // Closing cleared every timer synchronously: nothing can dial again.
       expect(reconnecting).to.have.length(0);
@@ -168,18 +175,20 @@ describe('sdk client reconnect', () => {
     });
   }
 
-  it('stops when a reconnect handshake is refused with 403', async () => {
-    const server = await fx.server();
-    const client = fx.client({ url: server.url, reconnect: { baseDelayMs: 1, maxDelayMs: 1 } });
-    const conn = await connect(client, server);
-    const errors = record(client, 'error');
-    server.refusals.push(403);
-    const closed = next(client, 'close');
-    conn.ws.terminate();
-    await closed;
-    expect(errors.map(([e]) => [e.code, e.status])).to.deep.equal([['handshake_refused', 403]]);
-    expect(server.handshakes).to.have.length(2);
-  });
+  for (const status of [403, 400, 404]) {
+    it(`stops when a reconnect handshake is refused with ${status}`, async () => {
+      const server = await fx.server();
+      const client = fx.client({ url: server.url, reconnect: { baseDelayMs: 1, maxDelayMs: 1 } });
+      const conn = await connect(client, server);
+      const errors = record(client, 'error');
+      server.refusals.push(status);
+      const closed = next(client, 'close');
+      conn.ws.terminate();
+      await closed;
+      expect(errors.map(([e]) => [e.code, e.status])).to.deep.equal([['handshake_refused', status]]);
+      expect(server.handshakes).to.have.length(2);
+    });
+  }
 
   it('reconnects after 1008 token_expired with a fresh token from getToken', async () => {
     const server = await fx.server();

@@ -20,7 +20,8 @@ import { memoryLogger } from './logs';
  */
 export type Trace = string[];
 
-function countingBcrypt(trace: Trace): BcryptPrimitives {
+/** bcryptjs, writing each call to the trace ('bcrypt.hash', 'bcrypt.compare'). */
+export function countingBcrypt(trace: Trace): BcryptPrimitives {
   return {
     hash: (password, cost) => {
       trace.push('bcrypt.hash');

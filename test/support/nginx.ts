@@ -1,6 +1,6 @@
 import { chmodSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import {
   ensureCertificate,
   freePorts,
@@ -9,13 +9,11 @@ import {
   localFileLimits,
   locateTools,
   ManagedProcess,
-  pollUntil,
   readNginxTemplate,
   renderNginxConfig,
   type NginxLimits,
 } from '@securechat/cluster';
-
-export const REPO_ROOT = resolve(__dirname, '..', '..', '..');
+import { ROOT } from './processes';
 
 export interface NginxOptions {
   /** Ports of auth nodes on 127.0.0.1. */
@@ -38,7 +36,6 @@ export class NginxServer {
     /** The self-signed certificate, to pass as `ca` to https and tls clients. */
     readonly ca: Buffer,
     private readonly proc: ManagedProcess,
-    private readonly output: string[],
   ) {}
 
   get url(): string {
@@ -81,7 +78,7 @@ export class NginxServer {
     // and the web client's files, copied because the checkout may be out of their reach.
     chmodSync(dir, 0o755);
     const webRoot = options.webRoot ?? join(dir, 'web');
-    if (options.webRoot === undefined) cpSync(join(REPO_ROOT, 'web'), webRoot, { recursive: true });
+    if (options.webRoot === undefined) cpSync(join(ROOT, 'web'), webRoot, { recursive: true });
     try {
       const tls = await ensureCertificate(join(dir, 'tls'));
       const ca = readFileSync(tls.cert);
@@ -89,7 +86,7 @@ export class NginxServer {
       // Free ports are free when asked for, not necessarily when nginx binds them.
       for (let attempt = 0; attempt < 3; attempt++) {
         const [httpsPort, httpPort] = (await freePorts(2)) as [number, number];
-        const config = renderNginxConfig(readNginxTemplate(REPO_ROOT), {
+        const config = renderNginxConfig(readNginxTemplate(ROOT), {
           runDir: dir,
           errorLog: join(dir, 'error.log'),
           accessLog: join(dir, 'access.log'),
@@ -108,19 +105,19 @@ export class NginxServer {
         });
         const configFile = join(dir, 'nginx.conf');
         writeFileSync(configFile, config);
-        const output: string[] = [];
         const proc = new ManagedProcess({
           name: 'nginx',
           command: nginx,
           args: ['-p', dir, '-c', configFile, '-e', join(dir, 'error.log')],
           env: { PATH: process.env.PATH },
-          onLine: (line) => output.push(line),
-        });
-        proc.start();
-        const server = new NginxServer(dir, httpsPort, httpPort, ca, proc, output);
+          output: 'capture',
+        }).start();
+        const server = new NginxServer(dir, httpsPort, httpPort, ca, proc);
         try {
-          await pollUntil('nginx', async () => (await httpStatus(`${server.url}/healthz`, ca)) === 200, {
+          await proc.waitUntil(async () => (await httpStatus(`${server.url}/healthz`, ca)) === 200, {
+            what: '/healthz',
             timeoutMs: 10_000,
+            intervalMs: 100,
             abort: () => (proc.exit ? `exited: ${server.diagnostics()}` : undefined),
           });
           return server;
@@ -144,7 +141,7 @@ export class NginxServer {
     } catch {
       // Not written yet.
     }
-    return [...this.output, errorLog].join('\n');
+    return [this.proc.text(), errorLog].join('\n');
   }
 
   /** Graceful stop (SIGQUIT), then the process group is killed if anything is left. */

@@ -34,72 +34,75 @@ export class TestClient {
     for (const w of [...this.waiters]) w();
   }
 
-  /** Resolves with the first frame (from `from` on) matching `match`. */
-  next(match: (f: Frame) => boolean, timeoutMs = 5000, from = 0): Promise<Frame> {
+  /**
+   * Resolves with what `check` returns once it returns something, checking again on every
+   * frame and on the close; rejects when `check` throws, or with `late()` at the deadline.
+   */
+  private until<T>(check: () => T | undefined, timeoutMs: number, late: () => string): Promise<T> {
     return new Promise((resolve, reject) => {
-      const check = () => {
-        const found = this.frames.slice(from).find(match);
-        if (found !== undefined) {
+      const done = () => {
+        clearTimeout(timer);
+        this.waiters.delete(test);
+      };
+      const test = () => {
+        try {
+          const value = check();
+          if (value === undefined) return;
           done();
-          resolve(found);
-        } else if (this.closed !== undefined) {
+          resolve(value);
+        } catch (err) {
           done();
-          reject(new Error(`closed (${this.closed.code} ${this.closed.reason}) while waiting`));
+          reject(err instanceof Error ? err : new Error(String(err)));
         }
       };
       const timer = setTimeout(() => {
         done();
-        reject(new Error(`timed out waiting for a frame; got ${JSON.stringify(this.frames.slice(-5))}`));
+        reject(new Error(late()));
       }, timeoutMs);
-      const done = () => {
-        clearTimeout(timer);
-        this.waiters.delete(check);
-      };
-      this.waiters.add(check);
-      check();
+      this.waiters.add(test);
+      test();
     });
+  }
+
+  private throwIfClosed(what: string): void {
+    if (this.closed !== undefined)
+      throw new Error(`closed (${this.closed.code} ${this.closed.reason}) ${what}`);
+  }
+
+  /** Resolves with the first frame (from `from` on) matching `match`. */
+  next(match: (f: Frame) => boolean, timeoutMs = 5000, from = 0): Promise<Frame> {
+    return this.until(
+      () => {
+        const found = this.frames.slice(from).find(match);
+        if (found === undefined) this.throwIfClosed('while waiting');
+        return found;
+      },
+      timeoutMs,
+      () => `timed out waiting for a frame; got ${JSON.stringify(this.frames.slice(-5))}`,
+    );
   }
 
   /** Waits until at least `n` frames match. */
-  async count(match: (f: Frame) => boolean, n: number, timeoutMs = 10000): Promise<Frame[]> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const found = this.frames.filter(match);
-      if (found.length >= n) return found;
-      if (this.closed !== undefined)
-        throw new Error(`closed (${this.closed.code}) with ${found.length}/${n}`);
-      if (Date.now() > deadline) throw new Error(`timed out with ${found.length}/${n} frames`);
-      await new Promise<void>((resolve) => {
-        const wake = () => {
-          this.waiters.delete(wake);
-          clearTimeout(t);
-          resolve();
-        };
-        const t = setTimeout(wake, Math.max(1, deadline - Date.now()));
-        this.waiters.add(wake);
-      });
-    }
+  count(match: (f: Frame) => boolean, n: number, timeoutMs = 10000): Promise<Frame[]> {
+    const found = () => this.frames.filter(match);
+    return this.until(
+      () => {
+        const frames = found();
+        if (frames.length >= n) return frames;
+        this.throwIfClosed(`with ${frames.length}/${n}`);
+        return undefined;
+      },
+      timeoutMs,
+      () => `timed out with ${found().length}/${n} frames`,
+    );
   }
 
   waitClose(timeoutMs = 5000): Promise<{ code: number; reason: string }> {
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        if (this.closed !== undefined) {
-          done();
-          resolve(this.closed);
-        }
-      };
-      const timer = setTimeout(() => {
-        done();
-        reject(new Error('timed out waiting for close'));
-      }, timeoutMs);
-      const done = () => {
-        clearTimeout(timer);
-        this.waiters.delete(check);
-      };
-      this.waiters.add(check);
-      check();
-    });
+    return this.until(
+      () => this.closed,
+      timeoutMs,
+      () => 'timed out waiting for close',
+    );
   }
 
   send(frame: unknown): void {

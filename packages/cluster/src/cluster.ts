@@ -5,7 +5,7 @@ import type { ClusterKnobs } from './knobs';
 import { describeExit, ManagedProcess, type ExitInfo } from './managed-process';
 import { localFileLimits, readNginxTemplate, renderNginxConfig } from './nginx-config';
 import { freePort, portIsFree } from './ports';
-import { httpStatus, pollUntil, redisPing, type WaitOptions } from './readiness';
+import { httpStatus, redisPing, waitFor, type WaitOptions } from './readiness';
 import { ensureSigningKeys } from './signing-keys';
 import { edgeOrigins, nodeEnvironment, nodeSpecs, redisArguments, type NodeSpec } from './topology';
 
@@ -102,7 +102,11 @@ export class Cluster {
   }
 
   private get wait(): WaitOptions {
-    return { timeoutMs: this.deps.readyTimeoutMs ?? 60_000, abort: () => this.abortReason() };
+    return {
+      timeoutMs: this.deps.readyTimeoutMs ?? 60_000,
+      intervalMs: 100,
+      abort: () => this.abortReason(),
+    };
   }
 
   /** Ports the operator chose must be free now, or start-up stops before anything runs. */
@@ -135,7 +139,7 @@ export class Cluster {
     // AOF is the persistence: no RDB snapshots besides it.
     args.push('--save', '', ...redisArguments());
     this.spawn('redis', this.tool('redis-server'), args, { PATH: this.deps.env.PATH });
-    await pollUntil(`redis on port ${port}`, () => redisPing(port), this.wait);
+    await waitFor(() => redisPing(port), { ...this.wait, what: `redis on port ${port}` });
     return `redis://${HOST}:${port}`;
   }
 
@@ -161,7 +165,9 @@ export class Cluster {
       nodes.push({ spec, port });
     }
     const ready = async (port: number) => (await httpStatus(`http://${HOST}:${port}/readyz`)) === 200;
-    await Promise.all(nodes.map((n) => pollUntil(`${n.spec.name} /readyz`, () => ready(n.port), this.wait)));
+    await Promise.all(
+      nodes.map((n) => waitFor(() => ready(n.port), { ...this.wait, what: `${n.spec.name} /readyz` })),
+    );
     return nodes;
   }
 
@@ -206,7 +212,7 @@ export class Cluster {
     const url = `https://${HOST}:${knobs.httpsPort}`;
     const ca = readFileSync(tls.cert);
     const healthy = async () => (await httpStatus(`${url}/healthz`, ca)) === 200;
-    await pollUntil(`nginx ${url}/healthz`, healthy, this.wait);
+    await waitFor(healthy, { ...this.wait, what: `nginx ${url}/healthz` });
     return url;
   }
 

@@ -6,6 +6,7 @@ export * from './prerequisites';
 export * from './ports';
 export * from './readiness';
 export * from './managed-process';
+export * from './redis-server';
 export * from './knobs';
 export * from './cluster';
 export * from './compose';

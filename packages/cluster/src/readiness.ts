@@ -3,10 +3,12 @@ import { request as httpsRequest } from 'node:https';
 import { connect } from 'node:net';
 
 export interface WaitOptions {
-  timeoutMs: number;
+  /** What is awaited, for the error message. */
+  what?: string;
+  /** 5000 by default. */
+  timeoutMs?: number;
+  /** Between two checks; 20 by default. */
   intervalMs?: number;
-  /** Certificate authority for an https URL (the self-signed certificate). */
-  ca?: string | Buffer;
   /** Returns a reason to give up at once (a process that died), or undefined. */
   abort?: () => string | undefined;
 }
@@ -49,30 +51,28 @@ export function redisPing(port: number, host = '127.0.0.1', timeoutMs = 2000): P
   });
 }
 
-/** Polls `check` until it is true; rejects at the deadline or when `abort` gives a reason. */
-export async function pollUntil(
-  what: string,
-  check: () => Promise<boolean>,
-  options: WaitOptions,
-): Promise<void> {
-  const deadline = Date.now() + options.timeoutMs;
-  const interval = options.intervalMs ?? 100;
+/**
+ * Polls `check` until it returns a truthy value, and resolves with it. Rejects at the
+ * deadline (naming the last error `check` threw, if any) or as soon as `abort` gives a
+ * reason. The one polling wait of the harnesses: tests, the benchmark and the cluster.
+ */
+export async function waitFor<T>(
+  check: () => T | Promise<T>,
+  options: WaitOptions = {},
+): Promise<NonNullable<T>> {
+  const { what = 'condition', timeoutMs = 5000, intervalMs = 20 } = options;
+  const deadline = Date.now() + timeoutMs;
   let last = '';
   for (;;) {
     const reason = options.abort?.();
-    if (reason !== undefined) throw new Error(`${what}: ${reason}`);
+    if (reason !== undefined) throw new Error(`gave up waiting for ${what}: ${reason}`);
     try {
-      if (await check()) return;
-      last = '';
+      const value = await check();
+      if (value) return value as NonNullable<T>;
     } catch (err) {
-      last = err instanceof Error ? `: ${err.message}` : '';
+      last = err instanceof Error ? `: ${err.message}` : `: ${String(err)}`;
     }
-    if (Date.now() > deadline) throw new Error(`${what} was not ready within ${options.timeoutMs} ms${last}`);
-    await new Promise((resolve) => setTimeout(resolve, interval));
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last}`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
-}
-
-/** Waits until `url` answers 200. */
-export function waitForHttp(url: string, options: WaitOptions): Promise<void> {
-  return pollUntil(url, async () => (await httpStatus(url, options.ca)) === 200, options);
 }
