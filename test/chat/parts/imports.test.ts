@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT } from '../../support/child';
+import { ROOT } from '../../support/processes';
 
 const SRC = join(ROOT, 'services/chat/src');
 
