@@ -1,6 +1,7 @@
 export * from './ports';
 export * from './chat-ports';
 export * from './rate-limit';
+export * from './room-channel';
 export * from './stream-id';
 export * from './memory/auth-state';
 export * from './memory/broker';

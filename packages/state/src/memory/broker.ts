@@ -7,10 +7,14 @@ import type {
   ReplayResult,
   StoredMessage,
 } from '../chat-ports';
+import { dispatchRoomPayload, messagePayload } from '../room-channel';
 import { compareIds } from '../stream-id';
 import type { MemoryMessageLimiter } from './rate-limit';
 
 type Clock = () => number;
+
+/** Receives the payloads of a room's channel, as a node's subscriber connection does. */
+type RoomListener = (room: string, payload: Buffer) => void;
 
 interface RoomLog {
   entries: StoredMessage[];
@@ -21,27 +25,29 @@ interface RoomLog {
 
 /**
  * The in-process stand-in for Redis pub/sub and streams: several memory brokers (one
- * per node) can share a bus, so embedded mode and unit tests see the same semantics.
+ * per node) can share a bus, so embedded mode and unit tests see the same semantics,
+ * down to the payloads on a room's channel (room-channel.ts).
  */
 export class MemoryBus {
   readonly logs = new Map<string, RoomLog>();
-  readonly subscribers = new Map<string, Set<FrameHandler>>();
+  readonly subscribers = new Map<string, Set<RoomListener>>();
 
   constructor(readonly now: Clock = Date.now) {}
 
-  emit(room: string, id: string | undefined, text: string): void {
-    const handlers = this.subscribers.get(room);
-    if (handlers === undefined) return;
-    const frame = Buffer.from(text);
+  publish(room: string, payload: string): void {
+    const listeners = this.subscribers.get(room);
+    if (listeners === undefined) return;
+    const bytes = Buffer.from(payload);
     // Delivered asynchronously, in publish order, like pub/sub.
-    for (const handler of [...handlers]) queueMicrotask(() => handler(room, id, frame));
+    for (const listener of [...listeners]) queueMicrotask(() => listener(room, bytes));
   }
 }
 
 export class MemoryBroker implements Broker {
   private handler: FrameHandler = () => undefined;
   private readonly rooms = new Set<string>();
-  private readonly listener: FrameHandler = (room, id, frame) => this.handler(room, id, frame);
+  private readonly listener: RoomListener = (room, payload) =>
+    dispatchRoomPayload(room, payload, this.handler);
 
   constructor(
     private readonly bus: MemoryBus,
@@ -92,7 +98,7 @@ export class MemoryBroker implements Broker {
       const dropped = log.entries.splice(0, log.entries.length - this.historyMaxLen);
       log.maxDeleted = (dropped[dropped.length - 1] as StoredMessage).id;
     }
-    this.bus.emit(room, message.id, messageFrame(message));
+    this.bus.publish(room, messagePayload(message.id, messageFrame(message)));
     return message;
   }
 

@@ -1,5 +1,5 @@
-import { presenceFrame } from '@securechat/common';
 import type { Presence } from '../chat-ports';
+import { presencePayload } from '../room-channel';
 import type { MemoryBus } from './broker';
 
 /** Presence shared by the memory nodes of one bus; entries expire like Redis's. */
@@ -32,7 +32,7 @@ export class MemoryPresence implements Presence {
       for (const [node, expiry] of nodes) if (expiry <= now) nodes.delete(node);
       if (nodes.size === 0) {
         users.delete(user);
-        this.bus.emit(room, undefined, presenceFrame(room, user, 'offline'));
+        this.bus.publish(room, presencePayload(user, 'offline'));
       }
     }
   }
@@ -44,7 +44,7 @@ export class MemoryPresence implements Presence {
     if (nodes === undefined) {
       nodes = new Map();
       users.set(user, nodes);
-      this.bus.emit(room, undefined, presenceFrame(room, user, 'online'));
+      this.bus.publish(room, presencePayload(user, 'online'));
     }
     nodes.set(this.node, this.bus.now() + this.ttlMs);
     return Promise.resolve();
@@ -56,7 +56,7 @@ export class MemoryPresence implements Presence {
     const nodes = users.get(user);
     if (nodes?.delete(this.node) === true && nodes.size === 0) {
       users.delete(user);
-      this.bus.emit(room, undefined, presenceFrame(room, user, 'offline'));
+      this.bus.publish(room, presencePayload(user, 'offline'));
     }
     if (users.size === 0) this.table.rooms.delete(room);
     return Promise.resolve();

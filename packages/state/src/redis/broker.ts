@@ -10,6 +10,7 @@ import type {
 } from '../chat-ports';
 import { StateUnavailableError } from '../ports';
 import type { ViolationRecorder } from '../rate-limit';
+import { dispatchRoomPayload } from '../room-channel';
 import { guard } from './errors';
 import { luaScript } from './lua';
 
@@ -64,14 +65,10 @@ export class RedisBroker implements Broker {
   constructor(private readonly options: RedisBrokerOptions) {
     this.redis = defineScripts(options.redis);
     const sub = options.subscriber;
-    // Buffers, not strings: the frame goes to the sockets as the bytes Redis sent.
+    // Buffers, not strings: a message frame goes to the sockets as the bytes Redis sent.
     sub.on('messageBuffer', (channel: Buffer, payload: Buffer) => {
       const room = this.channels.get(channel.toString('latin1'));
-      if (room === undefined) return;
-      const cut = payload.indexOf(0x0a);
-      if (cut < 0) return;
-      const id = payload.toString('latin1', 0, cut);
-      this.handler(room, id === '-' ? undefined : id, payload.subarray(cut + 1));
+      if (room !== undefined) dispatchRoomPayload(room, payload, this.handler);
     });
     sub.on('ready', () => {
       // ioredis resubscribes by itself; what was published meanwhile must be read back.

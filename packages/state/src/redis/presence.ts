@@ -19,7 +19,7 @@ function defineScripts(redis: Redis): PresenceClient {
 /**
  * Presence per room across nodes (presence.lua): each node keeps expiring entries for
  * its users, and the first one in or the last one out announces the change on the
- * room's channel.
+ * room's channel (see room-channel.ts).
  */
 export class RedisPresence implements Presence {
   private readonly redis: PresenceClient;
@@ -44,7 +44,6 @@ export class RedisPresence implements Presence {
         op,
         now,
         now + this.ttlMs,
-        room,
         this.node,
         ...users,
       ),
