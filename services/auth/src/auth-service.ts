@@ -21,7 +21,6 @@ export interface AuthServiceDeps {
   passwords: PasswordHasher;
   logger: Logger;
   refreshTokenTtlS: number;
-  accessTokenTtlS: number;
   limiterOnRedisError: 'fail-closed' | 'fail-open';
   now?: () => number;
 }

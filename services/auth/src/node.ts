@@ -44,7 +44,6 @@ export function createAuthNode(deps: AuthNodeDeps): AuthNode {
     passwords,
     logger,
     refreshTokenTtlS: config.refreshTokenTtlS,
-    accessTokenTtlS: config.accessTokenTtlS,
     limiterOnRedisError: config.loginLimiterOnRedisError,
   });
   const app = createAuthApp({
