@@ -1,6 +1,12 @@
 import { createServer, type Server } from 'node:http';
 import { Redis } from 'ioredis';
-import { createRedisClient, keySchema, loadConfig, type Config, type KeySchema } from '@securechat/common';
+import {
+  createRedisClient,
+  keySchema,
+  loadConfig,
+  type ChatConfig,
+  type KeySchema,
+} from '@securechat/common';
 import { createRedisChatState, type ChatState } from '@securechat/state';
 import { generateSigningKey, TokenIssuer, type SigningKey } from '@securechat/tokens';
 import { ChatNode, createChatNode, healthHandler } from '@securechat/chat';
@@ -35,7 +41,7 @@ export class ChatCluster {
     this.admin.on('error', () => undefined);
   }
 
-  config(extra: Record<string, string> = {}): Config {
+  config(extra: Record<string, string> = {}): ChatConfig {
     return loadConfig(
       {
         REDIS_URL: this.redis.url,

@@ -16,10 +16,10 @@ import { createAuthNode } from './node';
 async function main(): Promise<void> {
   const config = loadConfig(process.env, 'auth');
   const logger = createLogger({ level: config.logLevel, service: 'auth', node: config.nodeId });
-  const signingKey = loadSigningKey(config.jwtPrivateKeyFile as string);
+  const signingKey = loadSigningKey(config.jwtPrivateKeyFile);
   const extraPublicKeys = config.jwtPublicKeysFile ? loadJwksFile(config.jwtPublicKeysFile) : undefined;
   const redis = createRedisClient({
-    url: config.redisUrl as string,
+    url: config.redisUrl,
     name: `auth:${config.nodeId}`,
     commandTimeoutMs: config.redisCommandTimeoutMs,
     logger,

@@ -130,7 +130,7 @@ async function run(redis: Redis, settings: Settings, argv: string[]): Promise<st
 async function main(): Promise<void> {
   const config = loadConfig(process.env, 'ops');
   const logger = createLogger({ level: 'error', service: 'chatctl' });
-  const redis = new Redis(config.redisUrl as string, { maxRetriesPerRequest: 1, commandTimeout: 5000 });
+  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, commandTimeout: 5000 });
   redis.on('error', (err: Error) => logger.error('redis error', { err: err.message }));
   try {
     process.stdout.write(

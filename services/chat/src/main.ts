@@ -17,8 +17,8 @@ import { createChatNode } from './node';
 async function main(): Promise<void> {
   const config = loadConfig(process.env, 'chat');
   const logger = createLogger({ level: config.logLevel, service: 'chat', node: config.nodeId });
-  const publicKeys = loadJwksFile(config.jwtPublicKeysFile as string);
-  const common = { url: config.redisUrl as string, commandTimeoutMs: config.redisCommandTimeoutMs, logger };
+  const publicKeys = loadJwksFile(config.jwtPublicKeysFile);
+  const common = { url: config.redisUrl, commandTimeoutMs: config.redisCommandTimeoutMs, logger };
   const redis = createRedisClient({ ...common, name: `chat:${config.nodeId}` });
   const subscriber = createRedisClient({ ...common, name: `chat-sub:${config.nodeId}`, subscriber: true });
   const state = createRedisChatState(

@@ -7,7 +7,7 @@ import {
   keySchema,
   listen,
   waitReady,
-  type Config,
+  type EmbeddedConfig,
   type Logger,
 } from '@securechat/common';
 import {
@@ -45,12 +45,12 @@ interface States {
   connected: Promise<void>;
 }
 
-const loginLimits = (config: Config) => ({
+const loginLimits = (config: EmbeddedConfig) => ({
   maxConsecutiveFailures: config.loginMaxConsecutiveFailures,
   maxFailuresPerAddressPerDay: config.loginMaxFailuresPerAddressPerDay,
 });
 
-const chatOptions = (config: Config) => ({
+const chatOptions = (config: EmbeddedConfig) => ({
   nodeId: config.nodeId,
   presenceTtlMs: config.presenceTtlS * 1000,
   historyMaxLen: config.historyMaxLen,
@@ -58,7 +58,7 @@ const chatOptions = (config: Config) => ({
 });
 
 /** Embedded state: memory stores whose revocations and blocks reach the chat node. */
-function memoryState(config: Config): States {
+function memoryState(config: EmbeddedConfig): States {
   const cluster = new MemoryCluster();
   const authState = createMemoryAuthState(loginLimits(config), Date.now, cluster.announce);
   return {
@@ -69,7 +69,7 @@ function memoryState(config: Config): States {
 }
 
 /** With REDIS_URL set, `npm start` keeps its one-process shape on shared Redis state. */
-function redisState(config: Config, url: string, logger: Logger): States {
+function redisState(config: EmbeddedConfig, url: string, logger: Logger): States {
   const keys = keySchema(config.redisPrefix);
   const common = { url, commandTimeoutMs: config.redisCommandTimeoutMs, logger };
   const authRedis = createRedisClient({ ...common, name: `embedded-auth:${config.nodeId}` });
@@ -91,7 +91,7 @@ function redisState(config: Config, url: string, logger: Logger): States {
  * HTTP server, with memory state (Redis when REDIS_URL is set) and, unless a key file is
  * given, a key generated at start.
  */
-export async function startEmbedded(config: Config, logger: Logger): Promise<Embedded> {
+export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Promise<Embedded> {
   const signingKey = config.jwtPrivateKeyFile
     ? loadSigningKey(config.jwtPrivateKeyFile)
     : generateSigningKey();
