@@ -7,7 +7,7 @@ import {
   type ChatConfig,
   type KeySchema,
 } from '@securechat/common';
-import { createRedisChatState, type ChatState } from '@securechat/state';
+import { chatStateOptions, createRedisChatState, type ChatState } from '@securechat/state';
 import { generateSigningKey, TokenIssuer, type SigningKey } from '@securechat/tokens';
 import { ChatNode, createChatNode, healthHandler } from '@securechat/chat';
 import { memoryLogger } from './logs';
@@ -86,18 +86,7 @@ export class ChatCluster {
     };
     const redis = createRedisClient({ ...common, name });
     const subscriber = createRedisClient({ ...common, name: `${name}-sub`, subscriber: true });
-    const state = createRedisChatState(
-      redis,
-      subscriber,
-      this.keys,
-      {
-        nodeId: name,
-        presenceTtlMs: config.presenceTtlS * 1000,
-        historyMaxLen: config.historyMaxLen,
-        configureKeyspaceEvents: config.configureKeyspaceEvents,
-      },
-      logs.logger,
-    );
+    const state = createRedisChatState(redis, subscriber, this.keys, chatStateOptions(config), logs.logger);
     const node = createChatNode({
       config,
       listenPort: port,

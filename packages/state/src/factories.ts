@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
-import type { KeySchema, Logger } from '@securechat/common';
+import type { AuthSettings, ChatNodeConfig, KeySchema, Logger } from '@securechat/common';
 import type { ChatState } from './chat-ports';
-import type { AuthState, Blocklist } from './ports';
+import type { AuthState, Blocklist, LoginLimits } from './ports';
 import { MemoryBroker, MemoryBus } from './memory/broker';
 import { MemoryPresence, MemoryPresenceTable } from './memory/presence';
 import { MemoryMessageLimiter } from './memory/rate-limit';
@@ -20,6 +20,28 @@ export interface ChatStateOptions {
   historyMaxLen: number;
   /** Redis only: try CONFIG SET notify-keyspace-events when flags are missing (default true). */
   configureKeyspaceEvents?: boolean;
+}
+
+/** A chat node's state options from its configuration (`start:chat`, embedded mode, tests). */
+export function chatStateOptions(
+  config: Pick<ChatNodeConfig, 'nodeId' | 'presenceTtlS' | 'historyMaxLen' | 'configureKeyspaceEvents'>,
+): ChatStateOptions {
+  return {
+    nodeId: config.nodeId,
+    presenceTtlMs: config.presenceTtlS * 1000,
+    historyMaxLen: config.historyMaxLen,
+    configureKeyspaceEvents: config.configureKeyspaceEvents,
+  };
+}
+
+/** The login limits of an auth node's configuration (`start:auth`, embedded mode). */
+export function loginLimits(
+  config: Pick<AuthSettings, 'loginMaxConsecutiveFailures' | 'loginMaxFailuresPerAddressPerDay'>,
+): LoginLimits {
+  return {
+    maxConsecutiveFailures: config.loginMaxConsecutiveFailures,
+    maxFailuresPerAddressPerDay: config.loginMaxFailuresPerAddressPerDay,
+  };
 }
 
 /** A chat node's state on Redis: a request-path client and one subscriber connection. */

@@ -8,7 +8,7 @@ import {
   loadConfig,
   onShutdownSignals,
 } from '@securechat/common';
-import { createRedisAuthState } from '@securechat/state';
+import { createRedisAuthState, loginLimits } from '@securechat/state';
 import { loadJwksFile, loadSigningKey } from '@securechat/tokens';
 import { createAuthNode } from './node';
 
@@ -24,10 +24,7 @@ async function main(): Promise<void> {
     commandTimeoutMs: config.redisCommandTimeoutMs,
     logger,
   });
-  const state = createRedisAuthState(redis, keySchema(config.redisPrefix), {
-    maxConsecutiveFailures: config.loginMaxConsecutiveFailures,
-    maxFailuresPerAddressPerDay: config.loginMaxFailuresPerAddressPerDay,
-  });
+  const state = createRedisAuthState(redis, keySchema(config.redisPrefix), loginLimits(config));
   const node = createAuthNode({ config, state, signingKey, extraPublicKeys, logger });
   await node.ready();
   const server = createServer(node.app);

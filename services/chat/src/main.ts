@@ -8,7 +8,7 @@ import {
   loadConfig,
   onShutdownSignals,
 } from '@securechat/common';
-import { createRedisChatState } from '@securechat/state';
+import { chatStateOptions, createRedisChatState } from '@securechat/state';
 import { loadJwksFile } from '@securechat/tokens';
 import { healthHandler } from './health';
 import { createChatNode } from './node';
@@ -25,12 +25,7 @@ async function main(): Promise<void> {
     redis,
     subscriber,
     keySchema(config.redisPrefix),
-    {
-      nodeId: config.nodeId,
-      presenceTtlMs: config.presenceTtlS * 1000,
-      historyMaxLen: config.historyMaxLen,
-      configureKeyspaceEvents: config.configureKeyspaceEvents,
-    },
+    chatStateOptions(config),
     logger,
   );
   const node = createChatNode({ config, listenPort: config.port, state, publicKeys, logger });

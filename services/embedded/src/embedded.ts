@@ -11,10 +11,12 @@ import {
   type Logger,
 } from '@securechat/common';
 import {
+  chatStateOptions,
   createMemoryAuthState,
   createMemoryChatState,
   createRedisAuthState,
   createRedisChatState,
+  loginLimits,
   MemoryCluster,
   type AuthState,
   type ChatState,
@@ -45,25 +47,13 @@ interface States {
   connected: Promise<void>;
 }
 
-const loginLimits = (config: EmbeddedConfig) => ({
-  maxConsecutiveFailures: config.loginMaxConsecutiveFailures,
-  maxFailuresPerAddressPerDay: config.loginMaxFailuresPerAddressPerDay,
-});
-
-const chatOptions = (config: EmbeddedConfig) => ({
-  nodeId: config.nodeId,
-  presenceTtlMs: config.presenceTtlS * 1000,
-  historyMaxLen: config.historyMaxLen,
-  configureKeyspaceEvents: config.configureKeyspaceEvents,
-});
-
 /** Embedded state: memory stores whose revocations and blocks reach the chat node. */
 function memoryState(config: EmbeddedConfig): States {
   const cluster = new MemoryCluster();
   const authState = createMemoryAuthState(loginLimits(config), Date.now, cluster.announce);
   return {
     authState,
-    chatState: createMemoryChatState(cluster, authState, chatOptions(config)),
+    chatState: createMemoryChatState(cluster, authState, chatStateOptions(config)),
     connected: Promise.resolve(),
   };
 }
@@ -81,7 +71,7 @@ function redisState(config: EmbeddedConfig, url: string, logger: Logger): States
   });
   return {
     authState: createRedisAuthState(authRedis, keys, loginLimits(config)),
-    chatState: createRedisChatState(chatRedis, subscriber, keys, chatOptions(config), logger),
+    chatState: createRedisChatState(chatRedis, subscriber, keys, chatStateOptions(config), logger),
     connected: Promise.all([waitReady(authRedis), waitReady(chatRedis)]).then(() => undefined),
   };
 }
