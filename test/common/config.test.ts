@@ -1,7 +1,7 @@
 import { expect } from 'chai';
-import { ConfigError, loadConfig, type Config } from '@securechat/common';
+import { ConfigError, loadConfig, type EmbeddedConfig, type ServiceMode } from '@securechat/common';
 
-function refusal(env: Record<string, string>, mode: 'embedded' | 'auth' | 'chat' = 'embedded'): ConfigError {
+function refusal(env: Record<string, string>, mode: ServiceMode = 'embedded'): ConfigError {
   try {
     loadConfig(env, mode);
   } catch (err) {
@@ -14,14 +14,13 @@ function refusal(env: Record<string, string>, mode: 'embedded' | 'auth' | 'chat'
 describe('configuration', () => {
   it('has the documented defaults', () => {
     const config = loadConfig({}, 'embedded');
-    const expected: Partial<Config> = {
+    const expected: Partial<EmbeddedConfig> = {
       port: 8080,
       host: '127.0.0.1',
       redisUrl: undefined,
       redisPrefix: 'chat:',
       allowMissingOrigin: false,
       jwtPrivateKeyFile: undefined,
-      jwtPublicKeysFile: undefined,
       jwtIssuer: 'securechat',
       jwtAudience: 'securechat',
       accessTokenTtlS: 900,
@@ -34,7 +33,6 @@ describe('configuration', () => {
       maxConnectionsPerUser: 20,
       maxConnectionsPerAddress: 200,
       maxHandshakesPerAddressPerMin: 120,
-      trustProxyRaw: '',
       logLevel: 'info',
       bcryptCost: 10,
       loginMaxConsecutiveFailures: 10,
@@ -156,6 +154,7 @@ describe('configuration', () => {
   it('requires REDIS_URL for a service started alone, not in embedded mode', () => {
     expect(refusal({ JWT_PRIVATE_KEY_FILE: '/k.pem' }, 'auth').variable).to.equal('REDIS_URL');
     expect(refusal({ JWT_PUBLIC_KEYS_FILE: '/jwks.json' }, 'chat').variable).to.equal('REDIS_URL');
+    expect(refusal({}, 'ops').message).to.equal('invalid configuration: REDIS_URL is required');
     expect(loadConfig({}, 'embedded').redisUrl).to.equal(undefined);
   });
 
@@ -164,6 +163,77 @@ describe('configuration', () => {
     expect(refusal({ REDIS_URL: 'redis://127.0.0.1:1' }, 'chat').variable).to.equal('JWT_PUBLIC_KEYS_FILE');
     const auth = loadConfig({ REDIS_URL: 'redis://127.0.0.1:1', JWT_PRIVATE_KEY_FILE: '/k.pem' }, 'auth');
     expect(auth.jwtPrivateKeyFile).to.equal('/k.pem');
+  });
+
+  it('validates every variable in every mode', () => {
+    const base = { REDIS_URL: 'redis://127.0.0.1:1', JWT_PRIVATE_KEY_FILE: '/k', JWT_PUBLIC_KEYS_FILE: '/j' };
+    for (const mode of ['embedded', 'auth', 'chat', 'ops'] as const) {
+      // one variable a chat node never reads, one an auth node never reads
+      expect(refusal({ ...base, BCRYPT_COST: '9' }, mode).variable, mode).to.equal('BCRYPT_COST');
+      expect(refusal({ ...base, MAX_MESSAGE_BYTES: '1' }, mode).variable, mode).to.equal('MAX_MESSAGE_BYTES');
+    }
+  });
+
+  describe('a type per mode', () => {
+    const env = {
+      REDIS_URL: 'redis://127.0.0.1:1',
+      JWT_PRIVATE_KEY_FILE: '/keys/private.pem',
+      JWT_PUBLIC_KEYS_FILE: '/keys/jwks.json',
+    };
+    const authOnly = ['bcryptCost', 'refreshTokenTtlS', 'loginLimiterOnRedisError', 'maxBodyBytes'];
+    const chatOnly = ['maxMessageBytes', 'allowedOrigins', 'rateLimitMax', 'presenceTtlS', 'historyMaxLen'];
+
+    it('chat: what it requires is a string, and no auth node setting', () => {
+      const chat = loadConfig(env, 'chat');
+      // compile-time checks: these assignments need no cast
+      const url: string = chat.redisUrl;
+      const keys: string = chat.jwtPublicKeysFile;
+      expect([url, keys]).to.deep.equal(['redis://127.0.0.1:1', '/keys/jwks.json']);
+      // @ts-expect-error a chat node never holds the signing key
+      expect(chat.jwtPrivateKeyFile).to.equal(undefined);
+      // @ts-expect-error nor any setting of an auth node
+      expect(chat.bcryptCost).to.equal(undefined);
+      for (const field of authOnly) expect(chat).not.to.have.property(field);
+      for (const field of chatOnly) expect(chat).to.have.property(field);
+      expect(Object.isFrozen(chat)).to.equal(true);
+    });
+
+    it('auth: its signing key is a string, and no chat node setting', () => {
+      const auth = loadConfig(env, 'auth');
+      const url: string = auth.redisUrl;
+      const key: string = auth.jwtPrivateKeyFile;
+      expect([url, key]).to.deep.equal(['redis://127.0.0.1:1', '/keys/private.pem']);
+      // optional on an auth node: the keys of a rotation in progress
+      expect(auth.jwtPublicKeysFile).to.equal('/keys/jwks.json');
+      expect(loadConfig({ ...env, JWT_PUBLIC_KEYS_FILE: '' }, 'auth').jwtPublicKeysFile).to.equal(undefined);
+      // @ts-expect-error nor any setting of a chat node
+      expect(auth.maxMessageBytes).to.equal(undefined);
+      for (const field of chatOnly) expect(auth).not.to.have.property(field);
+      for (const field of authOnly) expect(auth).to.have.property(field);
+    });
+
+    it("embedded: both nodes' settings, Redis and the key file optional", () => {
+      const embedded = loadConfig({}, 'embedded');
+      for (const field of [...authOnly, ...chatOnly]) expect(embedded).to.have.property(field);
+      // @ts-expect-error embedded mode runs on memory state without REDIS_URL
+      const url: string = embedded.redisUrl;
+      expect(url).to.equal(undefined);
+      expect(embedded.jwtPrivateKeyFile).to.equal(undefined);
+      expect(loadConfig(env, 'embedded').redisUrl).to.equal('redis://127.0.0.1:1');
+    });
+
+    it('ops (chatctl): only what its commands need', () => {
+      const ops = loadConfig({ ...env, REDIS_PREFIX: 'sc:', RATE_LIMIT_WINDOW_MS: '1000' }, 'ops');
+      const url: string = ops.redisUrl;
+      expect(url).to.equal('redis://127.0.0.1:1');
+      expect({ ...ops }).to.deep.equal({
+        redisUrl: 'redis://127.0.0.1:1',
+        redisPrefix: 'sc:',
+        redisCommandTimeoutMs: 1000,
+        accessTokenTtlS: 900,
+        rateLimitWindowMs: 1000,
+      });
+    });
   });
 
   it('treats an empty optional variable as unset', () => {

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { createServer, type Server } from 'node:http';
 import { Redis } from 'ioredis';
-import { createRedisClient } from '@securechat/common';
+import { createRedisClient, loadConfig } from '@securechat/common';
 import { createRedisAuthState } from '@securechat/state';
 import { createAuthNode } from '@securechat/auth';
 import { connect, refusal, type TestClient } from '../support/ws-client';
@@ -259,7 +259,16 @@ describe('abuse controls and live enforcement across three nodes @redis', () => 
         maxFailuresPerAddressPerDay: 100,
       });
       const node = createAuthNode({
-        config: cluster.config({ BCRYPT_COST: '10' }),
+        // an auth node's own configuration; the key is given below, the file unused
+        config: loadConfig(
+          {
+            REDIS_URL: redis.url,
+            REDIS_PREFIX: cluster.prefix,
+            JWT_PRIVATE_KEY_FILE: '/unused',
+            BCRYPT_COST: '10',
+          },
+          'auth',
+        ),
         state,
         signingKey: cluster.key,
         logger: logs.logger,

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import type { ChatState } from '@securechat/state';
+import type { ChatState, StoredMessage } from '@securechat/state';
 import { waitFor } from '../support/wait';
 
 export interface ChatStatePair {
@@ -10,6 +10,15 @@ export interface ChatStatePair {
 }
 
 type Seen = { room: string; id: string | undefined; frame: string }[];
+
+/** Limits no test here reaches: for tests about fan-out and history, not the limit. */
+const GENEROUS = { max: 1_000_000, windowMs: 60_000, blockAfterViolations: 1_000_000, blockDurationS: 60 };
+
+async function publish(state: ChatState, room: string, from: string, text: string): Promise<StoredMessage> {
+  const outcome = await state.broker.publishLimited(room, from, text, GENEROUS);
+  if (outcome.published === undefined) throw new Error(`refused: ${JSON.stringify(outcome.refused)}`);
+  return outcome.published;
+}
 
 function record(state: ChatState): Seen {
   const seen: Seen = [];
@@ -36,8 +45,8 @@ export function chatStateContract(
       const seenA = record(pair.a);
       const seenB = record(pair.b);
       await pair.a.broker.subscribe('r1');
-      const m1 = await pair.b.broker.publish('r1', 'alice', 'one');
-      const m2 = await pair.b.broker.publish('r1', 'bob', 'two "quoted"');
+      const m1 = await publish(pair.b, 'r1', 'alice', 'one');
+      const m2 = await publish(pair.b, 'r1', 'bob', 'two "quoted"');
       await waitFor(() => seenA.length === 2, { what: 'two frames' });
       expect(seenB).to.have.length(0);
       expect(seenA.map((s) => s.id)).to.deep.equal([m1.id, m2.id]);
@@ -50,9 +59,9 @@ export function chatStateContract(
         ts: m2.ts,
       });
       await pair.a.broker.unsubscribe('r1');
-      await pair.b.broker.publish('r1', 'alice', 'three');
+      await publish(pair.b, 'r1', 'alice', 'three');
       await pair.b.broker.subscribe('r1');
-      await pair.b.broker.publish('r1', 'alice', 'four');
+      await publish(pair.b, 'r1', 'alice', 'four');
       await waitFor(() => seenB.length === 1, { what: 'frame on b' });
       expect(seenA).to.have.length(2);
     });
@@ -68,15 +77,14 @@ export function chatStateContract(
       expect(second.published?.from).to.equal('erin');
       expect(third.published).to.equal(undefined);
       expect(third.refused?.retryAfterMs).to.be.within(1, 60_000);
-      // the limit is the same one MessageRateLimiter counts
-      expect((await pair.b.rateLimiter.consume('erin', limits)).allowed).to.equal(false);
+      expect(third.refused?.violations).to.equal(1);
       await waitFor(() => seen.length === 2, { what: 'two frames' });
       expect((await pair.a.broker.history('lim', 10)).map((m) => m.text)).to.deep.equal(['one', 'two']);
     });
 
     it('pages history and replays after an id', async () => {
       const ids: string[] = [];
-      for (let i = 0; i < 5; i++) ids.push((await pair.a.broker.publish('h', 'alice', `m${i}`)).id);
+      for (let i = 0; i < 5; i++) ids.push((await publish(pair.a, 'h', 'alice', `m${i}`)).id);
       expect((await pair.b.broker.history('h', 2)).map((m) => m.text)).to.deep.equal(['m3', 'm4']);
       expect((await pair.b.broker.history('h', 2, ids[3])).map((m) => m.text)).to.deep.equal(['m1', 'm2']);
       const replay = await pair.b.broker.replay('h', ids[1] as string, 100);
@@ -90,9 +98,8 @@ export function chatStateContract(
     });
 
     it('bounds the history and reports a replay that lost messages', async () => {
-      const first = await pair.a.broker.publish('t', 'alice', 'first');
-      for (let i = 0; i < pair.historyMaxLen * 3 + 200; i++)
-        await pair.a.broker.publish('t', 'alice', `x${i}`);
+      const first = await publish(pair.a, 't', 'alice', 'first');
+      for (let i = 0; i < pair.historyMaxLen * 3 + 200; i++) await publish(pair.a, 't', 'alice', `x${i}`);
       const kept = await pair.a.broker.history('t', 100_000);
       expect(kept.length).to.be.lessThan(pair.historyMaxLen * 3 + 201);
       expect((await pair.a.broker.replay('t', first.id, 100_000)).truncated).to.equal(true);
@@ -130,18 +137,25 @@ export function chatStateContract(
 
     it('limits messages in a sliding window over all nodes and blocks after violations', async () => {
       const limits = { max: 3, windowMs: 60_000, blockAfterViolations: 2, blockDurationS: 60 };
-      expect((await pair.a.rateLimiter.consume('dave', limits)).allowed).to.equal(true);
-      expect((await pair.b.rateLimiter.consume('dave', limits)).allowed).to.equal(true);
-      expect((await pair.a.rateLimiter.consume('dave', limits)).allowed).to.equal(true);
-      const refused = await pair.b.rateLimiter.consume('dave', limits);
-      expect(refused.allowed).to.equal(false);
-      if (!refused.allowed) {
-        expect(refused.retryAfterMs).to.be.within(1, 60_000);
-        expect(refused.blocked).to.equal(false);
-      }
-      const second = await pair.a.rateLimiter.consume('dave', limits);
-      expect(second.allowed === false && second.blocked).to.equal(true);
+      const send = (state: ChatState, text: string) =>
+        state.broker.publishLimited('rl', 'dave', text, limits);
+      expect((await send(pair.a, 'one')).published?.text).to.equal('one');
+      expect((await send(pair.b, 'two')).published?.text).to.equal('two');
+      expect((await send(pair.a, 'three')).published?.text).to.equal('three');
+      const refused = await send(pair.b, 'four');
+      expect(refused.published).to.equal(undefined);
+      expect(refused.refused?.retryAfterMs).to.be.within(1, 60_000);
+      expect(refused.refused).to.include({ violations: 1, blocked: false });
+      expect(await pair.a.blocklist.blockedReason('dave')).to.equal(undefined);
+      const second = await send(pair.a, 'five');
+      expect(second.refused).to.include({ violations: 2, blocked: true });
       expect(await pair.b.blocklist.blockedReason('dave')).to.equal('rate_limit');
+      // another user's window is their own
+      expect((await pair.b.broker.publishLimited('rl', 'erin', 'six', limits)).published?.from).to.equal(
+        'erin',
+      );
+      const stored = await pair.b.broker.history('rl', 10);
+      expect(stored.map((m) => m.text)).to.deep.equal(['one', 'two', 'three', 'six']);
     });
   });
 }

@@ -1,3 +1,4 @@
+import { expect } from 'chai';
 import { keySchema, type Logger } from '@securechat/common';
 import {
   createMemoryAuthState,
@@ -9,6 +10,7 @@ import {
 import { Redis } from 'ioredis';
 import { memoryLogger } from '../support/logs';
 import { RedisServer, uniquePrefix } from '../support/redis-server';
+import { waitFor } from '../support/wait';
 import { chatStateContract } from './chat-state.contract';
 
 const historyMaxLen = 50;
@@ -60,4 +62,23 @@ describe('redis-backed chat state @redis', () => {
       states = [];
     },
   );
+
+  it("announces presence on the room's channel as `<state> <user>`, the frame left to each node", async () => {
+    const prefix = uniquePrefix();
+    const state = await node(prefix, 'a');
+    const raw = new Redis(server.url);
+    try {
+      const seen: string[] = [];
+      raw.on('message', (_channel: string, message: string) => seen.push(message));
+      await raw.subscribe(keySchema(prefix).roomChannel('p'));
+      await state.presence.join('p', 'alice');
+      await state.presence.leave('p', 'alice');
+      await waitFor(() => seen.length === 2, { what: 'two presence events' });
+      expect(seen).to.deep.equal(['online alice', 'offline alice']);
+    } finally {
+      raw.disconnect();
+      await Promise.all(states.map((s) => s.close()));
+      states = [];
+    }
+  });
 });

@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { loadConfig, type Config } from '@securechat/common';
+import { loadConfig, type EmbeddedConfig } from '@securechat/common';
 import type { AuthState } from '@securechat/state';
 import { generateSigningKey, type SigningKey } from '@securechat/tokens';
 import {
@@ -56,7 +56,7 @@ export interface TestAuthNode {
   url: string;
   client: Client;
   node: AuthNode;
-  config: Config;
+  config: EmbeddedConfig;
   signingKey: SigningKey;
   logs: ReturnType<typeof memoryLogger>;
   trace: Trace;

@@ -1,7 +1,13 @@
 import { createServer, type Server } from 'node:http';
 import { Redis } from 'ioredis';
-import { createRedisClient, keySchema, loadConfig, type Config, type KeySchema } from '@securechat/common';
-import { createRedisChatState, type ChatState } from '@securechat/state';
+import {
+  createRedisClient,
+  keySchema,
+  loadConfig,
+  type ChatConfig,
+  type KeySchema,
+} from '@securechat/common';
+import { chatStateOptions, createRedisChatState, type ChatState } from '@securechat/state';
 import { generateSigningKey, TokenIssuer, type SigningKey } from '@securechat/tokens';
 import { ChatNode, createChatNode, healthHandler } from '@securechat/chat';
 import { memoryLogger } from './logs';
@@ -35,7 +41,7 @@ export class ChatCluster {
     this.admin.on('error', () => undefined);
   }
 
-  config(extra: Record<string, string> = {}): Config {
+  config(extra: Record<string, string> = {}): ChatConfig {
     return loadConfig(
       {
         REDIS_URL: this.redis.url,
@@ -80,18 +86,7 @@ export class ChatCluster {
     };
     const redis = createRedisClient({ ...common, name });
     const subscriber = createRedisClient({ ...common, name: `${name}-sub`, subscriber: true });
-    const state = createRedisChatState(
-      redis,
-      subscriber,
-      this.keys,
-      {
-        nodeId: name,
-        presenceTtlMs: config.presenceTtlS * 1000,
-        historyMaxLen: config.historyMaxLen,
-        configureKeyspaceEvents: config.configureKeyspaceEvents,
-      },
-      logs.logger,
-    );
+    const state = createRedisChatState(redis, subscriber, this.keys, chatStateOptions(config), logs.logger);
     const node = createChatNode({
       config,
       listenPort: port,

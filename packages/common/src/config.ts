@@ -1,56 +1,21 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { parseTrustList, type TrustList } from './client-address';
+import { parseTrustList } from './client-address';
 
-/**
+/*
  * The process configuration, parsed once from the environment. Nothing else in the
- * codebase reads `process.env`; services receive this frozen object.
+ * codebase reads `process.env`; a process's `main` calls loadConfig(process.env, mode)
+ * and hands the frozen result on.
+ *
+ * Each variable is declared once, in the group of settings it belongs to, with its
+ * parser and default. A mode's type is the groups that mode uses, plus the variables
+ * it requires: `loadConfig(env, 'chat')` gives a ChatConfig whose `redisUrl` is a
+ * string, and no field an auth node alone needs. Every variable is still validated in
+ * every mode, so a bad value stops any process it reaches.
  */
-export interface Config {
-  readonly port: number;
-  readonly host: string;
-  /** Unset only in embedded mode (`npm start`); services started alone require it. */
-  readonly redisUrl: string | undefined;
-  readonly redisPrefix: string;
-  /** Empty means "the server's own origin(s)", derived from host and port. */
-  readonly allowedOrigins: readonly string[];
-  readonly allowMissingOrigin: boolean;
-  readonly jwtPrivateKeyFile: string | undefined;
-  readonly jwtPublicKeysFile: string | undefined;
-  readonly jwtIssuer: string;
-  readonly jwtAudience: string;
-  readonly accessTokenTtlS: number;
-  readonly refreshTokenTtlS: number;
-  readonly rateLimitMax: number;
-  readonly rateLimitWindowMs: number;
-  readonly blockAfterViolations: number;
-  readonly blockDurationS: number;
-  readonly maxMessageBytes: number;
-  readonly maxConnectionsPerUser: number;
-  readonly maxConnectionsPerAddress: number;
-  readonly maxHandshakesPerAddressPerMin: number;
-  readonly trustProxy: TrustList;
-  readonly trustProxyRaw: string;
-  readonly logLevel: LogLevel;
-  readonly bcryptCost: number;
-  readonly loginMaxConsecutiveFailures: number;
-  readonly loginMaxFailuresPerAddressPerDay: number;
-  readonly loginLimiterOnRedisError: 'fail-closed' | 'fail-open';
-  readonly nodeId: string;
-  readonly pingIntervalMs: number;
-  readonly historyMaxLen: number;
-  readonly maxBufferedBytes: number;
-  readonly shutdownGraceMs: number;
-  readonly redisCommandTimeoutMs: number;
-  readonly presenceTtlS: number;
-  readonly maxBodyBytes: number;
-  readonly revalidateIntervalMs: number;
-  readonly configureKeyspaceEvents: boolean;
-}
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'http' | 'verbose' | 'debug' | 'silly';
-export type ServiceMode = 'embedded' | 'auth' | 'chat' | 'ops';
 
 export class ConfigError extends Error {
   constructor(
@@ -92,7 +57,7 @@ const optionalStr = z
   .optional()
   .transform((v) => (v === undefined || v === '' ? undefined : v));
 
-const redisUrl = optionalStr.refine(
+const redisUrlSchema = optionalStr.refine(
   (v) => v === undefined || /^rediss?:\/\/[^\s]+$/.test(v),
   'must be a redis:// or rediss:// URL',
 );
@@ -103,7 +68,7 @@ const prefix = str('chat:').refine(
 );
 
 const origins = optionalStr.transform((v, ctx) => {
-  if (v === undefined) return [] as string[];
+  if (v === undefined) return Object.freeze([] as string[]);
   const list = v
     .split(',')
     .map((s) => s.trim())
@@ -124,132 +89,257 @@ const origins = optionalStr.transform((v, ctx) => {
       return z.NEVER;
     }
   }
-  return list;
+  return Object.freeze(list);
 });
 
-const schema = z.object({
-  PORT: int(0, 65535, 8080),
-  HOST: str('127.0.0.1'),
-  REDIS_URL: redisUrl,
-  REDIS_PREFIX: prefix,
-  ALLOWED_ORIGINS: origins,
-  ALLOW_MISSING_ORIGIN: bool(false),
-  JWT_PRIVATE_KEY_FILE: optionalStr,
-  JWT_PUBLIC_KEYS_FILE: optionalStr,
-  JWT_ISSUER: str('securechat'),
-  JWT_AUDIENCE: str('securechat'),
-  ACCESS_TOKEN_TTL_S: int(5, 86400, 900),
-  REFRESH_TOKEN_TTL_S: int(60, 90 * 86400, 604800),
-  RATE_LIMIT_MAX: int(1, 1_000_000, 10),
-  RATE_LIMIT_WINDOW_MS: int(100, 86_400_000, 60000),
-  BLOCK_AFTER_VIOLATIONS: int(1, 1_000_000, 20),
-  BLOCK_DURATION_S: int(1, 365 * 86400, 3600),
-  MAX_MESSAGE_BYTES: int(256, 16 * 1024 * 1024, 65536),
-  MAX_CONNECTIONS_PER_USER: int(1, 100_000, 20),
-  MAX_CONNECTIONS_PER_ADDRESS: int(1, 1_000_000, 200),
-  MAX_HANDSHAKES_PER_ADDRESS_PER_MIN: int(1, 1_000_000, 120),
-  TRUST_PROXY: optionalStr,
-  LOG_LEVEL: z
-    .enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'])
-    .optional()
-    .transform((v): LogLevel => v ?? 'info'),
-  BCRYPT_COST: int(10, 15, 10),
-  LOGIN_MAX_CONSECUTIVE_FAILURES: int(1, 1000, 10),
-  LOGIN_MAX_FAILURES_PER_ADDRESS_PER_DAY: int(1, 1_000_000, 100),
-  LOGIN_LIMITER_ON_REDIS_ERROR: z
-    .enum(['fail-closed', 'fail-open'])
-    .optional()
-    .transform((v) => v ?? 'fail-closed'),
-  NODE_ID: str(`${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`).refine(
-    (v) => /^[A-Za-z0-9_.-]{1,64}$/.test(v),
-    'must be 1-64 of [A-Za-z0-9_.-]',
-  ),
-  PING_INTERVAL_MS: int(100, 600_000, 25000),
-  HISTORY_MAX_LEN: int(10, 10_000_000, 1000),
-  MAX_BUFFERED_BYTES: int(1024, 1024 * 1024 * 1024, 1024 * 1024),
-  SHUTDOWN_GRACE_MS: int(0, 600_000, 10000),
-  REDIS_COMMAND_TIMEOUT_MS: int(50, 60_000, 1000),
-  PRESENCE_TTL_S: int(2, 3600, 60),
-  MAX_BODY_BYTES: int(256, 1024 * 1024, 8192),
-  REVALIDATE_INTERVAL_MS: int(100, 3_600_000, 60000),
-  CONFIGURE_KEYSPACE_EVENTS: bool(true),
+const trustList = optionalStr.transform((v, ctx) => {
+  try {
+    return parseTrustList(v ?? '');
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: err instanceof Error ? err.message : 'is invalid' });
+    return z.NEVER;
+  }
 });
+
+const logLevel = z
+  .enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'])
+  .optional()
+  .transform((v): LogLevel => v ?? 'info');
+
+const nodeId = str(`${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`).refine(
+  (v) => /^[A-Za-z0-9_.-]{1,64}$/.test(v),
+  'must be 1-64 of [A-Za-z0-9_.-]',
+);
+
+/** One environment variable: its name and its parser, which also gives its default. */
+interface Variable<T> {
+  readonly env: string;
+  readonly schema: z.ZodType<T>;
+}
+
+function variable<T>(env: string, schema: z.ZodType<T>): Variable<T> {
+  return { env, schema };
+}
+
+type Group = Readonly<Record<string, Variable<unknown>>>;
+
+/** The settings a group of variables parses to. */
+type Settings<G extends Group> = { readonly [K in keyof G]: G[K] extends Variable<infer T> ? T : never };
+
+/** Every process that serves: where it listens, who it is, how it logs and stops. */
+const SERVER = {
+  port: variable('PORT', int(0, 65535, 8080)),
+  host: variable('HOST', str('127.0.0.1')),
+  nodeId: variable('NODE_ID', nodeId),
+  logLevel: variable('LOG_LEVEL', logLevel),
+  shutdownGraceMs: variable('SHUTDOWN_GRACE_MS', int(0, 600_000, 10000)),
+  /** Proxies whose X-Forwarded-For is believed. */
+  trustProxy: variable('TRUST_PROXY', trustList),
+};
+
+/** How a process uses Redis (whether it must is the mode's: see `redisUrl` below). */
+const REDIS = {
+  redisPrefix: variable('REDIS_PREFIX', prefix),
+  redisCommandTimeoutMs: variable('REDIS_COMMAND_TIMEOUT_MS', int(50, 60_000, 1000)),
+};
+
+/** Access tokens, as auth nodes issue them and chat nodes verify them. */
+const TOKENS = {
+  jwtIssuer: variable('JWT_ISSUER', str('securechat')),
+  jwtAudience: variable('JWT_AUDIENCE', str('securechat')),
+  accessTokenTtlS: variable('ACCESS_TOKEN_TTL_S', int(5, 86400, 900)),
+};
+
+/** What only an auth node uses. */
+const AUTH = {
+  refreshTokenTtlS: variable('REFRESH_TOKEN_TTL_S', int(60, 90 * 86400, 604800)),
+  bcryptCost: variable('BCRYPT_COST', int(10, 15, 10)),
+  loginMaxConsecutiveFailures: variable('LOGIN_MAX_CONSECUTIVE_FAILURES', int(1, 1000, 10)),
+  loginMaxFailuresPerAddressPerDay: variable(
+    'LOGIN_MAX_FAILURES_PER_ADDRESS_PER_DAY',
+    int(1, 1_000_000, 100),
+  ),
+  loginLimiterOnRedisError: variable(
+    'LOGIN_LIMITER_ON_REDIS_ERROR',
+    z
+      .enum(['fail-closed', 'fail-open'])
+      .optional()
+      .transform((v) => v ?? 'fail-closed'),
+  ),
+  maxBodyBytes: variable('MAX_BODY_BYTES', int(256, 1024 * 1024, 8192)),
+};
+
+/** The per-user message limit: a sliding window over all chat nodes, and blocks. */
+const RATE_LIMIT = {
+  rateLimitMax: variable('RATE_LIMIT_MAX', int(1, 1_000_000, 10)),
+  rateLimitWindowMs: variable('RATE_LIMIT_WINDOW_MS', int(100, 86_400_000, 60000)),
+  blockAfterViolations: variable('BLOCK_AFTER_VIOLATIONS', int(1, 1_000_000, 20)),
+  blockDurationS: variable('BLOCK_DURATION_S', int(1, 365 * 86400, 3600)),
+};
+
+/** What only a chat node uses, beside the rate limit. */
+const CHAT = {
+  /** Empty means "the server's own origin(s)", derived from host and port. */
+  allowedOrigins: variable('ALLOWED_ORIGINS', origins),
+  allowMissingOrigin: variable('ALLOW_MISSING_ORIGIN', bool(false)),
+  maxMessageBytes: variable('MAX_MESSAGE_BYTES', int(256, 16 * 1024 * 1024, 65536)),
+  maxConnectionsPerUser: variable('MAX_CONNECTIONS_PER_USER', int(1, 100_000, 20)),
+  maxConnectionsPerAddress: variable('MAX_CONNECTIONS_PER_ADDRESS', int(1, 1_000_000, 200)),
+  maxHandshakesPerAddressPerMin: variable('MAX_HANDSHAKES_PER_ADDRESS_PER_MIN', int(1, 1_000_000, 120)),
+  pingIntervalMs: variable('PING_INTERVAL_MS', int(100, 600_000, 25000)),
+  historyMaxLen: variable('HISTORY_MAX_LEN', int(10, 10_000_000, 1000)),
+  maxBufferedBytes: variable('MAX_BUFFERED_BYTES', int(1024, 1024 * 1024 * 1024, 1024 * 1024)),
+  presenceTtlS: variable('PRESENCE_TTL_S', int(2, 3600, 60)),
+  revalidateIntervalMs: variable('REVALIDATE_INTERVAL_MS', int(100, 3_600_000, 60000)),
+  configureKeyspaceEvents: variable('CONFIGURE_KEYSPACE_EVENTS', bool(true)),
+};
+
+/** Variables that one mode requires and another may leave unset: see the mode types. */
+const BY_MODE = {
+  redisUrl: variable('REDIS_URL', redisUrlSchema),
+  jwtPrivateKeyFile: variable('JWT_PRIVATE_KEY_FILE', optionalStr),
+  jwtPublicKeysFile: variable('JWT_PUBLIC_KEYS_FILE', optionalStr),
+};
+
+export type ServerSettings = Settings<typeof SERVER>;
+export type RedisSettings = Settings<typeof REDIS>;
+export type TokenSettings = Settings<typeof TOKENS>;
+export type AuthSettings = Settings<typeof AUTH>;
+export type RateLimitSettings = Settings<typeof RATE_LIMIT>;
+export type ChatSettings = Settings<typeof CHAT>;
+
+/** What createAuthNode is built from, in `start:auth` and in embedded mode alike. */
+export type AuthNodeConfig = ServerSettings & TokenSettings & AuthSettings;
+
+/** What createChatNode is built from, in `start:chat` and in embedded mode alike. */
+export type ChatNodeConfig = ServerSettings & TokenSettings & ChatSettings & RateLimitSettings;
+
+/** `npm run start:auth`: one auth node on Redis, signing with its private key. */
+export type AuthConfig = AuthNodeConfig &
+  RedisSettings & {
+    readonly redisUrl: string;
+    readonly jwtPrivateKeyFile: string;
+    /** Other public keys still trusted during a key rotation, if any. */
+    readonly jwtPublicKeysFile: string | undefined;
+  };
+
+/** `npm run start:chat`: one chat node on Redis, verifying with the public keys. */
+export type ChatConfig = ChatNodeConfig &
+  RedisSettings & {
+    readonly redisUrl: string;
+    readonly jwtPublicKeysFile: string;
+  };
+
+/** `npm start`: auth and chat in one process, on memory state unless REDIS_URL is set. */
+export type EmbeddedConfig = AuthNodeConfig &
+  ChatNodeConfig &
+  RedisSettings & {
+    readonly redisUrl: string | undefined;
+    /** Unset: a key generated at start. */
+    readonly jwtPrivateKeyFile: string | undefined;
+  };
+
+/** `npm run chatctl`: only what the operator's commands need. */
+export type OpsConfig = RedisSettings &
+  Pick<TokenSettings, 'accessTokenTtlS'> &
+  Pick<RateLimitSettings, 'rateLimitWindowMs'> & {
+    readonly redisUrl: string;
+  };
+
+export interface ConfigByMode {
+  embedded: EmbeddedConfig;
+  auth: AuthConfig;
+  chat: ChatConfig;
+  ops: OpsConfig;
+}
+
+export type ServiceMode = keyof ConfigByMode;
+
+/** Every variable, in the order they are checked. */
+const ALL = { ...SERVER, ...BY_MODE, ...REDIS, ...TOKENS, ...AUTH, ...RATE_LIMIT, ...CHAT };
 
 type Env = Record<string, string | undefined>;
+type Parsed = Settings<typeof ALL>;
+
+function parseAll(env: Env): Parsed {
+  const values: Record<string, unknown> = {};
+  for (const [field, { env: name, schema }] of Object.entries(ALL)) {
+    const result = (schema as z.ZodType<unknown>).safeParse(env[name]);
+    if (!result.success) throw new ConfigError(name, result.error.issues[0]?.message ?? 'is invalid');
+    values[field] = result.data;
+  }
+  return values as Parsed;
+}
+
+/** The settings of one group, taken from everything parsed. */
+function pick<G extends Group>(parsed: Parsed, group: G): Settings<G> {
+  const values = parsed as unknown as Record<string, unknown>;
+  return Object.fromEntries(Object.keys(group).map((field) => [field, values[field]])) as Settings<G>;
+}
+
+function required<T>(value: T | undefined, variable: string, detail: string): T {
+  if (value === undefined) throw new ConfigError(variable, detail);
+  return value;
+}
+
+/** Each mode's configuration from everything parsed; a missing required variable throws. */
+const MODES: { readonly [M in ServiceMode]: (v: Parsed) => ConfigByMode[M] } = {
+  embedded: (v) => ({
+    ...pick(v, SERVER),
+    ...pick(v, REDIS),
+    ...pick(v, TOKENS),
+    ...pick(v, AUTH),
+    ...pick(v, RATE_LIMIT),
+    ...pick(v, CHAT),
+    redisUrl: v.redisUrl,
+    jwtPrivateKeyFile: v.jwtPrivateKeyFile,
+  }),
+  auth: (v) => ({
+    redisUrl: required(v.redisUrl, 'REDIS_URL', 'is required for an auth node started alone'),
+    jwtPrivateKeyFile: required(
+      v.jwtPrivateKeyFile,
+      'JWT_PRIVATE_KEY_FILE',
+      'is required for an auth node (npm run keys)',
+    ),
+    jwtPublicKeysFile: v.jwtPublicKeysFile,
+    ...pick(v, SERVER),
+    ...pick(v, REDIS),
+    ...pick(v, TOKENS),
+    ...pick(v, AUTH),
+  }),
+  chat: (v) => ({
+    redisUrl: required(v.redisUrl, 'REDIS_URL', 'is required for a chat node started alone'),
+    jwtPublicKeysFile: required(
+      v.jwtPublicKeysFile,
+      'JWT_PUBLIC_KEYS_FILE',
+      'is required for a chat node (npm run keys)',
+    ),
+    ...pick(v, SERVER),
+    ...pick(v, REDIS),
+    ...pick(v, TOKENS),
+    ...pick(v, RATE_LIMIT),
+    ...pick(v, CHAT),
+  }),
+  ops: (v) => ({
+    redisUrl: required(v.redisUrl, 'REDIS_URL', 'is required'),
+    ...pick(v, REDIS),
+    accessTokenTtlS: v.accessTokenTtlS,
+    rateLimitWindowMs: v.rateLimitWindowMs,
+  }),
+};
 
 /**
- * Parses and validates the environment. Throws a ConfigError naming the first bad
- * variable; `main` turns that into a message and a non-zero exit.
+ * Parses and validates the environment for `mode`. Throws a ConfigError naming the
+ * first bad or missing variable; `main` turns that into a message and a non-zero exit.
  */
-export function loadConfig(env: Env, mode: ServiceMode): Config {
-  const result = schema.safeParse(env);
-  if (!result.success) {
-    const issue = result.error.issues[0];
-    const variable = String(issue?.path[0] ?? 'environment');
-    throw new ConfigError(variable, issue?.message ?? 'is invalid');
-  }
-  const v = result.data;
-  if (mode !== 'embedded' && v.REDIS_URL === undefined) {
-    throw new ConfigError(
-      'REDIS_URL',
-      mode === 'ops' ? 'is required' : `is required for a ${mode} node started alone`,
-    );
-  }
-  if (mode === 'auth' && v.REDIS_URL !== undefined && v.JWT_PRIVATE_KEY_FILE === undefined) {
-    throw new ConfigError('JWT_PRIVATE_KEY_FILE', 'is required for an auth node (npm run keys)');
-  }
-  if (mode === 'chat' && v.JWT_PUBLIC_KEYS_FILE === undefined) {
-    throw new ConfigError('JWT_PUBLIC_KEYS_FILE', 'is required for a chat node (npm run keys)');
-  }
-  let trustProxy: TrustList;
-  try {
-    trustProxy = parseTrustList(v.TRUST_PROXY ?? '');
-  } catch (err) {
-    throw new ConfigError('TRUST_PROXY', err instanceof Error ? err.message : 'is invalid');
-  }
-  return Object.freeze({
-    port: v.PORT,
-    host: v.HOST,
-    redisUrl: v.REDIS_URL,
-    redisPrefix: v.REDIS_PREFIX,
-    allowedOrigins: Object.freeze(v.ALLOWED_ORIGINS),
-    allowMissingOrigin: v.ALLOW_MISSING_ORIGIN,
-    jwtPrivateKeyFile: v.JWT_PRIVATE_KEY_FILE,
-    jwtPublicKeysFile: v.JWT_PUBLIC_KEYS_FILE,
-    jwtIssuer: v.JWT_ISSUER,
-    jwtAudience: v.JWT_AUDIENCE,
-    accessTokenTtlS: v.ACCESS_TOKEN_TTL_S,
-    refreshTokenTtlS: v.REFRESH_TOKEN_TTL_S,
-    rateLimitMax: v.RATE_LIMIT_MAX,
-    rateLimitWindowMs: v.RATE_LIMIT_WINDOW_MS,
-    blockAfterViolations: v.BLOCK_AFTER_VIOLATIONS,
-    blockDurationS: v.BLOCK_DURATION_S,
-    maxMessageBytes: v.MAX_MESSAGE_BYTES,
-    maxConnectionsPerUser: v.MAX_CONNECTIONS_PER_USER,
-    maxConnectionsPerAddress: v.MAX_CONNECTIONS_PER_ADDRESS,
-    maxHandshakesPerAddressPerMin: v.MAX_HANDSHAKES_PER_ADDRESS_PER_MIN,
-    trustProxy,
-    trustProxyRaw: v.TRUST_PROXY ?? '',
-    logLevel: v.LOG_LEVEL,
-    bcryptCost: v.BCRYPT_COST,
-    loginMaxConsecutiveFailures: v.LOGIN_MAX_CONSECUTIVE_FAILURES,
-    loginMaxFailuresPerAddressPerDay: v.LOGIN_MAX_FAILURES_PER_ADDRESS_PER_DAY,
-    loginLimiterOnRedisError: v.LOGIN_LIMITER_ON_REDIS_ERROR,
-    nodeId: v.NODE_ID,
-    pingIntervalMs: v.PING_INTERVAL_MS,
-    historyMaxLen: v.HISTORY_MAX_LEN,
-    maxBufferedBytes: v.MAX_BUFFERED_BYTES,
-    shutdownGraceMs: v.SHUTDOWN_GRACE_MS,
-    redisCommandTimeoutMs: v.REDIS_COMMAND_TIMEOUT_MS,
-    presenceTtlS: v.PRESENCE_TTL_S,
-    maxBodyBytes: v.MAX_BODY_BYTES,
-    revalidateIntervalMs: v.REVALIDATE_INTERVAL_MS,
-    configureKeyspaceEvents: v.CONFIGURE_KEYSPACE_EVENTS,
-  });
+export function loadConfig<M extends ServiceMode>(env: Env, mode: M): ConfigByMode[M] {
+  const config = MODES[mode](parseAll(env));
+  Object.freeze(config);
+  return config;
 }
 
 /** The origins a browser would send for pages served by this process itself. */
-export function ownOrigins(config: Pick<Config, 'host' | 'port'>, port = config.port): string[] {
+export function ownOrigins(config: Pick<ServerSettings, 'host' | 'port'>, port = config.port): string[] {
   const hosts = new Set<string>([config.host, 'localhost', '127.0.0.1']);
   if (config.host === '0.0.0.0' || config.host === '::') hosts.delete(config.host);
   return [...hosts].map((h) => `http://${h.includes(':') ? `[${h}]` : h}:${port}`);

@@ -5,3 +5,4 @@ export * from './keys';
 export * from './redis';
 export * from './lifecycle';
 export * from './frames';
+export * from './names';

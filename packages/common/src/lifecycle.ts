@@ -1,11 +1,6 @@
 import type { Server } from 'node:http';
 import type { Logger } from './logger';
 
-/** Something started by a composition root and released on shutdown. */
-export interface Closable {
-  close(): Promise<void>;
-}
-
 /**
  * Runs `shutdown` once on SIGINT or SIGTERM, then exits; a second signal or the grace
  * period running out exits at once.

@@ -4,13 +4,12 @@
 -- KEYS[3] the room's channel (presence events are published there)
 -- ARGV[1] op: 'join' | 'leave' | 'refresh'
 -- ARGV[2] now (unix ms), ARGV[3] expiry for this node's entries (unix ms)
--- ARGV[4] room (validated: no quote or backslash), ARGV[5] node id
--- ARGV[6..] users this call is about
+-- ARGV[4] node id, ARGV[5..] users this call is about
 -- Every call first expires entries of nodes that stopped refreshing them; users left
--- with no entry go offline. Events are published as "-\n<frame>".
+-- with no entry go offline. Events are published as "<state> <user>" (no newline: see
+-- packages/state/src/room-channel.ts); each receiving node builds the client frame.
 local function event(user, state)
-  redis.call('PUBLISH', KEYS[3], '-\n{"type":"presence","room":"' .. ARGV[4] ..
-    '","user":"' .. user .. '","state":"' .. state .. '"}')
+  redis.call('PUBLISH', KEYS[3], state .. ' ' .. user)
 end
 
 local function drop(member)
@@ -27,9 +26,9 @@ for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])) d
 end
 
 local op = ARGV[1]
-for i = 6, #ARGV do
+for i = 5, #ARGV do
   local user = ARGV[i]
-  local member = user .. '|' .. ARGV[5]
+  local member = user .. '|' .. ARGV[4]
   if op == 'join' then
     if redis.call('ZADD', KEYS[2], ARGV[3], member) == 1 then
       if redis.call('HINCRBY', KEYS[1], user, 1) == 1 then

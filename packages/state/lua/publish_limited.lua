@@ -1,12 +1,31 @@
 -- Counts a message against its sender's sliding-window limit and, when it is allowed,
 -- stores and fans it out: the whole path of an accepted `send` in one round trip.
 -- A refusal is recorded as a violation by rate_violation.lua, in a second call that
--- only refused messages make. Loaded behind sliding_window.lua.
+-- only refused messages make.
 -- KEYS[1] the sender's rate window (list), KEYS[2] the room's stream, KEYS[3] its channel
 -- ARGV[1] now = ts (unix ms), ARGV[2] window (ms), ARGV[3] max, ARGV[4] history max length,
 -- ARGV[5] from, ARGV[6] text, ARGV[7] frame head, ARGV[8] frame tail
 -- (the client frame is head .. id .. tail)
 -- Publishes "<id>\n<frame>" and returns {1, id}, or {0, retry_after_ms} when refused.
+
+-- A true sliding window: the key is a list of accept times (unix ms), newest first, at
+-- most `max` long. A message is accepted when fewer than `max` were accepted in the
+-- last `window` ms, that is when the max-th newest accept time is at or before
+-- now - window. Returns 0 when accepted (and records it), else the ms until a slot frees.
+local function sliding_window(key, now, window, max)
+  local n = redis.call('LLEN', key)
+  if n >= max then
+    local oldest = tonumber(redis.call('LINDEX', key, max - 1))
+    if oldest ~= nil and oldest > now - window then
+      return math.max(1, oldest + window - now)
+    end
+    redis.call('LTRIM', key, 0, max - 2)
+  end
+  redis.call('LPUSH', key, now)
+  redis.call('PEXPIRE', key, window)
+  return 0
+end
+
 local retry = sliding_window(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))
 if retry ~= 0 then
   return {0, retry}

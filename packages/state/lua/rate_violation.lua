@@ -1,9 +1,22 @@
--- Records a message that publish_limited.lua refused, with escalation to a block.
--- Loaded behind violation.lua.
--- KEYS[1] the user's violations (sorted set), KEYS[2] the user's blocked key,
--- KEYS[3] the control channel
+-- Records a message that publish_limited.lua refused, with escalation to a block: the
+-- user is blocked at the `after`-th refusal within one window.
+-- KEYS[1] the user's violations (sorted set: unique member -> unix ms),
+-- KEYS[2] the user's blocked key, KEYS[3] the control channel (a block is announced there)
 -- ARGV[1] now (unix ms), ARGV[2] window (ms), ARGV[3] unique member,
 -- ARGV[4] violations that block, ARGV[5] block duration (s), ARGV[6] the username
--- Returns {violations, blocked (0|1)}.
-return record_violation(KEYS[1], KEYS[2], KEYS[3], tonumber(ARGV[1]), tonumber(ARGV[2]),
-  ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6])
+-- Returns {violations in the window, 1 when this call blocked the user else 0}.
+local now = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+redis.call('ZADD', KEYS[1], now, ARGV[3])
+redis.call('PEXPIRE', KEYS[1], window)
+local violations = redis.call('ZCARD', KEYS[1])
+local blocked = 0
+if violations >= tonumber(ARGV[4]) then
+  if redis.call('SET', KEYS[2], 'rate_limit', 'EX', ARGV[5], 'NX') then
+    blocked = 1
+    redis.call('PUBLISH', KEYS[3], 'blocked ' .. ARGV[6])
+  end
+  redis.call('DEL', KEYS[1])
+end
+return {violations, blocked}

@@ -1,6 +1,6 @@
 /**
- * Ports of the chat nodes' shared state: fan-out with history (Broker), presence per
- * room, the per-user connection cap and the per-user message rate. Memory and Redis
+ * Ports of the chat nodes' shared state: fan-out with history and the per-user message
+ * rate (Broker), presence per room and the per-user connection cap. Memory and Redis
  * implementations pass one contract suite (test/state/chat-state.contract.ts).
  */
 import type { Blocklist, RevocationStore } from './ports';
@@ -21,7 +21,14 @@ export interface StoredMessage {
  */
 export type FrameHandler = (room: string, id: string | undefined, frame: Buffer) => void;
 
-export type RateRefusal = Extract<RateDecision, { allowed: false }>;
+/** A message over its sender's limit: neither stored nor published. */
+export interface RateRefusal {
+  readonly retryAfterMs: number;
+  /** Refused messages of the sender within the window, this one included. */
+  readonly violations: number;
+  /** This refusal blocked the sender (BLOCK_AFTER_VIOLATIONS reached). */
+  readonly blocked: boolean;
+}
 
 export type PublishOutcome =
   | { readonly published: StoredMessage; readonly refused?: undefined }
@@ -38,11 +45,11 @@ export interface Broker {
   onFrame(handler: FrameHandler): void;
   /** Called after the broker lost and regained its subscriptions (messages may have been missed). */
   onResubscribed(handler: (rooms: string[]) => void): void;
-  /** Stores the message in the room's history and fans it out to every node, in one round trip. */
-  publish(room: string, from: string, text: string): Promise<StoredMessage>;
   /**
-   * Counts the message against `from`'s sliding-window limit (as MessageRateLimiter
-   * does) and, only when it is allowed, publishes it: one round trip for a whole send.
+   * Counts the message against `from`'s limit: a true sliding window over all nodes.
+   * Only when it is allowed is it stored in the room's history and fanned out to every
+   * node: one round trip for an accepted message. A refusal counts as a violation, and
+   * enough violations within one window block the user.
    */
   publishLimited(room: string, from: string, text: string, limits: RateLimits): Promise<PublishOutcome>;
   /** Receives the room's frames from now on; resolves once subscribed. */
@@ -86,15 +93,6 @@ export interface ConnectionRegistry {
   heartbeat(sessions: readonly { user: string; session: string }[]): Promise<void>;
 }
 
-export type RateDecision =
-  | { readonly allowed: true }
-  | {
-      readonly allowed: false;
-      readonly retryAfterMs: number;
-      readonly violations: number;
-      readonly blocked: boolean;
-    };
-
 export interface RateLimits {
   readonly max: number;
   readonly windowMs: number;
@@ -102,20 +100,11 @@ export interface RateLimits {
   readonly blockDurationS: number;
 }
 
-export interface MessageRateLimiter {
-  /**
-   * Counts one message of `user` in a true sliding window over all nodes. A rejection
-   * counts as a violation; enough violations within one window block the user.
-   */
-  consume(user: string, limits: RateLimits): Promise<RateDecision>;
-}
-
 /** Everything a chat node shares with the cluster. */
 export interface ChatState {
   broker: Broker;
   presence: Presence;
   registry: ConnectionRegistry;
-  rateLimiter: MessageRateLimiter;
   revocations: RevocationStore;
   blocklist: Blocklist;
   enforcement: EnforcementFeed;

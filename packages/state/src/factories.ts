@@ -1,20 +1,18 @@
 import type { Redis } from 'ioredis';
-import type { KeySchema, Logger } from '@securechat/common';
+import type { AuthSettings, ChatNodeConfig, KeySchema, Logger } from '@securechat/common';
 import type { ChatState } from './chat-ports';
-import type { AuthState, Blocklist } from './ports';
-import {
-  MemoryBroker,
-  MemoryBus,
-  MemoryConnectionRegistry,
-  MemoryMessageRateLimiter,
-  MemoryPresence,
-  MemoryPresenceTable,
-} from './memory/chat-state';
+import type { AuthState, Blocklist, LoginLimits } from './ports';
+import { MemoryBroker, MemoryBus } from './memory/broker';
+import { MemoryPresence, MemoryPresenceTable } from './memory/presence';
+import { MemoryMessageLimiter } from './memory/rate-limit';
+import { MemoryConnectionRegistry } from './memory/registry';
 import { RedisBlocklist, RedisRevocationStore } from './redis/auth-state';
 import { RedisBroker } from './redis/broker';
 import { RedisEnforcementFeed } from './redis/enforcement';
+import { RedisPresence } from './redis/presence';
+import { RedisViolationRecorder } from './redis/rate-limit';
+import { RedisConnectionRegistry } from './redis/registry';
 import { MemoryControlBus, type EnforcementEvent } from './enforcement';
-import { RedisConnectionRegistry, RedisMessageRateLimiter, RedisPresence } from './redis/presence';
 
 export interface ChatStateOptions {
   nodeId: string;
@@ -22,6 +20,28 @@ export interface ChatStateOptions {
   historyMaxLen: number;
   /** Redis only: try CONFIG SET notify-keyspace-events when flags are missing (default true). */
   configureKeyspaceEvents?: boolean;
+}
+
+/** A chat node's state options from its configuration (`start:chat`, embedded mode, tests). */
+export function chatStateOptions(
+  config: Pick<ChatNodeConfig, 'nodeId' | 'presenceTtlS' | 'historyMaxLen' | 'configureKeyspaceEvents'>,
+): ChatStateOptions {
+  return {
+    nodeId: config.nodeId,
+    presenceTtlMs: config.presenceTtlS * 1000,
+    historyMaxLen: config.historyMaxLen,
+    configureKeyspaceEvents: config.configureKeyspaceEvents,
+  };
+}
+
+/** The login limits of an auth node's configuration (`start:auth`, embedded mode). */
+export function loginLimits(
+  config: Pick<AuthSettings, 'loginMaxConsecutiveFailures' | 'loginMaxFailuresPerAddressPerDay'>,
+): LoginLimits {
+  return {
+    maxConsecutiveFailures: config.loginMaxConsecutiveFailures,
+    maxFailuresPerAddressPerDay: config.loginMaxFailuresPerAddressPerDay,
+  };
 }
 
 /** A chat node's state on Redis: a request-path client and one subscriber connection. */
@@ -33,10 +53,16 @@ export function createRedisChatState(
   logger: Logger,
 ): ChatState {
   return {
-    broker: new RedisBroker({ redis, subscriber, keys, historyMaxLen: options.historyMaxLen, logger }),
+    broker: new RedisBroker({
+      redis,
+      subscriber,
+      keys,
+      historyMaxLen: options.historyMaxLen,
+      violations: new RedisViolationRecorder(redis, keys),
+      logger,
+    }),
     presence: new RedisPresence(redis, keys, options.nodeId, options.presenceTtlMs),
     registry: new RedisConnectionRegistry(redis, keys, options.presenceTtlMs),
-    rateLimiter: new RedisMessageRateLimiter(redis, keys),
     revocations: new RedisRevocationStore(redis, keys),
     blocklist: new RedisBlocklist(redis, keys),
     enforcement: new RedisEnforcementFeed({
@@ -68,7 +94,7 @@ export class MemoryCluster {
   readonly control = new MemoryControlBus();
   readonly announce = (event: EnforcementEvent): void => this.control.emit(event);
   private readonly registries = new Map<number, MemoryConnectionRegistry>();
-  private readonly limiters = new Map<Blocklist, MemoryMessageRateLimiter>();
+  private readonly limiters = new Map<Blocklist, MemoryMessageLimiter>();
 
   constructor(now: () => number = Date.now) {
     this.bus = new MemoryBus(now);
@@ -84,11 +110,11 @@ export class MemoryCluster {
     return registry;
   }
 
-  /** The message rate limiter every memory node shares (blocks land in `blocklist`). */
-  rateLimiter(blocklist: Blocklist): MemoryMessageRateLimiter {
+  /** The message limit every memory node shares (blocks land in `blocklist`). */
+  messageLimiter(blocklist: Blocklist): MemoryMessageLimiter {
     let limiter = this.limiters.get(blocklist);
     if (limiter === undefined) {
-      limiter = new MemoryMessageRateLimiter(blocklist, this.bus.now);
+      limiter = new MemoryMessageLimiter(blocklist, this.bus.now);
       this.limiters.set(blocklist, limiter);
     }
     return limiter;
@@ -102,10 +128,9 @@ export function createMemoryChatState(
   options: ChatStateOptions,
 ): ChatState {
   return {
-    broker: new MemoryBroker(cluster.bus, options.historyMaxLen, cluster.rateLimiter(auth.blocklist)),
+    broker: new MemoryBroker(cluster.bus, options.historyMaxLen, cluster.messageLimiter(auth.blocklist)),
     presence: new MemoryPresence(cluster.bus, cluster.presence, options.nodeId, options.presenceTtlMs),
     registry: cluster.registry(options.presenceTtlMs),
-    rateLimiter: cluster.rateLimiter(auth.blocklist),
     revocations: auth.revocations,
     blocklist: auth.blocklist,
     enforcement: cluster.control,

@@ -1,5 +1,6 @@
 import { randomUUID, type KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
+import { isUsername } from '@securechat/common';
 import { ALGORITHM, type SigningKey } from './keys';
 
 export const TOKEN_TYPE = 'access';
@@ -139,7 +140,8 @@ export class TokenVerifier {
       throw new TokenError('not_yet_valid', 'issued in the future');
     }
     if (typ !== TOKEN_TYPE) throw new TokenError('bad_claims', 'wrong typ');
-    if (typeof sub !== 'string' || !/^[a-z0-9_.-]{3,32}$/.test(sub)) {
+    // A username in its stored (lower-case) form: the same rule as registration's.
+    if (typeof sub !== 'string' || !isUsername(sub)) {
       throw new TokenError('bad_claims', 'bad sub');
     }
     if (typeof jti !== 'string' || !/^[A-Za-z0-9_-]{8,64}$/.test(jti)) {

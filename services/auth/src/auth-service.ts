@@ -1,11 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { Logger } from '@securechat/common';
+import { normalizeUsername, type Logger } from '@securechat/common';
 import { StateUnavailableError, type AuthState, type LoginCheck } from '@securechat/state';
 import { TokenError, type AccessClaims, type TokenIssuer, type TokenVerifier } from '@securechat/tokens';
 import { audit, type AuditContext } from './audit';
 import { HttpError } from './errors';
 import type { PasswordHasher } from './passwords';
-import { normalizeUsername } from './validation';
 
 export interface TokenPair {
   access_token: string;
@@ -22,7 +21,6 @@ export interface AuthServiceDeps {
   passwords: PasswordHasher;
   logger: Logger;
   refreshTokenTtlS: number;
-  accessTokenTtlS: number;
   limiterOnRedisError: 'fail-closed' | 'fail-open';
   now?: () => number;
 }

@@ -8,7 +8,7 @@ import {
   loadConfig,
   onShutdownSignals,
 } from '@securechat/common';
-import { createRedisAuthState } from '@securechat/state';
+import { createRedisAuthState, loginLimits } from '@securechat/state';
 import { loadJwksFile, loadSigningKey } from '@securechat/tokens';
 import { createAuthNode } from './node';
 
@@ -16,18 +16,15 @@ import { createAuthNode } from './node';
 async function main(): Promise<void> {
   const config = loadConfig(process.env, 'auth');
   const logger = createLogger({ level: config.logLevel, service: 'auth', node: config.nodeId });
-  const signingKey = loadSigningKey(config.jwtPrivateKeyFile as string);
+  const signingKey = loadSigningKey(config.jwtPrivateKeyFile);
   const extraPublicKeys = config.jwtPublicKeysFile ? loadJwksFile(config.jwtPublicKeysFile) : undefined;
   const redis = createRedisClient({
-    url: config.redisUrl as string,
+    url: config.redisUrl,
     name: `auth:${config.nodeId}`,
     commandTimeoutMs: config.redisCommandTimeoutMs,
     logger,
   });
-  const state = createRedisAuthState(redis, keySchema(config.redisPrefix), {
-    maxConsecutiveFailures: config.loginMaxConsecutiveFailures,
-    maxFailuresPerAddressPerDay: config.loginMaxFailuresPerAddressPerDay,
-  });
+  const state = createRedisAuthState(redis, keySchema(config.redisPrefix), loginLimits(config));
   const node = createAuthNode({ config, state, signingKey, extraPublicKeys, logger });
   await node.ready();
   const server = createServer(node.app);

@@ -1,5 +1,5 @@
 import type { KeyObject } from 'node:crypto';
-import type { Config, Logger } from '@securechat/common';
+import type { AuthNodeConfig, Logger } from '@securechat/common';
 import type { AuthState } from '@securechat/state';
 import { toJwks, TokenIssuer, TokenVerifier, type SigningKey } from '@securechat/tokens';
 import type express from 'express';
@@ -8,7 +8,7 @@ import { AuthService } from './auth-service';
 import { PasswordHasher } from './passwords';
 
 export interface AuthNodeDeps {
-  config: Config;
+  config: AuthNodeConfig;
   state: AuthState;
   signingKey: SigningKey;
   /** Other public keys still trusted (a rotation in progress), served in the JWKS too. */
@@ -44,7 +44,6 @@ export function createAuthNode(deps: AuthNodeDeps): AuthNode {
     passwords,
     logger,
     refreshTokenTtlS: config.refreshTokenTtlS,
-    accessTokenTtlS: config.accessTokenTtlS,
     limiterOnRedisError: config.loginLimiterOnRedisError,
   });
   const app = createAuthApp({

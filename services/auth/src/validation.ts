@@ -1,15 +1,10 @@
 import { z } from 'zod';
+import { normalizeUsername } from '@securechat/common';
 import { HttpError } from './errors';
 
-/** Contract: 3-32 of [A-Za-z0-9_.-]; names are case-insensitive (stored lower-case). */
-export const USERNAME = /^[A-Za-z0-9_.-]{3,32}$/;
 export const MIN_PASSWORD_CHARS = 8;
 /** bcrypt ignores every byte past 72: longer passwords are refused, never truncated. */
 export const MAX_PASSWORD_BYTES = 72;
-
-export function normalizeUsername(raw: string): string | undefined {
-  return USERNAME.test(raw) ? raw.toLowerCase() : undefined;
-}
 
 export function passwordAcceptable(password: string): boolean {
   return (

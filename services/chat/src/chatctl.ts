@@ -4,7 +4,14 @@
  * docs/OPERATIONS.md. `npm run chatctl -- <command> ...` with REDIS_URL (and REDIS_PREFIX).
  */
 import { Redis } from 'ioredis';
-import { createLogger, keySchema, loadConfig, type KeySchema } from '@securechat/common';
+import {
+  createLogger,
+  isRoom,
+  keySchema,
+  loadConfig,
+  normalizeUsername,
+  type KeySchema,
+} from '@securechat/common';
 import { RedisBlocklist, RedisRevocationStore } from '@securechat/state';
 
 const USAGE = `usage: npm run chatctl -- <command>
@@ -17,8 +24,6 @@ const USAGE = `usage: npm run chatctl -- <command>
   rate <user>                        the user's current sliding rate window
 `;
 
-const USER = /^[A-Za-z0-9_.-]{3,32}$/;
-const ROOM = /^([a-z0-9][a-z0-9_-]{0,63}|dm:[a-z0-9_.-]{3,32}:[a-z0-9_.-]{3,32})$/;
 const JTI = /^[A-Za-z0-9_-]{8,64}$/;
 
 export function parseDuration(text: string): number {
@@ -30,10 +35,16 @@ export function parseDuration(text: string): number {
   return seconds;
 }
 
-function arg(value: string | undefined, pattern: RegExp, what: string): string {
-  if (value === undefined || !pattern.test(value)) throw new Error(`a valid ${what} is required\n${USAGE}`);
-  return value;
+/** An argument in its normalized form; `parse` gives undefined for an invalid one. */
+function arg(value: string | undefined, parse: (value: string) => string | undefined, what: string): string {
+  const parsed = value === undefined ? undefined : parse(value);
+  if (parsed === undefined) throw new Error(`a valid ${what} is required\n${USAGE}`);
+  return parsed;
 }
+
+const userArg = (value: string | undefined) => arg(value, normalizeUsername, 'username');
+const roomArg = (value: string | undefined) => arg(value, (r) => (isRoom(r) ? r : undefined), 'room');
+const jtiArg = (value: string | undefined) => arg(value, (j) => (JTI.test(j) ? j : undefined), 'jti');
 
 /** A bad duration is a bad argument like any other: it prints the usage too. */
 function duration(text: string): number {
@@ -64,17 +75,17 @@ async function run(redis: Redis, settings: Settings, argv: string[]): Promise<st
   const revocations = new RedisRevocationStore(redis, keys);
   switch (command) {
     case 'block': {
-      const user = arg(args[0], USER, 'username').toLowerCase();
+      const user = userArg(args[0]);
       const seconds = duration(args[1] ?? '1h');
       await blocklist.block(user, args.slice(2).join(' ') || 'operator', seconds);
       return `blocked ${user} for ${seconds} s`;
     }
     case 'unblock': {
-      const user = arg(args[0], USER, 'username').toLowerCase();
+      const user = userArg(args[0]);
       return (await blocklist.unblock(user)) ? `unblocked ${user}` : `${user} was not blocked`;
     }
     case 'status': {
-      const user = arg(args[0], USER, 'username').toLowerCase();
+      const user = userArg(args[0]);
       const now = Date.now();
       const [reason, ttl, conns, rate] = await Promise.all([
         redis.get(keys.blocked(user)),
@@ -86,22 +97,22 @@ async function run(redis: Redis, settings: Settings, argv: string[]): Promise<st
       return `${user}: ${blocked}; ${conns} live connection(s); ${rate} message(s) in the rate window`;
     }
     case 'revoke': {
-      const jti = arg(args[0], JTI, 'jti');
+      const jti = jtiArg(args[0]);
       await revocations.revoke(jti, Math.floor(Date.now() / 1000) + maxTokenLifeS, 'operator');
       return `revoked ${jti}`;
     }
     case 'revoke-user': {
-      const user = arg(args[0], USER, 'username').toLowerCase();
+      const user = userArg(args[0]);
       await revocations.revokeAllOf(user, maxTokenLifeS);
       return `revoked every token of ${user} issued until now`;
     }
     case 'online': {
-      const room = arg(args[0], ROOM, 'room');
+      const room = roomArg(args[0]);
       const users = await redis.hkeys(keys.presence(room));
       return users.length === 0 ? `nobody in ${room}` : users.sort().join('\n');
     }
     case 'rate': {
-      const user = arg(args[0], USER, 'username').toLowerCase();
+      const user = userArg(args[0]);
       const since = Date.now() - settings.rateWindowMs;
       const [times, violations] = await Promise.all([
         rateWindow(redis, settings, user),
@@ -119,7 +130,7 @@ async function run(redis: Redis, settings: Settings, argv: string[]): Promise<st
 async function main(): Promise<void> {
   const config = loadConfig(process.env, 'ops');
   const logger = createLogger({ level: 'error', service: 'chatctl' });
-  const redis = new Redis(config.redisUrl as string, { maxRetriesPerRequest: 1, commandTimeout: 5000 });
+  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, commandTimeout: 5000 });
   redis.on('error', (err: Error) => logger.error('redis error', { err: err.message }));
   try {
     process.stdout.write(

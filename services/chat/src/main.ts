@@ -8,7 +8,7 @@ import {
   loadConfig,
   onShutdownSignals,
 } from '@securechat/common';
-import { createRedisChatState } from '@securechat/state';
+import { chatStateOptions, createRedisChatState } from '@securechat/state';
 import { loadJwksFile } from '@securechat/tokens';
 import { healthHandler } from './health';
 import { createChatNode } from './node';
@@ -17,20 +17,15 @@ import { createChatNode } from './node';
 async function main(): Promise<void> {
   const config = loadConfig(process.env, 'chat');
   const logger = createLogger({ level: config.logLevel, service: 'chat', node: config.nodeId });
-  const publicKeys = loadJwksFile(config.jwtPublicKeysFile as string);
-  const common = { url: config.redisUrl as string, commandTimeoutMs: config.redisCommandTimeoutMs, logger };
+  const publicKeys = loadJwksFile(config.jwtPublicKeysFile);
+  const common = { url: config.redisUrl, commandTimeoutMs: config.redisCommandTimeoutMs, logger };
   const redis = createRedisClient({ ...common, name: `chat:${config.nodeId}` });
   const subscriber = createRedisClient({ ...common, name: `chat-sub:${config.nodeId}`, subscriber: true });
   const state = createRedisChatState(
     redis,
     subscriber,
     keySchema(config.redisPrefix),
-    {
-      nodeId: config.nodeId,
-      presenceTtlMs: config.presenceTtlS * 1000,
-      historyMaxLen: config.historyMaxLen,
-      configureKeyspaceEvents: config.configureKeyspaceEvents,
-    },
+    chatStateOptions(config),
     logger,
   );
   const node = createChatNode({ config, listenPort: config.port, state, publicKeys, logger });

@@ -1,11 +1,11 @@
 import type { KeyObject } from 'node:crypto';
-import { ownOrigins, type Config, type Logger } from '@securechat/common';
+import { ownOrigins, type ChatNodeConfig, type Logger } from '@securechat/common';
 import type { ChatState } from '@securechat/state';
 import { TokenVerifier } from '@securechat/tokens';
 import { ChatNode, type ChatNodeOptions } from './chat-node';
 
 /** The node's options from the process configuration. */
-export function chatOptions(config: Config, listenPort: number): ChatNodeOptions {
+export function chatOptions(config: ChatNodeConfig, listenPort: number): ChatNodeOptions {
   const origins = config.allowedOrigins.length > 0 ? config.allowedOrigins : ownOrigins(config, listenPort);
   return {
     nodeId: config.nodeId,
@@ -31,7 +31,7 @@ export function chatOptions(config: Config, listenPort: number): ChatNodeOptions
 }
 
 export interface ChatNodeSetup {
-  config: Config;
+  config: ChatNodeConfig;
   listenPort: number;
   state: ChatState;
   publicKeys: ReadonlyMap<string, KeyObject>;

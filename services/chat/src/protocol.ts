@@ -1,10 +1,9 @@
 import { z } from 'zod';
+import { dmRoomUsers, isRoomName } from '@securechat/common';
 import { STREAM_ID } from '@securechat/state';
 
-/** Contract: `^[a-z0-9][a-z0-9_-]{0,63}$`; DM rooms are `dm:<a>:<b>` with a < b. */
-export const ROOM = /^[a-z0-9][a-z0-9_-]{0,63}$/;
-const USER = /^[a-z0-9_.-]{3,32}$/;
-const DM_ROOM = /^dm:([a-z0-9_.-]{3,32}):([a-z0-9_.-]{3,32})$/;
+/** The DM room of two users (the naming rules live in @securechat/common). */
+export { dmRoomName as dmRoom } from '@securechat/common';
 
 export const HISTORY_DEFAULT_LIMIT = 50;
 export const HISTORY_MAX_LIMIT = 200;
@@ -65,19 +64,14 @@ export type RoomAccess =
 
 /** Whether `user` may join or read `room`. DM rooms admit only their two users. */
 export function roomAccess(room: string, user: string): RoomAccess {
-  if (ROOM.test(room)) return { ok: true, room, dm: false };
-  const dm = DM_ROOM.exec(room);
-  if (dm === null) return { ok: false, code: 'bad_request', message: 'invalid room name' };
-  const [, a, b] = dm as unknown as [string, string, string];
+  if (isRoomName(room)) return { ok: true, room, dm: false };
+  const users = dmRoomUsers(room);
+  if (users === undefined) return { ok: false, code: 'bad_request', message: 'invalid room name' };
+  const [a, b] = users;
   if (!(a < b))
     return { ok: false, code: 'bad_request', message: 'DM room users must be sorted and distinct' };
   if (user !== a && user !== b) return { ok: false, code: 'forbidden', message: 'not your direct messages' };
   return { ok: true, room, dm: true };
-}
-
-export function dmRoom(a: string, b: string): string | undefined {
-  if (!USER.test(a) || !USER.test(b) || a === b) return undefined;
-  return a < b ? `dm:${a}:${b}` : `dm:${b}:${a}`;
 }
 
 /** Server frames built per request (replies); fan-out frames come from @securechat/common. */

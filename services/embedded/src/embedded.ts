@@ -7,14 +7,16 @@ import {
   keySchema,
   listen,
   waitReady,
-  type Config,
+  type EmbeddedConfig,
   type Logger,
 } from '@securechat/common';
 import {
+  chatStateOptions,
   createMemoryAuthState,
   createMemoryChatState,
   createRedisAuthState,
   createRedisChatState,
+  loginLimits,
   MemoryCluster,
   type AuthState,
   type ChatState,
@@ -45,31 +47,19 @@ interface States {
   connected: Promise<void>;
 }
 
-const loginLimits = (config: Config) => ({
-  maxConsecutiveFailures: config.loginMaxConsecutiveFailures,
-  maxFailuresPerAddressPerDay: config.loginMaxFailuresPerAddressPerDay,
-});
-
-const chatOptions = (config: Config) => ({
-  nodeId: config.nodeId,
-  presenceTtlMs: config.presenceTtlS * 1000,
-  historyMaxLen: config.historyMaxLen,
-  configureKeyspaceEvents: config.configureKeyspaceEvents,
-});
-
 /** Embedded state: memory stores whose revocations and blocks reach the chat node. */
-function memoryState(config: Config): States {
+function memoryState(config: EmbeddedConfig): States {
   const cluster = new MemoryCluster();
   const authState = createMemoryAuthState(loginLimits(config), Date.now, cluster.announce);
   return {
     authState,
-    chatState: createMemoryChatState(cluster, authState, chatOptions(config)),
+    chatState: createMemoryChatState(cluster, authState, chatStateOptions(config)),
     connected: Promise.resolve(),
   };
 }
 
 /** With REDIS_URL set, `npm start` keeps its one-process shape on shared Redis state. */
-function redisState(config: Config, url: string, logger: Logger): States {
+function redisState(config: EmbeddedConfig, url: string, logger: Logger): States {
   const keys = keySchema(config.redisPrefix);
   const common = { url, commandTimeoutMs: config.redisCommandTimeoutMs, logger };
   const authRedis = createRedisClient({ ...common, name: `embedded-auth:${config.nodeId}` });
@@ -81,7 +71,7 @@ function redisState(config: Config, url: string, logger: Logger): States {
   });
   return {
     authState: createRedisAuthState(authRedis, keys, loginLimits(config)),
-    chatState: createRedisChatState(chatRedis, subscriber, keys, chatOptions(config), logger),
+    chatState: createRedisChatState(chatRedis, subscriber, keys, chatStateOptions(config), logger),
     connected: Promise.all([waitReady(authRedis), waitReady(chatRedis)]).then(() => undefined),
   };
 }
@@ -91,7 +81,7 @@ function redisState(config: Config, url: string, logger: Logger): States {
  * HTTP server, with memory state (Redis when REDIS_URL is set) and, unless a key file is
  * given, a key generated at start.
  */
-export async function startEmbedded(config: Config, logger: Logger): Promise<Embedded> {
+export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Promise<Embedded> {
   const signingKey = config.jwtPrivateKeyFile
     ? loadSigningKey(config.jwtPrivateKeyFile)
     : generateSigningKey();

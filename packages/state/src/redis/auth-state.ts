@@ -3,7 +3,6 @@ import { RateLimiterRedis } from 'rate-limiter-flexible';
 import type { KeySchema } from '@securechat/common';
 import {
   REVOCATION_MARGIN_S,
-  StateUnavailableError,
   type AuthState,
   type Blocklist,
   type LoginLimiter,
@@ -18,15 +17,7 @@ import {
 import { FlexibleLoginLimiter } from '../login-limits';
 import { luaScript } from './lua';
 import { formatControlMessage } from '../enforcement';
-
-/** Any Redis failure (down, timeout, refused) surfaces as StateUnavailableError. */
-export async function guard<T>(work: Promise<T>): Promise<T> {
-  try {
-    return await work;
-  } catch (err) {
-    throw new StateUnavailableError(err);
-  }
-}
+import { guard } from './errors';
 
 type ScriptClient = Redis & {
   createUser(key: string, username: string, hash: string, createdAt: number): Promise<number>;

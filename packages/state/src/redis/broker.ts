@@ -8,36 +8,22 @@ import type {
   ReplayResult,
   StoredMessage,
 } from '../chat-ports';
-import { RedisMessageRateLimiter } from './presence';
-import { guard } from './auth-state';
 import { StateUnavailableError } from '../ports';
-import { luaScript, luaScriptWith } from './lua';
+import type { ViolationRecorder } from '../rate-limit';
+import { dispatchRoomPayload } from '../room-channel';
+import { guard } from './errors';
+import { luaScript } from './lua';
 
 type BrokerClient = Redis & {
-  chatPublish(
-    stream: string,
-    channel: string,
-    maxLen: number,
-    from: string,
-    text: string,
-    ts: number,
-    head: string,
-    tail: string,
-  ): Promise<string>;
   chatReplay(stream: string, since: string, count: number): Promise<[number, [string, string[]][]]>;
   chatPublishLimited(...keysAndArgs: (string | number)[]): Promise<(number | string)[]>;
 };
 
 function defineScripts(redis: Redis): BrokerClient {
   const client = redis as BrokerClient;
-  if (typeof client.chatPublish !== 'function') {
-    redis.defineCommand('chatPublish', { numberOfKeys: 2, lua: luaScript('publish') });
+  if (typeof client.chatPublishLimited !== 'function') {
     redis.defineCommand('chatReplay', { numberOfKeys: 1, lua: luaScript('replay') });
-    // The same sliding_window function as rate_limit.lua: one definition of the limit.
-    redis.defineCommand('chatPublishLimited', {
-      numberOfKeys: 3,
-      lua: luaScriptWith('publish_limited', 'sliding_window'),
-    });
+    redis.defineCommand('chatPublishLimited', { numberOfKeys: 3, lua: luaScript('publish_limited') });
   }
   return client;
 }
@@ -56,6 +42,8 @@ export interface RedisBrokerOptions {
   subscriber: Redis;
   keys: KeySchema;
   historyMaxLen: number;
+  /** Counts the messages publish_limited.lua refused (RedisViolationRecorder). */
+  violations: ViolationRecorder;
   logger: Logger;
   /** How long a join may wait for its SUBSCRIBE (default 2000 ms). */
   subscribeTimeoutMs?: number;
@@ -69,7 +57,6 @@ export interface RedisBrokerOptions {
  */
 export class RedisBroker implements Broker {
   private readonly redis: BrokerClient;
-  private readonly violations: RedisMessageRateLimiter;
   private readonly channels = new Map<string, string>(); // channel -> room
   private handler: FrameHandler = () => undefined;
   private resubscribed: (rooms: string[]) => void = () => undefined;
@@ -77,16 +64,11 @@ export class RedisBroker implements Broker {
 
   constructor(private readonly options: RedisBrokerOptions) {
     this.redis = defineScripts(options.redis);
-    this.violations = new RedisMessageRateLimiter(options.redis, options.keys);
     const sub = options.subscriber;
-    // Buffers, not strings: the frame goes to the sockets as the bytes Redis sent.
+    // Buffers, not strings: a message frame goes to the sockets as the bytes Redis sent.
     sub.on('messageBuffer', (channel: Buffer, payload: Buffer) => {
       const room = this.channels.get(channel.toString('latin1'));
-      if (room === undefined) return;
-      const cut = payload.indexOf(0x0a);
-      if (cut < 0) return;
-      const id = payload.toString('latin1', 0, cut);
-      this.handler(room, id === '-' ? undefined : id, payload.subarray(cut + 1));
+      if (room !== undefined) dispatchRoomPayload(room, payload, this.handler);
     });
     sub.on('ready', () => {
       // ioredis resubscribes by itself; what was published meanwhile must be read back.
@@ -117,25 +99,6 @@ export class RedisBroker implements Broker {
     this.wasConnected = true;
   }
 
-  async publish(room: string, from: string, text: string): Promise<StoredMessage> {
-    const ts = Date.now();
-    const [head, tail] = messageFrameParts(room, from, text, ts);
-    const { keys } = this.options;
-    const id = await guard(
-      this.redis.chatPublish(
-        keys.roomLog(room),
-        keys.roomChannel(room),
-        this.options.historyMaxLen,
-        from,
-        text,
-        ts,
-        head,
-        tail,
-      ),
-    );
-    return { id, room, from, text, ts };
-  }
-
   async publishLimited(
     room: string,
     from: string,
@@ -163,7 +126,7 @@ export class RedisBroker implements Broker {
     );
     if (Number(reply[0]) === 1) return { published: { id: String(reply[1]), room, from, text, ts } };
     // Only a refused message pays a second round trip, to count the violation.
-    return { refused: await this.violations.violation(from, limits, Number(reply[1])) };
+    return { refused: await this.options.violations.record(from, limits, Number(reply[1])) };
   }
 
   async subscribe(room: string): Promise<void> {

@@ -1,0 +1,54 @@
+import type { Redis } from 'ioredis';
+import type { KeySchema } from '@securechat/common';
+import type { ConnectionRegistry } from '../chat-ports';
+import { guard } from './errors';
+import { luaScript } from './lua';
+
+type RegistryClient = Redis & {
+  chatAcquire(key: string, now: number, expiry: number, session: string, limit: number): Promise<number>;
+};
+
+function defineScripts(redis: Redis): RegistryClient {
+  const client = redis as RegistryClient;
+  if (typeof client.chatAcquire !== 'function') {
+    redis.defineCommand('chatAcquire', { numberOfKeys: 1, lua: luaScript('acquire_connection') });
+  }
+  return client;
+}
+
+/** The per-user connection cap over all nodes: a sorted set of sessions and their expiry. */
+export class RedisConnectionRegistry implements ConnectionRegistry {
+  private readonly redis: RegistryClient;
+
+  constructor(
+    redis: Redis,
+    private readonly keys: KeySchema,
+    private readonly ttlMs: number,
+  ) {
+    this.redis = defineScripts(redis);
+  }
+
+  async acquire(user: string, session: string, limit: number): Promise<boolean> {
+    const now = Date.now();
+    return (
+      (await guard(
+        this.redis.chatAcquire(this.keys.connections(user), now, now + this.ttlMs, session, limit),
+      )) === 1
+    );
+  }
+
+  async release(user: string, session: string): Promise<void> {
+    await guard(this.redis.zrem(this.keys.connections(user), session));
+  }
+
+  async heartbeat(sessions: readonly { user: string; session: string }[]): Promise<void> {
+    if (sessions.length === 0) return;
+    const expiry = Date.now() + this.ttlMs;
+    const pipeline = this.redis.pipeline();
+    for (const { user, session } of sessions) {
+      pipeline.zadd(this.keys.connections(user), expiry, session);
+      pipeline.pexpireat(this.keys.connections(user), expiry);
+    }
+    await guard(pipeline.exec());
+  }
+}

@@ -1,0 +1,34 @@
+import { expect } from 'chai';
+import { loadConfig } from '@securechat/common';
+import { chatStateOptions, loginLimits } from '@securechat/state';
+
+describe('state options from the configuration', () => {
+  const env = {
+    REDIS_URL: 'redis://127.0.0.1:1',
+    JWT_PRIVATE_KEY_FILE: '/k',
+    JWT_PUBLIC_KEYS_FILE: '/j',
+    NODE_ID: 'chat-7',
+    PRESENCE_TTL_S: '7',
+    HISTORY_MAX_LEN: '20',
+    CONFIGURE_KEYSPACE_EVENTS: 'false',
+    LOGIN_MAX_CONSECUTIVE_FAILURES: '4',
+    LOGIN_MAX_FAILURES_PER_ADDRESS_PER_DAY: '40',
+  };
+
+  it("turns a chat node's configuration into its chat state options, in every mode that runs one", () => {
+    const expected = {
+      nodeId: 'chat-7',
+      presenceTtlMs: 7000,
+      historyMaxLen: 20,
+      configureKeyspaceEvents: false,
+    };
+    expect(chatStateOptions(loadConfig(env, 'chat'))).to.deep.equal(expected);
+    expect(chatStateOptions(loadConfig(env, 'embedded'))).to.deep.equal(expected);
+  });
+
+  it("turns an auth node's configuration into its login limits", () => {
+    const expected = { maxConsecutiveFailures: 4, maxFailuresPerAddressPerDay: 40 };
+    expect(loginLimits(loadConfig(env, 'auth'))).to.deep.equal(expected);
+    expect(loginLimits(loadConfig(env, 'embedded'))).to.deep.equal(expected);
+  });
+});
