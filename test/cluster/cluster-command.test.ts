@@ -6,10 +6,9 @@ import { installCommand, locateTools, missingToolsMessage, REQUIRED_TOOLS } from
 import { ENTRIES, runToExit } from '../support/processes';
 
 /** `npm run cluster`'s entry point with exactly `env`, to its end. */
-async function run(env: NodeJS.ProcessEnv): Promise<{ code: number | null; stderr: string; ms: number }> {
-  const started = Date.now();
+async function run(env: NodeJS.ProcessEnv): Promise<{ code: number | null; stderr: string }> {
   const { code, stderr } = await runToExit(ENTRIES.cluster, env, { name: 'cluster' });
-  return { code, stderr, ms: Date.now() - started };
+  return { code, stderr };
 }
 
 describe('npm run cluster: prerequisites', () => {
@@ -25,11 +24,11 @@ describe('npm run cluster: prerequisites', () => {
     const clusterDir = join(dir, 'cluster-state');
     const result = await run({ PATH: join(dir, 'empty'), CLUSTER_DIR: clusterDir });
     expect(result.code).to.equal(1);
-    expect(result.ms).to.be.below(5000);
     expect(result.stderr).to.include('apt-get update && apt-get install -y --no-install-recommends');
     // Debian's nginx lives in /usr/sbin, which is searched too; these two are not there.
     expect(result.stderr).to.match(/missing: .*redis-server/);
     expect(result.stderr).to.match(/missing: .*openssl/);
+    // "At once": before it made its state directory, let alone started a process.
     expect(existsSync(clusterDir), 'it started doing things').to.equal(false);
   });
 
