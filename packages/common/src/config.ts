@@ -1,5 +1,5 @@
-import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { parseTrustList, type TrustList } from './client-address';
 
@@ -47,6 +47,20 @@ export interface Config {
   readonly maxBodyBytes: number;
   readonly revalidateIntervalMs: number;
   readonly configureKeyspaceEvents: boolean;
+  /** Registrations one address (IPv4 address, IPv6 /64) may make per hour and per day. */
+  readonly registerMaxPerAddressPerHour: number;
+  readonly registerMaxPerAddressPerDay: number;
+  /** Failed logins to one account from unknown networks before growing delays apply. */
+  readonly loginAccountFreeFailures: number;
+  /** The longest delay between two login attempts to one account from unknown networks. */
+  readonly loginAccountMaxDelayS: number;
+  /** Whether a chat handshake may carry its token as `?token=` (the contract's third way). */
+  readonly allowQueryToken: boolean;
+  /** Time a client has to send a request's headers (slowloris bound), every node kind. */
+  readonly httpHeadersTimeoutMs: number;
+  /** Redis ACL user, and its password (from REDIS_PASSWORD or REDIS_PASSWORD_FILE). */
+  readonly redisUsername: string | undefined;
+  readonly redisPassword: string | undefined;
 }
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'http' | 'verbose' | 'debug' | 'silly';
@@ -160,7 +174,9 @@ const schema = z.object({
     .enum(['fail-closed', 'fail-open'])
     .optional()
     .transform((v) => v ?? 'fail-closed'),
-  NODE_ID: str(`${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`).refine(
+  // Random: the node's name reaches clients (`welcome`), so it never carries the host name
+  // or the pid unless an operator chooses such a NODE_ID.
+  NODE_ID: str(`node-${randomBytes(6).toString('hex')}`).refine(
     (v) => /^[A-Za-z0-9_.-]{1,64}$/.test(v),
     'must be 1-64 of [A-Za-z0-9_.-]',
   ),
@@ -173,6 +189,22 @@ const schema = z.object({
   MAX_BODY_BYTES: int(256, 1024 * 1024, 8192),
   REVALIDATE_INTERVAL_MS: int(100, 3_600_000, 60000),
   CONFIGURE_KEYSPACE_EVENTS: bool(true),
+  REGISTER_MAX_PER_ADDRESS_PER_HOUR: int(1, 1_000_000, 20),
+  REGISTER_MAX_PER_ADDRESS_PER_DAY: int(1, 10_000_000, 100),
+  LOGIN_ACCOUNT_FREE_FAILURES: int(1, 1_000_000, 10),
+  LOGIN_ACCOUNT_MAX_DELAY_S: int(1, 86_400, 300),
+  ALLOW_QUERY_TOKEN: bool(true),
+  HTTP_HEADERS_TIMEOUT_MS: int(500, 600_000, 10_000),
+  REDIS_USERNAME: optionalStr.refine(
+    (v) => v === undefined || /^[A-Za-z0-9_.:@-]{1,128}$/.test(v),
+    'must be 1-128 of [A-Za-z0-9_.:@-]',
+  ),
+  // Not trimmed: a password is what it is.
+  REDIS_PASSWORD: z
+    .string()
+    .optional()
+    .transform((v) => (v === '' ? undefined : v)),
+  REDIS_PASSWORD_FILE: optionalStr,
 });
 
 type Env = Record<string, string | undefined>;
@@ -201,6 +233,7 @@ export function loadConfig(env: Env, mode: ServiceMode): Config {
   if (mode === 'chat' && v.JWT_PUBLIC_KEYS_FILE === undefined) {
     throw new ConfigError('JWT_PUBLIC_KEYS_FILE', 'is required for a chat node (npm run keys)');
   }
+  const credentials = redisCredentials(v);
   let trustProxy: TrustList;
   try {
     trustProxy = parseTrustList(v.TRUST_PROXY ?? '');
@@ -245,7 +278,65 @@ export function loadConfig(env: Env, mode: ServiceMode): Config {
     maxBodyBytes: v.MAX_BODY_BYTES,
     revalidateIntervalMs: v.REVALIDATE_INTERVAL_MS,
     configureKeyspaceEvents: v.CONFIGURE_KEYSPACE_EVENTS,
+    registerMaxPerAddressPerHour: v.REGISTER_MAX_PER_ADDRESS_PER_HOUR,
+    registerMaxPerAddressPerDay: v.REGISTER_MAX_PER_ADDRESS_PER_DAY,
+    loginAccountFreeFailures: v.LOGIN_ACCOUNT_FREE_FAILURES,
+    loginAccountMaxDelayS: v.LOGIN_ACCOUNT_MAX_DELAY_S,
+    allowQueryToken: v.ALLOW_QUERY_TOKEN,
+    httpHeadersTimeoutMs: v.HTTP_HEADERS_TIMEOUT_MS,
+    redisUsername: credentials.username,
+    redisPassword: credentials.password,
   });
+}
+
+interface RedisCredentialVariables {
+  REDIS_URL: string | undefined;
+  REDIS_USERNAME: string | undefined;
+  REDIS_PASSWORD: string | undefined;
+  REDIS_PASSWORD_FILE: string | undefined;
+}
+
+/**
+ * The Redis ACL credentials: REDIS_USERNAME, and REDIS_PASSWORD or the first line of
+ * REDIS_PASSWORD_FILE (a mounted secret). Credentials may also be in REDIS_URL; each is
+ * given in one place only, so that no two sources can silently disagree.
+ */
+function redisCredentials(v: RedisCredentialVariables): { username?: string; password?: string } {
+  let url: URL | undefined;
+  try {
+    url = v.REDIS_URL === undefined ? undefined : new URL(v.REDIS_URL);
+  } catch {
+    throw new ConfigError('REDIS_URL', 'must be a redis:// or rediss:// URL');
+  }
+  if (v.REDIS_PASSWORD !== undefined && v.REDIS_PASSWORD_FILE !== undefined) {
+    throw new ConfigError('REDIS_PASSWORD_FILE', 'cannot be set together with REDIS_PASSWORD');
+  }
+  if (url?.password && (v.REDIS_PASSWORD !== undefined || v.REDIS_PASSWORD_FILE !== undefined)) {
+    const variable = v.REDIS_PASSWORD !== undefined ? 'REDIS_PASSWORD' : 'REDIS_PASSWORD_FILE';
+    throw new ConfigError(variable, 'cannot be set when REDIS_URL carries a password');
+  }
+  if (url?.username && v.REDIS_USERNAME !== undefined) {
+    throw new ConfigError('REDIS_USERNAME', 'cannot be set when REDIS_URL carries a user name');
+  }
+  let password = v.REDIS_PASSWORD;
+  if (v.REDIS_PASSWORD_FILE !== undefined) {
+    try {
+      password = readFileSync(v.REDIS_PASSWORD_FILE, 'utf8').split(/\r?\n/)[0];
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
+      throw new ConfigError('REDIS_PASSWORD_FILE', `cannot be read (${code})`);
+    }
+    if (password === undefined || password === '') {
+      throw new ConfigError('REDIS_PASSWORD_FILE', 'holds an empty password');
+    }
+  }
+  if (v.REDIS_USERNAME !== undefined && password === undefined && !url?.password) {
+    throw new ConfigError('REDIS_USERNAME', 'needs REDIS_PASSWORD or REDIS_PASSWORD_FILE');
+  }
+  return {
+    ...(v.REDIS_USERNAME !== undefined ? { username: v.REDIS_USERNAME } : {}),
+    ...(password !== undefined ? { password } : {}),
+  };
 }
 
 /** The origins a browser would send for pages served by this process itself. */
