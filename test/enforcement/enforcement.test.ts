@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { createServer, type Server } from 'node:http';
 import { Redis } from 'ioredis';
 import { createRedisClient } from '@securechat/common';
-import { createRedisAuthState } from '@securechat/state';
+import { authLimits, createRedisAuthState } from '@securechat/state';
 import { createAuthNode } from '@securechat/auth';
 import { connect, refusal, type TestClient } from '../support/ws-client';
 import { ChatCluster, type InProcessNode } from '../support/chat-cluster';
@@ -254,12 +254,10 @@ describe('abuse controls and live enforcement across three nodes @redis', () => 
         commandTimeoutMs: 1000,
         logger: logs.logger,
       });
-      const state = createRedisAuthState(client, cluster.keys, {
-        maxConsecutiveFailures: 10,
-        maxFailuresPerAddressPerDay: 100,
-      });
+      const config = cluster.config({ BCRYPT_COST: '10' });
+      const state = createRedisAuthState(client, cluster.keys, authLimits(config));
       const node = createAuthNode({
-        config: cluster.config({ BCRYPT_COST: '10' }),
+        config,
         state,
         signingKey: cluster.key,
         logger: logs.logger,

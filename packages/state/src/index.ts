@@ -1,4 +1,5 @@
 export * from './ports';
+export * from './login-limits';
 export * from './chat-ports';
 export * from './stream-id';
 export * from './memory/auth-state';

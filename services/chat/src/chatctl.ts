@@ -119,7 +119,12 @@ async function run(redis: Redis, settings: Settings, argv: string[]): Promise<st
 async function main(): Promise<void> {
   const config = loadConfig(process.env, 'ops');
   const logger = createLogger({ level: 'error', service: 'chatctl' });
-  const redis = new Redis(config.redisUrl as string, { maxRetriesPerRequest: 1, commandTimeout: 5000 });
+  const redis = new Redis(config.redisUrl as string, {
+    maxRetriesPerRequest: 1,
+    commandTimeout: 5000,
+    ...(config.redisUsername !== undefined ? { username: config.redisUsername } : {}),
+    ...(config.redisPassword !== undefined ? { password: config.redisPassword } : {}),
+  });
   redis.on('error', (err: Error) => logger.error('redis error', { err: err.message }));
   try {
     process.stdout.write(

@@ -4,8 +4,10 @@ import { join } from 'node:path';
 import express from 'express';
 import {
   createRedisClient,
+  httpServerOptions,
   keySchema,
   listen,
+  redisConnection,
   waitReady,
   type Config,
   type Logger,
@@ -15,6 +17,7 @@ import {
   createMemoryChatState,
   createRedisAuthState,
   createRedisChatState,
+  authLimits,
   MemoryCluster,
   type AuthState,
   type ChatState,
@@ -45,11 +48,6 @@ interface States {
   connected: Promise<void>;
 }
 
-const loginLimits = (config: Config) => ({
-  maxConsecutiveFailures: config.loginMaxConsecutiveFailures,
-  maxFailuresPerAddressPerDay: config.loginMaxFailuresPerAddressPerDay,
-});
-
 const chatOptions = (config: Config) => ({
   nodeId: config.nodeId,
   presenceTtlMs: config.presenceTtlS * 1000,
@@ -60,7 +58,7 @@ const chatOptions = (config: Config) => ({
 /** Embedded state: memory stores whose revocations and blocks reach the chat node. */
 function memoryState(config: Config): States {
   const cluster = new MemoryCluster();
-  const authState = createMemoryAuthState(loginLimits(config), Date.now, cluster.announce);
+  const authState = createMemoryAuthState(authLimits(config), Date.now, cluster.announce);
   return {
     authState,
     chatState: createMemoryChatState(cluster, authState, chatOptions(config)),
@@ -69,9 +67,9 @@ function memoryState(config: Config): States {
 }
 
 /** With REDIS_URL set, `npm start` keeps its one-process shape on shared Redis state. */
-function redisState(config: Config, url: string, logger: Logger): States {
+function redisState(config: Config, logger: Logger): States {
   const keys = keySchema(config.redisPrefix);
-  const common = { url, commandTimeoutMs: config.redisCommandTimeoutMs, logger };
+  const common = { ...redisConnection(config), logger };
   const authRedis = createRedisClient({ ...common, name: `embedded-auth:${config.nodeId}` });
   const chatRedis = createRedisClient({ ...common, name: `embedded-chat:${config.nodeId}` });
   const subscriber = createRedisClient({
@@ -80,7 +78,7 @@ function redisState(config: Config, url: string, logger: Logger): States {
     subscriber: true,
   });
   return {
-    authState: createRedisAuthState(authRedis, keys, loginLimits(config)),
+    authState: createRedisAuthState(authRedis, keys, authLimits(config)),
     chatState: createRedisChatState(chatRedis, subscriber, keys, chatOptions(config), logger),
     connected: Promise.all([waitReady(authRedis), waitReady(chatRedis)]).then(() => undefined),
   };
@@ -96,7 +94,7 @@ export async function startEmbedded(config: Config, logger: Logger): Promise<Emb
     ? loadSigningKey(config.jwtPrivateKeyFile)
     : generateSigningKey();
   const { authState, chatState, connected } = config.redisUrl
-    ? redisState(config, config.redisUrl, logger)
+    ? redisState(config, logger)
     : memoryState(config);
   const auth = createAuthNode({ config, state: authState, signingKey, logger });
   await Promise.all([auth.ready(), connected]);
@@ -111,7 +109,7 @@ export async function startEmbedded(config: Config, logger: Logger): Promise<Emb
     });
   }
   app.use(auth.app);
-  const server = createServer(app);
+  const server = createServer(httpServerOptions(config), app);
 
   const port = await listen(server, config.host, config.port, logger);
   const chat = createChatNode({
