@@ -20,6 +20,7 @@ export interface ChatNodeOptions {
   nodeId: string;
   origins: OriginPolicy;
   trustProxy: TrustList;
+  allowQueryToken: boolean;
   maxMessageBytes: number;
   maxBufferedBytes: number;
   maxConnectionsPerUser: number;
@@ -135,6 +136,7 @@ export class ChatNode {
       origins: options.origins,
       trustProxy: options.trustProxy,
       verifier: this.deps.verifier,
+      allowQueryToken: options.allowQueryToken,
     });
     const address = verdict.address;
     // The session id doubles as the handshake's id in the audit log, accepted or not.
