@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { connect as netConnect } from 'node:net';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -90,5 +91,27 @@ export function runToExit(
     proc.stdout.on('data', (c: Buffer) => (output += c.toString()));
     proc.stderr.on('data', (c: Buffer) => (output += c.toString()));
     proc.once('exit', (code) => res({ code: code ?? -1, output }));
+  });
+}
+
+/**
+ * A slowloris: opens a connection to `port`, sends `partial` (headers never finished) and
+ * resolves with how long the server took to cut it; rejects if it is still open after
+ * `deadlineMs`.
+ */
+export function slowlorisLifetime(port: number, partial: string, deadlineMs: number): Promise<number> {
+  return new Promise((res, rej) => {
+    const started = Date.now();
+    const socket = netConnect({ host: '127.0.0.1', port }, () => socket.write(partial));
+    const timer = setTimeout(() => {
+      socket.destroy();
+      rej(new Error(`the connection was still open after ${deadlineMs} ms`));
+    }, deadlineMs);
+    socket.on('data', () => undefined);
+    socket.once('error', () => undefined);
+    socket.once('close', () => {
+      clearTimeout(timer);
+      res(Date.now() - started);
+    });
   });
 }

@@ -29,6 +29,12 @@ export interface RunningCluster {
 }
 
 const HOST = '127.0.0.1';
+/**
+ * The loopback address nginx connects to the nodes from, and the only one whose
+ * X-Forwarded-For they believe (TRUST_PROXY). Every other local process connects from
+ * 127.0.0.1, so reaching a node directly does not let it choose the address the node sees.
+ */
+export const PROXY_SOURCE = '127.0.0.2';
 
 /**
  * The production topology as local processes: redis-server, the auth and chat nodes and
@@ -40,6 +46,8 @@ export class Cluster {
   private stopRequested = false;
   private stopped: Promise<void> | undefined;
   private readonly taken = new Set<number>();
+  /** PROXY_SOURCE, or HOST where the system cannot bind it (then with a warning). */
+  private proxySource = PROXY_SOURCE;
 
   constructor(private readonly deps: ClusterDeps) {}
 
@@ -89,6 +97,12 @@ export class Cluster {
     const keys = ensureSigningKeys(join(knobs.dir, 'keys'));
     if (keys.created) this.deps.log(`made a token signing key: ${keys.privateKey}`);
     await this.checkFixedPorts();
+    if (!(await portIsFree(0, PROXY_SOURCE))) {
+      this.proxySource = HOST;
+      this.deps.log(
+        `cannot bind ${PROXY_SOURCE}: nginx connects from ${HOST}, and the nodes believe X-Forwarded-For from any local process`,
+      );
+    }
 
     const redisUrl = await this.startRedis(await this.pickPort(knobs.redisPort));
     const nodes = await this.startNodes(redisUrl, join(knobs.dir, 'keys'));
@@ -151,7 +165,7 @@ export class Cluster {
         host: HOST,
         port,
         redisUrl,
-        trustProxy: HOST,
+        trustProxy: this.proxySource,
         allowedOrigins,
         signingKeyDir: keysDir,
         jwksDir: keysDir,
@@ -189,6 +203,8 @@ export class Cluster {
       httpListen: `${HOST}:${httpPort}`,
       publicHttpsPort: knobs.httpsPort,
       serverName: 'localhost',
+      publicHost: HOST,
+      ...(this.proxySource !== HOST ? { proxyBind: this.proxySource } : {}),
       certFile: tls.cert,
       keyFile: tls.key,
       webRoot,

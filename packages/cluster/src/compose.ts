@@ -67,6 +67,7 @@ export function composeNginxSettings(nodes: readonly NodeSpec[]): NginxSettings 
     httpListen: String(COMPOSE.httpPort),
     publicHttpsPort: COMPOSE.httpsPort,
     serverName: 'localhost',
+    publicHost: 'localhost',
     certFile: `${COMPOSE.certDir}/cert.pem`,
     keyFile: `${COMPOSE.certDir}/key.pem`,
     webRoot: COMPOSE.webRoot,

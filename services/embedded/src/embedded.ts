@@ -28,6 +28,22 @@ import { createChatNode, type ChatNode } from '@securechat/chat';
 
 const WEB_DIR = join(__dirname, '..', '..', '..', 'web');
 
+/**
+ * What nginx sends with the web client (nginx/nginx.conf.template, `location /`), less
+ * HSTS, which means nothing over plain HTTP: a strict CSP (no inline script, no framing
+ * by another origin), no MIME sniffing, no Referer. Embedded mode serves the same page and
+ * sends the same headers; test/embedded compares the two.
+ */
+export const WEB_SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  'Content-Security-Policy':
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; " +
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+  'X-Content-Type-Options': 'nosniff',
+  'X-Frame-Options': 'DENY',
+  'Referrer-Policy': 'no-referrer',
+  'Cache-Control': 'no-cache',
+});
+
 const PLACEHOLDER = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>securechat</title></head>
 <body><h1>securechat</h1><p>The auth API is under <code>/auth/</code> and the chat WebSocket at
@@ -101,6 +117,12 @@ export async function startEmbedded(config: Config, logger: Logger): Promise<Emb
 
   const app = express();
   app.disable('x-powered-by');
+  // The page is served before the auth API (and its helmet), so it sets its own headers;
+  // the API's responses replace them with the API's.
+  app.use((_req, res, next) => {
+    for (const [name, value] of Object.entries(WEB_SECURITY_HEADERS)) res.setHeader(name, value);
+    next();
+  });
   if (existsSync(join(WEB_DIR, 'index.html'))) {
     app.use(express.static(WEB_DIR, { index: 'index.html', dotfiles: 'ignore' }));
   } else {
