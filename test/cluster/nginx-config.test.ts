@@ -80,7 +80,9 @@ describe('nginx template rendering', () => {
     const config = renderNginxConfig(template, settings);
     expect(config).not.to.match(/https:\/\/\$host|\$http_host/);
     expect(config.match(/https:\/\/chat\.example:8443\$request_uri;/g)).to.have.length(2);
-    expect(() => renderNginxConfig(template, { ...settings, publicHost: 'evil$host' })).to.throw('public host');
+    expect(() => renderNginxConfig(template, { ...settings, publicHost: 'evil$host' })).to.throw(
+      'public host',
+    );
   });
 
   it('closes idle upstream connections before the nodes do, so a POST never meets a closing one', () => {
@@ -97,7 +99,9 @@ describe('nginx template rendering', () => {
       /^\s*proxy_bind 127\.0\.0\.2;$/m,
     );
     expect(renderNginxConfig(template, settings)).not.to.match(/^\s*proxy_bind /m);
-    expect(() => renderNginxConfig(template, { ...settings, proxyBind: '127.0.0.2; evil' })).to.throw('proxyBind');
+    expect(() => renderNginxConfig(template, { ...settings, proxyBind: '127.0.0.2; evil' })).to.throw(
+      'proxyBind',
+    );
   });
 
   it('handles every request with a query string under /_quiet/, whose error log is off', () => {

@@ -148,7 +148,11 @@ describe('nginx in front of auth nodes, over TLS @redis @nginx', function () {
   });
 
   it('redirects to its own name, never to the Host a client sent', async () => {
-    const plain = await rawRequest(nginx, nginx.httpPort, 'GET /x HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n');
+    const plain = await rawRequest(
+      nginx,
+      nginx.httpPort,
+      'GET /x HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n',
+    );
     expect(plain).to.match(/^HTTP\/1\.1 301 /);
     expect(plain).to.include(`\r\nLocation: https://127.0.0.1:${nginx.httpsPort}/x\r\n`);
     expect(plain).not.to.include('evil.example');

@@ -9,7 +9,7 @@ import { KEEP_ALIVE_TIMEOUT_MS } from '@securechat/common';
  */
 export const UPSTREAM_KEEPALIVE_TIMEOUT_S = 30;
 if (UPSTREAM_KEEPALIVE_TIMEOUT_S * 1000 >= KEEP_ALIVE_TIMEOUT_MS) {
-  throw new Error('the upstream keep-alive must be shorter than the nodes\' keep-alive');
+  throw new Error("the upstream keep-alive must be shorter than the nodes' keep-alive");
 }
 
 /** One node behind nginx: a loopback address locally, a service name in compose. */
@@ -152,7 +152,8 @@ export function renderNginxConfig(template: string, s: NginxSettings): string {
     throw new Error('workerConnections cannot exceed workerRlimitNofile');
   }
   const log = (what: string, path: string) => (path === 'stderr' ? 'stderr' : `"${safePath(what, path)}"`);
-  if (!/^[A-Za-z0-9.-]+$|^\[[0-9a-fA-F:]+\]$/.test(s.publicHost)) throw new Error(`bad public host ${s.publicHost}`);
+  if (!/^[A-Za-z0-9.-]+$|^\[[0-9a-fA-F:]+\]$/.test(s.publicHost))
+    throw new Error(`bad public host ${s.publicHost}`);
   if (s.proxyBind !== undefined && !/^(\d{1,3}\.){3}\d{1,3}$|^[0-9a-fA-F:]+$/.test(s.proxyBind)) {
     throw new Error(`proxyBind must be an address: ${s.proxyBind}`);
   }
