@@ -1,8 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ensureRedisAcl, readPassword, redisUrlFor, type RedisAclFiles } from '@securechat/cluster';
+import { REDIS_USERNAMES, type RedisRole } from '@securechat/state';
 
 /** A free TCP port on loopback (the kernel picks it; we release it at once). */
 export function freePort(): Promise<number> {
@@ -22,7 +25,14 @@ export interface RedisServerOptions {
   /** Extra `--name value` arguments, e.g. ['--notify-keyspace-events', 'Kgx']. */
   args?: string[];
   appendonly?: boolean;
+  /**
+   * Run with the product's ACL users for this REDIS_PREFIX (`npm run redis-acl`), plus a
+   * test-only admin user that `url` then carries; `credentials(role)` gives each role's.
+   */
+  acl?: { prefix: string };
 }
+
+const TEST_ADMIN = 'securechat-test-admin';
 
 /**
  * A real redis-server for one test suite: its own free port and temporary directory,
@@ -31,14 +41,38 @@ export interface RedisServerOptions {
  */
 export class RedisServer {
   private proc: ChildProcess | undefined;
+  private acl: { files: RedisAclFiles; adminPassword: string } | undefined;
   private constructor(
     readonly port: number,
     readonly dir: string,
     private readonly options: RedisServerOptions,
-  ) {}
+  ) {
+    if (options.acl !== undefined) {
+      const files = ensureRedisAcl(join(dir, 'acl'), options.acl.prefix);
+      const adminPassword = randomBytes(24).toString('base64url');
+      const hash = createHash('sha256').update(adminPassword).digest('hex');
+      appendFileSync(files.aclFile, `user ${TEST_ADMIN} on #${hash} ~* &* +@all\n`);
+      this.acl = { files, adminPassword };
+    }
+  }
 
+  /** Full rights: without ACL, the default user; with it, the test's admin user. */
   get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
+    if (this.acl === undefined) return `redis://127.0.0.1:${this.port}`;
+    return `redis://${TEST_ADMIN}:${this.acl.adminPassword}@127.0.0.1:${this.port}`;
+  }
+
+  /** A role's ACL user (with `acl` only): its name, password file and URL. */
+  credentials(role: RedisRole): { username: string; passwordFile: string; password: string; url: string } {
+    if (this.acl === undefined) throw new Error('this redis-server runs without ACL users');
+    const passwordFile = this.acl.files.passwordFiles[role];
+    const password = readPassword(passwordFile);
+    return {
+      username: REDIS_USERNAMES[role],
+      passwordFile,
+      password,
+      url: redisUrlFor(role, password, '127.0.0.1', this.port),
+    };
   }
 
   static async start(options: RedisServerOptions = {}): Promise<RedisServer> {
@@ -76,6 +110,7 @@ export class RedisServer {
       '',
       '--enable-debug-command',
       'local',
+      ...(this.acl !== undefined ? ['--aclfile', this.acl.files.aclFile] : []),
       ...(this.options.args ?? []),
     ];
     const proc = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });

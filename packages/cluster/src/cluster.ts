@@ -6,6 +6,7 @@ import { describeExit, ManagedProcess, type ExitInfo } from './managed-process';
 import { localFileLimits, readNginxTemplate, renderNginxConfig } from './nginx-config';
 import { freePort, portIsFree } from './ports';
 import { httpStatus, pollUntil, redisPing, type WaitOptions } from './readiness';
+import { ensureRedisAcl, readPassword, redisUrlFor, type RedisAclFiles } from './redis-acl';
 import { ensureSigningKeys } from './signing-keys';
 import { edgeOrigins, nodeEnvironment, nodeSpecs, redisArguments, type NodeSpec } from './topology';
 
@@ -24,9 +25,17 @@ export interface ClusterDeps {
 export interface RunningCluster {
   url: string;
   httpUrl: string;
+  /** Redis's address, without credentials. */
   redisUrl: string;
+  /** The operator's URL (user securechat-ops and its password): `redis: <url>` in the output. */
+  operatorRedisUrl: string;
+  /** redis-server's arguments, to start it again the same way (a test's restart). */
+  redisArgs: string[];
   nodes: { spec: NodeSpec; port: number }[];
 }
+
+/** Credentials the cluster manages for its nodes: none of the operator's may override them. */
+const MANAGED_CREDENTIALS = ['REDIS_USERNAME', 'REDIS_PASSWORD', 'REDIS_PASSWORD_FILE'];
 
 const HOST = '127.0.0.1';
 /**
@@ -104,15 +113,39 @@ export class Cluster {
       );
     }
 
-    const redisUrl = await this.startRedis(await this.pickPort(knobs.redisPort));
-    const nodes = await this.startNodes(redisUrl, join(knobs.dir, 'keys'));
+    // Every role's Redis user; the passwords are made once and kept in the directory.
+    const acl = ensureRedisAcl(join(knobs.dir, 'redis-acl'), this.deps.env.REDIS_PREFIX?.trim() || 'chat:');
+    if (acl.created.length > 0)
+      this.deps.log(`made Redis passwords for ${acl.created.join(', ')} in ${acl.aclFile}`);
+    const redisPort = await this.pickPort(knobs.redisPort);
+    const redisArgs = this.redisArgs(redisPort, acl);
+    const redisUrl = await this.startRedis(redisPort, redisArgs);
+    const nodes = await this.startNodes(redisUrl, join(knobs.dir, 'keys'), acl);
     const httpPort = await this.pickPort(knobs.httpPort);
     const url = await this.startNginx(nodes, httpPort, tls);
 
     this.ready = true;
     const access = join(knobs.dir, 'nginx', 'access.log');
     this.deps.log(`http redirect on http://${HOST}:${httpPort}, redis on ${redisUrl}, access log ${access}`);
-    return { url, httpUrl: `http://${HOST}:${httpPort}`, redisUrl, nodes };
+    const operatorRedisUrl = redisUrlFor(
+      'operator',
+      readPassword(acl.passwordFiles.operator),
+      HOST,
+      redisPort,
+    );
+    return { url, httpUrl: `http://${HOST}:${httpPort}`, redisUrl, operatorRedisUrl, redisArgs, nodes };
+  }
+
+  /** redis-server's command line: AOF as the persistence, REDIS_SETTINGS, the ACL file. */
+  private redisArgs(port: number, acl: RedisAclFiles): string[] {
+    const dir = join(this.deps.knobs.dir, 'redis');
+    mkdirSync(dir, { recursive: true });
+    return [
+      ...['--port', String(port), '--bind', HOST, '--dir', dir, '--daemonize', 'no', '--logfile', ''],
+      // AOF is the persistence: no RDB snapshots besides it.
+      ...['--save', '', ...redisArguments()],
+      ...['--aclfile', acl.aclFile],
+    ];
   }
 
   private get wait(): WaitOptions {
@@ -142,19 +175,21 @@ export class Cluster {
     return port;
   }
 
-  private async startRedis(port: number): Promise<string> {
-    const dir = join(this.deps.knobs.dir, 'redis');
-    mkdirSync(dir, { recursive: true });
-    const args = ['--port', String(port), '--bind', HOST, '--dir', dir, '--daemonize', 'no', '--logfile', ''];
-    // AOF is the persistence: no RDB snapshots besides it.
-    args.push('--save', '', ...redisArguments());
+  private async startRedis(port: number, args: string[]): Promise<string> {
     this.spawn('redis', this.tool('redis-server'), args, { PATH: this.deps.env.PATH });
     await pollUntil(`redis on port ${port}`, () => redisPing(port), this.wait);
     return `redis://${HOST}:${port}`;
   }
 
-  private async startNodes(redisUrl: string, keysDir: string): Promise<RunningCluster['nodes']> {
-    const { knobs, env } = this.deps;
+  private async startNodes(
+    redisUrl: string,
+    keysDir: string,
+    acl: RedisAclFiles,
+  ): Promise<RunningCluster['nodes']> {
+    const { knobs } = this.deps;
+    const env = Object.fromEntries(
+      Object.entries(this.deps.env).filter(([name]) => !MANAGED_CREDENTIALS.includes(name)),
+    );
     const allowedOrigins = env.ALLOWED_ORIGINS?.trim()
       ? env.ALLOWED_ORIGINS.split(',').map((o) => o.trim())
       : edgeOrigins(knobs.httpsPort);
@@ -169,6 +204,7 @@ export class Cluster {
         allowedOrigins,
         signingKeyDir: keysDir,
         jwksDir: keysDir,
+        redisPasswordFiles: { auth: acl.passwordFiles.auth, chat: acl.passwordFiles.chat },
       };
       const args = [...spec.nodeArgs, join(this.deps.repoRoot, spec.entry)];
       this.spawn(spec.name, process.execPath, args, { ...env, ...nodeEnvironment(spec, placement) });

@@ -12,3 +12,4 @@ export { luaScript } from './redis/lua';
 export * from './factories';
 export * from './enforcement';
 export * from './redis/enforcement';
+export * from './redis/acl';

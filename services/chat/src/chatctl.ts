@@ -145,7 +145,9 @@ async function main(): Promise<void> {
 
 if (require.main === module) {
   main().catch((err: unknown) => {
-    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+    // A store failure names its cause: an operator must tell "down" from "not allowed" (NOPERM).
+    const cause = err instanceof Error && err.cause instanceof Error ? `: ${err.cause.message}` : '';
+    process.stderr.write(`${err instanceof Error ? err.message : String(err)}${cause}\n`);
     process.exit(1);
   });
 }
