@@ -10,7 +10,6 @@ import { Client, fields } from '../support/http';
 import { makeKeys } from '../support/node-process';
 import { ROOT, startNodeProcess, type NodeProcess } from '../support/processes';
 import { RedisServer, uniquePrefix } from '../support/redis-server';
-import { waitFor } from '../support/wait';
 import { connect, type TestClient } from '../support/ws-client';
 
 const LUA_DIR = join(ROOT, 'packages', 'state', 'lua');
