@@ -4,8 +4,15 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { REDIS_SETTINGS } from '@securechat/cluster';
-import { aclRules, REDIS_USERNAMES, ROLE_COMMANDS, ROLE_SCRIPTS, type RedisRole } from '@securechat/state';
+import { readAclTemplate, REDIS_SETTINGS } from '@securechat/cluster';
+import {
+  aclRules,
+  aclTemplate,
+  REDIS_USERNAMES,
+  ROLE_COMMANDS,
+  ROLE_SCRIPTS,
+  type RedisRole,
+} from '@securechat/state';
 import { Client, fields } from '../support/http';
 import { makeKeys } from '../support/node-process';
 import { ROOT, startNodeProcess, type NodeProcess } from '../support/processes';
@@ -55,6 +62,10 @@ describe('Redis ACL users per role: the rules', () => {
       expect(rules.filter((r) => r.startsWith('~') || r.startsWith('%'))).to.not.include('~*');
     });
   }
+
+  it('ships the rules as deploy/redis/users.acl.template (npm run redis-acl -- --template)', () => {
+    expect(readAclTemplate(ROOT)).to.equal(aclTemplate());
+  });
 
   it('refuses a prefix that is not a REDIS_PREFIX', () => {
     expect(() => aclRules('chat', 'chat *')).to.throw('REDIS_PREFIX');

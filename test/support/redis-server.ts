@@ -4,7 +4,13 @@ import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensureRedisAcl, readPassword, redisUrlFor, type RedisAclFiles } from '@securechat/cluster';
+import {
+  ensureRedisAcl,
+  readAclTemplate,
+  readPassword,
+  redisUrlFor,
+  type RedisAclFiles,
+} from '@securechat/cluster';
 import { REDIS_USERNAMES, type RedisRole } from '@securechat/state';
 
 /** A free TCP port on loopback (the kernel picks it; we release it at once). */
@@ -48,7 +54,8 @@ export class RedisServer {
     private readonly options: RedisServerOptions,
   ) {
     if (options.acl !== undefined) {
-      const files = ensureRedisAcl(join(dir, 'acl'), options.acl.prefix);
+      const repoRoot = join(__dirname, '..', '..', '..');
+      const files = ensureRedisAcl(join(dir, 'acl'), options.acl.prefix, readAclTemplate(repoRoot));
       const adminPassword = randomBytes(24).toString('base64url');
       const hash = createHash('sha256').update(adminPassword).digest('hex');
       appendFileSync(files.aclFile, `user ${TEST_ADMIN} on #${hash} ~* &* +@all\n`);

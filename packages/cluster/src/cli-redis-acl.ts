@@ -2,14 +2,20 @@
 /**
  * npm run redis-acl -- <dir> [--prefix <REDIS_PREFIX>]: writes the Redis users of every
  * role into <dir>: a generated password per role (<role>.password, mode 0600, kept if
- * already there) and the ACL file (users.acl, password hashes only) for Redis's aclfile.
- * docs/DEPLOY.md ("Redis users") says what each role may do and where the files go.
+ * already there) and users.acl (deploy/redis/users.acl.template filled in: password
+ * hashes only) for Redis's aclfile. docs/DEPLOY.md ("Redis users") says what each role
+ * may do and where the files go.
+ *
+ * npm run redis-acl -- --template writes deploy/redis/users.acl.template from the rules
+ * in packages/state (a test fails while the two differ).
  */
+import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { REDIS_USERNAMES } from '@securechat/state';
-import { ensureRedisAcl } from './redis-acl';
+import { aclTemplate, REDIS_USERNAMES, type RedisRole } from '@securechat/state';
+import { aclTemplatePath, ensureRedisAcl, readAclTemplate } from './redis-acl';
 
-const USAGE = 'usage: npm run redis-acl -- <dir> [--prefix <REDIS_PREFIX>]';
+const USAGE = 'usage: npm run redis-acl -- <dir> [--prefix <REDIS_PREFIX>] | --template';
+const REPO_ROOT = resolve(__dirname, '..', '..', '..');
 
 class UsageError extends Error {}
 
@@ -28,16 +34,24 @@ function parseArgs(argv: string[]): { dir: string; prefix: string } {
   return { dir, prefix };
 }
 
-try {
-  const { dir, prefix } = parseArgs(process.argv.slice(2));
-  const files = ensureRedisAcl(resolve(dir), prefix);
-  process.stdout.write(`wrote ${files.aclFile} for prefix ${prefix}\n`);
-  for (const [role, file] of Object.entries(files.passwordFiles)) {
-    const state = files.created.includes(role as keyof typeof files.passwordFiles) ? 'new' : 'kept';
-    process.stdout.write(
-      `  ${REDIS_USERNAMES[role as keyof typeof REDIS_USERNAMES]}: password in ${file} (${state})\n`,
-    );
+function main(argv: string[]): void {
+  if (argv.length === 1 && argv[0] === '--template') {
+    const target = aclTemplatePath(REPO_ROOT);
+    writeFileSync(target, aclTemplate());
+    process.stdout.write(`wrote ${target}\n`);
+    return;
   }
+  const { dir, prefix } = parseArgs(argv);
+  const files = ensureRedisAcl(resolve(dir), prefix, readAclTemplate(REPO_ROOT));
+  process.stdout.write(`wrote ${files.aclFile} for prefix ${prefix}\n`);
+  for (const [role, file] of Object.entries(files.passwordFiles) as [RedisRole, string][]) {
+    const state = files.created.includes(role) ? 'new' : 'kept';
+    process.stdout.write(`  ${REDIS_USERNAMES[role]}: password in ${file} (${state})\n`);
+  }
+}
+
+try {
+  main(process.argv.slice(2));
 } catch (err) {
   process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(err instanceof UsageError ? 2 : 1);

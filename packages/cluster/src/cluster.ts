@@ -6,7 +6,7 @@ import { describeExit, ManagedProcess, type ExitInfo } from './managed-process';
 import { localFileLimits, readNginxTemplate, renderNginxConfig } from './nginx-config';
 import { freePort, portIsFree } from './ports';
 import { httpStatus, pollUntil, redisPing, type WaitOptions } from './readiness';
-import { ensureRedisAcl, readPassword, redisUrlFor, type RedisAclFiles } from './redis-acl';
+import { ensureRedisAcl, readAclTemplate, readPassword, redisUrlFor, type RedisAclFiles } from './redis-acl';
 import { ensureSigningKeys } from './signing-keys';
 import { edgeOrigins, nodeEnvironment, nodeSpecs, redisArguments, type NodeSpec } from './topology';
 
@@ -114,7 +114,11 @@ export class Cluster {
     }
 
     // Every role's Redis user; the passwords are made once and kept in the directory.
-    const acl = ensureRedisAcl(join(knobs.dir, 'redis-acl'), this.deps.env.REDIS_PREFIX?.trim() || 'chat:');
+    const acl = ensureRedisAcl(
+      join(knobs.dir, 'redis-acl'),
+      this.deps.env.REDIS_PREFIX?.trim() || 'chat:',
+      readAclTemplate(this.deps.repoRoot),
+    );
     if (acl.created.length > 0)
       this.deps.log(`made Redis passwords for ${acl.created.join(', ')} in ${acl.aclFile}`);
     const redisPort = await this.pickPort(knobs.redisPort);

@@ -184,16 +184,28 @@ export function aclRules(role: RedisRole, prefix: string): string[] {
 }
 
 /**
- * An ACL file (Redis `aclfile`): the default user may only PING (health checks need no
- * secret), and each role's user with its rules and the SHA-256 of its password (the file
- * holds no password). Redis allows no comments in it.
+ * The users of an ACL file (Redis `aclfile`): the default user may only PING (health
+ * checks need no secret), then each role's user with its rules and `password(role)`, a
+ * `#<sha256 hex>` (the file holds no password). Redis allows no comments in the file.
  */
-export function aclFile(prefix: string, passwordSha256: Readonly<Record<RedisRole, string>>): string {
+export function aclUsers(prefix: string, password: (role: RedisRole) => string): string {
   const lines = ['user default on nopass resetkeys resetchannels -@all +ping'];
   for (const role of REDIS_ROLES) {
-    const hash = passwordSha256[role];
-    if (!/^[0-9a-f]{64}$/.test(hash)) throw new Error(`the password hash of ${role} is not SHA-256 hex`);
-    lines.push(['user', REDIS_USERNAMES[role], 'on', `#${hash}`, ...aclRules(role, prefix)].join(' '));
+    lines.push(['user', REDIS_USERNAMES[role], 'on', password(role), ...aclRules(role, prefix)].join(' '));
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** The template placeholder of a role's password hash: `AUTH_PASSWORD_SHA256`, … */
+export function passwordPlaceholder(role: RedisRole): string {
+  return `${role.toUpperCase().replace(/-/g, '_')}_PASSWORD_SHA256`;
+}
+
+/**
+ * deploy/redis/users.acl.template: the users with `{{PREFIX}}` and each role's
+ * `{{<ROLE>_PASSWORD_SHA256}}` to fill in (`npm run redis-acl` does, with generated
+ * passwords). A test keeps the shipped file equal to this.
+ */
+export function aclTemplate(): string {
+  return aclUsers('{{PREFIX}}', (role) => `#{{${passwordPlaceholder(role)}}}`);
 }
