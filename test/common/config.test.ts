@@ -1,8 +1,8 @@
 import { expect } from 'chai';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, loadConfig, type Config } from '@securechat/common';
+import { CONFIG_VARIABLES, ConfigError, loadConfig, type Config } from '@securechat/common';
 
 function refusal(env: Record<string, string>, mode: 'embedded' | 'auth' | 'chat' = 'embedded'): ConfigError {
   try {
@@ -190,6 +190,13 @@ describe('configuration', () => {
     expect(config.redisUrl).to.equal(undefined);
     expect(config.trustProxy.ranges).to.have.length(0);
     expect(config.allowedOrigins).to.deep.equal([]);
+  });
+
+  it('is documented: README.md names every variable in its configuration table', () => {
+    const readme = readFileSync(join(__dirname, '..', '..', '..', 'README.md'), 'utf8');
+    const table = readme.slice(readme.indexOf('## Configuration'), readme.indexOf('## Documentation'));
+    const named = new Set([...table.matchAll(/`([A-Z][A-Z0-9_]+)`/g)].map((m) => m[1]));
+    expect(CONFIG_VARIABLES.filter((v) => !named.has(v))).to.deep.equal([]);
   });
 
   it('names nodes at random by default: no host name or pid reaches clients through NODE_ID', () => {

@@ -345,3 +345,6 @@ export function ownOrigins(config: Pick<Config, 'host' | 'port'>, port = config.
   if (config.host === '0.0.0.0' || config.host === '::') hosts.delete(config.host);
   return [...hosts].map((h) => `http://${h.includes(':') ? `[${h}]` : h}:${port}`);
 }
+
+/** Every variable loadConfig reads (README's configuration table names each one). */
+export const CONFIG_VARIABLES: readonly string[] = Object.freeze(Object.keys(schema.shape));
