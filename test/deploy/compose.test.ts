@@ -90,7 +90,7 @@ describe('docker-compose.yml matches the topology npm run cluster starts', () =>
     // The same counts as `npm run cluster` by default.
     expect([COMPOSE.authNodes, COMPOSE.chatNodes]).to.deep.equal([DEFAULT_AUTH_NODES, DEFAULT_CHAT_NODES]);
     expect(Object.keys(services).sort()).to.deep.equal(
-      ['redis', 'keys', 'certs', 'nginx', ...specs.map((s) => s.name)].sort(),
+      ['redis', 'redis-acl', 'keys', 'certs', 'nginx', ...specs.map((s) => s.name)].sort(),
     );
   });
 
@@ -115,6 +115,18 @@ describe('docker-compose.yml matches the topology npm run cluster starts', () =>
         const deps = object(node.depends_on, 'depends_on');
         expect(object(deps.redis, 'redis').condition).to.equal('service_healthy');
         expect(object(deps.keys, 'keys').condition).to.equal('service_completed_successfully');
+        expect(object(deps['redis-acl'], 'redis-acl').condition).to.equal('service_completed_successfully');
+      });
+
+      it("mounts its own role's Redis password and no other", () => {
+        const m = mounts(service(spec.name), spec.name);
+        const own = COMPOSE.redisPasswordFiles[spec.role];
+        const dir = (file: string) => file.slice(0, file.lastIndexOf('/'));
+        expect(m.get(dir(own))).to.deep.equal({ source: dir(own).slice(1), readOnly: true });
+        for (const [role, file] of Object.entries(COMPOSE.redisPasswordFiles)) {
+          if (role !== spec.role) expect(m.has(dir(file)), `${spec.name} mounts ${file}`).to.equal(false);
+        }
+        expect(m.has('/redis-ops')).to.equal(false);
       });
 
       it('mounts the public keys, and the signing key only on an auth node', () => {
@@ -189,6 +201,36 @@ describe('docker-compose.yml matches the topology npm run cluster starts', () =>
         }),
     );
     for (const [name, value] of REDIS_SETTINGS) expect(directives.get(name), name).to.equal(value);
+  });
+
+  it('runs Redis with the role users: the template filled in by the redis-acl init step', () => {
+    const redis = service('redis');
+    expect(strings(redis.command, 'redis.command').slice(-2)).to.deep.equal([
+      '--aclfile',
+      COMPOSE.redisAclFile,
+    ]);
+    const m = mounts(redis, 'redis');
+    expect(m.get('/redis-acl')).to.deep.equal({ source: 'redis-acl', readOnly: true });
+    expect(object(object(redis.depends_on, 'redis.depends_on')['redis-acl'], 'redis-acl').condition).to.equal(
+      'service_completed_successfully',
+    );
+    const init = service('redis-acl');
+    const command = strings(init.command, 'redis-acl.command').join(' ');
+    expect(command).to.include(
+      'if [ ! -f /redis-acl/users.acl ]; then node packages/cluster/dist/cli-redis-acl.js',
+    );
+    expect(command).to.include('cp /tmp/acl/users.acl /redis-acl/users.acl');
+    for (const [role, file] of Object.entries(COMPOSE.redisPasswordFiles)) {
+      expect(command).to.include(`cp /tmp/acl/${role}.password ${file}`);
+    }
+    const initMounts = mounts(init, 'redis-acl');
+    for (const dir of ['/redis-acl', '/redis-auth', '/redis-chat', '/redis-ops']) {
+      expect(initMounts.get(dir), dir).to.deep.equal({ source: dir.slice(1), readOnly: false });
+    }
+    // The image holds the template the init step fills, and the volumes' mount points.
+    const dockerfile = read('deploy/Dockerfile');
+    expect(dockerfile).to.include('COPY deploy/redis/users.acl.template ./deploy/redis/users.acl.template');
+    expect(dockerfile).to.match(/chown node:node [^\n]*\/redis-auth [^\n]*\/redis-chat/);
   });
 
   it('makes the signing key once, and the certificate the cluster would make', () => {

@@ -4,8 +4,10 @@ import { join } from 'node:path';
 import express from 'express';
 import {
   createRedisClient,
+  httpServerOptions,
   keySchema,
   listen,
+  redisConnection,
   waitReady,
   type EmbeddedConfig,
   type Logger,
@@ -16,7 +18,7 @@ import {
   createMemoryChatState,
   createRedisAuthState,
   createRedisChatState,
-  loginLimits,
+  authLimits,
   MemoryCluster,
   type AuthState,
   type ChatState,
@@ -26,6 +28,22 @@ import { createAuthNode } from '@securechat/auth';
 import { createChatNode, type ChatNode } from '@securechat/chat';
 
 const WEB_DIR = join(__dirname, '..', '..', '..', 'web');
+
+/**
+ * What nginx sends with the web client (nginx/nginx.conf.template, `location /`), less
+ * HSTS, which means nothing over plain HTTP: a strict CSP (no inline script, no framing
+ * by another origin), no MIME sniffing, no Referer. Embedded mode serves the same page and
+ * sends the same headers; test/embedded compares the two.
+ */
+export const WEB_SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  'Content-Security-Policy':
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; " +
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+  'X-Content-Type-Options': 'nosniff',
+  'X-Frame-Options': 'DENY',
+  'Referrer-Policy': 'no-referrer',
+  'Cache-Control': 'no-cache',
+});
 
 const PLACEHOLDER = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>securechat</title></head>
@@ -50,7 +68,7 @@ interface States {
 /** Embedded state: memory stores whose revocations and blocks reach the chat node. */
 function memoryState(config: EmbeddedConfig): States {
   const cluster = new MemoryCluster();
-  const authState = createMemoryAuthState(loginLimits(config), Date.now, cluster.announce);
+  const authState = createMemoryAuthState(authLimits(config), Date.now, cluster.announce);
   return {
     authState,
     chatState: createMemoryChatState(cluster, authState, chatStateOptions(config)),
@@ -59,9 +77,9 @@ function memoryState(config: EmbeddedConfig): States {
 }
 
 /** With REDIS_URL set, `npm start` keeps its one-process shape on shared Redis state. */
-function redisState(config: EmbeddedConfig, url: string, logger: Logger): States {
+function redisState(config: EmbeddedConfig, logger: Logger): States {
   const keys = keySchema(config.redisPrefix);
-  const common = { url, commandTimeoutMs: config.redisCommandTimeoutMs, logger };
+  const common = { ...redisConnection(config), logger };
   const authRedis = createRedisClient({ ...common, name: `embedded-auth:${config.nodeId}` });
   const chatRedis = createRedisClient({ ...common, name: `embedded-chat:${config.nodeId}` });
   const subscriber = createRedisClient({
@@ -70,7 +88,7 @@ function redisState(config: EmbeddedConfig, url: string, logger: Logger): States
     subscriber: true,
   });
   return {
-    authState: createRedisAuthState(authRedis, keys, loginLimits(config)),
+    authState: createRedisAuthState(authRedis, keys, authLimits(config)),
     chatState: createRedisChatState(chatRedis, subscriber, keys, chatStateOptions(config), logger),
     connected: Promise.all([waitReady(authRedis), waitReady(chatRedis)]).then(() => undefined),
   };
@@ -86,13 +104,19 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
     ? loadSigningKey(config.jwtPrivateKeyFile)
     : generateSigningKey();
   const { authState, chatState, connected } = config.redisUrl
-    ? redisState(config, config.redisUrl, logger)
+    ? redisState(config, logger)
     : memoryState(config);
   const auth = createAuthNode({ config, state: authState, signingKey, logger });
   await Promise.all([auth.ready(), connected]);
 
   const app = express();
   app.disable('x-powered-by');
+  // The page is served before the auth API (and its helmet), so it sets its own headers;
+  // the API's responses replace them with the API's.
+  app.use((_req, res, next) => {
+    for (const [name, value] of Object.entries(WEB_SECURITY_HEADERS)) res.setHeader(name, value);
+    next();
+  });
   if (existsSync(join(WEB_DIR, 'index.html'))) {
     app.use(express.static(WEB_DIR, { index: 'index.html', dotfiles: 'ignore' }));
   } else {
@@ -101,7 +125,7 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
     });
   }
   app.use(auth.app);
-  const server = createServer(app);
+  const server = createServer(httpServerOptions(config), app);
 
   const port = await listen(server, config.host, config.port, logger);
   const chat = createChatNode({
