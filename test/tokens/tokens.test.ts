@@ -108,8 +108,12 @@ describe('access tokens', () => {
 
   describe('forged tokens at the verifier', () => {
     const verifier = new TokenVerifier(keys, settings);
-    for (const forgery of forgeries(key, settings)) {
-      it(`refuses: ${forgery.name}`, () => {
+    // Made again in each test: their times count from now, and a suite may run long after
+    // the file was loaded (the whole mocha run takes minutes).
+    for (const { name } of forgeries(key, settings)) {
+      it(`refuses: ${name}`, () => {
+        const forgery = forgeries(key, settings).find((f) => f.name === name);
+        if (forgery === undefined) throw new Error(`no forgery named ${name}`);
         expect(refusal(() => verifier.verify(forgery.token)).code).to.equal(forgery.code);
       });
     }
