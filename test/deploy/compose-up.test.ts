@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePorts, portIsFree } from '@securechat/cluster';
+import { COMPOSE, freePorts, portIsFree } from '@securechat/cluster';
 import { compareMessageIds, type ChatClient, type MessageFrame, type WelcomeMessage } from '@securechat/sdk';
 import { chooseBaseImages, ComposeProject } from '../support/compose-project';
 import { ensureDockerEngine, findExecutable, mustRun, type DockerEngine } from '../support/docker-engine';
@@ -72,7 +72,8 @@ describe('docker compose up: the deployment in containers, through nginx over TL
   let project: ComposeProject | undefined;
   let edgeClient: TlsEdge | undefined;
   let httpsPort: number;
-  let failed = false;
+  /** Logs are kept when a test or the set-up failed; removed after a clean run or a skip. */
+  let keepLogs = true;
   let down = false;
 
   const env: NodeJS.ProcessEnv = {
@@ -126,6 +127,7 @@ describe('docker compose up: the deployment in containers, through nginx over TL
       process.stdout.write(
         `\n${bar}\n  SKIPPED: docker compose up @docker. ${outcome.unavailable}\n${bar}\n\n`,
       );
+      keepLogs = false;
       this.skip();
     }
     engine = outcome.engine;
@@ -154,6 +156,17 @@ describe('docker compose up: the deployment in containers, through nginx over TL
     );
     const nofile =
       Number.isInteger(hardLimit) && hardLimit > 0 ? Math.min(hardLimit, NGINX_NOFILE_DEFAULT) : 4096;
+
+    // The backend network's subnet is fixed (nginx's address in it is the one the nodes
+    // trust): a project of this file left running, e.g. by an interrupted run, holds it.
+    const probe = new ComposeProject({ repoRoot: REPO_ROOT, name: 'sctestprobe', variables: {}, env, dir });
+    const holders = await probe.networksOn(COMPOSE.subnet);
+    if (holders.length > 0) {
+      throw new Error(
+        `network ${holders.join(', ')} already uses ${COMPOSE.subnet}, which docker-compose.yml needs: ` +
+          'remove its project first (docker-compose -p <project> down -v; the project is the name before _backend)',
+      );
+    }
 
     phase = Date.now();
     let lastError: unknown;
@@ -197,10 +210,11 @@ describe('docker compose up: the deployment in containers, through nginx over TL
       what: `${url}/healthz`,
     });
     log(`ready ${seconds(began)} after the start`);
+    keepLogs = false;
   });
 
   afterEach(function () {
-    if (this.currentTest?.state === 'failed') failed = true;
+    if (this.currentTest?.state === 'failed') keepLogs = true;
   });
 
   after(async function () {
@@ -212,7 +226,7 @@ describe('docker compose up: the deployment in containers, through nginx over TL
     await engine?.stop();
     if (engine !== undefined) log(`done in ${seconds(began)}`);
     if (dir !== undefined) {
-      if (failed) log(`logs kept in ${dir}`);
+      if (keepLogs) log(`logs kept in ${dir}`);
       else rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -227,6 +227,24 @@ export class ComposeProject {
     return { status, health: health === '' ? undefined : health };
   }
 
+  /** Networks of this engine that already use `subnet` (another project of the same file). */
+  async networksOn(subnet: string): Promise<string[]> {
+    const ids = (await this.docker(['network', 'ls', '--quiet'])).split('\n').filter((l) => l.trim() !== '');
+    if (ids.length === 0) return [];
+    const described = await this.docker([
+      'network',
+      'inspect',
+      '--format',
+      '{{.Name}} {{range .IPAM.Config}}{{.Subnet}} {{end}}',
+      ...ids,
+    ]);
+    return described
+      .split('\n')
+      .map((line) => line.trim().split(/\s+/))
+      .filter(([name, ...subnets]) => name !== undefined && name !== '' && subnets.includes(subnet))
+      .map(([name]) => name as string);
+  }
+
   /**
    * The project's containers, networks and volumes still present: those carrying compose's
    * project label, and any named like the project's (`<project>_…`).

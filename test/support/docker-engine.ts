@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, closeSync, constants, openSync, readFileSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, openSync, readFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
 export interface CommandResult {
@@ -97,6 +97,9 @@ export function findExecutable(
   return undefined;
 }
 
+/** Where the docker client finds a local engine, and where dockerd listens by default. */
+const DEFAULT_SOCKET = '/var/run/docker.sock';
+
 /** A Docker engine the tests may use, and whether they started it (and so must stop it). */
 export interface DockerEngine {
   readonly startedHere: boolean;
@@ -116,12 +119,18 @@ export interface EngineOptions {
   readyTimeoutMs?: number;
 }
 
-async function serverVersion(env: NodeJS.ProcessEnv): Promise<string | undefined> {
-  const result = await runCommand('docker', ['version', '--format', '{{.Server.Version}}'], {
-    env,
-    timeoutMs: 20_000,
-  }).catch(() => undefined);
-  return result?.status === 0 ? result.stdout.trim() : undefined;
+/** The engine's version, or why the docker client could not get it. */
+async function serverVersion(env: NodeJS.ProcessEnv): Promise<{ version: string } | { error: string }> {
+  try {
+    const result = await runCommand('docker', ['version', '--format', '{{.Server.Version}}'], {
+      env,
+      timeoutMs: 20_000,
+    });
+    if (result.status === 0) return { version: result.stdout.trim() };
+    return { error: result.stderr.trim().split('\n').pop() ?? `exit ${String(result.status)}` };
+  } catch (err) {
+    return { error: err instanceof Error ? err.message : String(err) };
+  }
 }
 
 function tail(file: string, lines = 15): string {
@@ -144,8 +153,13 @@ export async function ensureDockerEngine(options: EngineOptions): Promise<Engine
     return { unavailable: 'no docker client on PATH (Debian: apt-get install docker.io)' };
   }
   const running = await serverVersion(env);
-  if (running !== undefined) {
-    return { engine: { startedHere: false, version: running, stop: () => Promise.resolve() } };
+  if ('version' in running) {
+    return { engine: { startedHere: false, version: running.version, stop: () => Promise.resolve() } };
+  }
+  if (existsSync(DEFAULT_SOCKET) && /permission denied/i.test(running.error)) {
+    return {
+      unavailable: `a Docker engine runs but this user may not use it (${running.error}): run as root or join the docker group`,
+    };
   }
   const dockerd = findExecutable('dockerd', env.PATH, ['/usr/sbin', '/usr/bin']);
   if (dockerd === undefined) {
@@ -155,7 +169,7 @@ export async function ensureDockerEngine(options: EngineOptions): Promise<Engine
   }
   if (typeof process.getuid !== 'function' || process.getuid() !== 0) {
     return {
-      unavailable: `no Docker engine answers and dockerd needs root: start it (sudo ${dockerd} &) and run the test again`,
+      unavailable: `no Docker engine answers (${running.error}) and starting ${dockerd} needs root: start it (sudo ${dockerd} &) and run the test again`,
     };
   }
 
@@ -195,8 +209,8 @@ export async function ensureDockerEngine(options: EngineOptions): Promise<Engine
 
   const deadline = Date.now() + readyTimeoutMs;
   for (;;) {
-    const version = await serverVersion(env);
-    if (version !== undefined) return { engine: { startedHere: true, version, stop } };
+    const answer = await serverVersion(env);
+    if ('version' in answer) return { engine: { startedHere: true, version: answer.version, stop } };
     if (exit !== undefined) {
       return { unavailable: `dockerd exited (${exit}) before it answered; its log ends:\n${tail(logFile)}` };
     }
