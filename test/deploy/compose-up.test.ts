@@ -10,7 +10,7 @@
  */
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { COMPOSE, freePorts, portIsFree } from '@securechat/cluster';
@@ -29,6 +29,8 @@ const SERVICES = ['redis', ...AUTH, ...CHAT, 'nginx'] as const;
 const IMAGE_TAG = 'compose-test';
 /** nginx.conf's worker_rlimit_nofile, and the compose default of NGINX_NOFILE. */
 const NGINX_NOFILE_DEFAULT = 65535;
+/** Carried by the stand-in base images (scripts/docker-base-images.sh) and all built on them. */
+const STAND_IN_LABEL = 'org.securechat.base-image.inputs';
 /** The contract: a revocation or block reaches every node's live sockets within 2 s. */
 const ENFORCEMENT_MS = 2000;
 
@@ -223,6 +225,24 @@ describe('docker compose up: the deployment in containers, through nginx over TL
     if (project !== undefined && !down) {
       await project.compose(['down', '--volumes', '--remove-orphans', '--timeout', '10'], 170_000);
     }
+    if (project !== undefined) {
+      // Every source change makes a new image and build stage; the untagged ones of earlier
+      // runs on the stand-ins would pile up (hundreds of MB each). What this run built or
+      // took from the cache (each build step's "---> <id>") stays, as the next run's cache.
+      const used = new Set(
+        [...readFileSync(project.logFile, 'utf8').matchAll(/---> ([0-9a-f]{12})\b/g)].map((m) => m[1]),
+      );
+      const dangling = await project
+        .docker(['images', '--quiet', '--filter', 'dangling=true', '--filter', `label=${STAND_IN_LABEL}`])
+        .catch(() => '');
+      const stale = [...new Set(dangling.split('\n').map((l) => l.trim()))].filter(
+        (id) => id !== '' && !used.has(id),
+      );
+      if (stale.length > 0) {
+        await project.docker(['rmi', ...stale]).catch(() => undefined);
+        log(`removed ${stale.length} untagged image(s) of earlier runs`);
+      }
+    }
     await engine?.stop();
     if (engine !== undefined) log(`done in ${seconds(began)}`);
     if (dir !== undefined) {
@@ -260,21 +280,31 @@ describe('docker compose up: the deployment in containers, through nginx over TL
     });
 
     it('registers and logs in through nginx on both auth containers', async () => {
-      const served = new Map<string, Set<string>>(AUTH.map((name) => [name, new Set<string>()]));
-      for (let i = 0; ![...served.values()].every((events) => events.size === 2); i++) {
-        if (i >= 8)
-          throw new Error(`after 8 users: ${JSON.stringify([...served].map(([k, v]) => [k, [...v]]))}`);
-        const username = `user_${i}`;
-        const registered = await edge().register(username);
+      // Each nginx worker balances on its own; requests of one kind in a row reach both
+      // containers within a few (interleaved with others, one kind may keep meeting one).
+      const users: string[] = [];
+      const registeredOn = new Set<string>();
+      while (registeredOn.size < AUTH.length) {
+        if (users.length >= 12) throw new Error(`12 registrations, all on ${[...registeredOn].join(', ')}`);
+        const username = `user_${users.length}`;
+        const requestId = await edge().register(username);
+        users.push(username);
+        registeredOn.add(await servedBy('register', requestId));
+      }
+      const loggedInOn = new Set<string>();
+      const sessions: { username: string; token: string }[] = [];
+      for (let i = 0; loggedInOn.size < AUTH.length; i++) {
+        if (i >= 12) throw new Error(`12 logins, all on ${[...loggedInOn].join(', ')}`);
+        const username = users[i % users.length] as string;
         const { tokens, requestId } = await edge().login(username);
         expect(tokens.token_type).to.equal('Bearer');
-        const me = await edge().send('GET', '/auth/me', {
-          headers: { Authorization: `Bearer ${tokens.access_token}` },
-        });
+        sessions.push({ username, token: tokens.access_token });
+        loggedInOn.add(await servedBy('login_success', requestId));
+      }
+      for (const { username, token } of sessions) {
+        const me = await edge().send('GET', '/auth/me', { headers: { Authorization: `Bearer ${token}` } });
         expect(me.status, me.text).to.equal(200);
         expect(JSON.parse(me.text)).to.deep.equal({ username });
-        served.get(await servedBy('register', registered))?.add('register');
-        served.get(await servedBy('login_success', requestId))?.add('login');
       }
       const wrong = await edge().send('POST', '/auth/login', {
         body: { username: 'user_0', password: 'not it at all' },
