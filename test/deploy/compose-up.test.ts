@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { COMPOSE, freePorts, portIsFree } from '@securechat/cluster';
 import { compareMessageIds, type ChatClient, type MessageFrame, type WelcomeMessage } from '@securechat/sdk';
-import { chooseBaseImages, ComposeProject } from '../support/compose-project';
+import { chooseBaseImages, ComposeProject, networksUsing } from '../support/compose-project';
 import { ensureDockerEngine, findExecutable, mustRun, type DockerEngine } from '../support/docker-engine';
 import { REPO_ROOT } from '../support/nginx';
 import { isAccepted, jwtPayload, nodesOf, TlsEdge, type Accepted } from '../support/tls-edge';
@@ -68,7 +68,7 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
 
 describe('docker compose up: the deployment in containers, through nginx over TLS @docker @redis @nginx', function () {
   this.timeout(60_000);
-  const began = Date.now();
+  let began = Date.now();
   let dir: string | undefined;
   let engine: DockerEngine | undefined;
   let project: ComposeProject | undefined;
@@ -121,6 +121,7 @@ describe('docker compose up: the deployment in containers, through nginx over TL
 
   before(async function () {
     this.timeout(20 * 60_000);
+    began = Date.now();
     dir = mkdtempSync(join(tmpdir(), 'securechat-compose-'));
     let phase = Date.now();
     const outcome = await ensureDockerEngine({ env, logFile: join(dir, 'dockerd.log') });
@@ -161,8 +162,7 @@ describe('docker compose up: the deployment in containers, through nginx over TL
 
     // The backend network's subnet is fixed (nginx's address in it is the one the nodes
     // trust): a project of this file left running, e.g. by an interrupted run, holds it.
-    const probe = new ComposeProject({ repoRoot: REPO_ROOT, name: 'sctestprobe', variables: {}, env, dir });
-    const holders = await probe.networksOn(COMPOSE.subnet);
+    const holders = await networksUsing(COMPOSE.subnet, env);
     if (holders.length > 0) {
       throw new Error(
         `network ${holders.join(', ')} already uses ${COMPOSE.subnet}, which docker-compose.yml needs: ` +

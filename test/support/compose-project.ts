@@ -81,6 +81,25 @@ export async function chooseBaseImages(options: BaseImageOptions): Promise<BaseI
   return { variables, report };
 }
 
+/** Networks of the engine that already use `subnet` (e.g. a project of the same compose file). */
+export async function networksUsing(subnet: string, env: NodeJS.ProcessEnv): Promise<string[]> {
+  const docker = (args: string[]) => mustRun('docker', args, { env, timeoutMs: 60_000 });
+  const ids = (await docker(['network', 'ls', '--quiet'])).split('\n').filter((l) => l.trim() !== '');
+  if (ids.length === 0) return [];
+  const described = await docker([
+    'network',
+    'inspect',
+    '--format',
+    '{{.Name}} {{range .IPAM.Config}}{{.Subnet}} {{end}}',
+    ...ids,
+  ]);
+  return described
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/))
+    .filter(([name, ...subnets]) => name !== undefined && name !== '' && subnets.includes(subnet))
+    .map(([name]) => name as string);
+}
+
 export interface ComposeProjectOptions {
   repoRoot: string;
   /** The compose project name: every container, network and volume carries it. */
@@ -225,24 +244,6 @@ export class ComposeProject {
     ]);
     const [status = '', health] = out.trim().split(' ');
     return { status, health: health === '' ? undefined : health };
-  }
-
-  /** Networks of this engine that already use `subnet` (another project of the same file). */
-  async networksOn(subnet: string): Promise<string[]> {
-    const ids = (await this.docker(['network', 'ls', '--quiet'])).split('\n').filter((l) => l.trim() !== '');
-    if (ids.length === 0) return [];
-    const described = await this.docker([
-      'network',
-      'inspect',
-      '--format',
-      '{{.Name}} {{range .IPAM.Config}}{{.Subnet}} {{end}}',
-      ...ids,
-    ]);
-    return described
-      .split('\n')
-      .map((line) => line.trim().split(/\s+/))
-      .filter(([name, ...subnets]) => name !== undefined && name !== '' && subnets.includes(subnet))
-      .map(([name]) => name as string);
   }
 
   /**
