@@ -223,9 +223,7 @@ export class ChatClientCore extends Emitter<ChatClientEvents> {
     if (since !== undefined) this.cursors.set(room, since);
     this.joinedRooms.add(room);
     try {
-      const joined = await conn.request({ type: 'join', room, ...(since === undefined ? {} : { since }) });
-      this.presence.joined(room, joined.members);
-      return joined;
+      return await conn.request({ type: 'join', room, ...(since === undefined ? {} : { since }) });
     } catch (err) {
       if (!rejoin) {
         this.joinedRooms.delete(room);
@@ -402,6 +400,10 @@ export class ChatClientCore extends Emitter<ChatClientEvents> {
           frame: (message) => this.onFrame(message),
           invalid: (reason) => this.emitError(new ChatError('protocol_error', `unreadable frame: ${reason}`)),
           closed: (code, reason) => this.onConnectionClosed(conn, code, reason),
+          // Synchronously: the presence that follows `joined` in the same read must find the room.
+          reply: (message) => {
+            if (message.type === 'joined') this.presence.joined(message.room, message.members);
+          },
         },
       );
     } catch {
@@ -445,7 +447,6 @@ export class ChatClientCore extends Emitter<ChatClientEvents> {
       const room = rooms[i] as string;
       if (result.status === 'fulfilled') {
         joined.push(result.value);
-        this.presence.joined(room, result.value.members);
         return;
       }
       const err = asChatError(result.reason, 'rejoin failed');
