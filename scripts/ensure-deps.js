@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Runs before `npm test`: the integration tests start real redis-server, nginx and
-// openssl processes and check docker-compose.yml with docker-compose. Missing Debian
-// packages are installed when running as root; otherwise the test run stops at once
-// with the command that installs them.
+// openssl processes, drive Debian's chromium (the SDK's browser build; npm cannot
+// download browsers here) and check docker-compose.yml with docker-compose. Missing
+// Debian packages are installed when running as root; otherwise the test run stops at
+// once with the command that installs them.
 'use strict';
 const { execFileSync, spawnSync } = require('node:child_process');
 
@@ -10,6 +11,8 @@ const needed = [
   { command: 'redis-server', pkg: 'redis-server' },
   { command: 'nginx', pkg: 'nginx', paths: ['/usr/sbin/nginx'] },
   { command: 'openssl', pkg: 'openssl' },
+  // test/support/chromium.ts launches /usr/bin/chromium through playwright-core.
+  { command: 'chromium', pkg: 'chromium', paths: ['/usr/bin/chromium'] },
   // `docker-compose config` checks docker-compose.yml; it needs no Docker engine.
   { command: 'docker-compose', pkg: 'docker-compose' },
 ];
