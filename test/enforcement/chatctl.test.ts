@@ -228,7 +228,10 @@ describe('chatctl against live chat nodes @redis', () => {
     await Promise.all([owner.close(), friend.close()]);
   });
 
-  it('bad arguments exit non-zero with the usage and change nothing', async () => {
+  it('bad arguments exit non-zero with the usage and change nothing', async function () {
+    // About 25 chatctl processes, one after the other: about 15 s on an idle 2-core
+    // machine, more while other suites run beside it.
+    this.timeout(60_000);
     // A prefix of its own: "nothing changed" is "no key under it, nothing on its control channel".
     const scratch = uniquePrefix('ctlbad');
     const env = { ...ctlEnv, REDIS_PREFIX: scratch };
@@ -261,6 +264,8 @@ describe('chatctl against live chat nodes @redis', () => {
         ['online', '*'],
         ['online', 'dm:*:*'],
         ['rate', '../etc'],
+        ['conversations'],
+        ['conversations', 'a*b'],
       ]) {
         const run = await chatctl(args, env);
         const what = `chatctl ${JSON.stringify(args)}`;
