@@ -14,7 +14,6 @@ import { ChatError } from './errors';
 import { compareMessageIds } from './message-id';
 import { PresenceTracker } from './presence-tracker';
 import type {
-  ChatMessage,
   ClientMessage,
   ConversationItem,
   JoinedMessage,
@@ -271,8 +270,12 @@ export class ChatClientCore extends Emitter<ChatClientEvents> {
     return this.queue.enqueue({ type: 'dm', to, text }, me === undefined ? undefined : dmRoomOf(me, to));
   }
 
-  /** The `limit` messages before `before` (default: the newest), oldest first. Page with `before` = the first id. */
-  async history(room: string, options: { before?: string; limit?: number } = {}): Promise<ChatMessage[]> {
+  /**
+   * The `limit` messages before `before` (default: the newest), oldest first, shaped like
+   * `message` events. Page back with `before` = the first id of the last page. History
+   * does not go through the duplicate filter: it is for showing, not for resuming.
+   */
+  async history(room: string, options: { before?: string; limit?: number } = {}): Promise<MessageFrame[]> {
     const { before, limit } = options;
     const reply = await this.request({
       type: 'history',
@@ -280,7 +283,7 @@ export class ChatClientCore extends Emitter<ChatClientEvents> {
       ...(before === undefined ? {} : { before }),
       ...(limit === undefined ? {} : { limit }),
     });
-    return reply.messages;
+    return reply.messages.map((m) => ({ type: 'message', ...m }));
   }
 
   /** The user's rooms and DM conversations, newest activity first, with unread counts. */
