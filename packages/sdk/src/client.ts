@@ -474,39 +474,62 @@ export class ChatClientCore extends Emitter<ChatClientEvents> {
       if (isDmRoom(room)) from.set(room, this.cursors.get(room) as string);
     }
     if (this.inboxUsed) {
-      const reply = await conn.request({ type: 'conversations' });
-      for (const item of reply.items) {
-        if (!isDmRoom(item.room) || item.last === undefined) continue;
-        const start = this.cursors.get(item.room) ?? this.anchors.get(item.room) ?? BEFORE_ANY_ID;
-        if (compareMessageIds(item.last.id, start) > 0) from.set(item.room, start);
-        else from.delete(item.room);
+      try {
+        const reply = await conn.request({ type: 'conversations' });
+        for (const item of reply.items) {
+          if (!isDmRoom(item.room) || item.last === undefined) continue;
+          const start = this.cursors.get(item.room) ?? this.anchors.get(item.room) ?? BEFORE_ANY_ID;
+          if (compareMessageIds(item.last.id, start) > 0) from.set(item.room, start);
+          else from.delete(item.room);
+        }
+        this.noteConversations(reply.items);
+      } catch (err) {
+        this.tolerate(err, 'conversations for the DM catch-up');
       }
-      this.noteConversations(reply.items);
     }
     const rooms = [...from];
     const results = await Promise.all(
-      rooms.map(([room, start]) =>
-        messagesAfter(
-          async (before, limit) =>
-            (
-              await conn.request({
-                type: 'history',
-                room,
-                limit,
-                ...(before === undefined ? {} : { before }),
-              })
-            ).messages,
-          start,
-          this.o.dmCatchUpLimit,
-        ),
-      ),
+      rooms.map(async ([room, start]) => {
+        try {
+          return await messagesAfter(
+            async (before, limit) =>
+              (
+                await conn.request({
+                  type: 'history',
+                  room,
+                  limit,
+                  ...(before === undefined ? {} : { before }),
+                })
+              ).messages,
+            start,
+            this.o.dmCatchUpLimit,
+          );
+        } catch (err) {
+          this.tolerate(err, `the DM catch-up of ${room}`);
+          return undefined;
+        }
+      }),
     );
-    return results.map((result, i) => {
+    const caughtUp: CaughtUpRoom[] = [];
+    results.forEach((result, i) => {
+      if (result === undefined) return;
       const room = (rooms[i] as [string, string])[0];
       let delivered = 0;
       for (const m of result.messages) if (this.deliver({ type: 'message', ...m })) delivered += 1;
-      return { room, messages: delivered, truncated: result.truncated };
+      caughtUp.push({ room, messages: delivered, truncated: result.truncated });
     });
+    return caughtUp;
+  }
+
+  /**
+   * A catch-up request the server refused (e.g. `internal` while its Redis is down): the
+   * connection is fine, so the reconnect goes on without it and the app hears of it. A
+   * failure of the connection itself fails the attempt.
+   */
+  private tolerate(raw: unknown, what: string): void {
+    const err = asChatError(raw, `${what} failed`);
+    if (isConnectionFailure(err)) throw err;
+    this.emitError(new ChatError(err.code, `${what} failed: ${err.message}`));
   }
 
   private releaseDmHold(): void {
