@@ -83,6 +83,8 @@ export class FakeChatServer extends EventEmitter {
   /** Refuse every handshake with this status while set. */
   refuseAll: number | undefined;
   readonly forbiddenRooms = new Set<string>();
+  /** Announced in `welcome` when set, as the chat node announces its message rate limit. */
+  limits: { messages: number; window_ms: number } | undefined;
   /** Rooms whose `send` is refused as rate_limited with this retry_after_ms. */
   readonly rateLimitedRooms = new Map<string, number>();
   /** Request types that get no reply at all. */
@@ -141,8 +143,10 @@ export class FakeChatServer extends EventEmitter {
     const log = this.rooms.get(room) ?? [];
     log.push(msg);
     this.rooms.set(room, log);
+    // A DM reaches every connection of its two users, joined or not (as the chat node does).
+    const pair = room.startsWith('dm:') ? room.split(':').slice(1) : [];
     for (const c of this.connections) {
-      if (c.rooms.has(room)) this.send(c, { type: 'message', ...msg });
+      if (c.rooms.has(room) || pair.includes(c.user)) this.send(c, { type: 'message', ...msg });
     }
     return msg;
   }
@@ -220,7 +224,13 @@ export class FakeChatServer extends EventEmitter {
       this.onFrame(conn, frame);
     });
     this.sessions += 1;
-    this.send(conn, { type: 'welcome', user, node: this.nodeId, session: `s${this.sessions}` });
+    this.send(conn, {
+      type: 'welcome',
+      user,
+      node: this.nodeId,
+      session: `s${this.sessions}`,
+      ...(this.limits === undefined ? {} : { limits: this.limits }),
+    });
     this.emit('connection', conn);
   }
 
