@@ -84,18 +84,65 @@ describe('sdk client requests', () => {
     expect(server.framesOf('history')[0]).to.include({ room: 'r', before: `${server.idMs}-11`, limit: 3 });
   });
 
-  it('rejects with the error reply carrying its ref, with code and retry_after_ms', async () => {
+  it('rejects with the error reply carrying its ref, with its code', async () => {
     const { server, client } = await connected();
     server.forbiddenRooms.add('secret');
     const forbidden = await rejection(client.join('secret'));
     expect(forbidden.code).to.equal('forbidden');
     expect(client.rooms, 'a refused join is not remembered').to.deep.equal([]);
+    expect((await rejection(client.send('secret', 'x'))).code).to.equal('forbidden');
+    expect(await client.ping(), 'the connection stays usable').to.be.a('number');
+  });
+
+  it('waits out a rate_limited send and sends the same message again, never while limited', async () => {
+    const clock = new ManualClock();
+    const { server, client, conn } = await connected({ url: '', clock });
+    const limited = record(client, 'rate_limited');
     await client.join('busy');
     server.rateLimitedRooms.set('busy', 1234);
-    const limited = await rejection(client.send('busy', 'x'));
-    expect(limited.code).to.equal('rate_limited');
-    expect(limited.retryAfterMs).to.equal(1234);
-    expect(await client.ping(), 'the connection stays usable').to.be.a('number');
+    const refused = once(server, 'frame');
+    const first = client.send('busy', 'one');
+    const second = client.send('busy', 'two');
+    await refused;
+    await waitFor(() => limited.length === 1, { what: 'the rate_limited event' });
+    expect(limited[0]?.[0]).to.deep.equal({ room: 'busy', retryAfterMs: 1234, until: clock.now() + 1234 });
+    server.rateLimitedRooms.delete('busy');
+    const sends = () => conn.frames.filter((f) => f['type'] === 'send').map((f) => f['text']);
+    expect(sends(), 'one refused attempt, and nothing while waiting').to.deep.equal(['one']);
+    clock.advance(1233);
+    expect(sends()).to.deep.equal(['one']);
+    clock.advance(1);
+    const [id1, id2] = await Promise.all([first, second]);
+    expect(sends(), 'the refused message again, then the next, in order').to.deep.equal([
+      'one',
+      'one',
+      'two',
+    ]);
+    expect(server.rooms.get('busy')?.map((m) => m.text)).to.deep.equal(['one', 'two']);
+    expect([id1, id2]).to.deep.equal(server.rooms.get('busy')?.map((m) => m.id));
+  });
+
+  it('paces sends to the limit the server announced in welcome, so it is never refused', async () => {
+    const clock = new ManualClock();
+    const server = await fx.server();
+    server.limits = { messages: 2, window_ms: 10_000 };
+    const client = fx.client({ url: server.url, clock, anchorJoins: false });
+    const [, [conn]] = await Promise.all([
+      client.connect(),
+      once(server, 'connection') as Promise<[FakeConnection]>,
+    ]);
+    const limited = record(client, 'rate_limited');
+    await client.join('r');
+    const sent = ['a', 'b', 'c'].map((t) => client.send('r', t));
+    const sends = () => conn.frames.filter((f) => f['type'] === 'send').length;
+    await Promise.all(sent.slice(0, 2));
+    await waitFor(() => limited.length === 1, { what: 'a local wait' });
+    expect(sends()).to.equal(2);
+    expect(limited[0]?.[0].retryAfterMs).to.be.within(9_000, 10_001);
+    clock.advance(10_001);
+    await sent[2];
+    expect(sends()).to.equal(3);
+    expect(client.pendingSends).to.equal(0);
   });
 
   it('reports an error without a pending ref as an error event', async () => {

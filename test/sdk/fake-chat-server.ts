@@ -83,6 +83,8 @@ export class FakeChatServer extends EventEmitter {
   /** Refuse every handshake with this status while set. */
   refuseAll: number | undefined;
   readonly forbiddenRooms = new Set<string>();
+  /** Announced in `welcome` when set, as the chat node announces its message rate limit. */
+  limits: { messages: number; window_ms: number } | undefined;
   /** Rooms whose `send` is refused as rate_limited with this retry_after_ms. */
   readonly rateLimitedRooms = new Map<string, number>();
   /** Request types that get no reply at all. */
@@ -220,7 +222,13 @@ export class FakeChatServer extends EventEmitter {
       this.onFrame(conn, frame);
     });
     this.sessions += 1;
-    this.send(conn, { type: 'welcome', user, node: this.nodeId, session: `s${this.sessions}` });
+    this.send(conn, {
+      type: 'welcome',
+      user,
+      node: this.nodeId,
+      session: `s${this.sessions}`,
+      ...(this.limits === undefined ? {} : { limits: this.limits }),
+    });
     this.emit('connection', conn);
   }
 

@@ -1,4 +1,3 @@
-import type { ClientOptions } from 'ws';
 import { systemClock, type Clock } from './clock';
 import type { TokenMethod } from './connection';
 
@@ -15,25 +14,23 @@ export interface ReconnectOptions {
   stableAfterMs?: number;
 }
 
-export interface ChatClientOptions {
+/** The options of both builds (the Node build adds `origin`, `ca` and `rejectUnauthorized`). */
+export interface CommonChatClientOptions {
   /** `ws://` or `wss://` URL of the chat endpoint (path `/ws`). Several are tried in turn on reconnects. */
   url: string | readonly string[];
   /** Called before every connection attempt and every token refresh; must return a currently valid access token. */
   getToken: () => Promise<string>;
-  /** How the token travels: `Authorization: Bearer` header (default), a `bearer.<token>` subprotocol, or `?token=`. */
+  /**
+   * How the token travels: a `bearer.<token>` subprotocol (the browser default),
+   * `Authorization: Bearer` header (the Node default; Node only), or `?token=`.
+   */
   tokenMethod?: TokenMethod;
-  /** Sent as the `Origin` header; the server accepts only its allowed origins. */
-  origin?: string;
-  /** TLS: trusted CA certificates for `wss://` (e.g. a self-signed cluster). */
-  ca?: ClientOptions['ca'];
-  /** TLS: whether to check the server certificate. Default true (Node's default). */
-  rejectUnauthorized?: boolean;
   reconnect?: ReconnectOptions;
   /** Refresh the token on the live connection this long before it expires. Default 60 000 ms. */
   refreshAheadMs?: number;
   /** Whether to refresh tokens on the live connection at all. Default true. */
   tokenRefresh?: boolean;
-  /** From TCP connect to `welcome`. Default 10 000 ms. */
+  /** From the dial to `welcome`. Default 10 000 ms. */
   connectTimeoutMs?: number;
   /** How long a request waits for its reply. Default 10 000 ms. */
   requestTimeoutMs?: number;
@@ -43,6 +40,18 @@ export interface ChatClientOptions {
    * reconnect. Costs one `history` request per such join. Default true.
    */
   anchorJoins?: boolean;
+  /**
+   * How long an `offline` is held back before it is reported; an `online` of the same
+   * user and room within it cancels both, so a brief reconnect does not flap. 0 reports
+   * every change at once. Default 5000 ms.
+   */
+  presenceGraceMs?: number;
+  /**
+   * After a reconnect, catch up DM rooms the client is not joined to (those it has seen,
+   * and, once `conversations()` was called, those that appear there): at most this many
+   * messages per room, read back through `history`. 0 turns the catch-up off. Default 1000.
+   */
+  dmCatchUpLimit?: number;
   /** Time source; tests inject a manual one. */
   clock?: Clock;
   /** Uniform [0, 1) source for backoff jitter; tests inject a fixed one. */
@@ -54,20 +63,25 @@ export interface ResolvedOptions {
   urls: readonly string[];
   getToken: () => Promise<string>;
   tokenMethod: TokenMethod;
-  origin: string | undefined;
-  ca: ClientOptions['ca'];
-  rejectUnauthorized: boolean | undefined;
   reconnect: Required<ReconnectOptions>;
   refreshAheadMs: number;
   tokenRefresh: boolean;
   connectTimeoutMs: number;
   requestTimeoutMs: number;
   anchorJoins: boolean;
+  presenceGraceMs: number;
+  dmCatchUpLimit: number;
   clock: Clock;
   random: () => number;
 }
 
-export function resolveOptions(o: ChatClientOptions): ResolvedOptions {
+/** What differs between the builds' defaults. */
+export interface PlatformDefaults {
+  tokenMethod: TokenMethod;
+  tokenMethods: readonly TokenMethod[];
+}
+
+export function resolveOptions(o: CommonChatClientOptions, platform: PlatformDefaults): ResolvedOptions {
   const urls = typeof o.url === 'string' ? [o.url] : [...o.url];
   if (urls.length === 0) throw new TypeError('url: at least one URL is required');
   for (const u of urls) {
@@ -85,10 +99,7 @@ export function resolveOptions(o: ChatClientOptions): ResolvedOptions {
   const resolved: ResolvedOptions = {
     urls,
     getToken: o.getToken,
-    tokenMethod: o.tokenMethod ?? 'header',
-    origin: o.origin,
-    ca: o.ca,
-    rejectUnauthorized: o.rejectUnauthorized,
+    tokenMethod: o.tokenMethod ?? platform.tokenMethod,
     reconnect: {
       enabled: r.enabled ?? true,
       baseDelayMs: r.baseDelayMs ?? 500,
@@ -101,6 +112,8 @@ export function resolveOptions(o: ChatClientOptions): ResolvedOptions {
     connectTimeoutMs: o.connectTimeoutMs ?? 10_000,
     requestTimeoutMs: o.requestTimeoutMs ?? 10_000,
     anchorJoins: o.anchorJoins ?? true,
+    presenceGraceMs: o.presenceGraceMs ?? 5000,
+    dmCatchUpLimit: o.dmCatchUpLimit ?? 1000,
     clock: o.clock ?? systemClock,
     random: o.random ?? Math.random,
   };
@@ -109,8 +122,10 @@ export function resolveOptions(o: ChatClientOptions): ResolvedOptions {
     throw new RangeError('reconnect: need 0 <= baseDelayMs <= maxDelayMs');
   }
   if (!(maxAttempts >= 0)) throw new RangeError('reconnect.maxAttempts must be >= 0');
-  if (!['header', 'subprotocol', 'query'].includes(resolved.tokenMethod)) {
-    throw new TypeError('tokenMethod must be header, subprotocol or query');
+  if (!(resolved.presenceGraceMs >= 0)) throw new RangeError('presenceGraceMs must be >= 0');
+  if (!(resolved.dmCatchUpLimit >= 0)) throw new RangeError('dmCatchUpLimit must be >= 0');
+  if (!platform.tokenMethods.includes(resolved.tokenMethod)) {
+    throw new TypeError(`tokenMethod must be ${platform.tokenMethods.join(', ')}`);
   }
   return resolved;
 }

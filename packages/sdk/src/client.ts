@@ -1,13 +1,22 @@
-import { EventEmitter } from 'node:events';
 import { backoffDelay } from './backoff';
+import { messagesAfter } from './catch-up';
 import { closeAction, handshakeAction, type CloseAction } from './close-codes';
-import { resolveOptions, type ChatClientOptions, type ResolvedOptions } from './client-options';
+import {
+  resolveOptions,
+  type CommonChatClientOptions,
+  type PlatformDefaults,
+  type ResolvedOptions,
+} from './client-options';
 import type { TimerHandle } from './clock';
-import { Connection } from './connection';
+import { CoreConnection } from './connection';
+import { Emitter } from './emitter';
 import { ChatError } from './errors';
+import { compareMessageIds } from './message-id';
+import { PresenceTracker } from './presence-tracker';
 import type {
   ChatMessage,
   ClientMessage,
+  ConversationItem,
   JoinedMessage,
   MessageFrame,
   PresenceMessage,
@@ -16,9 +25,20 @@ import type {
   WelcomeMessage,
 } from './protocol';
 import { RoomCursors } from './room-cursors';
+import { SendQueue, type RateLimitedInfo } from './send-queue';
 import { refreshDelay, tokenExpiry } from './token';
+import type { TransportFactory } from './transport';
 
 export type ChatClientState = 'idle' | 'connecting' | 'ready' | 'reconnecting' | 'closed';
+
+/** A DM room caught up through `history` after a reconnect. */
+export interface CaughtUpRoom {
+  room: string;
+  /** Messages delivered by the catch-up (duplicates excluded). */
+  messages: number;
+  /** More were missed than `dmCatchUpLimit`: only the newest were delivered. */
+  truncated: boolean;
+}
 
 export interface ReconnectedInfo {
   /** Which attempt succeeded (1 = the first retry). */
@@ -26,19 +46,30 @@ export interface ReconnectedInfo {
   welcome: WelcomeMessage;
   /** The `joined` reply of every room rejoined; `history_truncated` says a gap could not be replayed in full. */
   joined: JoinedMessage[];
+  /** DM rooms whose gap was read back through `history`. */
+  caughtUp: CaughtUpRoom[];
+}
+
+/** A read marker moved by another connection of the same user. */
+export interface ReadEvent {
+  room: string;
+  id: string;
 }
 
 /**
- * Events, Node style. `error` is only emitted when someone listens to it (unlike a plain
- * EventEmitter, an unheard `error` does not throw): it reports what no request awaits,
- * such as an unreadable frame, a failed token refresh or a rejoin the server refused.
+ * The client's events. `error` is only emitted when someone listens to it (an unheard
+ * `error` does not throw): it reports what no request awaits, such as an unreadable
+ * frame, a failed token refresh or a rejoin the server refused.
  */
 export interface ChatClientEvents {
   /** Each connection's first frame (initial and every reconnect). */
   welcome: [welcome: WelcomeMessage];
-  /** A room message, never twice for the same room and id. */
+  /** A room or DM message, never twice for the same room and id. */
   message: [message: MessageFrame];
+  /** A user came or went (an offline is held back `presenceGraceMs`, and dropped if they return). */
   presence: [presence: PresenceMessage];
+  /** Another connection of this user moved its read marker. */
+  read: [read: ReadEvent];
   /** A live connection closed (before any reconnect is scheduled). */
   disconnect: [code: number, reason: string];
   /** A reconnect attempt is scheduled `delayMs` from now. */
@@ -47,6 +78,8 @@ export interface ChatClientEvents {
   reconnected: [info: ReconnectedInfo];
   /** The server accepted a token refreshed ahead of expiry. */
   token_refreshed: [exp: number];
+  /** A `send` or `dm` waits for the message rate limit; it goes out by itself at `until`. */
+  rate_limited: [info: RateLimitedInfo];
   /** The client is finished for good: `close()`, a terminal close, or reconnects exhausted. */
   close: [code: number, reason: string];
   error: [error: ChatError];
@@ -67,17 +100,37 @@ function asChatError(err: unknown, fallback: string): ChatError {
   return err instanceof ChatError ? err : new ChatError('internal', fallback, { cause: err });
 }
 
+function isDmRoom(room: string): boolean {
+  return room.startsWith('dm:');
+}
+
+/** The DM room of two users, as the server names it (`dm:<a>:<b>`, sorted). */
+export function dmRoomOf(a: string, b: string): string {
+  const x = a.toLowerCase();
+  const y = b.toLowerCase();
+  return x < y ? `dm:${x}:${y}` : `dm:${y}:${x}`;
+}
+
 /**
  * A chat connection that survives its sockets: requests by `ref`, events, reconnects with
  * capped exponential backoff and full jitter, rejoins with `since` and drops duplicates,
- * refreshes its token ahead of expiry. See docs/SDK.md.
+ * catches up DM rooms, paces sends to the rate limit, debounces presence and refreshes
+ * its token ahead of expiry. Shared by the Node and browser builds, which differ only in
+ * the transport they give it. See docs/SDK.md.
  */
-export class ChatClient extends EventEmitter<ChatClientEvents> {
-  private readonly o: ResolvedOptions;
+export class ChatClientCore extends Emitter<ChatClientEvents> {
+  protected readonly o: ResolvedOptions;
   private phase: ChatClientState = 'idle';
-  private conn: Connection | undefined;
+  private conn: CoreConnection | undefined;
   private readonly joinedRooms = new Set<string>();
   private readonly cursors = new RoomCursors();
+  /** DM rooms' newest ids as the last `conversations` reply gave them. */
+  private readonly anchors = new Map<string, string>();
+  private inboxUsed = false;
+  /** DM messages held while a reconnect catches up, so that none overtakes the catch-up. */
+  private dmHold: MessageFrame[] | undefined;
+  private readonly presence: PresenceTracker;
+  private readonly queue: SendQueue;
   private attempt = 0;
   private urlIndex = 0;
   private connectedAt = 0;
@@ -87,9 +140,22 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
   private refreshTimer: TimerHandle | undefined;
   private dropped = 0;
 
-  constructor(options: ChatClientOptions) {
+  constructor(
+    options: CommonChatClientOptions,
+    private readonly transport: TransportFactory,
+    platform: PlatformDefaults,
+  ) {
     super();
-    this.o = resolveOptions(options);
+    this.o = resolveOptions(options, platform);
+    this.presence = new PresenceTracker(this.o.clock, this.o.presenceGraceMs, (p) =>
+      this.emit('presence', p),
+    );
+    this.queue = new SendQueue({
+      clock: this.o.clock,
+      request: (message) => this.request(message),
+      ready: () => this.phase === 'ready' && this.conn !== undefined,
+      limited: (info) => this.emit('rate_limited', info),
+    });
   }
 
   get state(): ChatClientState {
@@ -106,14 +172,24 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
     return [...this.joinedRooms];
   }
 
-  /** The last message id delivered in `room`: where a rejoin resumes. */
+  /** The last message id delivered in `room`: where a resume starts. */
   lastMessageId(room: string): string | undefined {
     return this.cursors.get(room);
+  }
+
+  /** Users present in a joined room, as presence reported them (sorted). */
+  members(room: string): string[] {
+    return this.presence.members(room);
   }
 
   /** Room messages withheld as duplicates so far. */
   get duplicatesDropped(): number {
     return this.dropped;
+  }
+
+  /** Messages waiting to be sent (`send`, `dm`), the one in flight included. */
+  get pendingSends(): number {
+    return this.queue.length;
   }
 
   /** Opens the first connection; resolves on `welcome`. A failure here is not retried. */
@@ -123,6 +199,7 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
     try {
       const { welcome } = await this.establish();
       this.phase = 'ready';
+      this.queue.pump();
       return welcome;
     } catch (err) {
       if (this.phase === 'connecting') this.phase = 'idle';
@@ -146,7 +223,9 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
     if (since !== undefined) this.cursors.set(room, since);
     this.joinedRooms.add(room);
     try {
-      return await conn.request({ type: 'join', room, ...(since === undefined ? {} : { since }) });
+      const joined = await conn.request({ type: 'join', room, ...(since === undefined ? {} : { since }) });
+      this.presence.joined(room, joined.members);
+      return joined;
     } catch (err) {
       if (!rejoin) {
         this.joinedRooms.delete(room);
@@ -157,25 +236,44 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
     }
   }
 
-  /** Leaves `room`; it is not rejoined after a reconnect even if this request fails. */
+  /**
+   * Leaves `room`: it is not rejoined after a reconnect even if this request fails, and
+   * the server forgets it from the user's rooms (`conversations`) on every device.
+   */
   async leave(room: string): Promise<void> {
     const conn = this.readyConnection();
     this.joinedRooms.delete(room);
-    this.cursors.delete(room);
+    this.presence.forget(room);
+    if (!isDmRoom(room)) this.cursors.delete(room);
     await conn.request({ type: 'leave', room });
   }
 
-  /** Publishes to a joined room; resolves with the stored message's id. */
-  async send(room: string, text: string): Promise<string> {
-    return (await this.request({ type: 'send', room, text })).id;
+  /**
+   * Publishes to a joined room; resolves with the stored message's id. Messages go out
+   * one at a time, in order, and wait out the rate limit (`rate_limited` event) instead
+   * of being refused.
+   */
+  send(room: string, text: string): Promise<string> {
+    try {
+      this.readyConnection();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.queue.enqueue({ type: 'send', room, text }, room);
   }
 
-  /** Sends a direct message (room `dm:<a>:<b>`); resolves with its id. */
-  async dm(to: string, text: string): Promise<string> {
-    return (await this.request({ type: 'dm', to, text })).id;
+  /** Sends a direct message (room `dm:<a>:<b>`), queued like `send`; resolves with its id. */
+  dm(to: string, text: string): Promise<string> {
+    try {
+      this.readyConnection();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const me = this.lastWelcome?.user;
+    return this.queue.enqueue({ type: 'dm', to, text }, me === undefined ? undefined : dmRoomOf(me, to));
   }
 
-  /** The `limit` messages before `before` (default: the newest), oldest first. */
+  /** The `limit` messages before `before` (default: the newest), oldest first. Page with `before` = the first id. */
   async history(room: string, options: { before?: string; limit?: number } = {}): Promise<ChatMessage[]> {
     const { before, limit } = options;
     const reply = await this.request({
@@ -185,6 +283,21 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
       ...(limit === undefined ? {} : { limit }),
     });
     return reply.messages;
+  }
+
+  /** The user's rooms and DM conversations, newest activity first, with unread counts. */
+  async conversations(): Promise<ConversationItem[]> {
+    const reply = await this.request({ type: 'conversations' });
+    this.noteConversations(reply.items);
+    return reply.items;
+  }
+
+  /**
+   * Moves the user's read marker in `room` to `id` (never backwards); the user's other
+   * connections get a `read` event.
+   */
+  async markRead(room: string, id: string): Promise<void> {
+    await this.request({ type: 'read', room, id });
   }
 
   /** Application-level ping; resolves with the round trip in milliseconds. */
@@ -218,7 +331,7 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
     }
   }
 
-  private readyConnection(): Connection {
+  private readyConnection(): CoreConnection {
     if (this.phase === 'closed') throw new ChatError('closed', 'the client is closed');
     if (this.phase !== 'ready' || !this.conn) {
       throw new ChatError('not_connected', `the client is ${this.phase}`);
@@ -227,7 +340,7 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
   }
 
   /** The room's newest id, BEFORE_ANY_ID for an empty room, undefined if history is refused. */
-  private async anchor(conn: Connection, room: string): Promise<string | undefined> {
+  private async anchor(conn: CoreConnection, room: string): Promise<string | undefined> {
     try {
       const reply = await conn.request({ type: 'history', room, limit: 1 });
       return reply.messages.at(-1)?.id ?? BEFORE_ANY_ID;
@@ -235,6 +348,13 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
       // The join that follows reports a refusal in its own words.
       if (err instanceof ChatError && !isConnectionFailure(err)) return undefined;
       throw err;
+    }
+  }
+
+  private noteConversations(items: readonly ConversationItem[]): void {
+    this.inboxUsed = true;
+    for (const item of items) {
+      if (item.last !== undefined && isDmRoom(item.room)) this.anchors.set(item.room, item.last.id);
     }
   }
 
@@ -257,23 +377,26 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
     return url;
   }
 
-  /** One connection attempt: token, handshake, welcome, rejoin of every room. */
-  private async establish(): Promise<{ welcome: WelcomeMessage; joined: JoinedMessage[] }> {
+  /** One connection attempt: token, handshake, welcome, rejoin of every room, DM catch-up. */
+  private async establish(): Promise<{
+    welcome: WelcomeMessage;
+    joined: JoinedMessage[];
+    caughtUp: CaughtUpRoom[];
+  }> {
     const token = await this.fetchToken();
     if (this.phase === 'closed') throw new ChatError('closed', 'the client is closed');
-    let conn: Connection;
+    const resuming = this.phase === 'reconnecting' && this.o.dmCatchUpLimit > 0;
+    let conn: CoreConnection;
     try {
-      conn = new Connection(
+      conn = new CoreConnection(
         {
           url: this.nextUrl(),
           token,
           tokenMethod: this.o.tokenMethod,
-          origin: this.o.origin,
-          ca: this.o.ca,
-          rejectUnauthorized: this.o.rejectUnauthorized,
           connectTimeoutMs: this.o.connectTimeoutMs,
           requestTimeoutMs: this.o.requestTimeoutMs,
           clock: this.o.clock,
+          transport: this.transport,
         },
         {
           frame: (message) => this.onFrame(message),
@@ -282,30 +405,38 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
         },
       );
     } catch {
-      // The ws constructor's messages can quote the URL, and with it a `?token=`.
+      // A transport's messages can quote the URL, and with it a `?token=`.
       throw new ChatError('connect_failed', 'could not start the handshake (bad URL, header or subprotocol)');
     }
     this.conn = conn;
+    // Held from the first frame after welcome: a live DM must not overtake the catch-up.
+    if (resuming) this.dmHold = [];
     try {
       const welcome = await conn.opened;
       this.connectedAt = this.o.clock.now();
       this.lastWelcome = welcome;
+      this.queue.setLimits(welcome.limits);
       this.emit('welcome', welcome);
       this.scheduleRefresh(conn, token);
       const joined = await this.rejoinAll(conn);
-      return { welcome, joined };
+      const caughtUp = resuming ? await this.catchUpDms(conn) : [];
+      this.releaseDmHold();
+      return { welcome, joined, caughtUp };
     } catch (err) {
+      this.dmHold = undefined;
       if (this.conn === conn) this.conn = undefined;
       conn.close();
       throw err;
     }
   }
 
-  private async rejoinAll(conn: Connection): Promise<JoinedMessage[]> {
+  private async rejoinAll(conn: CoreConnection): Promise<JoinedMessage[]> {
     const rooms = [...this.joinedRooms];
     const results = await Promise.allSettled(
       rooms.map((room) => {
-        const since = this.cursors.get(room);
+        // DM rooms are caught up through history (their messages come on the user's
+        // channel, which a join's replay does not cover); the join is for presence.
+        const since = isDmRoom(room) ? undefined : this.cursors.get(room);
         return conn.request({ type: 'join', room, ...(since === undefined ? {} : { since }) });
       }),
     );
@@ -314,26 +445,93 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
       const room = rooms[i] as string;
       if (result.status === 'fulfilled') {
         joined.push(result.value);
+        this.presence.joined(room, result.value.members);
         return;
       }
       const err = asChatError(result.reason, 'rejoin failed');
       if (!ROOM_REFUSALS.has(err.code)) throw err;
       // Refused for good (the room is gone or no longer ours): retrying would not help.
       this.joinedRooms.delete(room);
+      this.presence.forget(room);
       this.cursors.delete(room);
       this.emitError(new ChatError(err.code, `rejoin of ${room} refused: ${err.message}`));
     });
     return joined;
   }
 
+  /**
+   * The DM rooms to read back after a reconnect: every one the client has seen a message
+   * of, and, when the app uses the inbox, those the `conversations` reply shows newer
+   * than what the client knows (a conversation begun while it was away).
+   */
+  private async catchUpDms(conn: CoreConnection): Promise<CaughtUpRoom[]> {
+    const from = new Map<string, string>();
+    for (const room of this.cursors.rooms()) {
+      if (isDmRoom(room)) from.set(room, this.cursors.get(room) as string);
+    }
+    if (this.inboxUsed) {
+      const reply = await conn.request({ type: 'conversations' });
+      for (const item of reply.items) {
+        if (!isDmRoom(item.room) || item.last === undefined) continue;
+        const start = this.cursors.get(item.room) ?? this.anchors.get(item.room) ?? BEFORE_ANY_ID;
+        if (compareMessageIds(item.last.id, start) > 0) from.set(item.room, start);
+        else from.delete(item.room);
+      }
+      this.noteConversations(reply.items);
+    }
+    const rooms = [...from];
+    const results = await Promise.all(
+      rooms.map(([room, start]) =>
+        messagesAfter(
+          async (before, limit) =>
+            (
+              await conn.request({
+                type: 'history',
+                room,
+                limit,
+                ...(before === undefined ? {} : { before }),
+              })
+            ).messages,
+          start,
+          this.o.dmCatchUpLimit,
+        ),
+      ),
+    );
+    return results.map((result, i) => {
+      const room = (rooms[i] as [string, string])[0];
+      let delivered = 0;
+      for (const m of result.messages) if (this.deliver({ type: 'message', ...m })) delivered += 1;
+      return { room, messages: delivered, truncated: result.truncated };
+    });
+  }
+
+  private releaseDmHold(): void {
+    const held = this.dmHold;
+    this.dmHold = undefined;
+    for (const m of held ?? []) this.deliver(m);
+  }
+
+  /** Emits a message unless it is at or before its room's cursor; true when emitted. */
+  private deliver(message: MessageFrame): boolean {
+    if (this.cursors.accept(message.room, message.id)) {
+      this.emit('message', message);
+      return true;
+    }
+    this.dropped += 1;
+    return false;
+  }
+
   private onFrame(message: ServerMessage): void {
     switch (message.type) {
       case 'message':
-        if (this.cursors.accept(message.room, message.id)) this.emit('message', message);
-        else this.dropped += 1;
+        if (this.dmHold !== undefined && isDmRoom(message.room)) this.dmHold.push(message);
+        else this.deliver(message);
         return;
       case 'presence':
-        this.emit('presence', message);
+        this.presence.event(message);
+        return;
+      case 'read':
+        this.emit('read', { room: message.room, id: message.id });
         return;
       case 'error':
         this.emitError(ChatError.fromReply(message));
@@ -345,12 +543,13 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
       case 'history':
       case 'token_refreshed':
       case 'pong':
+      case 'conversations':
         // A reply whose request already timed out, or an unsolicited duplicate: nothing awaits it.
         return;
     }
   }
 
-  private onConnectionClosed(conn: Connection, code: number, reason: string): void {
+  private onConnectionClosed(conn: CoreConnection, code: number, reason: string): void {
     if (conn !== this.conn || this.phase === 'closed') return;
     this.conn = undefined;
     this.clearRefresh();
@@ -386,10 +585,11 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
   private async reconnectNow(): Promise<void> {
     if (this.phase !== 'reconnecting') return;
     try {
-      const { welcome, joined } = await this.establish();
+      const { welcome, joined, caughtUp } = await this.establish();
       if (this.phase !== 'reconnecting') return;
       this.phase = 'ready';
-      this.emit('reconnected', { attempt: this.attempt, welcome, joined });
+      this.emit('reconnected', { attempt: this.attempt, welcome, joined, caughtUp });
+      this.queue.pump();
     } catch (raw) {
       if (this.phase !== 'reconnecting') return;
       const err = asChatError(raw, 'reconnect failed');
@@ -399,12 +599,13 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
           : err.closeCode !== undefined
             ? closeAction(err.closeCode, err.closeReason ?? '')
             : 'reconnect_backoff';
-      if (action === 'stop') this.emitError(err);
+      // A failed token callback is the app's to see (its session may be over: log in again).
+      if (action === 'stop' || err.code === 'token_unavailable') this.emitError(err);
       this.afterFailure(action, err.closeCode ?? 1006, err.closeReason ?? err.code);
     }
   }
 
-  private scheduleRefresh(conn: Connection, token: string): void {
+  private scheduleRefresh(conn: CoreConnection, token: string): void {
     this.clearRefresh();
     const exp = tokenExpiry(token);
     this.tokenExp = exp;
@@ -425,7 +626,7 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
    * Swaps the live connection's token for a fresh one. On any failure it stays put: if
    * the server then closes with `token_expired`, the reconnect fetches a token anyway.
    */
-  private async refreshToken(conn: Connection): Promise<void> {
+  private async refreshToken(conn: CoreConnection): Promise<void> {
     try {
       const token = await this.fetchToken();
       if (conn !== this.conn || !conn.isOpen) return;
@@ -451,6 +652,8 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
     if (this.reconnectTimer !== undefined) this.o.clock.clearTimeout(this.reconnectTimer);
     this.reconnectTimer = undefined;
     this.clearRefresh();
+    this.presence.clear();
+    this.queue.rejectAll(new ChatError('closed', 'the client is closed'));
     const conn = this.conn;
     this.conn = undefined;
     conn?.close(1000, '');

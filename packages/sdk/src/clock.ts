@@ -3,7 +3,7 @@ export type TimerHandle = unknown;
 
 /**
  * Time as the client sees it. Injected so that tests can drive backoff and token refresh
- * without waiting; the default is the process's own timers.
+ * without waiting; the default is the platform's own timers.
  */
 export interface Clock {
   now(): number;
@@ -14,5 +14,5 @@ export interface Clock {
 export const systemClock: Clock = Object.freeze({
   now: () => Date.now(),
   setTimeout: (fn: () => void, ms: number): TimerHandle => setTimeout(fn, ms),
-  clearTimeout: (handle: TimerHandle) => clearTimeout(handle as NodeJS.Timeout),
+  clearTimeout: (handle: TimerHandle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
 });

@@ -1,4 +1,3 @@
-import WebSocket, { type ClientOptions, type RawData } from 'ws';
 import type { Clock, TimerHandle } from './clock';
 import { ChatError } from './errors';
 import { parseServerFrame } from './parse';
@@ -11,21 +10,21 @@ import {
   type ServerMessage,
   type WelcomeMessage,
 } from './protocol';
+import type { DialParams, Transport, TransportFactory } from './transport';
 
 /** How the access token reaches the server's handshake. */
 export type TokenMethod = 'header' | 'subprotocol' | 'query';
 
-export interface ConnectionSettings {
+/** A connection's settings on any platform; the transport says how to dial. */
+export interface CoreConnectionSettings {
   url: string;
   token: string;
   tokenMethod: TokenMethod;
-  origin: string | undefined;
-  ca: ClientOptions['ca'];
-  rejectUnauthorized: boolean | undefined;
-  /** From the TCP connect to the `welcome` frame. */
+  /** From the dial to the `welcome` frame. */
   connectTimeoutMs: number;
   requestTimeoutMs: number;
   clock: Clock;
+  transport: TransportFactory;
 }
 
 /** What a connection reports to its owner; replies to its own requests are not. */
@@ -45,35 +44,24 @@ interface Pending {
   timer: TimerHandle;
 }
 
-/** At most this much of a refused handshake's body is read, for the error message. */
-const MAX_REFUSAL_BODY = 2048;
-
-function handshakeParams(s: ConnectionSettings): {
-  url: string;
-  protocols: string[];
-  headers: Record<string, string>;
-} {
+function dialParams(s: CoreConnectionSettings): DialParams {
+  const base = { url: s.url, protocols: [SUBPROTOCOL], headers: {}, handshakeTimeoutMs: s.connectTimeoutMs };
   switch (s.tokenMethod) {
     case 'header':
-      return { url: s.url, protocols: [SUBPROTOCOL], headers: { Authorization: `Bearer ${s.token}` } };
+      return { ...base, headers: { Authorization: `Bearer ${s.token}` } };
     case 'subprotocol':
-      return { url: s.url, protocols: [SUBPROTOCOL, `${BEARER_SUBPROTOCOL_PREFIX}${s.token}`], headers: {} };
+      return { ...base, protocols: [SUBPROTOCOL, `${BEARER_SUBPROTOCOL_PREFIX}${s.token}`] };
     case 'query': {
       const url = new URL(s.url);
       url.searchParams.set('token', s.token);
-      return { url: url.toString(), protocols: [SUBPROTOCOL], headers: {} };
+      return { ...base, url: url.toString() };
     }
   }
 }
 
-function rawText(data: RawData): string {
-  if (Buffer.isBuffer(data)) return data.toString('utf8');
-  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
-  return Buffer.from(data).toString('utf8');
-}
-
 /** A short, token-free description of a refused handshake's JSON error body. */
-function refusalDetail(body: string): string {
+function refusalDetail(body: string | undefined): string {
+  if (body === undefined) return '';
   try {
     const parsed: unknown = JSON.parse(body);
     if (typeof parsed === 'object' && parsed !== null) {
@@ -89,18 +77,16 @@ function refusalDetail(body: string): string {
 /**
  * One WebSocket from handshake to close: sends requests with a fresh `ref` each and
  * settles them from the reply carrying it. Owned by a ChatClient, which makes a new one
- * for every (re)connection; a Connection never reconnects itself.
+ * for every (re)connection; a Connection never reconnects itself. The same on every
+ * platform: only its transport differs.
  */
-export class Connection {
-  private readonly ws: WebSocket;
+export class CoreConnection {
+  private readonly socket: Transport;
   private readonly pending = new Map<string, Pending>();
   private nextRef = 0;
   private phase: 'opening' | 'open' | 'closed' = 'opening';
   private endedByUs = false;
   private welcomeTimer: TimerHandle | undefined;
-  private refusedStatus: number | undefined;
-  private refusedBody = '';
-  private lastError: Error | undefined;
   private settleOpen!: { resolve(w: WelcomeMessage): void; reject(err: ChatError): void };
   private markEnded!: () => void;
   /** Resolves with `welcome`; rejects when the socket closes or times out before it. */
@@ -109,7 +95,7 @@ export class Connection {
   readonly ended: Promise<void>;
 
   constructor(
-    private readonly settings: ConnectionSettings,
+    private readonly settings: CoreConnectionSettings,
     private readonly handlers: ConnectionHandlers,
   ) {
     this.opened = new Promise((resolve, reject) => {
@@ -120,36 +106,15 @@ export class Connection {
     this.ended = new Promise((resolve) => {
       this.markEnded = resolve;
     });
-    const { url, protocols, headers } = handshakeParams(settings);
-    const options: ClientOptions = {
-      // The server never negotiates it and it costs memory per socket.
-      perMessageDeflate: false,
-      followRedirects: false,
-      handshakeTimeout: settings.connectTimeoutMs,
-      headers,
-    };
-    if (settings.origin !== undefined) options.origin = settings.origin;
-    if (settings.ca !== undefined) options.ca = settings.ca;
-    if (settings.rejectUnauthorized !== undefined) options.rejectUnauthorized = settings.rejectUnauthorized;
-    this.ws = new WebSocket(url, protocols, options);
+    this.socket = settings.transport(dialParams(settings), {
+      text: (data) => this.onText(data),
+      binary: () => this.handlers.invalid('binary frame'),
+      closed: (code, reason, detail) => this.onClose(code, reason, detail),
+    });
     this.welcomeTimer = settings.clock.setTimeout(() => {
       this.failOpen(new ChatError('connect_failed', 'timed out waiting for welcome'));
-      this.ws.terminate();
+      this.socket.terminate();
     }, settings.connectTimeoutMs);
-    this.ws.on('unexpected-response', (_req, res) => {
-      this.refusedStatus = res.statusCode;
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        if (this.refusedBody.length < MAX_REFUSAL_BODY) this.refusedBody += chunk;
-      });
-      res.on('error', () => this.ws.terminate());
-      res.on('end', () => this.ws.terminate());
-    });
-    this.ws.on('error', (err) => {
-      this.lastError = err;
-    });
-    this.ws.on('message', (data, isBinary) => this.onData(data, isBinary));
-    this.ws.on('close', (code, reason) => this.onClose(code, reason.toString('utf8')));
   }
 
   get isOpen(): boolean {
@@ -158,7 +123,7 @@ export class Connection {
 
   /** The subprotocol the server selected (`chat.v1`). */
   get protocol(): string {
-    return this.ws.protocol;
+    return this.socket.protocol;
   }
 
   request<M extends ClientMessage>(message: M): Promise<ReplyTypes[M['type']]> {
@@ -181,7 +146,7 @@ export class Connection {
         timer,
       });
       try {
-        this.ws.send(JSON.stringify({ ...message, ref }));
+        this.socket.send(JSON.stringify({ ...message, ref }));
       } catch (err) {
         this.pending.delete(ref);
         this.settings.clock.clearTimeout(timer);
@@ -197,23 +162,19 @@ export class Connection {
     this.rejectPending(new ChatError('closed', 'the client closed the connection'));
     if (this.phase === 'opening') {
       this.failOpen(new ChatError('closed', 'the client closed the connection'));
-      this.ws.terminate();
+      this.socket.terminate();
     } else {
-      this.ws.close(code, reason);
+      this.socket.close(code, reason);
     }
   }
 
   /** Drops the socket without a close handshake, as a dead network would. */
   terminate(): void {
-    this.ws.terminate();
+    this.socket.terminate();
   }
 
-  private onData(data: RawData, isBinary: boolean): void {
-    if (isBinary) {
-      this.handlers.invalid('binary frame');
-      return;
-    }
-    const parsed = parseServerFrame(rawText(data));
+  private onText(text: string): void {
+    const parsed = parseServerFrame(text);
     if (parsed.kind === 'unknown') return;
     if (parsed.kind === 'invalid') {
       this.handlers.invalid(parsed.reason);
@@ -225,6 +186,7 @@ export class Connection {
       if (message.type === 'welcome') this.openWith(message);
       return;
     }
+    if (this.phase === 'closed') return;
     const ref = 'ref' in message ? message.ref : undefined;
     const pending = ref === undefined ? undefined : this.pending.get(ref);
     if (ref === undefined || pending === undefined) {
@@ -258,7 +220,12 @@ export class Connection {
     this.welcomeTimer = undefined;
   }
 
-  private onClose(code: number, reason: string): void {
+  private onClose(
+    code: number,
+    reason: string,
+    detail: { refusedStatus?: number; refusedBody?: string; error?: Error },
+  ): void {
+    if (this.phase === 'closed') return;
     const was = this.phase;
     this.phase = 'closed';
     this.markEnded();
@@ -269,18 +236,22 @@ export class Connection {
       }),
     );
     if (was === 'opening') {
-      this.failOpen(this.openFailure(code, reason));
+      this.failOpen(this.openFailure(code, reason, detail));
     } else if (!this.endedByUs) {
       this.handlers.closed(code, reason);
     }
   }
 
-  private openFailure(code: number, reason: string): ChatError {
-    if (this.refusedStatus !== undefined) {
+  private openFailure(
+    code: number,
+    reason: string,
+    detail: { refusedStatus?: number; refusedBody?: string; error?: Error },
+  ): ChatError {
+    if (detail.refusedStatus !== undefined) {
       return new ChatError(
         'handshake_refused',
-        `handshake refused: HTTP ${this.refusedStatus}${refusalDetail(this.refusedBody)}`,
-        { status: this.refusedStatus },
+        `handshake refused: HTTP ${detail.refusedStatus}${refusalDetail(detail.refusedBody)}`,
+        { status: detail.refusedStatus },
       );
     }
     if (code !== 1006) {
@@ -289,9 +260,9 @@ export class Connection {
         closeReason: reason,
       });
     }
-    // ws error messages carry no URL, so no `?token=` can leak through them.
-    const detail = this.lastError ? `: ${this.lastError.message}` : '';
-    return new ChatError('connect_failed', `could not connect${detail}`, { cause: this.lastError });
+    // Transport errors carry no URL, so no `?token=` can leak through them.
+    const detailText = detail.error ? `: ${detail.error.message}` : '';
+    return new ChatError('connect_failed', `could not connect${detailText}`, { cause: detail.error });
   }
 
   private rejectPending(err: ChatError): void {

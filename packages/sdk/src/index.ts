@@ -1,12 +1,4 @@
-export * from './protocol';
-export * from './parse';
-export * from './errors';
-export * from './message-id';
-export * from './room-cursors';
-export * from './backoff';
-export * from './close-codes';
-export * from './clock';
-export * from './token';
-export { Connection, type TokenMethod, type ConnectionSettings, type ConnectionHandlers } from './connection';
-export type { ChatClientOptions, ReconnectOptions } from './client-options';
-export * from './client';
+/** The Node build of the SDK (`@securechat/sdk`): `ws` underneath. */
+export * from './shared';
+export { ChatClient, Connection, type ChatClientOptions, type ConnectionSettings } from './node/client';
+export { wsTransport, type NodeTransportOptions } from './node/ws-transport';

@@ -1,4 +1,4 @@
-import type { ChatMessage, PresenceState, ServerMessage } from './protocol';
+import type { ChatMessage, ConversationItem, PresenceState, RateLimitInfo, ServerMessage } from './protocol';
 
 /**
  * What one inbound frame turned out to be. A type this SDK does not know is reported as
@@ -72,10 +72,34 @@ function historyMessages(o: Fields, room: string): ChatMessage[] {
   });
 }
 
+function limits(o: Fields): RateLimitInfo | undefined {
+  const v = o['limits'];
+  if (v === undefined) return undefined;
+  if (!isFields(v)) throw new InvalidFrame('limits must be an object');
+  return { messages: num(v, 'messages'), window_ms: num(v, 'window_ms') };
+}
+
+function conversationItems(o: Fields): ConversationItem[] {
+  const v = o['items'];
+  if (!Array.isArray(v)) throw new InvalidFrame('items must be an array');
+  return v.map((item) => {
+    if (!isFields(item)) throw new InvalidFrame('items must hold objects');
+    const room = str(item, 'room');
+    const unread = num(item, 'unread');
+    const last = item['last'];
+    if (last === undefined) return { room, unread };
+    if (!isFields(last)) throw new InvalidFrame('last must be an object');
+    return { room, last: { type: 'message', ...chatMessage(last, optStr(last, 'room') ?? room) }, unread };
+  });
+}
+
 function known(o: Fields, type: string): ServerMessage | undefined {
   switch (type) {
-    case 'welcome':
-      return { type, user: str(o, 'user'), node: str(o, 'node'), session: str(o, 'session') };
+    case 'welcome': {
+      const base = { type, user: str(o, 'user'), node: str(o, 'node'), session: str(o, 'session') } as const;
+      const l = limits(o);
+      return l === undefined ? base : { ...base, limits: l };
+    }
     case 'joined': {
       const truncated = o['history_truncated'];
       if (truncated !== undefined && typeof truncated !== 'boolean') {
@@ -86,8 +110,14 @@ function known(o: Fields, type: string): ServerMessage | undefined {
     }
     case 'left':
       return withRef(o, { type, room: str(o, 'room') });
-    case 'ack':
-      return withRef(o, { type, id: str(o, 'id') });
+    case 'ack': {
+      const room = optStr(o, 'room');
+      return withRef(o, room === undefined ? { type, id: str(o, 'id') } : { type, id: str(o, 'id'), room });
+    }
+    case 'conversations':
+      return withRef(o, { type, items: conversationItems(o) });
+    case 'read':
+      return withRef(o, { type, room: str(o, 'room'), id: str(o, 'id') });
     case 'message':
       return { type, ...chatMessage(o, str(o, 'room')) };
     case 'presence':

@@ -60,13 +60,42 @@ export interface PingRequest {
   ref?: string;
 }
 
+/** The user's rooms and conversations, newest activity first. */
+export interface ConversationsRequest {
+  type: 'conversations';
+  ref?: string;
+}
+
+/** Moves the user's read marker in `room` to `id` (never backwards). */
+export interface ReadRequest {
+  type: 'read';
+  room: string;
+  id: string;
+  ref?: string;
+}
+
 export type ClientMessage =
-  JoinRequest | LeaveRequest | SendRequest | DmRequest | HistoryRequest | RefreshTokenRequest | PingRequest;
+  | JoinRequest
+  | LeaveRequest
+  | SendRequest
+  | DmRequest
+  | HistoryRequest
+  | RefreshTokenRequest
+  | PingRequest
+  | ConversationsRequest
+  | ReadRequest;
 
 export type ClientMessageType = ClientMessage['type'];
 
 // ---------------------------------------------------------------------------
 // Server to client
+
+/** The server's message rate limit, per user over all their connections. */
+export interface RateLimitInfo {
+  /** Messages (`send` + `dm`) accepted in any window. */
+  messages: number;
+  window_ms: number;
+}
 
 /** First frame of every connection. */
 export interface WelcomeMessage {
@@ -74,6 +103,8 @@ export interface WelcomeMessage {
   user: string;
   node: string;
   session: string;
+  /** The message rate limit (servers since issue 11): the SDK spaces its sends to stay within it. */
+  limits?: RateLimitInfo;
 }
 
 export interface JoinedMessage {
@@ -94,6 +125,8 @@ export interface LeftMessage {
 export interface AckMessage {
   type: 'ack';
   id: string;
+  /** Where the message went (for a DM, its `dm:` room). */
+  room?: string;
   ref?: string;
 }
 
@@ -141,6 +174,33 @@ export interface PongMessage {
   ref?: string;
 }
 
+/** One of the user's rooms or conversations. */
+export interface ConversationItem {
+  room: string;
+  /** The room's newest message; absent for a room with none yet. */
+  last?: MessageFrame;
+  /** Messages after the user's read marker, at most 100 (100 means "100 or more"). */
+  unread: number;
+}
+
+export interface ConversationsMessage {
+  type: 'conversations';
+  items: ConversationItem[];
+  ref?: string;
+}
+
+/**
+ * The user's read marker in `room`: the reply to `read` (with its ref: the marker now,
+ * which is never behind what was asked unless the room holds nothing newer), or an event
+ * when another connection of the user moved it.
+ */
+export interface ReadMessage {
+  type: 'read';
+  room: string;
+  id: string;
+  ref?: string;
+}
+
 /** Error codes the contract names; a server may add others, so `code` stays a string. */
 export const SERVER_ERROR_CODES = [
   'bad_request',
@@ -170,6 +230,8 @@ export type ServerMessage =
   | HistoryMessage
   | TokenRefreshedMessage
   | PongMessage
+  | ConversationsMessage
+  | ReadMessage
   | ErrorMessage;
 
 export type ServerMessageType = ServerMessage['type'];
@@ -183,6 +245,8 @@ export interface ReplyTypes {
   history: HistoryMessage;
   refresh_token: TokenRefreshedMessage;
   ping: PongMessage;
+  conversations: ConversationsMessage;
+  read: ReadMessage;
 }
 
 export const REPLY_TYPE: { readonly [K in ClientMessageType]: ReplyTypes[K]['type'] } = {
@@ -193,4 +257,6 @@ export const REPLY_TYPE: { readonly [K in ClientMessageType]: ReplyTypes[K]['typ
   history: 'history',
   refresh_token: 'token_refreshed',
   ping: 'pong',
+  conversations: 'conversations',
+  read: 'read',
 };

@@ -42,4 +42,9 @@ export class RoomCursors {
   delete(room: string): void {
     this.cursors.delete(room);
   }
+
+  /** Rooms with a cursor. */
+  rooms(): string[] {
+    return [...this.cursors.keys()];
+  }
 }

@@ -1,3 +1,11 @@
+/** Decodes base64url to text with the platform's `atob` (Node 16+ and every browser). */
+function base64urlText(part: string): string {
+  const base64 = part.replace(/-/g, '+').replace(/_/g, '/');
+  const binary = atob(base64 + '='.repeat((4 - (base64.length % 4)) % 4));
+  const bytes = Uint8Array.from(binary, (c) => c.charCodeAt(0));
+  return new TextDecoder().decode(bytes);
+}
+
 /**
  * Reads a JWT's `exp` (seconds since the epoch) without verifying it: the client only
  * needs to know when to refresh; the server is the one that verifies. Undefined when the
@@ -8,7 +16,7 @@ export function tokenExpiry(token: string): number | undefined {
   if (parts.length !== 3 || parts[1] === undefined) return undefined;
   let payload: unknown;
   try {
-    payload = JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8'));
+    payload = JSON.parse(base64urlText(parts[1]));
   } catch {
     return undefined;
   }
