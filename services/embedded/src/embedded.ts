@@ -25,12 +25,29 @@ import { generateSigningKey, loadSigningKey } from '@securechat/tokens';
 import { createAuthNode } from '@securechat/auth';
 import { createChatNode, type ChatNode } from '@securechat/chat';
 
-const WEB_DIR = join(__dirname, '..', '..', '..', 'web');
+/** The built web client (`npm run build` bundles web/src into web/dist). */
+export const WEB_DIR = join(__dirname, '..', '..', '..', 'web', 'dist');
+
+/**
+ * What nginx sends with the web client (nginx/nginx.conf.template, `location /`), less
+ * HSTS, which means nothing over plain HTTP: a strict CSP (no inline script or style, no
+ * framing), no MIME sniffing, no Referer. Embedded mode serves the same page with the
+ * same headers; test/embedded compares the two.
+ */
+export const WEB_SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  'Content-Security-Policy':
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; " +
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+  'X-Content-Type-Options': 'nosniff',
+  'X-Frame-Options': 'DENY',
+  'Referrer-Policy': 'no-referrer',
+  'Cache-Control': 'no-cache',
+});
 
 const PLACEHOLDER = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>securechat</title></head>
-<body><h1>securechat</h1><p>The auth API is under <code>/auth/</code> and the chat WebSocket at
-<code>/ws</code>. See docs/PROTOCOL.md.</p></body></html>
+<body><h1>securechat</h1><p>The web client is not built (<code>npm run build</code>). The auth
+API is under <code>/auth/</code> and the chat WebSocket at <code>/ws</code>.</p></body></html>
 `;
 
 export interface Embedded {
@@ -88,11 +105,16 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
   const { authState, chatState, connected } = config.redisUrl
     ? redisState(config, config.redisUrl, logger)
     : memoryState(config);
-  const auth = createAuthNode({ config, state: authState, signingKey, logger });
-  await Promise.all([auth.ready(), connected]);
+  await connected;
 
   const app = express();
   app.disable('x-powered-by');
+  // The page is served before the auth API (and its helmet), so it sets its own headers;
+  // the API's responses replace them with the API's.
+  app.use((_req, res, next) => {
+    for (const [name, value] of Object.entries(WEB_SECURITY_HEADERS)) res.setHeader(name, value);
+    next();
+  });
   if (existsSync(join(WEB_DIR, 'index.html'))) {
     app.use(express.static(WEB_DIR, { index: 'index.html', dotfiles: 'ignore' }));
   } else {
@@ -100,10 +122,19 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
       res.type('html').send(PLACEHOLDER);
     });
   }
-  app.use(auth.app);
+  // The auth API joins once it knows its port (its default allowed origins name it);
+  // until then, the moments after listen, it answers 503 like a node that is not ready.
+  const api = express.Router();
+  app.use(api);
+  app.use((_req, res) => {
+    res.status(503).setHeader('Retry-After', '1').json({ error: 'not_ready', message: 'not ready' });
+  });
   const server = createServer(app);
 
   const port = await listen(server, config.host, config.port, logger);
+  const auth = createAuthNode({ config, listenPort: port, state: authState, signingKey, logger });
+  await auth.ready();
+  api.use(auth.app);
   const chat = createChatNode({
     config,
     listenPort: port,
