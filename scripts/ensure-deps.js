@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Runs before `npm test`: the integration tests start real redis-server, nginx and
-// openssl processes and check docker-compose.yml with docker-compose. Missing Debian
-// packages are installed when running as root; otherwise the test run stops at once
-// with the command that installs them.
+// openssl processes, check docker-compose.yml with docker-compose, and run it for real on
+// a Docker engine (dockerd from docker.io, base images made with mmdebstrap). Missing
+// Debian packages are installed when running as root; otherwise the test run stops at
+// once with the command that installs them.
 'use strict';
 const { execFileSync, spawnSync } = require('node:child_process');
 
@@ -12,6 +13,11 @@ const needed = [
   { command: 'openssl', pkg: 'openssl' },
   // `docker-compose config` checks docker-compose.yml; it needs no Docker engine.
   { command: 'docker-compose', pkg: 'docker-compose' },
+  // test/deploy/compose-up.test.ts: the engine (the test starts dockerd itself, as root) and
+  // the base images it builds where none can be pulled (scripts/docker-base-images.sh).
+  { command: 'docker', pkg: 'docker.io' },
+  { command: 'dockerd', pkg: 'docker.io', paths: ['/usr/sbin/dockerd'] },
+  { command: 'mmdebstrap', pkg: 'mmdebstrap' },
 ];
 
 function has(tool) {
@@ -19,7 +25,7 @@ function has(tool) {
   return (tool.paths || []).some((p) => spawnSync('test', ['-x', p]).status === 0);
 }
 
-const missing = needed.filter((tool) => !has(tool)).map((tool) => tool.pkg);
+const missing = [...new Set(needed.filter((tool) => !has(tool)).map((tool) => tool.pkg))];
 if (missing.length === 0) process.exit(0);
 
 const install = `apt-get update && apt-get install -y --no-install-recommends ${missing.join(' ')}`;

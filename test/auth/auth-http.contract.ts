@@ -1,14 +1,14 @@
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import { loadConfig } from '@securechat/common';
-import { StateUnavailableError, type AuthState, type LoginLimits } from '@securechat/state';
+import { authLimits, StateUnavailableError, type AuthLimits, type AuthState } from '@securechat/state';
 import { parseJwks, TokenVerifier } from '@securechat/tokens';
 import { startAuthNode, type TestAuthNode } from '../support/auth-node';
 import { expectError, fields, type Reply } from '../support/http';
 import { decodePart, forgeries, goodClaims, signEs256 } from '../support/jwt';
 
 /** A fresh, empty state with these login limits (the suite closes it). */
-export type MakeState = (limits: LoginLimits) => Promise<AuthState>;
+export type MakeState = (limits: AuthLimits) => Promise<AuthState>;
 
 interface User {
   username: string;
@@ -20,11 +20,7 @@ interface Session {
   refresh: string;
 }
 
-const defaults = loadConfig({}, 'embedded');
-const DEFAULT_LIMITS: LoginLimits = {
-  maxConsecutiveFailures: defaults.loginMaxConsecutiveFailures,
-  maxFailuresPerAddressPerDay: defaults.loginMaxFailuresPerAddressPerDay,
-};
+const DEFAULT_LIMITS: AuthLimits = authLimits(loadConfig({}, 'embedded'));
 const TOKEN_PAIR_FIELDS = ['access_token', 'expires_in', 'refresh_expires_in', 'refresh_token', 'token_type'];
 
 /**
@@ -215,6 +211,74 @@ export function authHttpSuite(name: string, makeState: MakeState): void {
         expect(main.since(mark)).to.deep.equal([]);
       });
 
+      it('refuses a taken name before any hashing: a 409 costs no bcrypt', async () => {
+        const user = await registered(main, 'taken');
+        let mark = main.trace.length;
+        expectError(await register(main, { ...user, password: 'another-password' }), 409, 'username_taken');
+        expect(main.since(mark)).to.deep.equal(['register.attempt', 'users.get']);
+        mark = main.trace.length;
+        expect((await register(main, newUser('fresh'))).status).to.equal(201);
+        expect(main.since(mark)).to.deep.equal([
+          'register.attempt',
+          'users.get',
+          'bcrypt.hash',
+          'users.create',
+        ]);
+      });
+
+      it('429 too_many_attempts past the per-address limit, before the name is looked up: a taken and a free name get the same answer', async () => {
+        const limited = await node({
+          state: await state({ ...DEFAULT_LIMITS, registerMaxPerAddressPerHour: 2 }),
+          env: { TRUST_PROXY: '127.0.0.1' },
+        });
+        const address = nextAddress();
+        const taken = newUser('lim');
+        for (const user of [taken, newUser('lim')]) {
+          expect((await limited.client.post('/auth/register', user, from(address))).status).to.equal(201);
+        }
+        const mark = limited.trace.length;
+        const again = { ...taken, password: 'other-password' };
+        const forTaken = await limited.client.post('/auth/register', again, from(address));
+        const forFree = await limited.client.post('/auth/register', newUser('lim'), from(address));
+        for (const reply of [forTaken, forFree]) {
+          expectError(reply, 429, 'too_many_attempts');
+          expect(Number(reply.headers.get('retry-after'))).to.be.within(1, 3600);
+        }
+        expect(forTaken.text).to.equal(forFree.text);
+        expect([...forTaken.headers.keys()]).to.deep.equal([...forFree.headers.keys()]);
+        // neither name was looked up, nothing was hashed
+        expect(limited.since(mark)).to.deep.equal(['register.attempt', 'register.attempt']);
+        expect(
+          (await limited.client.post('/auth/register', newUser('lim'), from(nextAddress()))).status,
+        ).to.equal(201);
+        const lines = auditOf(limited, 'register_rate_limited');
+        expect(lines).to.have.length(2);
+        expect(lines[0]).to.include({ address, limit: 'register_hourly' });
+      });
+
+      it('counts registrations per IPv6 /64 and per day', async () => {
+        const limited = await node({
+          state: await state({ ...DEFAULT_LIMITS, registerMaxPerAddressPerDay: 2 }),
+          env: { TRUST_PROXY: '127.0.0.1' },
+        });
+        const net = `2001:db8:${(++seq).toString(16)}:1`;
+        for (const address of [`${net}::1`, `${net}:abcd::2`]) {
+          expect((await limited.client.post('/auth/register', newUser('v6'), from(address))).status).to.equal(
+            201,
+          );
+        }
+        const refused = await limited.client.post(
+          '/auth/register',
+          newUser('v6'),
+          from(`${net}:ffff:ffff:ffff:1`),
+        );
+        expectError(refused, 429, 'too_many_attempts');
+        expect(Number(refused.headers.get('retry-after'))).to.be.above(3600);
+        // the next /64 is another network
+        const next = `2001:db8:${seq.toString(16)}:2::1`;
+        expect((await limited.client.post('/auth/register', newUser('v6'), from(next))).status).to.equal(201);
+      });
+
       it('accepts exactly 72 bytes and never truncates: byte 73 makes the login fail', async () => {
         for (const password of ['a'.repeat(72), 'é'.repeat(36)]) {
           const user = { username: unique('cap'), password };
@@ -283,11 +347,18 @@ export function authHttpSuite(name: string, makeState: MakeState): void {
             401,
             'invalid_credentials',
           );
-          expect(main.since(mark), username).to.deep.equal(['limiter.attempt', 'bcrypt.compare']);
+          // a name that cannot exist is never looked up
+          const lookup = username === 'bad name!' ? [] : ['users.get'];
+          expect(main.since(mark), username).to.deep.equal(['limiter.attempt', ...lookup, 'bcrypt.compare']);
         }
         const mark = main.trace.length;
         expect((await login(main, alice, address)).status).to.equal(200);
-        expect(main.since(mark)).to.deep.equal(['limiter.attempt', 'bcrypt.compare', 'limiter.success']);
+        expect(main.since(mark)).to.deep.equal([
+          'limiter.attempt',
+          'users.get',
+          'bcrypt.compare',
+          'limiter.success',
+        ]);
       });
 
       it('takes about as long for an unknown user as for a wrong password (loose timing check)', async () => {
@@ -379,6 +450,58 @@ export function authHttpSuite(name: string, makeState: MakeState): void {
         expect(statuses.filter((s) => s === 401)).to.have.length(10);
         expect(statuses.filter((s) => s === 429)).to.have.length(4);
         expect(main.since(mark).filter((t) => t === 'bcrypt.compare')).to.have.length(10);
+      });
+
+      it('counts per IPv6 /64: rotating addresses inside one /64 does not escape the lock-out', async () => {
+        const victim = await registered(main, 'vsix');
+        const net = `2001:db8:${(++seq).toString(16)}:7`;
+        for (let i = 1; i <= 10; i++) {
+          const reply = await login(
+            main,
+            { ...victim, password: `guess-${i}-pw` },
+            `${net}:${i.toString(16)}::1`,
+          );
+          expectError(reply, 401, 'invalid_credentials');
+        }
+        expectError(await login(main, victim, `${net}:ffff:ffff:ffff:ffff`), 429, 'too_many_attempts');
+        // the next /64 is another network
+        expect((await login(main, victim, `2001:db8:${seq.toString(16)}:8::1`)).status).to.equal(200);
+      });
+
+      it('throttles password spraying on one account from many addresses, without locking the owner out', async () => {
+        const owner = await registered(main, 'spray');
+        const home = nextAddress();
+        expect((await login(main, owner, home)).status).to.equal(200);
+        const free = DEFAULT_LIMITS.accountFreeFailures;
+        const mark = main.trace.length;
+        const statuses: number[] = [];
+        let elsewhere: Reply | undefined;
+        // The attack of issue 10: 40 addresses, 9 guesses each (under every per-address limit).
+        for (let a = 0; a < 40; a++) {
+          const address = nextAddress();
+          for (let g = 0; g < 9; g++) {
+            const reply = await login(main, { ...owner, password: `spray-${a}-${g}-pw` }, address);
+            statuses.push(reply.status);
+            if (elsewhere === undefined && statuses.filter((s) => s === 401).length === free + 1) {
+              // Right after a guess past the free ones the account's 1-s delay runs: from a
+              // network it does not know, the owner waits like anyone else.
+              elsewhere = await login(main, owner, nextAddress());
+            }
+          }
+        }
+        const failures = statuses.filter((s) => s === 401).length;
+        expect(failures + statuses.filter((s) => s === 429).length).to.equal(360);
+        // The free guesses, then one per growing delay (1 s, 2 s, 4 s, ...): a handful
+        // while the loop runs, not 360.
+        expect(failures).to.be.within(free + 1, free + 8);
+        // every 429 was answered without a bcrypt comparison
+        expect(main.since(mark).filter((t) => t === 'bcrypt.compare')).to.have.length(failures);
+        expectError(elsewhere as Reply, 429, 'too_many_attempts');
+        expect(Number(elsewhere?.headers.get('retry-after'))).to.equal(1);
+        // From where they logged in before, the owner is not throttled at all.
+        expect((await login(main, owner, home)).status).to.equal(200);
+        const limited = auditOf(main, 'login_rate_limited').filter((l) => l.username === owner.username);
+        expect(limited.filter((l) => l.limit === 'account')).to.have.length(360 - failures + 1);
       });
 
       it('with TRUST_PROXY unset, a rotating spoofed X-Forwarded-For does not escape the lock-out', async () => {

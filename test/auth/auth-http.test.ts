@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { createRedisClient, keySchema, waitReady, type KeySchema } from '@securechat/common';
-import { createMemoryAuthState, createRedisAuthState, type AuthState } from '@securechat/state';
+import { createRedisClient, keySchema, loadConfig, waitReady, type KeySchema } from '@securechat/common';
+import { authLimits, createMemoryAuthState, createRedisAuthState, type AuthState } from '@securechat/state';
 import { startAuthNode, type TestAuthNode } from '../support/auth-node';
 import { expectError, fields, type Reply } from '../support/http';
 import { memoryLogger } from '../support/logs';
@@ -14,7 +14,7 @@ import { browserSessionSuite } from './browser-session.contract';
 authHttpSuite('embedded (memory state)', (limits) => Promise.resolve(createMemoryAuthState(limits)));
 browserSessionSuite('embedded (memory state)', (limits) => Promise.resolve(createMemoryAuthState(limits)));
 
-const LIMITS = { maxConsecutiveFailures: 10, maxFailuresPerAddressPerDay: 100 };
+const LIMITS = authLimits(loadConfig({}, 'embedded'));
 
 /** The request-path client the services use: no offline queue, a command timeout. */
 async function redisState(url: string, keys: KeySchema = keySchema(uniquePrefix())): Promise<AuthState> {

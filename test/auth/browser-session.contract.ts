@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
-import type { AuthState } from '@securechat/state';
+import { loadConfig } from '@securechat/common';
+import { authLimits, type AuthState } from '@securechat/state';
 import { CORS_ROUTES, SESSION_COOKIE } from '@securechat/auth';
 import { startAuthNode, type TestAuthNode } from '../support/auth-node';
 import { expectError, fields, type Reply } from '../support/http';
@@ -44,7 +45,7 @@ export function browserSessionSuite(name: string, makeState: MakeState): void {
     let seq = 0;
 
     before(async () => {
-      state = await makeState({ maxConsecutiveFailures: 10, maxFailuresPerAddressPerDay: 1000 });
+      state = await makeState(authLimits(loadConfig({}, 'embedded')));
       node = await startAuthNode({ state, env: { ALLOWED_ORIGINS: `${PAGE},${OTHER_PAGE}` } });
     });
     after(async () => {

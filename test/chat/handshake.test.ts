@@ -128,6 +128,47 @@ describe('chat handshake @redis', () => {
     await Promise.all(clients.map((c) => c.close()));
   });
 
+  it('refuses a percent-encoded parameter name or a second token in the query with 400, never a 101', async () => {
+    const token = cluster.token('alice');
+    const queries = [
+      `%74oken=${token}`,
+      `%74%6F%6B%65%6E=${token}`,
+      `x=1&T%4fKEN=${token}`,
+      `token=${token}&token=${token}`,
+    ];
+    for (const query of queries) {
+      const r = await refusal(b.url, { path: `/ws?${query}` });
+      expect(r.status, query).to.equal(400);
+      expect(JSON.parse(r.body)).to.have.property('error', 'bad_request');
+    }
+    const reasons = b.logs
+      .lines()
+      .filter((l) => l.event === 'handshake_refused')
+      .map((l) => l.reason);
+    expect(reasons.slice(-4)).to.deep.equal([
+      'query_encoding',
+      'query_encoding',
+      'query_encoding',
+      'query_duplicate',
+    ]);
+    // the literal name still works, beside parameters it does not know
+    const ok = await connect(b.url, { path: `/ws?v=1&token=${encodeURIComponent(token)}` });
+    await ok.close();
+    expect(b.logs.text()).not.to.include(token.split('.')[2] as string);
+  });
+
+  it('with ALLOW_QUERY_TOKEN=false refuses ?token= with 401 and takes the header and the subprotocol', async () => {
+    const strict = await cluster.startNode('hs-noquery', { ALLOW_QUERY_TOKEN: 'false' });
+    const token = cluster.token('alice');
+    expect((await refusal(strict.url, { token, method: 'query' })).status).to.equal(401);
+    // a token in the query is refused even beside one in the header
+    expect((await refusal(strict.url, { token, path: `/ws?token=${token}` })).status).to.equal(401);
+    for (const method of ['header', 'subprotocol'] as const)
+      await (await connect(strict.url, { token, method })).close();
+    const refused = strict.logs.lines().filter((l) => l.event === 'handshake_refused');
+    expect(refused.map((l) => l.reason)).to.deep.equal(['query_token_disabled', 'query_token_disabled']);
+  });
+
   it('never logs a token', async () => {
     const token = cluster.token('frank');
     const c = await connect(a.url, { token, method: 'query' });

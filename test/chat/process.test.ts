@@ -1,7 +1,17 @@
 import { expect } from 'chai';
+import { writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { privateKeyPem } from '@securechat/tokens';
 import { connect } from '../support/ws-client';
 import { ChatCluster } from '../support/chat-cluster';
-import { ENTRIES, runToExit, startChatNode, writeJwks, type ServiceProcess } from '../support/processes';
+import {
+  ENTRIES,
+  runToExit,
+  slowlorisLifetime,
+  startChatNode,
+  writeJwks,
+  ServiceProcess,
+} from '../support/processes';
 import { RedisServer } from '../support/redis-server';
 
 describe('chat nodes as processes @redis', () => {
@@ -66,5 +76,32 @@ describe('chat nodes as processes @redis', () => {
     const rejoin = await watcher.request({ type: 'join', room: 'ghosts' });
     expect(rejoin.members).to.deep.equal(['watcher']);
     await watcher.close();
+  });
+
+  it('cuts a slowloris on a chat node as fast as on an auth node (HTTP_HEADERS_TIMEOUT_MS)', async () => {
+    const privateKey = join(dirname(jwks), 'private.pem');
+    writeFileSync(privateKey, privateKeyPem(cluster.key), { mode: 0o600 });
+    const timeouts = { HTTP_HEADERS_TIMEOUT_MS: '1000' };
+    const chat = await startChatNode(env({ NODE_ID: 'proc-slow', ...timeouts }));
+    const auth = await ServiceProcess.start(ENTRIES.auth, {
+      name: 'auth',
+      env: { ...env(timeouts), JWT_PRIVATE_KEY_FILE: privateKey },
+    });
+    try {
+      const partial = {
+        upgrade: 'GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n',
+        plain: 'GET /healthz HTTP/1.1\r\nHost: x\r\n',
+      };
+      // Headers never finished: cut after the timeout (checked every second), well
+      // before Node's default 60 s.
+      const lifetimes = await Promise.all([
+        slowlorisLifetime(chat.port, partial.upgrade, 5000),
+        slowlorisLifetime(chat.port, partial.plain, 5000),
+        slowlorisLifetime(auth.port, partial.plain, 5000),
+      ]);
+      for (const ms of lifetimes) expect(ms).to.be.at.least(900);
+    } finally {
+      await Promise.all([chat.stop(), auth.stop()]);
+    }
   });
 });

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { clientAddress, normalizeAddress, parseTrustList } from '@securechat/common';
+import { addressNetwork, clientAddress, normalizeAddress, parseTrustList } from '@securechat/common';
 
 describe('clientAddress', () => {
   const none = parseTrustList('');
@@ -70,5 +70,14 @@ describe('clientAddress', () => {
   it('normalizes addresses to one text per address', () => {
     expect(normalizeAddress('::ffff:1.2.3.4')).to.equal('1.2.3.4');
     expect(normalizeAddress('2001:0db8:0000::0001')).to.equal('2001:db8::1');
+  });
+
+  it('counts per network: an IPv4 address alone, an IPv6 address as its /64', () => {
+    expect(addressNetwork('203.0.113.7')).to.equal('203.0.113.7');
+    expect(addressNetwork('::ffff:203.0.113.7')).to.equal('203.0.113.7');
+    expect(addressNetwork('2001:db8:1:2:3:4:5:6')).to.equal('2001:db8:1:2::/64');
+    expect(addressNetwork('2001:0db8:0001:0002:ffff::1')).to.equal('2001:db8:1:2::/64');
+    expect(addressNetwork('::1')).to.equal('::/64');
+    expect(addressNetwork('unknown')).to.equal('unknown');
   });
 });

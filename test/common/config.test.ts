@@ -1,5 +1,14 @@
 import { expect } from 'chai';
-import { ConfigError, loadConfig, type EmbeddedConfig, type ServiceMode } from '@securechat/common';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  CONFIG_VARIABLES,
+  ConfigError,
+  loadConfig,
+  type EmbeddedConfig,
+  type ServiceMode,
+} from '@securechat/common';
 
 function refusal(env: Record<string, string>, mode: ServiceMode = 'embedded'): ConfigError {
   try {
@@ -42,6 +51,14 @@ describe('configuration', () => {
       redisCommandTimeoutMs: 1000,
       shutdownGraceMs: 10000,
       pingIntervalMs: 25000,
+      registerMaxPerAddressPerHour: 20,
+      registerMaxPerAddressPerDay: 100,
+      loginAccountFreeFailures: 10,
+      loginAccountMaxDelayS: 300,
+      allowQueryToken: true,
+      httpHeadersTimeoutMs: 10000,
+      redisUsername: undefined,
+      redisPassword: undefined,
     };
     expect(config).to.include(expected);
     expect(config.allowedOrigins).to.deep.equal([]);
@@ -138,6 +155,14 @@ describe('configuration', () => {
     ['REDIS_COMMAND_TIMEOUT_MS', '1'],
     ['PRESENCE_TTL_S', '0'],
     ['MAX_BODY_BYTES', '10'],
+    ['REGISTER_MAX_PER_ADDRESS_PER_HOUR', '0'],
+    ['REGISTER_MAX_PER_ADDRESS_PER_DAY', 'many'],
+    ['LOGIN_ACCOUNT_FREE_FAILURES', '0'],
+    ['LOGIN_ACCOUNT_MAX_DELAY_S', '0'],
+    ['ALLOW_QUERY_TOKEN', 'sometimes'],
+    ['HTTP_HEADERS_TIMEOUT_MS', '10'],
+    ['REDIS_USERNAME', 'has space'],
+    ['REDIS_PASSWORD_FILE', '/nonexistent/redis.password'],
   ];
   for (const [variable, value] of bad) {
     it(`stops on ${variable}=${JSON.stringify(value)}, naming the variable`, () => {
@@ -239,6 +264,9 @@ describe('configuration', () => {
         redisUrl: 'redis://127.0.0.1:1',
         redisPrefix: 'sc:',
         redisCommandTimeoutMs: 1000,
+        // chatctl connects as the operator's Redis ACL user when one is configured
+        redisUsername: undefined,
+        redisPassword: undefined,
         accessTokenTtlS: 900,
         rateLimitWindowMs: 1000,
       });
@@ -250,5 +278,67 @@ describe('configuration', () => {
     expect(config.redisUrl).to.equal(undefined);
     expect(config.trustProxy.ranges).to.have.length(0);
     expect(config.allowedOrigins).to.deep.equal([]);
+  });
+
+  it('is documented: README.md names every variable in its configuration table', () => {
+    const readme = readFileSync(join(__dirname, '..', '..', '..', 'README.md'), 'utf8');
+    const table = readme.slice(readme.indexOf('## Configuration'), readme.indexOf('## Documentation'));
+    const named = new Set([...table.matchAll(/`([A-Z][A-Z0-9_]+)`/g)].map((m) => m[1]));
+    expect(CONFIG_VARIABLES.filter((v) => !named.has(v))).to.deep.equal([]);
+  });
+
+  it('names nodes at random by default: no host name or pid reaches clients through NODE_ID', () => {
+    const a = loadConfig({}, 'embedded').nodeId;
+    expect(a).to.match(/^node-[0-9a-f]{12}$/);
+    expect(a).not.to.include(hostname());
+    expect(a).not.to.include(String(process.pid));
+  });
+
+  describe('Redis credentials', () => {
+    let dir: string;
+    before(() => {
+      dir = mkdtempSync(join(tmpdir(), 'securechat-config-'));
+    });
+    after(() => rmSync(dir, { recursive: true, force: true }));
+    const url = 'redis://127.0.0.1:6379';
+
+    it('reads REDIS_USERNAME with REDIS_PASSWORD, or with the first line of REDIS_PASSWORD_FILE', () => {
+      const given = loadConfig(
+        { REDIS_URL: url, REDIS_USERNAME: 'chat', REDIS_PASSWORD: ' p w ' },
+        'embedded',
+      );
+      expect(given).to.include({ redisUsername: 'chat', redisPassword: ' p w ' });
+      const file = join(dir, 'password');
+      writeFileSync(file, 's3cret-from-a-file\n');
+      const filed = loadConfig(
+        { REDIS_URL: url, REDIS_USERNAME: 'chat', REDIS_PASSWORD_FILE: file },
+        'embedded',
+      );
+      expect(filed).to.include({ redisUsername: 'chat', redisPassword: 's3cret-from-a-file' });
+      // credentials in the URL alone are the URL's business (ioredis reads them)
+      const inUrl = loadConfig({ REDIS_URL: 'redis://chat:pw@127.0.0.1:6379' }, 'embedded');
+      expect(inUrl).to.include({ redisUsername: undefined, redisPassword: undefined });
+    });
+
+    it('refuses two sources for one credential, an empty file and a user without a password', () => {
+      const file = join(dir, 'empty');
+      writeFileSync(file, '\n');
+      expect(refusal({ REDIS_PASSWORD: 'a', REDIS_PASSWORD_FILE: file }).variable).to.equal(
+        'REDIS_PASSWORD_FILE',
+      );
+      expect(refusal({ REDIS_URL: 'redis://:pw@h:1', REDIS_PASSWORD: 'b' }).variable).to.equal(
+        'REDIS_PASSWORD',
+      );
+      expect(refusal({ REDIS_URL: 'redis://u:pw@h:1', REDIS_USERNAME: 'v' }).variable).to.equal(
+        'REDIS_USERNAME',
+      );
+      expect(refusal({ REDIS_USERNAME: 'chat' }).variable).to.equal('REDIS_USERNAME');
+      const empty = refusal({ REDIS_USERNAME: 'chat', REDIS_PASSWORD_FILE: file });
+      expect(empty.variable).to.equal('REDIS_PASSWORD_FILE');
+      // the message never holds a password
+      expect(refusal({ REDIS_URL: 'redis://:pw@h:1', REDIS_PASSWORD: 'b' }).message).not.to.match(
+        /\bpw\b|\bb\b/,
+      );
+    });
   });
 });

@@ -54,6 +54,19 @@ describe('logger', () => {
     expect(text()).to.include('room=a');
   });
 
+  it('redacts a token parameter whatever the encoding of its name', () => {
+    const { logger, text } = memoryLogger();
+    logger.info(`GET /ws?%74oken=opaque-a&%2574%256Fken=opaque-b&x=1`, {
+      url: '/ws?room=a;T%4FKEN=opaque-c&Access_Token=opaque-d&client_secret=opaque-e',
+    });
+    for (const secret of ['opaque-a', 'opaque-b', 'opaque-c', 'opaque-d', 'opaque-e']) {
+      expect(text()).not.to.include(secret);
+    }
+    expect(text()).to.include('%74oken=[redacted]');
+    expect(text()).to.include('x=1');
+    expect(text()).to.include('room=a');
+  });
+
   it('escapes control characters so that input cannot forge or split log lines', () => {
     const { logger, text, lines } = memoryLogger();
     const hostile =

@@ -46,14 +46,43 @@ function mounts(service: Json, name: string): Map<string, { source: string; read
   );
 }
 
-/** `docker-compose config` (Debian's docker-compose, installed by npm test): it needs no engine. */
-function composeConfig(file: string): { status: number | null; stdout: string; stderr: string } {
-  const run = spawnSync('docker-compose', ['--project-directory', ROOT, '-f', file, 'config'], {
-    encoding: 'utf8',
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
-  });
-  if (run.error !== undefined) throw run.error;
-  return { status: run.status, stdout: run.stdout, stderr: run.stderr };
+/**
+ * `docker-compose config` (Debian's docker-compose, installed by npm test): it needs no engine.
+ * Its variables come from `variables` alone, never from a developer's .env beside the file.
+ */
+function composeConfig(
+  file: string,
+  variables: Record<string, string> = {},
+): { status: number | null; stdout: string; stderr: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'compose-env-'));
+  try {
+    const envFile = join(dir, 'compose.env');
+    writeFileSync(
+      envFile,
+      Object.entries(variables)
+        .map(([k, v]) => `${k}=${v}\n`)
+        .join(''),
+    );
+    const run = spawnSync(
+      'docker-compose',
+      ['--project-directory', ROOT, '-f', file, '--env-file', envFile, 'config'],
+      { encoding: 'utf8', env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } },
+    );
+    if (run.error !== undefined) throw run.error;
+    return { status: run.status, stdout: run.stdout, stderr: run.stderr };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** `${NAME:-default}` in docker-compose.yml: the variables a deployment may set. */
+const VARIABLE = /\$\{([A-Z][A-Z0-9_]*):-([^}]*)\}/g;
+
+/** docker-compose.yml as compose reads it with no variable set: every one at its default. */
+function composeWithDefaults(): Json {
+  const text = read('docker-compose.yml').replace(VARIABLE, (_, _name: string, value: string) => value);
+  // `merge: true` resolves the file's `<<: *anchor` keys as docker compose does.
+  return object(parse(text, { merge: true }) as unknown, 'docker-compose.yml');
 }
 
 describe('docker-compose config accepts docker-compose.yml', () => {
@@ -61,10 +90,7 @@ describe('docker-compose config accepts docker-compose.yml', () => {
     const result = composeConfig(join(ROOT, 'docker-compose.yml'));
     expect(result.status, result.stderr).to.equal(0);
     const resolved = object(parse(result.stdout) as unknown, 'docker-compose config output');
-    const ours = object(
-      object(parse(read('docker-compose.yml'), { merge: true }) as unknown, 'docker-compose.yml').services,
-      'services',
-    );
+    const ours = object(composeWithDefaults().services, 'services');
     expect(Object.keys(object(resolved.services, 'services')).sort()).to.deep.equal(Object.keys(ours).sort());
   });
 
@@ -81,8 +107,7 @@ describe('docker-compose config accepts docker-compose.yml', () => {
 });
 
 describe('docker-compose.yml matches the topology npm run cluster starts', () => {
-  // `merge: true` resolves the file's `<<: *anchor` keys as docker compose does.
-  const compose = object(parse(read('docker-compose.yml'), { merge: true }) as unknown, 'docker-compose.yml');
+  const compose = composeWithDefaults();
   const services = object(compose.services, 'services');
   const specs = composeNodes();
   const service = (name: string) => object(services[name], name);
@@ -91,7 +116,7 @@ describe('docker-compose.yml matches the topology npm run cluster starts', () =>
     // The same counts as `npm run cluster` by default.
     expect([COMPOSE.authNodes, COMPOSE.chatNodes]).to.deep.equal([DEFAULT_AUTH_NODES, DEFAULT_CHAT_NODES]);
     expect(Object.keys(services).sort()).to.deep.equal(
-      ['redis', 'keys', 'certs', 'web', 'nginx', ...specs.map((s) => s.name)].sort(),
+      ['redis', 'redis-acl', 'keys', 'certs', 'web', 'nginx', ...specs.map((s) => s.name)].sort(),
     );
   });
 
@@ -116,6 +141,18 @@ describe('docker-compose.yml matches the topology npm run cluster starts', () =>
         const deps = object(node.depends_on, 'depends_on');
         expect(object(deps.redis, 'redis').condition).to.equal('service_healthy');
         expect(object(deps.keys, 'keys').condition).to.equal('service_completed_successfully');
+        expect(object(deps['redis-acl'], 'redis-acl').condition).to.equal('service_completed_successfully');
+      });
+
+      it("mounts its own role's Redis password and no other", () => {
+        const m = mounts(service(spec.name), spec.name);
+        const own = COMPOSE.redisPasswordFiles[spec.role];
+        const dir = (file: string) => file.slice(0, file.lastIndexOf('/'));
+        expect(m.get(dir(own))).to.deep.equal({ source: dir(own).slice(1), readOnly: true });
+        for (const [role, file] of Object.entries(COMPOSE.redisPasswordFiles)) {
+          if (role !== spec.role) expect(m.has(dir(file)), `${spec.name} mounts ${file}`).to.equal(false);
+        }
+        expect(m.has('/redis-ops')).to.equal(false);
       });
 
       it('mounts the public keys, and the signing key only on an auth node', () => {
@@ -197,6 +234,36 @@ describe('docker-compose.yml matches the topology npm run cluster starts', () =>
     for (const [name, value] of REDIS_SETTINGS) expect(directives.get(name), name).to.equal(value);
   });
 
+  it('runs Redis with the role users: the template filled in by the redis-acl init step', () => {
+    const redis = service('redis');
+    expect(strings(redis.command, 'redis.command').slice(-2)).to.deep.equal([
+      '--aclfile',
+      COMPOSE.redisAclFile,
+    ]);
+    const m = mounts(redis, 'redis');
+    expect(m.get('/redis-acl')).to.deep.equal({ source: 'redis-acl', readOnly: true });
+    expect(object(object(redis.depends_on, 'redis.depends_on')['redis-acl'], 'redis-acl').condition).to.equal(
+      'service_completed_successfully',
+    );
+    const init = service('redis-acl');
+    const command = strings(init.command, 'redis-acl.command').join(' ');
+    expect(command).to.include(
+      'if [ ! -f /redis-acl/users.acl ]; then node packages/cluster/dist/cli-redis-acl.js',
+    );
+    expect(command).to.include('cp /tmp/acl/users.acl /redis-acl/users.acl');
+    for (const [role, file] of Object.entries(COMPOSE.redisPasswordFiles)) {
+      expect(command).to.include(`cp /tmp/acl/${role}.password ${file}`);
+    }
+    const initMounts = mounts(init, 'redis-acl');
+    for (const dir of ['/redis-acl', '/redis-auth', '/redis-chat', '/redis-ops']) {
+      expect(initMounts.get(dir), dir).to.deep.equal({ source: dir.slice(1), readOnly: false });
+    }
+    // The image holds the template the init step fills, and the volumes' mount points.
+    const dockerfile = read('deploy/Dockerfile');
+    expect(dockerfile).to.include('COPY deploy/redis/users.acl.template ./deploy/redis/users.acl.template');
+    expect(dockerfile).to.match(/chown node:node [^\n]*\/redis-auth [^\n]*\/redis-chat/);
+  });
+
   it('makes the signing key once, and the certificate the cluster would make', () => {
     const keys = strings(service('keys').command, 'keys.command').join(' ');
     expect(keys).to.include(
@@ -220,5 +287,84 @@ describe('docker-compose.yml matches the topology npm run cluster starts', () =>
     expect(runtime).to.match(/^USER node$/m);
     expect(runtime).to.match(/^HEALTHCHECK .*\n\s+CMD \["node", "deploy\/healthcheck\.js"\]$/m);
     expect(read('deploy/healthcheck.js')).to.include("path: '/healthz'");
+  });
+});
+
+describe('docker-compose.yml adapts to the host through its variables', () => {
+  const text = read('docker-compose.yml');
+  const defaults = new Map<string, string>();
+  for (const [, name, value] of text.matchAll(VARIABLE)) {
+    const known = defaults.get(name as string);
+    if (known !== undefined && known !== value)
+      throw new Error(`${name} has two defaults: ${known}, ${value}`);
+    defaults.set(name as string, value as string);
+  }
+
+  it('gives every variable a default, documented with it in docs/DEPLOY.md', () => {
+    expect(text, 'a variable without a default').to.not.match(/\$\{[A-Z][A-Z0-9_]*(:?[?+]|\})/);
+    expect([...defaults.keys()].sort()).to.deep.equal(
+      [
+        'NODE_IMAGE',
+        'DEBIAN_IMAGE',
+        'REDIS_IMAGE',
+        'NGINX_IMAGE',
+        'SECURECHAT_TAG',
+        'HTTPS_PORT',
+        'HTTP_PORT',
+        'NGINX_NOFILE',
+      ].sort(),
+    );
+    const deploy = read('docs/DEPLOY.md');
+    for (const [name, value] of defaults) {
+      expect(deploy, name).to.include(`| \`${name}\` | \`${value}\` |`);
+    }
+  });
+
+  it("keeps today's values as the defaults, the same as deploy/Dockerfile's and nginx.conf's", () => {
+    expect(defaults.get('HTTPS_PORT')).to.equal(String(COMPOSE.httpsPort));
+    expect(defaults.get('HTTP_PORT')).to.equal(String(COMPOSE.httpPort));
+    const dockerfile = read('deploy/Dockerfile');
+    for (const name of ['NODE_IMAGE', 'DEBIAN_IMAGE']) {
+      expect(dockerfile, name).to.match(new RegExp(`^ARG ${name}=${defaults.get(name) ?? '?'}$`, 'm'));
+    }
+    expect(read(COMPOSE.renderedNginxConfig)).to.include(
+      `worker_rlimit_nofile ${defaults.get('NGINX_NOFILE') ?? '?'};`,
+    );
+  });
+
+  it('passes them on: base images to the builds and services, image tag, published ports, file limit', () => {
+    const result = composeConfig(join(ROOT, 'docker-compose.yml'), {
+      NODE_IMAGE: 'example.test/node:20',
+      DEBIAN_IMAGE: 'example.test/debian:12',
+      REDIS_IMAGE: 'example.test/redis:7',
+      NGINX_IMAGE: 'example.test/nginx:1',
+      SECURECHAT_TAG: 'v9',
+      HTTPS_PORT: '9443',
+      HTTP_PORT: '9080',
+      NGINX_NOFILE: '4096',
+    });
+    expect(result.status, result.stderr).to.equal(0);
+    const services = object(object(parse(result.stdout) as unknown, 'config').services, 'services');
+    const service = (name: string) => object(services[name], name);
+    const args = { NODE_IMAGE: 'example.test/node:20', DEBIAN_IMAGE: 'example.test/debian:12' };
+    for (const spec of composeNodes()) {
+      const node = service(spec.name);
+      expect(node.image, spec.name).to.equal('securechat:v9');
+      expect(object(node.build, 'build').args, spec.name).to.deep.equal(args);
+      expect(object(node.environment, 'environment').ALLOWED_ORIGINS, spec.name).to.equal(
+        'https://127.0.0.1:9443,https://localhost:9443',
+      );
+    }
+    expect(service('keys').image).to.equal('securechat:v9');
+    expect(service('certs').image).to.equal('securechat-certs:v9');
+    expect(object(service('certs').build, 'certs.build').args).to.deep.equal(args);
+    expect(service('redis').image).to.equal('example.test/redis:7');
+    const nginx = service('nginx');
+    expect(nginx.image).to.equal('example.test/nginx:1');
+    expect(nginx.ports).to.deep.equal([
+      { published: 9443, target: COMPOSE.httpsPort },
+      { published: 9080, target: COMPOSE.httpPort },
+    ]);
+    expect(object(nginx.ulimits, 'ulimits').nofile).to.deep.equal({ soft: 4096, hard: 4096 });
   });
 });

@@ -10,6 +10,7 @@ import {
   nodeSpecs,
   type NodeSpec,
 } from '@securechat/cluster';
+import { REDIS_USERNAMES } from '@securechat/state';
 import { ROOT } from '../support/processes';
 
 type Json = Record<string, unknown>;
@@ -181,8 +182,18 @@ describe('deploy/k8s manifests agree with each other and with the nodes', () => 
       } else {
         expect(signing, 'a chat pod has a signing key').to.equal(undefined);
         const secrets = [...volumes.values()].filter((v) => v.secret !== undefined);
-        expect(secrets, 'a chat pod mounts a Secret').to.have.length(0);
+        expect(
+          secrets.map((v) => at(v, 'secret.secretName')),
+          'a chat pod mounts only its Redis password',
+        ).to.deep.equal(['securechat-redis-chat']);
       }
+      // Each role connects to Redis as its own ACL user, with its own password Secret.
+      expect(env.get('REDIS_USERNAME')?.value).to.equal(REDIS_USERNAMES[role]);
+      expect(source(String(env.get('REDIS_PASSWORD_FILE')?.value))).to.deep.equal({
+        kind: 'Secret',
+        name: `securechat-redis-${role}`,
+        key: 'password',
+      });
     }
   });
 
@@ -278,6 +289,8 @@ describe('deploy/k8s manifests agree with each other and with the nodes', () => 
     expect(external).to.deep.equal([
       'ConfigMap/securechat-jwks',
       'Secret/securechat-redis',
+      'Secret/securechat-redis-auth',
+      'Secret/securechat-redis-chat',
       'Secret/securechat-signing-key',
       'Secret/securechat-tls',
     ]);

@@ -6,9 +6,11 @@
  * entry point as a real child process.
  */
 import { expect } from 'chai';
+import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import WebSocket from 'ws';
 import {
   Cluster,
@@ -219,6 +221,44 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
   ]).finally(() => clearTimeout(timer));
 }
 
+/**
+ * The operator's URL that `npm run cluster` prints works for redis-cli-style reads and
+ * writes and for chatctl; without it, Redis answers nothing but PING, and even with it a
+ * forged message on a room's channel is refused.
+ */
+async function checkOperatorUrl(url: string, port: number): Promise<void> {
+  const operator = new Redis(url, { maxRetriesPerRequest: 1 });
+  const anonymous = new Redis(`redis://${HOST}:${port}`, {
+    maxRetriesPerRequest: 1,
+    enableReadyCheck: false,
+  });
+  for (const client of [operator, anonymous]) client.on('error', () => undefined);
+  try {
+    expect(await operator.set('chat:blocked:nobody', 'operator', 'EX', 5)).to.equal('OK');
+    expect(await operator.del('chat:blocked:nobody')).to.equal(1);
+    expect(await operator.publish('chat:room:lobby:ch', '9-0\n{}').catch((e: Error) => e.message)).to.match(
+      /NOPERM/,
+    );
+    expect(await anonymous.ping()).to.equal('PONG');
+    for (const call of [
+      () => anonymous.get('chat:user:alice'),
+      () => anonymous.publish('chat:control', 'blocked alice'),
+      () => anonymous.publish('__keyevent@0__:set', 'chat:blocked:alice'),
+    ]) {
+      expect(await call().catch((e: Error) => e.message)).to.match(/NOPERM/);
+    }
+  } finally {
+    operator.disconnect();
+    anonymous.disconnect();
+  }
+  const ctl = spawnSync(process.execPath, [join(ROOT, 'services/chat/dist/chatctl.js'), 'status', 'alice'], {
+    env: { PATH: process.env.PATH ?? '', REDIS_URL: url },
+    encoding: 'utf8',
+  });
+  expect(ctl.status, ctl.stderr).to.equal(0);
+  expect(ctl.stdout).to.include('alice: not blocked');
+}
+
 describe('the real cluster through nginx, over TLS @redis @nginx', function () {
   this.timeout(60_000);
   const output = new PartOutput();
@@ -399,6 +439,8 @@ describe('the real cluster through nginx, over TLS @redis @nginx', function () {
           PATH: process.env.PATH,
           LOG_LEVEL: 'debug',
           RATE_LIMIT_MAX: '1000',
+          // Every account here registers from 127.0.0.1: room beyond the default 20 an hour.
+          REGISTER_MAX_PER_ADDRESS_PER_HOUR: '1000',
           SHUTDOWN_GRACE_MS: '5000',
         }),
         tools,
@@ -552,6 +594,34 @@ describe('the real cluster through nginx, over TLS @redis @nginx', function () {
       expect(line.address, method).to.equal(HOST);
       await result.client.close();
     }
+    // Reached directly, not through nginx: a local process cannot choose its address either
+    // (the nodes believe X-Forwarded-For only from nginx's own source address).
+    const authNode = topology.nodes.find((n) => n.spec.role === 'auth');
+    const direct = await fetch(`http://${HOST}:${String(authNode?.port)}/auth/login`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', ...forged },
+      body: JSON.stringify({ username: 'dave', password: 'not the password' }),
+    });
+    expect(direct.status).to.equal(401);
+    const directId = direct.headers.get('x-request-id');
+    const directLine = await waitFor(
+      () =>
+        ['auth-1', 'auth-2']
+          .flatMap((name) => output.json(name))
+          .find((l) => l.event === 'login_failure' && l.request_id === directId),
+      { what: 'the login_failure audit line of the direct request' },
+    );
+    expect(directLine.address).to.equal(HOST);
+    const chatNode = topology.nodes.find((n) => n.spec.role === 'chat');
+    const ws = new WebSocket(`ws://${HOST}:${String(chatNode?.port)}/ws`, ['chat.v1'], {
+      headers: { Authorization: `Bearer ${token}`, ...forged },
+      origin: topology.url,
+      perMessageDeflate: false,
+    });
+    const directClient = new TestClient(ws);
+    const welcome = await directClient.next((f) => f.type === 'welcome', 10_000);
+    expect((await connectedLine(welcome)).address).to.equal(HOST);
+    await directClient.close();
     const everything = output.text(topology.nodes.map((n) => n.spec.name));
     expect(everything).to.not.include('203.0.113.');
   });
@@ -672,14 +742,13 @@ describe('the real cluster through nginx, over TLS @redis @nginx', function () {
     // Down: the nodes fail closed, the revoked token above all.
     expect((await refused({ token })).status).to.equal(503);
 
-    // The cluster's own command line for it (Cluster.startRedis): same port, same data directory.
+    // The cluster's own command line for it: same port, same data directory, same users.
     const port = Number(new URL(topology.redisUrl).port);
-    const args = ['--port', String(port), '--bind', HOST, '--dir', join(dir, 'redis')];
-    args.push('--daemonize', 'no', '--logfile', '', '--save', '', ...redisArguments());
+    expect(topology.redisArgs).to.include.members(redisArguments());
     restartedRedis = new ManagedProcess({
       name: 'redis',
       command: tools.get('redis-server') as string,
-      args,
+      args: topology.redisArgs,
       env: { PATH: process.env.PATH },
       cwd: ROOT,
       output: (line, stream) => output.add('redis', line, stream),
@@ -781,13 +850,10 @@ describe('the real cluster through nginx, over TLS @redis @nginx', function () {
         .split('\n')
         .filter((l) => l.trim() !== '')
         .map((l) => JSON.parse(l) as Record<string, unknown>);
-    // A WebSocket is logged when it ends; the ?token= ones go through the internal location.
-    await waitFor(
-      () => entries().filter((e) => e.uri === '/_ws_token_in_query' && e.status === 101).length >= 1,
-      {
-        what: 'the access log entry of the ?token= socket',
-      },
-    );
+    // A WebSocket is logged when it ends; the ?token= ones go through the quiet locations.
+    await waitFor(() => entries().filter((e) => e.uri === '/_quiet/ws' && e.status === 101).length >= 1, {
+      what: 'the access log entry of the ?token= socket',
+    });
     await waitFor(() => output.of('nginx').some((l) => l.includes('too large body')), {
       what: "nginx's error log line",
     });
@@ -827,11 +893,20 @@ describe('the real cluster through nginx, over TLS @redis @nginx', function () {
       const stderr = proc.lines('stderr');
       const url = `https://${HOST}:${httpsPort}`;
       expect(stdout().filter((l) => l.startsWith('cluster ready:'))).to.deep.equal([`cluster ready: ${url}`]);
+      // Redis requires credentials: the operator's URL comes right after the ready line.
+      const lines = stdout();
+      const ready = lines.indexOf(`cluster ready: ${url}`);
+      const redisLine = /^redis: (redis:\/\/securechat-ops:[A-Za-z0-9_-]{32,}@127\.0\.0\.1:(\d+))$/.exec(
+        lines[ready + 1] ?? '',
+      );
+      expect(redisLine, `the line after the ready line: ${lines[ready + 1]}`).to.not.equal(null);
+      const operatorUrl = redisLine?.[1] as string;
+      await checkOperatorUrl(operatorUrl, Number(redisLine?.[2]));
 
       // Every line is prefixed with the name of the part that wrote it.
       const names = ['auth-1', 'auth-2', 'chat-1', 'chat-2', 'chat-3'];
       for (const line of [...stdout(), ...stderr]) {
-        if (line.startsWith('cluster ready:')) continue;
+        if (line.startsWith('cluster ready:') || line === redisLine?.[0]) continue;
         expect(line).to.match(/^\[(cluster|redis|nginx|auth-[12]|chat-[123])\] /);
       }
       const nodePorts: number[] = [];

@@ -1,10 +1,11 @@
 import { expect } from 'chai';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { get as httpGet } from 'node:http';
+import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
-import { freePort, nodeEnvironment, nodeSpecs } from '@securechat/cluster';
+import { freePort, nodeEnvironment, nodeSpecs, PROXY_SOURCE } from '@securechat/cluster';
 import { httpsSend, type HttpsReply, type HttpsRequestOptions } from '../support/https';
 import { NginxServer } from '../support/nginx';
 import { makeKeys, ServiceProcess } from '../support/processes';
@@ -24,6 +25,26 @@ function send(
 
 function json(reply: Reply): Record<string, unknown> {
   return JSON.parse(reply.text) as Record<string, unknown>;
+}
+
+/** Writes `text` on a new connection (TLS on the HTTPS port) and resolves with all it got back. */
+function rawRequest(
+  nginx: NginxServer,
+  port: number,
+  text: string,
+  tls = port === nginx.httpsPort,
+): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const socket = tls
+      ? tlsConnect({ host: '127.0.0.1', port, ca: nginx.ca, servername: 'localhost' }, () =>
+          socket.write(text),
+        )
+      : netConnect({ host: '127.0.0.1', port }, () => socket.write(text));
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    socket.once('error', reject);
+  });
 }
 
 /** Resolves with the negotiated protocol, or rejects with the handshake's error. */
@@ -65,7 +86,7 @@ describe('nginx in front of auth nodes, over TLS @redis @nginx', function () {
               host: '127.0.0.1',
               port,
               redisUrl: redis.url,
-              trustProxy: '127.0.0.1',
+              trustProxy: PROXY_SOURCE,
               allowedOrigins: [],
               signingKeyDir: keysDir,
               jwksDir: keysDir,
@@ -130,6 +151,44 @@ describe('nginx in front of auth nodes, over TLS @redis @nginx', function () {
     expect(reply.location).to.equal(`https://127.0.0.1:${nginx.httpsPort}/auth/me?x=1`);
   });
 
+  it('redirects to its own name, never to the Host a client sent', async () => {
+    const plain = await rawRequest(
+      nginx,
+      nginx.httpPort,
+      'GET /x HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n',
+    );
+    expect(plain).to.match(/^HTTP\/1\.1 301 /);
+    expect(plain).to.include(`\r\nLocation: https://127.0.0.1:${nginx.httpsPort}/x\r\n`);
+    expect(plain).not.to.include('evil.example');
+    // a plain-HTTP request on the TLS port (nginx's 497)
+    const onTls = await rawRequest(
+      nginx,
+      nginx.httpsPort,
+      'GET /y HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n',
+      false,
+    );
+    expect(onTls).to.match(/^HTTP\/1\.1 301 /);
+    expect(onTls).to.include(`\r\nLocation: https://127.0.0.1:${nginx.httpsPort}/y\r\n`);
+  });
+
+  it('connects to the nodes from its own address: a client reaching a node directly cannot choose its address', async () => {
+    const reply = await fetch(`${(nodes[0] as ServiceProcess).url}/auth/login`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'X-Forwarded-For': '203.0.113.9' },
+      body: JSON.stringify({ username: `${username}_direct`, password: 'wrong password' }),
+    });
+    expect(reply.status).to.equal(401);
+    const requestId = reply.headers.get('x-request-id');
+    const line = await waitFor(
+      () =>
+        nodes
+          .flatMap((n) => n.proc.logLines())
+          .find((l) => l.event === 'login_failure' && l.request_id === requestId),
+      { what: 'the login_failure audit line' },
+    );
+    expect(line.address).to.equal('127.0.0.1');
+  });
+
   it('sends one HSTS header on every HTTPS response, proxied, static or error', async () => {
     for (const path of ['/healthz', '/auth/jwks.json', '/auth/nope', '/', '/missing.html', '/ws']) {
       const reply = await send(nginx, 'GET', path);
@@ -175,24 +234,41 @@ describe('nginx in front of auth nodes, over TLS @redis @nginx', function () {
     expect(line.address).to.equal('127.0.0.1');
   });
 
-  it('writes no token to its logs or the nodes’ logs, even from ?token=', async () => {
+  it('writes no token to its logs or the nodes’ logs, whatever the encoding and whatever fails', async () => {
     const login = await send(nginx, 'POST', '/auth/login', { body: { username, password } });
     const token = String(json(login).access_token);
     const signature = token.split('.')[2] as string;
     expect((await send(nginx, 'GET', `/auth/me?token=${token}`)).status).to.equal(401);
-    const ws = await send(nginx, 'GET', `/ws?token=${token}`);
-    expect(ws.status).to.equal(502);
-    expect(json(ws).error).to.equal('unavailable');
-    // The same failure without a token is logged, so the log above is really being written.
+    // The chat upstream is down: every /ws below fails in nginx, which logs such failures
+    // with the request line.
+    for (const path of [`/ws?token=${token}`, `/ws?%74oken=${token}`, `/%77s?T%4FKEN=${token}`]) {
+      const ws = await send(nginx, 'GET', path);
+      expect(ws.status, path).to.equal(502);
+      expect(json(ws).error).to.equal('unavailable');
+    }
+    // Over the body limit, with a token in the query, on both upstreams.
+    for (const path of [`/ws?token=${token}`, `/auth/login?token=${token}`]) {
+      const large = await send(nginx, 'POST', path, { body: { padding: 'x'.repeat(20_000) } });
+      expect(large.status, path).to.equal(413);
+    }
+    expect((await send(nginx, 'GET', `/?token=${token}`)).status).to.equal(200);
+    expect((await send(nginx, 'GET', `/missing.html?token=${token}`)).status).to.equal(404);
+    // The same failures without a query string are logged, so the log is really being written.
     expect((await send(nginx, 'GET', '/ws')).status).to.equal(502);
+    expect(
+      (await send(nginx, 'POST', '/auth/login', { body: { padding: 'x'.repeat(20_000) } })).status,
+    ).to.equal(413);
     await waitFor(
       () => {
         const uris = nginx.accessEntries().map((e) => e.uri);
-        return uris.includes('/auth/me') && uris.includes('/_ws_token_in_query') && uris.includes('/ws');
+        return uris.includes('/_quiet/auth/me') && uris.includes('/_quiet/ws') && uris.includes('/ws');
       },
       { what: 'the access log entries' },
     );
-    await waitFor(() => nginx.errorLog().includes('connect() failed'), { what: 'the error log entry' });
+    await waitFor(
+      () => nginx.errorLog().includes('connect() failed') && nginx.errorLog().includes('too large body'),
+      { what: 'the error log entries' },
+    );
     const logs = {
       access: nginx.accessLog(),
       error: nginx.errorLog(),
@@ -200,11 +276,26 @@ describe('nginx in front of auth nodes, over TLS @redis @nginx', function () {
     };
     for (const [name, text] of Object.entries(logs)) {
       expect(text.includes(signature), `${name} log holds the token`).to.equal(false);
-      expect(text.includes('token='), `${name} log holds a query token`).to.equal(false);
+      expect(text.toLowerCase().includes('token='), `${name} log holds a query token`).to.equal(false);
+      expect(text.includes('%74oken'), `${name} log holds an encoded query token`).to.equal(false);
+    }
+  });
+
+  it('answers in JSON even a request line it cannot parse, on both ports', async () => {
+    for (const port of [nginx.httpsPort, nginx.httpPort]) {
+      const reply = await rawRequest(nginx, port, 'GARBAGE\r\n\r\n');
+      expect(reply, String(port)).to.match(/^HTTP\/1\.1 400 /);
+      expect(reply).to.match(/\r\nContent-Type: application\/json\r\n/i);
+      expect(reply.split('\r\n\r\n')[1]).to.equal(
+        '{"error":"bad_request","message":"the request is malformed"}',
+      );
     }
   });
 
   it('answers its own errors in JSON', async () => {
+    const notAllowed = await send(nginx, 'POST', '/index.html');
+    expect(notAllowed.status).to.equal(405);
+    expect(notAllowed.headers['content-type']).to.equal('application/json');
     const missing = await send(nginx, 'GET', '/missing.html');
     expect(missing.status).to.equal(404);
     expect(missing.headers['content-type']).to.equal('application/json');

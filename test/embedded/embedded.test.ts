@@ -1,6 +1,9 @@
 import { expect } from 'chai';
+import { hostname } from 'node:os';
 import { loadConfig } from '@securechat/common';
-import { startEmbedded, type Embedded } from '@securechat/embedded';
+import { readNginxTemplate } from '@securechat/cluster';
+import { startEmbedded, WEB_SECURITY_HEADERS, type Embedded } from '@securechat/embedded';
+import { ROOT } from '../support/processes';
 import { connect, refusal } from '../support/ws-client';
 import { decodePart } from '../support/jwt';
 import { Redis } from 'ioredis';
@@ -56,6 +59,39 @@ describe('embedded mode: auth, chat and the page in one process, memory state', 
     const res = await fetch(`${http}/`);
     expect(res.status).to.equal(200);
     expect(res.headers.get('content-type')).to.match(/html/);
+  });
+
+  it('serves the web client with the security headers nginx sends with it', async () => {
+    // What nginx adds to the web client (location /), HSTS aside: it means nothing over HTTP.
+    const template = readNginxTemplate(ROOT);
+    const start = template.lastIndexOf('\n        location / {');
+    const block = template.slice(start, template.indexOf('\n        }', start));
+    const edge = Object.fromEntries(
+      [...block.matchAll(/add_header ([\w-]+) (?:"([^"]*)"|(\S+?))(?: always)?;/g)]
+        .map((m) => [m[1] as string, (m[2] ?? m[3]) as string])
+        .filter(([name]) => name !== 'Strict-Transport-Security'),
+    );
+    expect(Object.keys(edge)).to.include.members(['Content-Security-Policy', 'X-Frame-Options']);
+    expect(WEB_SECURITY_HEADERS).to.deep.equal(edge);
+    for (const path of ['/', '/app.js', '/style.css']) {
+      const res = await fetch(`${http}${path}`);
+      expect(res.status, path).to.equal(200);
+      for (const [name, value] of Object.entries(edge))
+        expect(res.headers.get(name), `${path} ${name}`).to.equal(value);
+    }
+    // The API keeps its own (helmet's, and no-store).
+    const jwks = await fetch(`${http}/auth/jwks.json`);
+    expect(jwks.headers.get('content-security-policy')).to.not.equal(edge['Content-Security-Policy']);
+    expect((await fetch(`${http}/auth/me`)).headers.get('cache-control')).to.equal('no-store');
+  });
+
+  it('names itself in welcome without the host name or the pid', async () => {
+    const c = await connect(ws, { token: await login('dee') });
+    const welcome = c.frames.find((f) => f.type === 'welcome');
+    expect(String(welcome?.node)).to.match(/^node-[0-9a-f]{12}$/);
+    expect(String(welcome?.node)).not.to.include(hostname());
+    expect(String(welcome?.node)).not.to.include(String(process.pid));
+    await c.close();
   });
 
   it('runs the WebSocket protocol with tokens from its own auth API, by every method', async () => {

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { createServer, type Server } from 'node:http';
 import { Redis } from 'ioredis';
 import { createRedisClient, loadConfig } from '@securechat/common';
-import { createRedisAuthState } from '@securechat/state';
+import { authLimits, createRedisAuthState } from '@securechat/state';
 import { createAuthNode } from '@securechat/auth';
 import { connect, refusal, type TestClient } from '../support/ws-client';
 import { ChatCluster, type InProcessNode } from '../support/chat-cluster';
@@ -254,21 +254,19 @@ describe('abuse controls and live enforcement across three nodes @redis', () => 
         commandTimeoutMs: 1000,
         logger: logs.logger,
       });
-      const state = createRedisAuthState(client, cluster.keys, {
-        maxConsecutiveFailures: 10,
-        maxFailuresPerAddressPerDay: 100,
-      });
+      // an auth node's own configuration; the key is given below, the file unused
+      const config = loadConfig(
+        {
+          REDIS_URL: redis.url,
+          REDIS_PREFIX: cluster.prefix,
+          JWT_PRIVATE_KEY_FILE: '/unused',
+          BCRYPT_COST: '10',
+        },
+        'auth',
+      );
+      const state = createRedisAuthState(client, cluster.keys, authLimits(config));
       const node = createAuthNode({
-        // an auth node's own configuration; the key is given below, the file unused
-        config: loadConfig(
-          {
-            REDIS_URL: redis.url,
-            REDIS_PREFIX: cluster.prefix,
-            JWT_PRIVATE_KEY_FILE: '/unused',
-            BCRYPT_COST: '10',
-          },
-          'auth',
-        ),
+        config,
         state,
         signingKey: cluster.key,
         logger: logs.logger,

@@ -168,6 +168,59 @@ export function authStateContract(
       }
     });
 
+    it('counts an IPv6 /64 as one address', async () => {
+      for (let i = 1; i <= 3; i++) {
+        expect(await state.loginLimiter.attempt('ivan', `2001:db8:1:2::${i}`)).to.deep.equal({
+          allowed: true,
+        });
+      }
+      const locked = await state.loginLimiter.attempt('ivan', '2001:db8:1:2:ffff::9');
+      expect(locked).to.deep.include({ allowed: false, limit: 'username_address' });
+      expect(await state.loginLimiter.attempt('ivan', '2001:db8:1:3::1')).to.deep.equal({ allowed: true });
+    });
+
+    it('throttles an account attempted from many networks; a network that logged in to it is exempt', async () => {
+      await state.loginLimiter.recordSuccess('judy', '10.9.0.1');
+      // four free attempts (accountFreeFailures), the fifth starts a 1-s delay
+      for (let i = 0; i < 5; i++) {
+        expect(await state.loginLimiter.attempt('judy', `10.8.0.${i}`)).to.deep.equal({ allowed: true });
+      }
+      expect(await state.loginLimiter.attempt('judy', '10.8.1.1')).to.deep.equal({
+        allowed: false,
+        retryAfterS: 1,
+        limit: 'account',
+      });
+      expect(await state.loginLimiter.attempt('judy', '10.9.0.1')).to.deep.equal({ allowed: true });
+      expect(await state.loginLimiter.attempt('kate', '10.8.1.1')).to.deep.equal({ allowed: true });
+    });
+
+    it('an attempt the account refuses costs its network nothing', async () => {
+      for (let i = 0; i < 5; i++) await state.loginLimiter.attempt('liam', `10.7.0.${i}`);
+      for (let i = 0; i < 6; i++) {
+        expect((await state.loginLimiter.attempt('liam', '10.7.1.1')).allowed).to.equal(false);
+      }
+      // 10.7.1.1 still has its whole daily budget of 5
+      for (let i = 0; i < 5; i++) {
+        expect(await state.loginLimiter.attempt(`n${i}`, '10.7.1.1')).to.deep.equal({ allowed: true });
+      }
+      expect(await state.loginLimiter.attempt('n5', '10.7.1.1')).to.deep.include({
+        allowed: false,
+        limit: 'address_daily',
+      });
+    });
+
+    it('limits registrations per network per hour', async () => {
+      expect(await state.registrationLimiter.attempt('10.6.0.1')).to.deep.equal({ allowed: true });
+      expect(await state.registrationLimiter.attempt('10.6.0.1')).to.deep.equal({ allowed: true });
+      const refused = await state.registrationLimiter.attempt('10.6.0.1');
+      expect(refused).to.deep.include({ allowed: false, limit: 'register_hourly' });
+      if (!refused.allowed) expect(refused.retryAfterS).to.be.within(3500, 3600);
+      expect(await state.registrationLimiter.attempt('10.6.0.2')).to.deep.equal({ allowed: true });
+      expect(await state.registrationLimiter.attempt('2001:db8:6::1')).to.deep.equal({ allowed: true });
+      expect(await state.registrationLimiter.attempt('2001:db8:6::2')).to.deep.equal({ allowed: true });
+      expect((await state.registrationLimiter.attempt('2001:db8:6:0:1::3')).allowed).to.equal(false);
+    });
+
     it('reports ready', async () => {
       expect(await state.ready()).to.equal(true);
     });

@@ -1,11 +1,26 @@
 import { Redis } from 'ioredis';
 import { expect } from 'chai';
-import { keySchema, waitReady, type KeySchema } from '@securechat/common';
-import { createMemoryAuthState, createRedisAuthState, type AuthState } from '@securechat/state';
+import { keySchema, loadConfig, waitReady, type KeySchema } from '@securechat/common';
+import {
+  authLimits,
+  createMemoryAuthState,
+  createRedisAuthState,
+  type AuthLimits,
+  type AuthState,
+} from '@securechat/state';
 import { RedisServer, uniquePrefix } from '../support/redis-server';
 import { authStateContract } from './auth-state.contract';
 
-const limits = { maxConsecutiveFailures: 3, maxFailuresPerAddressPerDay: 5 };
+/** Small limits, so that the contract reaches each of them in a few calls. */
+const limits: AuthLimits = {
+  ...authLimits(loadConfig({}, 'embedded')),
+  maxConsecutiveFailures: 3,
+  maxFailuresPerAddressPerDay: 5,
+  accountFreeFailures: 4,
+  accountMaxDelayS: 60,
+  registerMaxPerAddressPerHour: 2,
+  registerMaxPerAddressPerDay: 3,
+};
 
 /** A plain client; a failed command fails its test, the listener only keeps it from crashing. */
 function client(url: string): Redis {
@@ -72,6 +87,41 @@ describe('redis-backed @redis', () => {
       expect(await state?.blocklist.blockedReason('gina')).to.equal('operator');
       await r.del(`${keys.prefix}blocked:gina`);
       expect(await state?.blocklist.blockedReason('gina')).to.equal(undefined);
+    });
+
+    it('keeps the account throttle in <prefix>rl:login:account:<name>, known networks in <prefix>rl:login:known:<name>', async () => {
+      const r = redis as Redis;
+      await state?.loginLimiter.recordSuccess('owen', '2001:db8:9:9::1');
+      expect(await r.zrange(`${keys.prefix}rl:login:known:owen`, '0', '-1')).to.deep.equal([
+        '2001:db8:9:9::/64',
+      ]);
+      const knownTtl = await r.pttl(`${keys.prefix}rl:login:known:owen`);
+      expect(knownTtl).to.be.within(29 * 86400_000, 30 * 86400_000);
+      for (let i = 0; i < 5; i++) await state?.loginLimiter.attempt('owen', `10.5.0.${i}`);
+      const delayOf = async () => {
+        const count = await r.hgetall(`${keys.prefix}rl:login:account:owen`);
+        return { failures: Number(count.failures), delay: Number(count.next_at) - Date.now() };
+      };
+      const first = await delayOf();
+      expect(first.failures).to.equal(5);
+      expect(first.delay).to.be.within(500, 1000);
+      // The delay is over (an operator could do this to lift it): the next one doubles.
+      await r.hset(`${keys.prefix}rl:login:account:owen`, 'next_at', '0');
+      expect(await state?.loginLimiter.attempt('owen', '10.5.1.1')).to.deep.equal({ allowed: true });
+      const second = await delayOf();
+      expect(second.failures).to.equal(6);
+      expect(second.delay).to.be.within(1500, 2000);
+      expect(await r.pttl(`${keys.prefix}rl:login:account:owen`)).to.be.within(86000_000, 86400_000);
+      // the known network is not counted
+      await state?.loginLimiter.attempt('owen', '2001:db8:9:9:1::2');
+      expect((await delayOf()).failures).to.equal(6);
+    });
+
+    it('keeps registration counts per network under <prefix>rl:register:', async () => {
+      const r = redis as Redis;
+      await state?.registrationLimiter.attempt('2001:db8:5:5::1');
+      expect(await r.get(`${keys.prefix}rl:register:hour:2001:db8:5:5::/64`)).to.equal('1');
+      expect(await r.get(`${keys.prefix}rl:register:day:2001:db8:5:5::/64`)).to.equal('1');
     });
 
     it('revoking a family already gone leaves no key without a TTL behind', async () => {

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
-import { keySchema, type Logger } from '@securechat/common';
+import { keySchema, loadConfig, type Logger } from '@securechat/common';
 import {
+  authLimits,
   createMemoryAuthState,
   createMemoryChatState,
   createRedisChatState,
@@ -20,7 +21,7 @@ chatStateContract(
   'memory',
   () => {
     const cluster = new MemoryCluster();
-    const auth = createMemoryAuthState({ maxConsecutiveFailures: 3, maxFailuresPerAddressPerDay: 5 });
+    const auth = createMemoryAuthState(authLimits(loadConfig({}, 'embedded')));
     return Promise.resolve({
       a: createMemoryChatState(cluster, auth, options('a')),
       b: createMemoryChatState(cluster, auth, options('b')),

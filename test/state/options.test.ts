@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { loadConfig } from '@securechat/common';
-import { chatStateOptions, loginLimits } from '@securechat/state';
+import { authLimits, chatStateOptions } from '@securechat/state';
 
 describe('state options from the configuration', () => {
   const env = {
@@ -13,6 +13,10 @@ describe('state options from the configuration', () => {
     CONFIGURE_KEYSPACE_EVENTS: 'false',
     LOGIN_MAX_CONSECUTIVE_FAILURES: '4',
     LOGIN_MAX_FAILURES_PER_ADDRESS_PER_DAY: '40',
+    LOGIN_ACCOUNT_FREE_FAILURES: '5',
+    LOGIN_ACCOUNT_MAX_DELAY_S: '60',
+    REGISTER_MAX_PER_ADDRESS_PER_HOUR: '3',
+    REGISTER_MAX_PER_ADDRESS_PER_DAY: '30',
   };
 
   it("turns a chat node's configuration into its chat state options, in every mode that runs one", () => {
@@ -26,9 +30,16 @@ describe('state options from the configuration', () => {
     expect(chatStateOptions(loadConfig(env, 'embedded'))).to.deep.equal(expected);
   });
 
-  it("turns an auth node's configuration into its login limits", () => {
-    const expected = { maxConsecutiveFailures: 4, maxFailuresPerAddressPerDay: 40 };
-    expect(loginLimits(loadConfig(env, 'auth'))).to.deep.equal(expected);
-    expect(loginLimits(loadConfig(env, 'embedded'))).to.deep.equal(expected);
+  it("turns an auth node's configuration into its login and registration limits", () => {
+    const expected = {
+      maxConsecutiveFailures: 4,
+      maxFailuresPerAddressPerDay: 40,
+      accountFreeFailures: 5,
+      accountMaxDelayS: 60,
+      registerMaxPerAddressPerHour: 3,
+      registerMaxPerAddressPerDay: 30,
+    };
+    expect(authLimits(loadConfig(env, 'auth'))).to.deep.equal(expected);
+    expect(authLimits(loadConfig(env, 'embedded'))).to.deep.equal(expected);
   });
 });

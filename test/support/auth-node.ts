@@ -14,9 +14,9 @@ import { Client } from './http';
 import { memoryLogger } from './logs';
 
 /**
- * What a request did, in order: 'limiter.attempt', 'limiter.success', 'bcrypt.hash',
- * 'bcrypt.compare'. Lets a test assert structure (one compare, limiter first) rather
- * than guess it from timing.
+ * What a request did, in order: 'limiter.attempt', 'limiter.success', 'register.attempt',
+ * 'users.get', 'users.create', 'bcrypt.hash', 'bcrypt.compare'. Lets a test assert
+ * structure (one compare, limiter first) rather than guess it from timing.
  */
 export type Trace = string[];
 
@@ -34,11 +34,28 @@ export function countingBcrypt(trace: Trace): BcryptPrimitives {
   };
 }
 
-/** The same state, with the login limiter's calls written to the trace. */
+/** The same state, with the limiters' and the user store's calls written to the trace. */
 function tracedState(state: AuthState, trace: Trace): AuthState {
   const limiter = state.loginLimiter;
+  const { registrationLimiter, users } = state;
   return {
     ...state,
+    registrationLimiter: {
+      attempt: (address) => {
+        trace.push('register.attempt');
+        return registrationLimiter.attempt(address);
+      },
+    },
+    users: {
+      get: (username) => {
+        trace.push('users.get');
+        return users.get(username);
+      },
+      create: (user) => {
+        trace.push('users.create');
+        return users.create(user);
+      },
+    },
     loginLimiter: {
       attempt: (user, address) => {
         trace.push('limiter.attempt');

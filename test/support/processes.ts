@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { connect as netConnect } from 'node:net';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
@@ -132,4 +133,26 @@ export function makeKeys(dir: string): { privateKey: string; jwks: string } {
   const result = spawnSync(process.execPath, [join(ROOT, ENTRIES.keys), dir], { encoding: 'utf8' });
   if (result.status !== 0) throw new Error(`keys CLI failed: ${result.stderr}`);
   return { privateKey: join(dir, KEY_FILES.privateKey), jwks: join(dir, KEY_FILES.jwks) };
+}
+
+/**
+ * A slowloris: opens a connection to `port`, sends `partial` (headers never finished) and
+ * resolves with how long the server took to cut it; rejects if it is still open after
+ * `deadlineMs`.
+ */
+export function slowlorisLifetime(port: number, partial: string, deadlineMs: number): Promise<number> {
+  return new Promise((res, rej) => {
+    const started = Date.now();
+    const socket = netConnect({ host: '127.0.0.1', port }, () => socket.write(partial));
+    const timer = setTimeout(() => {
+      socket.destroy();
+      rej(new Error(`the connection was still open after ${deadlineMs} ms`));
+    }, deadlineMs);
+    socket.on('data', () => undefined);
+    socket.once('error', () => undefined);
+    socket.once('close', () => {
+      clearTimeout(timer);
+      res(Date.now() - started);
+    });
+  });
 }

@@ -6,6 +6,7 @@ import { describeExit, ManagedProcess, type ExitInfo } from './managed-process';
 import { localFileLimits, readNginxTemplate, renderNginxConfig } from './nginx-config';
 import { freePort, portIsFree } from './ports';
 import { httpStatus, redisPing, waitFor, type WaitOptions } from './readiness';
+import { ensureRedisAcl, readAclTemplate, readPassword, redisUrlFor, type RedisAclFiles } from './redis-acl';
 import { ensureSigningKeys } from './signing-keys';
 import { edgeOrigins, nodeEnvironment, nodeSpecs, redisArguments, WEB_DIST, type NodeSpec } from './topology';
 
@@ -24,11 +25,25 @@ export interface ClusterDeps {
 export interface RunningCluster {
   url: string;
   httpUrl: string;
+  /** Redis's address, without credentials. */
   redisUrl: string;
+  /** The operator's URL (user securechat-ops and its password): `redis: <url>` in the output. */
+  operatorRedisUrl: string;
+  /** redis-server's arguments, to start it again the same way (a test's restart). */
+  redisArgs: string[];
   nodes: { spec: NodeSpec; port: number }[];
 }
 
+/** Credentials the cluster manages for its nodes: none of the operator's may override them. */
+const MANAGED_CREDENTIALS = ['REDIS_USERNAME', 'REDIS_PASSWORD', 'REDIS_PASSWORD_FILE'];
+
 const HOST = '127.0.0.1';
+/**
+ * The loopback address nginx connects to the nodes from, and the only one whose
+ * X-Forwarded-For they believe (TRUST_PROXY). Every other local process connects from
+ * 127.0.0.1, so reaching a node directly does not let it choose the address the node sees.
+ */
+export const PROXY_SOURCE = '127.0.0.2';
 
 /**
  * The production topology as local processes: redis-server, the auth and chat nodes and
@@ -40,6 +55,8 @@ export class Cluster {
   private stopRequested = false;
   private stopped: Promise<void> | undefined;
   private readonly taken = new Set<number>();
+  /** PROXY_SOURCE, or HOST where the system cannot bind it (then with a warning). */
+  private proxySource = PROXY_SOURCE;
 
   constructor(private readonly deps: ClusterDeps) {}
 
@@ -89,16 +106,50 @@ export class Cluster {
     const keys = ensureSigningKeys(join(knobs.dir, 'keys'));
     if (keys.created) this.deps.log(`made a token signing key: ${keys.privateKey}`);
     await this.checkFixedPorts();
+    if (!(await portIsFree(0, PROXY_SOURCE))) {
+      this.proxySource = HOST;
+      this.deps.log(
+        `cannot bind ${PROXY_SOURCE}: nginx connects from ${HOST}, and the nodes believe X-Forwarded-For from any local process`,
+      );
+    }
 
-    const redisUrl = await this.startRedis(await this.pickPort(knobs.redisPort));
-    const nodes = await this.startNodes(redisUrl, join(knobs.dir, 'keys'));
+    // Every role's Redis user; the passwords are made once and kept in the directory.
+    const acl = ensureRedisAcl(
+      join(knobs.dir, 'redis-acl'),
+      this.deps.env.REDIS_PREFIX?.trim() || 'chat:',
+      readAclTemplate(this.deps.repoRoot),
+    );
+    if (acl.created.length > 0)
+      this.deps.log(`made Redis passwords for ${acl.created.join(', ')} in ${acl.aclFile}`);
+    const redisPort = await this.pickPort(knobs.redisPort);
+    const redisArgs = this.redisArgs(redisPort, acl);
+    const redisUrl = await this.startRedis(redisPort, redisArgs);
+    const nodes = await this.startNodes(redisUrl, join(knobs.dir, 'keys'), acl);
     const httpPort = await this.pickPort(knobs.httpPort);
     const url = await this.startNginx(nodes, httpPort, tls);
 
     this.ready = true;
     const access = join(knobs.dir, 'nginx', 'access.log');
     this.deps.log(`http redirect on http://${HOST}:${httpPort}, redis on ${redisUrl}, access log ${access}`);
-    return { url, httpUrl: `http://${HOST}:${httpPort}`, redisUrl, nodes };
+    const operatorRedisUrl = redisUrlFor(
+      'operator',
+      readPassword(acl.passwordFiles.operator),
+      HOST,
+      redisPort,
+    );
+    return { url, httpUrl: `http://${HOST}:${httpPort}`, redisUrl, operatorRedisUrl, redisArgs, nodes };
+  }
+
+  /** redis-server's command line: AOF as the persistence, REDIS_SETTINGS, the ACL file. */
+  private redisArgs(port: number, acl: RedisAclFiles): string[] {
+    const dir = join(this.deps.knobs.dir, 'redis');
+    mkdirSync(dir, { recursive: true });
+    return [
+      ...['--port', String(port), '--bind', HOST, '--dir', dir, '--daemonize', 'no', '--logfile', ''],
+      // AOF is the persistence: no RDB snapshots besides it.
+      ...['--save', '', ...redisArguments()],
+      ...['--aclfile', acl.aclFile],
+    ];
   }
 
   private get wait(): WaitOptions {
@@ -132,19 +183,21 @@ export class Cluster {
     return port;
   }
 
-  private async startRedis(port: number): Promise<string> {
-    const dir = join(this.deps.knobs.dir, 'redis');
-    mkdirSync(dir, { recursive: true });
-    const args = ['--port', String(port), '--bind', HOST, '--dir', dir, '--daemonize', 'no', '--logfile', ''];
-    // AOF is the persistence: no RDB snapshots besides it.
-    args.push('--save', '', ...redisArguments());
+  private async startRedis(port: number, args: string[]): Promise<string> {
     this.spawn('redis', this.tool('redis-server'), args, { PATH: this.deps.env.PATH });
     await waitFor(() => redisPing(port), { ...this.wait, what: `redis on port ${port}` });
     return `redis://${HOST}:${port}`;
   }
 
-  private async startNodes(redisUrl: string, keysDir: string): Promise<RunningCluster['nodes']> {
-    const { knobs, env } = this.deps;
+  private async startNodes(
+    redisUrl: string,
+    keysDir: string,
+    acl: RedisAclFiles,
+  ): Promise<RunningCluster['nodes']> {
+    const { knobs } = this.deps;
+    const env = Object.fromEntries(
+      Object.entries(this.deps.env).filter(([name]) => !MANAGED_CREDENTIALS.includes(name)),
+    );
     const allowedOrigins = env.ALLOWED_ORIGINS?.trim()
       ? env.ALLOWED_ORIGINS.split(',').map((o) => o.trim())
       : edgeOrigins(knobs.httpsPort);
@@ -155,10 +208,11 @@ export class Cluster {
         host: HOST,
         port,
         redisUrl,
-        trustProxy: HOST,
+        trustProxy: this.proxySource,
         allowedOrigins,
         signingKeyDir: keysDir,
         jwksDir: keysDir,
+        redisPasswordFiles: { auth: acl.passwordFiles.auth, chat: acl.passwordFiles.chat },
       };
       const args = [...spec.nodeArgs, join(this.deps.repoRoot, spec.entry)];
       this.spawn(spec.name, process.execPath, args, { ...env, ...nodeEnvironment(spec, placement) });
@@ -195,6 +249,8 @@ export class Cluster {
       httpListen: `${HOST}:${httpPort}`,
       publicHttpsPort: knobs.httpsPort,
       serverName: 'localhost',
+      publicHost: HOST,
+      ...(this.proxySource !== HOST ? { proxyBind: this.proxySource } : {}),
       certFile: tls.cert,
       keyFile: tls.key,
       webRoot,

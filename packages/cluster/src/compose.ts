@@ -28,6 +28,10 @@ export const COMPOSE = Object.freeze({
   /** Volumes: the signing key (auth nodes only) and the public key set (every node). */
   signingKeyDir: '/keys',
   jwksDir: '/jwks',
+  /** Each node role's Redis password (volumes redis-auth, redis-chat; `redis-acl` fills them). */
+  redisPasswordFiles: Object.freeze({ auth: '/redis-auth/password', chat: '/redis-chat/password' }),
+  /** Redis's aclfile (volume redis-acl). */
+  redisAclFile: '/redis-acl/users.acl',
   certDir: '/etc/nginx/certs',
   certSubjectAltNames: CERT_SUBJECT_ALT_NAMES,
   webRoot: '/usr/share/nginx/securechat',
@@ -52,6 +56,7 @@ export function composePlacement(): NodePlacement {
     allowedOrigins: edgeOrigins(COMPOSE.httpsPort),
     signingKeyDir: COMPOSE.signingKeyDir,
     jwksDir: COMPOSE.jwksDir,
+    redisPasswordFiles: COMPOSE.redisPasswordFiles,
   };
 }
 
@@ -67,6 +72,7 @@ export function composeNginxSettings(nodes: readonly NodeSpec[]): NginxSettings 
     httpListen: String(COMPOSE.httpPort),
     publicHttpsPort: COMPOSE.httpsPort,
     serverName: 'localhost',
+    publicHost: 'localhost',
     certFile: `${COMPOSE.certDir}/cert.pem`,
     keyFile: `${COMPOSE.certDir}/key.pem`,
     webRoot: COMPOSE.webRoot,

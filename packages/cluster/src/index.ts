@@ -2,6 +2,7 @@ export * from './topology';
 export * from './nginx-config';
 export * from './certificate';
 export * from './signing-keys';
+export * from './redis-acl';
 export * from './prerequisites';
 export * from './ports';
 export * from './readiness';

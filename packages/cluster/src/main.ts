@@ -54,7 +54,9 @@ async function main(): Promise<void> {
 
   try {
     const running = await cluster.start();
-    if (!exiting) process.stdout.write(`cluster ready: ${running.url}\n`);
+    // The operator's Redis URL right after the ready line (CONTRACT.md): Redis requires
+    // credentials, and redis-cli -u and chatctl's REDIS_URL take this one.
+    if (!exiting) process.stdout.write(`cluster ready: ${running.url}\nredis: ${running.operatorRedisUrl}\n`);
   } catch (err) {
     if (exiting) return;
     process.stderr.write(`[cluster] could not start: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -1,6 +1,16 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { KEEP_ALIVE_TIMEOUT_MS } from '@securechat/common';
+
+/**
+ * How long nginx keeps an idle connection to an auth node: well under the nodes' own
+ * KEEP_ALIVE_TIMEOUT_MS, so nginx always closes first (test/cluster checks the two).
+ */
+export const UPSTREAM_KEEPALIVE_TIMEOUT_S = 30;
+if (UPSTREAM_KEEPALIVE_TIMEOUT_S * 1000 >= KEEP_ALIVE_TIMEOUT_MS) {
+  throw new Error("the upstream keep-alive must be shorter than the nodes' keep-alive");
+}
 
 /** One node behind nginx: a loopback address locally, a service name in compose. */
 export interface Upstream {
@@ -56,6 +66,15 @@ export interface NginxSettings {
   /** The port browsers reach HTTPS on, for the redirect. */
   publicHttpsPort: number;
   serverName: string;
+  /** The host name redirects to HTTPS name (never the client's Host header). */
+  publicHost: string;
+  /**
+   * The local address nginx connects to the nodes from (`proxy_bind`), when the host's
+   * ordinary addresses are shared with other clients (the local cluster: 127.0.0.2, as
+   * every local process connects from 127.0.0.1). Unset: nginx has an address of its own
+   * (compose's fixed backend address).
+   */
+  proxyBind?: string;
   certFile: string;
   keyFile: string;
   webRoot: string;
@@ -133,6 +152,11 @@ export function renderNginxConfig(template: string, s: NginxSettings): string {
     throw new Error('workerConnections cannot exceed workerRlimitNofile');
   }
   const log = (what: string, path: string) => (path === 'stderr' ? 'stderr' : `"${safePath(what, path)}"`);
+  if (!/^[A-Za-z0-9.-]+$|^\[[0-9a-fA-F:]+\]$/.test(s.publicHost))
+    throw new Error(`bad public host ${s.publicHost}`);
+  if (s.proxyBind !== undefined && !/^(\d{1,3}\.){3}\d{1,3}$|^[0-9a-fA-F:]+$/.test(s.proxyBind)) {
+    throw new Error(`proxyBind must be an address: ${s.proxyBind}`);
+  }
   return fillTemplate(template, {
     WORKER_PROCESSES: s.workerProcesses === 'auto' ? 'auto' : whole('workerProcesses', s.workerProcesses, 1),
     WORKER_RLIMIT_NOFILE: whole('workerRlimitNofile', s.workerRlimitNofile, 64),
@@ -144,6 +168,12 @@ export function renderNginxConfig(template: string, s: NginxSettings): string {
     HTTP_LISTEN: listen('httpListen', s.httpListen),
     HTTPS_PORT_SUFFIX: s.publicHttpsPort === 443 ? '' : `:${whole('publicHttpsPort', s.publicHttpsPort, 1)}`,
     SERVER_NAME: s.serverName,
+    PUBLIC_HOST: s.publicHost,
+    PROXY_BIND:
+      s.proxyBind === undefined
+        ? '    # (no proxy_bind: nginx has an address of its own)'
+        : `    proxy_bind ${s.proxyBind};`,
+    UPSTREAM_KEEPALIVE_TIMEOUT: `${UPSTREAM_KEEPALIVE_TIMEOUT_S}s`,
     CERT_FILE: safePath('certFile', s.certFile),
     KEY_FILE: safePath('keyFile', s.keyFile),
     WEB_ROOT: safePath('webRoot', s.webRoot),

@@ -1,4 +1,4 @@
-import { KEYSPACE_FLAGS } from '@securechat/state';
+import { KEYSPACE_FLAGS, REDIS_USERNAMES } from '@securechat/state';
 /**
  * The production topology, described once: which nodes run, what each one is started
  * with, and what Redis must be configured with. `npm run cluster` starts it as local
@@ -75,6 +75,11 @@ export interface NodePlacement {
   signingKeyDir: string;
   /** Directory holding jwks.json, the public keys every node trusts. */
   jwksDir: string;
+  /**
+   * Where each role's Redis password is (`npm run redis-acl`); the node then connects as
+   * its role's ACL user. Unset: Redis without users (tests of other things).
+   */
+  redisPasswordFiles?: Readonly<Record<Role, string>>;
 }
 
 /**
@@ -93,6 +98,12 @@ export function nodeEnvironment(spec: NodeSpec, placement: NodePlacement): Recor
   };
   // Chat nodes verify tokens and hold no signing secret.
   if (spec.role === 'auth') env.JWT_PRIVATE_KEY_FILE = `${placement.signingKeyDir}/${KEY_FILES.privateKey}`;
+  if (placement.redisPasswordFiles !== undefined) {
+    env.REDIS_USERNAME = REDIS_USERNAMES[spec.role];
+    env.REDIS_PASSWORD_FILE = placement.redisPasswordFiles[spec.role];
+    // The topology configures Redis itself (REDIS_SETTINGS); a node's user may not CONFIG.
+    env.CONFIGURE_KEYSPACE_EVENTS = 'false';
+  }
   return env;
 }
 

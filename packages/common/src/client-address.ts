@@ -73,3 +73,17 @@ export function clientAddress(
   }
   return remote;
 }
+
+/**
+ * What a per-address limit counts under: an IPv4 address on its own, an IPv6 address as
+ * its /64 (`2001:db8:1:2::/64`). A subscriber is routinely given a whole /64, so a limit
+ * on full IPv6 addresses would give one client 2^64 budgets. Anything that is not an IP
+ * address (a peer the socket no longer knows) is counted as it is.
+ */
+export function addressNetwork(address: string): string {
+  if (!ipaddr.isValid(address)) return address;
+  const addr = ipaddr.process(address);
+  if (addr.kind() === 'ipv4') return addr.toString();
+  const parts = (addr as ipaddr.IPv6).parts.slice(0, 4);
+  return `${new ipaddr.IPv6([...parts, 0, 0, 0, 0]).toString()}/64`;
+}

@@ -1,5 +1,5 @@
-import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { parseTrustList } from './client-address';
 
@@ -106,7 +106,9 @@ const logLevel = z
   .optional()
   .transform((v): LogLevel => v ?? 'info');
 
-const nodeId = str(`${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`).refine(
+// Random: the node's name reaches clients (`welcome`), so it never carries the host name
+// or the pid unless an operator chooses such a NODE_ID.
+const nodeId = str(`node-${randomBytes(6).toString('hex')}`).refine(
   (v) => /^[A-Za-z0-9_.-]{1,64}$/.test(v),
   'must be 1-64 of [A-Za-z0-9_.-]',
 );
@@ -135,6 +137,8 @@ const SERVER = {
   shutdownGraceMs: variable('SHUTDOWN_GRACE_MS', int(0, 600_000, 10000)),
   /** Proxies whose X-Forwarded-For is believed. */
   trustProxy: variable('TRUST_PROXY', trustList),
+  /** Time a client has to send a request's headers (slowloris bound), every node kind. */
+  httpHeadersTimeoutMs: variable('HTTP_HEADERS_TIMEOUT_MS', int(500, 600_000, 10_000)),
   /**
    * The pages that may use this process: WebSocket handshakes (chat), CORS and the
    * session cookie (auth). Empty means "the server's own origin(s)", from host and port.
@@ -146,6 +150,22 @@ const SERVER = {
 const REDIS = {
   redisPrefix: variable('REDIS_PREFIX', prefix),
   redisCommandTimeoutMs: variable('REDIS_COMMAND_TIMEOUT_MS', int(50, 60_000, 1000)),
+  /** Redis ACL user, and its password (REDIS_PASSWORD or REDIS_PASSWORD_FILE): see `redisCredentials`. */
+  redisUsername: variable(
+    'REDIS_USERNAME',
+    optionalStr.refine(
+      (v) => v === undefined || /^[A-Za-z0-9_.:@-]{1,128}$/.test(v),
+      'must be 1-128 of [A-Za-z0-9_.:@-]',
+    ),
+  ),
+  // Not trimmed: a password is what it is.
+  redisPassword: variable(
+    'REDIS_PASSWORD',
+    z
+      .string()
+      .optional()
+      .transform((v) => (v === '' ? undefined : v)),
+  ),
 };
 
 /** Access tokens, as auth nodes issue them and chat nodes verify them. */
@@ -172,6 +192,13 @@ const AUTH = {
       .transform((v) => v ?? 'fail-closed'),
   ),
   maxBodyBytes: variable('MAX_BODY_BYTES', int(256, 1024 * 1024, 8192)),
+  /** Registrations one address (IPv4 address, IPv6 /64) may make per hour and per day. */
+  registerMaxPerAddressPerHour: variable('REGISTER_MAX_PER_ADDRESS_PER_HOUR', int(1, 1_000_000, 20)),
+  registerMaxPerAddressPerDay: variable('REGISTER_MAX_PER_ADDRESS_PER_DAY', int(1, 10_000_000, 100)),
+  /** Failed logins to one account from unknown networks before growing delays apply. */
+  loginAccountFreeFailures: variable('LOGIN_ACCOUNT_FREE_FAILURES', int(1, 1_000_000, 10)),
+  /** The longest delay between two login attempts to one account from unknown networks. */
+  loginAccountMaxDelayS: variable('LOGIN_ACCOUNT_MAX_DELAY_S', int(1, 86_400, 300)),
 };
 
 /** The per-user message limit: a sliding window over all chat nodes, and blocks. */
@@ -195,6 +222,8 @@ const CHAT = {
   presenceTtlS: variable('PRESENCE_TTL_S', int(2, 3600, 60)),
   revalidateIntervalMs: variable('REVALIDATE_INTERVAL_MS', int(100, 3_600_000, 60000)),
   configureKeyspaceEvents: variable('CONFIGURE_KEYSPACE_EVENTS', bool(true)),
+  /** Whether a handshake may carry its token as `?token=` (the contract's third way). */
+  allowQueryToken: variable('ALLOW_QUERY_TOKEN', bool(true)),
 };
 
 /** Variables that one mode requires and another may leave unset: see the mode types. */
@@ -202,6 +231,8 @@ const BY_MODE = {
   redisUrl: variable('REDIS_URL', redisUrlSchema),
   jwtPrivateKeyFile: variable('JWT_PRIVATE_KEY_FILE', optionalStr),
   jwtPublicKeysFile: variable('JWT_PUBLIC_KEYS_FILE', optionalStr),
+  /** Read into `redisPassword`, never kept: see `redisCredentials`. */
+  redisPasswordFile: variable('REDIS_PASSWORD_FILE', optionalStr),
 };
 
 export type ServerSettings = Settings<typeof SERVER>;
@@ -271,7 +302,50 @@ function parseAll(env: Env): Parsed {
     if (!result.success) throw new ConfigError(name, result.error.issues[0]?.message ?? 'is invalid');
     values[field] = result.data;
   }
-  return values as Parsed;
+  const parsed = values as Parsed;
+  return { ...parsed, ...redisCredentials(parsed), redisPasswordFile: undefined };
+}
+
+/**
+ * The Redis ACL credentials: REDIS_USERNAME, and REDIS_PASSWORD or the first line of
+ * REDIS_PASSWORD_FILE (a mounted secret). Credentials may also be in REDIS_URL; each is
+ * given in one place only, so that no two sources can silently disagree.
+ */
+function redisCredentials(
+  v: Pick<Parsed, 'redisUrl' | 'redisUsername' | 'redisPassword' | 'redisPasswordFile'>,
+): Pick<Parsed, 'redisUsername' | 'redisPassword'> {
+  let url: URL | undefined;
+  try {
+    url = v.redisUrl === undefined ? undefined : new URL(v.redisUrl);
+  } catch {
+    throw new ConfigError('REDIS_URL', 'must be a redis:// or rediss:// URL');
+  }
+  if (v.redisPassword !== undefined && v.redisPasswordFile !== undefined) {
+    throw new ConfigError('REDIS_PASSWORD_FILE', 'cannot be set together with REDIS_PASSWORD');
+  }
+  if (url?.password && (v.redisPassword !== undefined || v.redisPasswordFile !== undefined)) {
+    const variable = v.redisPassword !== undefined ? 'REDIS_PASSWORD' : 'REDIS_PASSWORD_FILE';
+    throw new ConfigError(variable, 'cannot be set when REDIS_URL carries a password');
+  }
+  if (url?.username && v.redisUsername !== undefined) {
+    throw new ConfigError('REDIS_USERNAME', 'cannot be set when REDIS_URL carries a user name');
+  }
+  let password = v.redisPassword;
+  if (v.redisPasswordFile !== undefined) {
+    try {
+      password = readFileSync(v.redisPasswordFile, 'utf8').split(/\r?\n/)[0];
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
+      throw new ConfigError('REDIS_PASSWORD_FILE', `cannot be read (${code})`);
+    }
+    if (password === undefined || password === '') {
+      throw new ConfigError('REDIS_PASSWORD_FILE', 'holds an empty password');
+    }
+  }
+  if (v.redisUsername !== undefined && password === undefined && !url?.password) {
+    throw new ConfigError('REDIS_USERNAME', 'needs REDIS_PASSWORD or REDIS_PASSWORD_FILE');
+  }
+  return { redisUsername: v.redisUsername, redisPassword: password };
 }
 
 /** The settings of one group, taken from everything parsed. */
@@ -347,3 +421,6 @@ export function ownOrigins(config: Pick<ServerSettings, 'host' | 'port'>, port =
   if (config.host === '0.0.0.0' || config.host === '::') hosts.delete(config.host);
   return [...hosts].map((h) => `http://${h.includes(':') ? `[${h}]` : h}:${port}`);
 }
+
+/** Every variable loadConfig reads (README's configuration table names each one). */
+export const CONFIG_VARIABLES: readonly string[] = Object.freeze(Object.values(ALL).map((v) => v.env));

@@ -32,6 +32,13 @@ export function keySchema(prefix: string) {
     /** rate-limiter-flexible key prefixes (it appends its own keys) */
     loginConsecutive: `${prefix}rl:login:consec`,
     loginDaily: `${prefix}rl:login:daily`,
+    /** hash: failures, next_at (unix ms): logins to the account from networks not known for it */
+    loginAccount: (username: string) => `${prefix}rl:login:account:${part(username, 'username')}`,
+    /** sorted set: network -> expiry (unix ms), the networks that logged in to the account */
+    loginKnownNetworks: (username: string) => `${prefix}rl:login:known:${part(username, 'username')}`,
+    /** rate-limiter-flexible key prefixes of the registration limits, per network */
+    registerHourly: `${prefix}rl:register:hour`,
+    registerDaily: `${prefix}rl:register:day`,
     /** stream: the room's history; ids are the message ids */
     roomLog: (room: string) => `${prefix}room:${part(room, 'room')}:log`,
     /** pub/sub channel of a room */

@@ -1,5 +1,29 @@
-import type { Server } from 'node:http';
+import type { Server, ServerOptions } from 'node:http';
+import type { ServerSettings } from './config';
 import type { Logger } from './logger';
+
+/**
+ * How long an idle keep-alive connection stays open on a node. Longer than any proxy in
+ * front of it keeps an idle upstream connection (nginx/nginx.conf.template's upstream
+ * `keepalive_timeout`, 30 s; ingress-nginx's `upstream-keepalive-timeout`, 60 s by
+ * default): the proxy always closes first, so it never sends a request (a POST, which it
+ * may not retry) on a connection the node is closing, which would be a 502.
+ */
+export const KEEP_ALIVE_TIMEOUT_MS = 75_000;
+
+/**
+ * The HTTP server settings every node kind shares (auth, chat, embedded): a client that
+ * sends its headers slowly (slowloris) is cut after HTTP_HEADERS_TIMEOUT_MS, a whole
+ * request after 5 s more, checked every second rather than Node's default 30 s.
+ */
+export function httpServerOptions(config: Pick<ServerSettings, 'httpHeadersTimeoutMs'>): ServerOptions {
+  return {
+    headersTimeout: config.httpHeadersTimeoutMs,
+    requestTimeout: config.httpHeadersTimeoutMs + 5000,
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+    connectionsCheckingInterval: Math.min(1000, config.httpHeadersTimeoutMs),
+  };
+}
 
 /**
  * Runs `shutdown` once on SIGINT or SIGTERM, then exits; a second signal or the grace

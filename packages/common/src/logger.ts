@@ -7,8 +7,28 @@ const SECRET_KEY = /pass(word)?|secret|token|authori[sz]ation|cookie|private|cre
 const SECRET_TEXT: readonly [RegExp, string][] = [
   [/\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*\.?[A-Za-z0-9_-]*/g, '[redacted-jwt]'],
   [/(bearer[ .])[A-Za-z0-9._~+/=-]+/gi, '$1[redacted]'],
-  [/([?&](access_|refresh_)?token=)[^&\s]*/gi, '$1[redacted]'],
 ];
+/** A query parameter inside text; its name may be percent-encoded (`?%74oken=`). */
+const QUERY_PARAMETER = /([?&;])([^=&;?#\s]{1,100})=([^&;#\s]*)/g;
+
+/** A parameter name as a decoding parser reads it, however many times it was encoded. */
+function decodedName(name: string): string {
+  let current = name;
+  for (let i = 0; i < 3 && current.includes('%'); i++) {
+    try {
+      current = decodeURIComponent(current.replace(/\+/g, ' '));
+    } catch {
+      break;
+    }
+  }
+  return current;
+}
+
+function redactQuery(text: string): string {
+  return text.replace(QUERY_PARAMETER, (match, separator: string, name: string) =>
+    SECRET_KEY.test(decodedName(name)) ? `${separator}${name}=[redacted]` : match,
+  );
+}
 /**
  * Characters JSON.stringify leaves raw that terminals or log tooling treat as control:
  * DEL, C1 controls, and the Unicode line and paragraph separators.
@@ -16,7 +36,7 @@ const SECRET_TEXT: readonly [RegExp, string][] = [
 const RAW_CONTROL = /[\u007f-\u009f\u2028\u2029]/g;
 
 export function escapeText(text: string): string {
-  let out = text;
+  let out = redactQuery(text);
   for (const [pattern, replacement] of SECRET_TEXT) out = out.replace(pattern, replacement);
   return out.replace(RAW_CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }

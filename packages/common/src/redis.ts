@@ -1,8 +1,12 @@
 import { Redis, type RedisOptions } from 'ioredis';
+import type { RedisSettings } from './config';
 import type { Logger } from './logger';
 
 export interface RedisClientOptions {
   url: string;
+  /** ACL credentials; they may also be in the URL (REDIS_USERNAME, REDIS_PASSWORD[_FILE]). */
+  username?: string | undefined;
+  password?: string | undefined;
   /** Shows in logs and in CLIENT LIST. */
   name: string;
   commandTimeoutMs: number;
@@ -26,6 +30,9 @@ export function createRedisClient(options: RedisClientOptions): Redis {
     connectTimeout: Math.max(1000, options.commandTimeoutMs * 2),
     retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
     reconnectOnError: () => false,
+    // The URL's own credentials stay in force unless the configuration names others.
+    ...(options.username !== undefined ? { username: options.username } : {}),
+    ...(options.password !== undefined ? { password: options.password } : {}),
   };
   const client = new Redis(options.url, base);
   let down = false;
@@ -38,6 +45,19 @@ export function createRedisClient(options: RedisClientOptions): Redis {
     down = false;
   });
   return client;
+}
+
+/** The connection settings of the configuration, for createRedisClient. */
+export function redisConnection(
+  config: RedisSettings & { readonly redisUrl: string | undefined },
+): Pick<RedisClientOptions, 'url' | 'username' | 'password' | 'commandTimeoutMs'> {
+  if (config.redisUrl === undefined) throw new Error('REDIS_URL is not set');
+  return {
+    url: config.redisUrl,
+    username: config.redisUsername,
+    password: config.redisPassword,
+    commandTimeoutMs: config.redisCommandTimeoutMs,
+  };
 }
 
 /** Resolves once the client is ready, rejects after `timeoutMs`. */

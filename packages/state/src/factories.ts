@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { AuthSettings, ChatNodeConfig, KeySchema, Logger } from '@securechat/common';
 import type { ChatState } from './chat-ports';
-import type { AuthState, Blocklist, LoginLimits } from './ports';
+import type { AuthLimits, AuthState, Blocklist } from './ports';
 import { MemoryBroker, MemoryBus } from './memory/broker';
 import { MemoryPresence, MemoryPresenceTable } from './memory/presence';
 import { MemoryMessageLimiter } from './memory/rate-limit';
@@ -34,13 +34,25 @@ export function chatStateOptions(
   };
 }
 
-/** The login limits of an auth node's configuration (`start:auth`, embedded mode). */
-export function loginLimits(
-  config: Pick<AuthSettings, 'loginMaxConsecutiveFailures' | 'loginMaxFailuresPerAddressPerDay'>,
-): LoginLimits {
+/** The limits of an auth node's configuration (`start:auth`, embedded mode). */
+export function authLimits(
+  config: Pick<
+    AuthSettings,
+    | 'loginMaxConsecutiveFailures'
+    | 'loginMaxFailuresPerAddressPerDay'
+    | 'loginAccountFreeFailures'
+    | 'loginAccountMaxDelayS'
+    | 'registerMaxPerAddressPerHour'
+    | 'registerMaxPerAddressPerDay'
+  >,
+): AuthLimits {
   return {
     maxConsecutiveFailures: config.loginMaxConsecutiveFailures,
     maxFailuresPerAddressPerDay: config.loginMaxFailuresPerAddressPerDay,
+    accountFreeFailures: config.loginAccountFreeFailures,
+    accountMaxDelayS: config.loginAccountMaxDelayS,
+    registerMaxPerAddressPerHour: config.registerMaxPerAddressPerHour,
+    registerMaxPerAddressPerDay: config.registerMaxPerAddressPerDay,
   };
 }
 

@@ -1,4 +1,5 @@
 export * from './ports';
+export * from './login-limits';
 export * from './chat-ports';
 export * from './rate-limit';
 export * from './room-channel';
@@ -18,3 +19,4 @@ export { luaScript } from './redis/lua';
 export * from './factories';
 export * from './enforcement';
 export * from './redis/enforcement';
+export * from './redis/acl';

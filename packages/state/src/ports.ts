@@ -83,24 +83,52 @@ export interface RefreshTokenStore {
   revokeFamily(family: string): Promise<{ jti: string; exp: number }[]>;
 }
 
-export type LoginCheck =
-  { readonly allowed: true } | { readonly allowed: false; readonly retryAfterS: number };
+/** Which limit refused an attempt (for the audit log; clients see one 429 for all). */
+export type LimitName =
+  'username_address' | 'address_daily' | 'account' | 'register_hourly' | 'register_daily';
 
+export type LimitCheck =
+  | { readonly allowed: true }
+  | { readonly allowed: false; readonly retryAfterS: number; readonly limit: LimitName };
+
+export type LoginCheck = LimitCheck;
+
+/**
+ * Limits count per network, never per full address: an IPv4 address, or an IPv6 /64
+ * (`addressNetwork` in @securechat/common). `address` is the client address as seen.
+ */
 export interface LoginLimiter {
   /**
-   * Counts one login attempt for username+address and for the address, before any
-   * password work, and refuses it when either is over its limit. Counting up front
-   * (rather than checking, then counting the failure) keeps a burst of concurrent
-   * guesses from all passing the check before the first failure is recorded.
+   * Counts one login attempt before any password work, and refuses it when a limit is
+   * reached: failures per username+network, failures per network per day, and the
+   * account's own throttle for networks that never logged in to it (growing delays
+   * once it has had LOGIN_ACCOUNT_FREE_FAILURES of them). Counting up front (rather
+   * than checking, then counting the failure) keeps a burst of concurrent guesses from
+   * all passing the check before the first failure is recorded.
    */
   attempt(usernameKey: string, address: string): Promise<LoginCheck>;
-  /** A success clears the username+address count and gives the address its attempt back. */
+  /**
+   * The password was right: the username+network count is cleared, the network gets its
+   * daily attempt back, and it becomes known to the account (exempt from its throttle).
+   */
   recordSuccess(usernameKey: string, address: string): Promise<void>;
 }
 
-export interface LoginLimits {
+export interface RegistrationLimiter {
+  /** Counts one registration from the address's network, before any lookup or hashing. */
+  attempt(address: string): Promise<LimitCheck>;
+}
+
+/** Every limit of the auth API, from the configuration (`authLimits(config)`). */
+export interface AuthLimits {
   maxConsecutiveFailures: number;
   maxFailuresPerAddressPerDay: number;
+  /** Failed logins to one account from unknown networks before its delays start. */
+  accountFreeFailures: number;
+  /** The cap of the account's growing delay. */
+  accountMaxDelayS: number;
+  registerMaxPerAddressPerHour: number;
+  registerMaxPerAddressPerDay: number;
 }
 
 export interface AuthState {
@@ -109,6 +137,7 @@ export interface AuthState {
   blocklist: Blocklist;
   refreshTokens: RefreshTokenStore;
   loginLimiter: LoginLimiter;
+  registrationLimiter: RegistrationLimiter;
   /** true when the backing store answers. */
   ready(): Promise<boolean>;
   close(): Promise<void>;

@@ -2,6 +2,7 @@ import type { Logger } from '@securechat/common';
 
 export type AuditEvent =
   | 'register'
+  | 'register_rate_limited'
   | 'login_success'
   | 'login_failure'
   | 'login_rate_limited'

@@ -32,7 +32,22 @@ const randomId = (bytes: number) => randomBytes(bytes).toString('base64url');
 export class AuthService {
   constructor(private readonly deps: AuthServiceDeps) {}
 
+  /**
+   * The registration limits go first, before the name is looked up or a password hashed,
+   * so that a limited address gets the same 429 for a taken name as for a free one. A
+   * taken name is then refused before bcrypt runs: 409 costs no hash, and answering it
+   * fast tells nothing the status does not (each answer already spent a limited attempt).
+   */
   async register(username: string, password: string, ctx: AuditContext): Promise<{ username: string }> {
+    const check = await this.deps.state.registrationLimiter.attempt(ctx.address);
+    if (!check.allowed) {
+      audit(this.deps.logger, 'register_rate_limited', ctx, {
+        retry_after_s: check.retryAfterS,
+        limit: check.limit,
+      });
+      throw new HttpError('too_many_attempts', { 'Retry-After': String(check.retryAfterS) });
+    }
+    if ((await this.deps.state.users.get(username)) !== undefined) throw new HttpError('username_taken');
     const passwordHash = await this.deps.passwords.hash(password);
     const created = await this.deps.state.users.create({
       username,
@@ -56,6 +71,7 @@ export class AuthService {
       audit(this.deps.logger, 'login_rate_limited', ctx, {
         username: logged,
         retry_after_s: check.retryAfterS,
+        limit: check.limit,
       });
       throw new HttpError('too_many_attempts', { 'Retry-After': String(check.retryAfterS) });
     }

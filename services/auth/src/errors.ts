@@ -16,7 +16,7 @@ export const HTTP_ERRORS = {
   username_taken: { status: 409, message: 'that username is taken' },
   payload_too_large: { status: 413, message: 'the request body is too large' },
   unsupported_media_type: { status: 415, message: 'request bodies must be application/json' },
-  too_many_attempts: { status: 429, message: 'too many failed attempts; retry later' },
+  too_many_attempts: { status: 429, message: 'too many attempts; retry later' },
   internal: { status: 500, message: 'internal error' },
   unavailable: { status: 503, message: 'a backing service is unavailable; retry shortly' },
   not_ready: { status: 503, message: 'not ready' },

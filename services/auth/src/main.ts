@@ -3,12 +3,14 @@ import {
   createLogger,
   createRedisClient,
   exitOnStartupError,
+  httpServerOptions,
   keySchema,
   listen,
   loadConfig,
   onShutdownSignals,
+  redisConnection,
 } from '@securechat/common';
-import { createRedisAuthState, loginLimits } from '@securechat/state';
+import { authLimits, createRedisAuthState } from '@securechat/state';
 import { loadJwksFile, loadSigningKey } from '@securechat/tokens';
 import { createAuthNode } from './node';
 
@@ -18,18 +20,11 @@ async function main(): Promise<void> {
   const logger = createLogger({ level: config.logLevel, service: 'auth', node: config.nodeId });
   const signingKey = loadSigningKey(config.jwtPrivateKeyFile);
   const extraPublicKeys = config.jwtPublicKeysFile ? loadJwksFile(config.jwtPublicKeysFile) : undefined;
-  const redis = createRedisClient({
-    url: config.redisUrl,
-    name: `auth:${config.nodeId}`,
-    commandTimeoutMs: config.redisCommandTimeoutMs,
-    logger,
-  });
-  const state = createRedisAuthState(redis, keySchema(config.redisPrefix), loginLimits(config));
+  const redis = createRedisClient({ ...redisConnection(config), name: `auth:${config.nodeId}`, logger });
+  const state = createRedisAuthState(redis, keySchema(config.redisPrefix), authLimits(config));
   const node = createAuthNode({ config, state, signingKey, extraPublicKeys, logger });
   await node.ready();
-  const server = createServer(node.app);
-  server.requestTimeout = 15_000;
-  server.headersTimeout = 10_000;
+  const server = createServer(httpServerOptions(config), node.app);
   const port = await listen(server, config.host, config.port, logger);
   logger.info('auth node listening', { host: config.host, port, kid: signingKey.kid });
   onShutdownSignals(logger, config.shutdownGraceMs, async () => {

@@ -21,6 +21,7 @@ export interface ChatNodeOptions {
   nodeId: string;
   origins: OriginPolicy;
   trustProxy: TrustList;
+  allowQueryToken: boolean;
   maxMessageBytes: number;
   maxBufferedBytes: number;
   maxConnectionsPerUser: number;
@@ -130,7 +131,12 @@ export class ChatNode {
 
   private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const { options, verifier } = this.deps;
-    const verdict = checkRequest(req, { origins: options.origins, trustProxy: options.trustProxy, verifier });
+    const verdict = checkRequest(req, {
+      origins: options.origins,
+      trustProxy: options.trustProxy,
+      verifier,
+      allowQueryToken: options.allowQueryToken,
+    });
     // The session id doubles as the handshake's id in the audit log, accepted or not.
     const id = randomBytes(12).toString('base64url');
     const result = await this.admission.admit(verdict, id);

@@ -130,7 +130,12 @@ async function run(redis: Redis, settings: Settings, argv: string[]): Promise<st
 async function main(): Promise<void> {
   const config = loadConfig(process.env, 'ops');
   const logger = createLogger({ level: 'error', service: 'chatctl' });
-  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, commandTimeout: 5000 });
+  const redis = new Redis(config.redisUrl, {
+    maxRetriesPerRequest: 1,
+    commandTimeout: 5000,
+    ...(config.redisUsername !== undefined ? { username: config.redisUsername } : {}),
+    ...(config.redisPassword !== undefined ? { password: config.redisPassword } : {}),
+  });
   redis.on('error', (err: Error) => logger.error('redis error', { err: err.message }));
   try {
     process.stdout.write(
@@ -151,7 +156,9 @@ async function main(): Promise<void> {
 
 if (require.main === module) {
   main().catch((err: unknown) => {
-    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+    // A store failure names its cause: an operator must tell "down" from "not allowed" (NOPERM).
+    const cause = err instanceof Error && err.cause instanceof Error ? `: ${err.cause.message}` : '';
+    process.stderr.write(`${err instanceof Error ? err.message : String(err)}${cause}\n`);
     process.exit(1);
   });
 }

@@ -15,8 +15,39 @@ export interface Credentials {
   protocols: string[];
 }
 
+/**
+ * The query string's token, read from the raw query as sent. Only a parameter literally
+ * named `token` is one; a query with a percent-encoded parameter name (`?%74oken=`, which
+ * a decoding parser would take for `token`) or with two `token`s is refused: a proxy or a
+ * log filter in front sees other names than a decoding parser would, and a token could
+ * pass where they look for none (docs/PROTOCOL.md, docs/DEPLOY.md).
+ */
+export function queryToken(
+  rawUrl: string,
+): { ok: true; token: string | undefined } | { ok: false; reason: 'query_encoding' | 'query_duplicate' } {
+  const start = rawUrl.indexOf('?');
+  if (start < 0) return { ok: true, token: undefined };
+  let token: string | undefined;
+  for (const pair of rawUrl.slice(start + 1).split('&')) {
+    if (pair === '') continue;
+    const equals = pair.indexOf('=');
+    const name = equals < 0 ? pair : pair.slice(0, equals);
+    if (name.includes('%')) return { ok: false, reason: 'query_encoding' };
+    if (name !== 'token') continue;
+    if (token !== undefined) return { ok: false, reason: 'query_duplicate' };
+    const raw = equals < 0 ? '' : pair.slice(equals + 1).replace(/\+/g, ' ');
+    try {
+      token = decodeURIComponent(raw);
+    } catch {
+      // Not a valid encoding: a token that cannot verify, refused like any malformed one.
+      token = raw;
+    }
+  }
+  return { ok: true, token };
+}
+
 /** Where the token came from: header, then `bearer.<token>` subprotocol, then `?token=`. */
-export function extractCredentials(req: IncomingMessage, url: URL): Credentials {
+export function extractCredentials(req: IncomingMessage, query: string | undefined): Credentials {
   const protocols = (req.headers['sec-websocket-protocol'] ?? '')
     .split(',')
     .map((p) => p.trim())
@@ -29,8 +60,7 @@ export function extractCredentials(req: IncomingMessage, url: URL): Credentials 
   const offered = protocols.find((p) => p.startsWith(BEARER_PROTOCOL));
   if (offered !== undefined)
     return { token: offered.slice(BEARER_PROTOCOL.length), method: 'subprotocol', protocols };
-  const query = url.searchParams.get('token');
-  if (query !== null) return { token: query, method: 'query', protocols };
+  if (query !== undefined) return { token: query, method: 'query', protocols };
   return { token: undefined, method: 'none', protocols };
 }
 
@@ -53,6 +83,8 @@ export interface HandshakeChecks {
   origins: OriginPolicy;
   trustProxy: TrustList;
   verifier: TokenVerifier;
+  /** ALLOW_QUERY_TOKEN: whether `?token=` is a way to present the token. */
+  allowQueryToken: boolean;
 }
 
 /** The synchronous checks (path, origin, token), in the order the contract implies. */
@@ -71,7 +103,12 @@ export function checkRequest(req: IncomingMessage, checks: HandshakeChecks): Ver
   if (!originAllowed(checks.origins, req.headers.origin)) {
     return { ok: false, refusal: HANDSHAKE.originRefused, reason: 'origin', address };
   }
-  const credentials = extractCredentials(req, url);
+  const query = queryToken(req.url ?? '/');
+  if (!query.ok) return { ok: false, refusal: HANDSHAKE.badRequest, reason: query.reason, address };
+  if (query.token !== undefined && !checks.allowQueryToken) {
+    return { ok: false, refusal: HANDSHAKE.invalidToken, reason: 'query_token_disabled', address };
+  }
+  const credentials = extractCredentials(req, query.token);
   const others = credentials.protocols.filter((p) => !p.startsWith(BEARER_PROTOCOL));
   if (credentials.protocols.length > 0 && !others.includes(SUBPROTOCOL)) {
     return { ok: false, refusal: HANDSHAKE.badRequest, reason: 'subprotocol', address };

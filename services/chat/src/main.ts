@@ -3,10 +3,12 @@ import {
   createLogger,
   createRedisClient,
   exitOnStartupError,
+  httpServerOptions,
   keySchema,
   listen,
   loadConfig,
   onShutdownSignals,
+  redisConnection,
 } from '@securechat/common';
 import { chatStateOptions, createRedisChatState } from '@securechat/state';
 import { loadJwksFile } from '@securechat/tokens';
@@ -18,7 +20,7 @@ async function main(): Promise<void> {
   const config = loadConfig(process.env, 'chat');
   const logger = createLogger({ level: config.logLevel, service: 'chat', node: config.nodeId });
   const publicKeys = loadJwksFile(config.jwtPublicKeysFile);
-  const common = { url: config.redisUrl, commandTimeoutMs: config.redisCommandTimeoutMs, logger };
+  const common = { ...redisConnection(config), logger };
   const redis = createRedisClient({ ...common, name: `chat:${config.nodeId}` });
   const subscriber = createRedisClient({ ...common, name: `chat-sub:${config.nodeId}`, subscriber: true });
   const state = createRedisChatState(
@@ -29,7 +31,11 @@ async function main(): Promise<void> {
     logger,
   );
   const node = createChatNode({ config, listenPort: config.port, state, publicKeys, logger });
-  const server = createServer(healthHandler(async () => node.accepting && (await state.ready())));
+  // The same header and request timeouts as auth nodes: a slowloris is cut as fast here.
+  const server = createServer(
+    httpServerOptions(config),
+    healthHandler(async () => node.accepting && (await state.ready())),
+  );
   server.on('upgrade', (req, socket, head: Buffer) => node.handleUpgrade(req, socket, head));
   await node.start();
   const port = await listen(server, config.host, config.port, logger);

@@ -11,6 +11,7 @@ export function chatOptions(config: ChatNodeConfig, listenPort: number): ChatNod
     nodeId: config.nodeId,
     origins: { allowed: new Set(origins), allowMissing: config.allowMissingOrigin },
     trustProxy: config.trustProxy,
+    allowQueryToken: config.allowQueryToken,
     maxMessageBytes: config.maxMessageBytes,
     maxBufferedBytes: config.maxBufferedBytes,
     maxConnectionsPerUser: config.maxConnectionsPerUser,

@@ -4,8 +4,10 @@ import { join } from 'node:path';
 import express from 'express';
 import {
   createRedisClient,
+  httpServerOptions,
   keySchema,
   listen,
+  redisConnection,
   waitReady,
   type EmbeddedConfig,
   type Logger,
@@ -16,7 +18,7 @@ import {
   createMemoryChatState,
   createRedisAuthState,
   createRedisChatState,
-  loginLimits,
+  authLimits,
   MemoryCluster,
   type AuthState,
   type ChatState,
@@ -67,7 +69,7 @@ interface States {
 /** Embedded state: memory stores whose revocations and blocks reach the chat node. */
 function memoryState(config: EmbeddedConfig): States {
   const cluster = new MemoryCluster();
-  const authState = createMemoryAuthState(loginLimits(config), Date.now, cluster.announce);
+  const authState = createMemoryAuthState(authLimits(config), Date.now, cluster.announce);
   return {
     authState,
     chatState: createMemoryChatState(cluster, authState, chatStateOptions(config)),
@@ -76,9 +78,9 @@ function memoryState(config: EmbeddedConfig): States {
 }
 
 /** With REDIS_URL set, `npm start` keeps its one-process shape on shared Redis state. */
-function redisState(config: EmbeddedConfig, url: string, logger: Logger): States {
+function redisState(config: EmbeddedConfig, logger: Logger): States {
   const keys = keySchema(config.redisPrefix);
-  const common = { url, commandTimeoutMs: config.redisCommandTimeoutMs, logger };
+  const common = { ...redisConnection(config), logger };
   const authRedis = createRedisClient({ ...common, name: `embedded-auth:${config.nodeId}` });
   const chatRedis = createRedisClient({ ...common, name: `embedded-chat:${config.nodeId}` });
   const subscriber = createRedisClient({
@@ -87,7 +89,7 @@ function redisState(config: EmbeddedConfig, url: string, logger: Logger): States
     subscriber: true,
   });
   return {
-    authState: createRedisAuthState(authRedis, keys, loginLimits(config)),
+    authState: createRedisAuthState(authRedis, keys, authLimits(config)),
     chatState: createRedisChatState(chatRedis, subscriber, keys, chatStateOptions(config), logger),
     connected: Promise.all([waitReady(authRedis), waitReady(chatRedis)]).then(() => undefined),
   };
@@ -103,7 +105,7 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
     ? loadSigningKey(config.jwtPrivateKeyFile)
     : generateSigningKey();
   const { authState, chatState, connected } = config.redisUrl
-    ? redisState(config, config.redisUrl, logger)
+    ? redisState(config, logger)
     : memoryState(config);
   await connected;
 
@@ -129,7 +131,7 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
   app.use((_req, res) => {
     res.status(503).setHeader('Retry-After', '1').json({ error: 'not_ready', message: 'not ready' });
   });
-  const server = createServer(app);
+  const server = createServer(httpServerOptions(config), app);
 
   const port = await listen(server, config.host, config.port, logger);
   const auth = createAuthNode({ config, listenPort: port, state: authState, signingKey, logger });

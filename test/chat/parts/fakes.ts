@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { loadConfig } from '@securechat/common';
 import {
+  authLimits,
   createMemoryAuthState,
   createMemoryChatState,
   MemoryCluster,
@@ -76,7 +78,7 @@ export function session(
 /** The parts' shared surroundings on memory state: one node's view of a memory cluster. */
 export function memoryNode(nodeId = 'n1', cluster = new MemoryCluster()) {
   const auth: AuthState = createMemoryAuthState(
-    { maxConsecutiveFailures: 10, maxFailuresPerAddressPerDay: 100 },
+    authLimits(loadConfig({}, 'embedded')),
     Date.now,
     cluster.announce,
   );

@@ -3,8 +3,9 @@ import {
   REVOCATION_MARGIN_S,
   type AuthState,
   type Blocklist,
+  type AuthLimits,
   type LoginLimiter,
-  type LoginLimits,
+  type RegistrationLimiter,
   type RefreshTokenStore,
   type RevocationStore,
   type RotateResult,
@@ -13,7 +14,14 @@ import {
   type UserStore,
 } from '../ports';
 import { ExpiringMap } from './expiring-map';
-import { FlexibleLoginLimiter } from '../login-limits';
+import {
+  ACCOUNT_POLICY,
+  accountDelayMs,
+  FlexibleLoginLimiter,
+  FlexibleRegistrationLimiter,
+  type AccountThrottle,
+  type ThrottleCheck,
+} from '../login-limits';
 import type { EnforcementEvent } from '../enforcement';
 
 type Announce = (event: EnforcementEvent) => void;
@@ -166,13 +174,70 @@ export class MemoryRefreshTokenStore implements RefreshTokenStore {
   }
 }
 
+/** The account throttle of docs/AUTH.md, counted in this process. */
+export class MemoryAccountThrottle implements AccountThrottle {
+  private readonly counts: ExpiringMap<{ failures: number; nextAt: number }>;
+  /** account -> network -> expiry (unix ms) */
+  private readonly known: ExpiringMap<Map<string, number>>;
+
+  constructor(
+    private readonly limits: AuthLimits,
+    private readonly now: Clock = Date.now,
+  ) {
+    this.counts = new ExpiringMap(now);
+    this.known = new ExpiringMap(now);
+  }
+
+  attempt(account: string, network: string): Promise<ThrottleCheck> {
+    const now = this.now();
+    const knownUntil = this.known.get(account)?.get(network);
+    if (knownUntil !== undefined && knownUntil > now) return Promise.resolve({ allowed: true });
+    const count = this.counts.get(account) ?? { failures: 0, nextAt: 0 };
+    if (now < count.nextAt) return Promise.resolve({ allowed: false, retryAfterMs: count.nextAt - now });
+    const failures = count.failures + 1;
+    this.counts.set(
+      account,
+      { failures, nextAt: now + accountDelayMs(failures, this.limits) },
+      ACCOUNT_POLICY.countLifetimeMs,
+    );
+    return Promise.resolve({ allowed: true });
+  }
+
+  remember(account: string, network: string): Promise<void> {
+    const now = this.now();
+    const networks = new Map(
+      [...(this.known.get(account) ?? new Map<string, number>())].filter(([, until]) => until > now),
+    );
+    // attempt() counted this login unless the network was known: a success is given back.
+    const count = this.counts.get(account);
+    if (!networks.has(network) && count !== undefined && count.failures > 0) count.failures -= 1;
+    networks.delete(network);
+    networks.set(network, now + ACCOUNT_POLICY.knownNetworkTtlMs);
+    // Insertion order is age order: the oldest go first.
+    while (networks.size > ACCOUNT_POLICY.maxKnownNetworks) {
+      networks.delete(networks.keys().next().value as string);
+    }
+    this.known.set(account, networks, ACCOUNT_POLICY.knownNetworkTtlMs);
+    return Promise.resolve();
+  }
+}
+
 /** The login limiter counting in this process (embedded mode). */
-export function memoryLoginLimiter(limits: LoginLimits): LoginLimiter {
-  return new FlexibleLoginLimiter(limits, (_name, window) => new RateLimiterMemory(window));
+export function memoryLoginLimiter(limits: AuthLimits, now: Clock = Date.now): LoginLimiter {
+  return new FlexibleLoginLimiter(
+    limits,
+    (_name, window) => new RateLimiterMemory(window),
+    new MemoryAccountThrottle(limits, now),
+  );
+}
+
+/** The registration limiter counting in this process (embedded mode). */
+export function memoryRegistrationLimiter(limits: AuthLimits): RegistrationLimiter {
+  return new FlexibleRegistrationLimiter(limits, (_name, window) => new RateLimiterMemory(window));
 }
 
 export function createMemoryAuthState(
-  limits: LoginLimits,
+  limits: AuthLimits,
   now: Clock = Date.now,
   announce: Announce = silent,
 ): AuthState {
@@ -181,7 +246,8 @@ export function createMemoryAuthState(
     revocations: new MemoryRevocationStore(now, announce),
     blocklist: new MemoryBlocklist(now, announce),
     refreshTokens: new MemoryRefreshTokenStore(now),
-    loginLimiter: memoryLoginLimiter(limits),
+    loginLimiter: memoryLoginLimiter(limits, now),
+    registrationLimiter: memoryRegistrationLimiter(limits),
     ready: () => Promise.resolve(true),
     close: () => Promise.resolve(),
   };

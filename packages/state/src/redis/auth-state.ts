@@ -3,10 +3,11 @@ import { RateLimiterRedis } from 'rate-limiter-flexible';
 import type { KeySchema } from '@securechat/common';
 import {
   REVOCATION_MARGIN_S,
+  type AuthLimits,
   type AuthState,
   type Blocklist,
   type LoginLimiter,
-  type LoginLimits,
+  type RegistrationLimiter,
   type RefreshTokenStore,
   type RevocationStore,
   type RotateResult,
@@ -14,7 +15,13 @@ import {
   type UserRecord,
   type UserStore,
 } from '../ports';
-import { FlexibleLoginLimiter } from '../login-limits';
+import {
+  ACCOUNT_POLICY,
+  FlexibleLoginLimiter,
+  FlexibleRegistrationLimiter,
+  type AccountThrottle,
+  type ThrottleCheck,
+} from '../login-limits';
 import { luaScript } from './lua';
 import { formatControlMessage } from '../enforcement';
 import { guard } from './errors';
@@ -37,6 +44,24 @@ type ScriptClient = Redis & {
     nowS: number,
   ): Promise<number>;
   revokeFamily(familyKey: string, familyTokensKey: string, nowS: number): Promise<string[]>;
+  loginAccount(
+    countKey: string,
+    knownKey: string,
+    nowMs: number,
+    network: string,
+    free: number,
+    baseDelayMs: number,
+    maxDelayMs: number,
+    lifetimeMs: number,
+  ): Promise<number[]>;
+  loginKnown(
+    knownKey: string,
+    countKey: string,
+    nowMs: number,
+    network: string,
+    ttlMs: number,
+    max: number,
+  ): Promise<number>;
 };
 
 function withScripts(redis: Redis): ScriptClient {
@@ -46,6 +71,8 @@ function withScripts(redis: Redis): ScriptClient {
     redis.defineCommand('rotateRefresh', { numberOfKeys: 4, lua: luaScript('rotate_refresh') });
     redis.defineCommand('recordAccess', { numberOfKeys: 2, lua: luaScript('record_access') });
     redis.defineCommand('revokeFamily', { numberOfKeys: 2, lua: luaScript('revoke_family') });
+    redis.defineCommand('loginAccount', { numberOfKeys: 2, lua: luaScript('login_account') });
+    redis.defineCommand('loginKnown', { numberOfKeys: 2, lua: luaScript('login_known') });
   }
   return client;
 }
@@ -237,10 +264,72 @@ export class RedisRefreshTokenStore implements RefreshTokenStore {
   }
 }
 
+/** The account throttle of docs/AUTH.md in Redis: one script per attempt, shared by every auth node. */
+export class RedisAccountThrottle implements AccountThrottle {
+  private readonly redis: ScriptClient;
+
+  constructor(
+    redis: Redis,
+    private readonly keys: KeySchema,
+    private readonly limits: AuthLimits,
+  ) {
+    this.redis = withScripts(redis);
+  }
+
+  async attempt(account: string, network: string): Promise<ThrottleCheck> {
+    const [allowed, retryAfterMs] = await guard(
+      this.redis.loginAccount(
+        this.keys.loginAccount(account),
+        this.keys.loginKnownNetworks(account),
+        Date.now(),
+        network,
+        this.limits.accountFreeFailures,
+        ACCOUNT_POLICY.baseDelayMs,
+        this.limits.accountMaxDelayS * 1000,
+        ACCOUNT_POLICY.countLifetimeMs,
+      ),
+    );
+    return allowed === 1 ? { allowed: true } : { allowed: false, retryAfterMs: Number(retryAfterMs ?? 1000) };
+  }
+
+  async remember(account: string, network: string): Promise<void> {
+    await guard(
+      this.redis.loginKnown(
+        this.keys.loginKnownNetworks(account),
+        this.keys.loginAccount(account),
+        Date.now(),
+        network,
+        ACCOUNT_POLICY.knownNetworkTtlMs,
+        ACCOUNT_POLICY.maxKnownNetworks,
+      ),
+    );
+  }
+}
+
 /** The login limiter counting in Redis, shared by every auth node. */
-export function redisLoginLimiter(redis: Redis, keys: KeySchema, limits: LoginLimits): LoginLimiter {
+export function redisLoginLimiter(redis: Redis, keys: KeySchema, limits: AuthLimits): LoginLimiter {
   const prefixes = { consecutive: keys.loginConsecutive, daily: keys.loginDaily };
   return new FlexibleLoginLimiter(
+    limits,
+    (name, window) =>
+      new RateLimiterRedis({
+        storeClient: redis,
+        rejectIfRedisNotReady: true,
+        keyPrefix: prefixes[name],
+        ...window,
+      }),
+    new RedisAccountThrottle(redis, keys, limits),
+  );
+}
+
+/** The registration limiter counting in Redis, shared by every auth node. */
+export function redisRegistrationLimiter(
+  redis: Redis,
+  keys: KeySchema,
+  limits: AuthLimits,
+): RegistrationLimiter {
+  const prefixes = { hourly: keys.registerHourly, daily: keys.registerDaily };
+  return new FlexibleRegistrationLimiter(
     limits,
     (name, window) =>
       new RateLimiterRedis({
@@ -252,13 +341,14 @@ export function redisLoginLimiter(redis: Redis, keys: KeySchema, limits: LoginLi
   );
 }
 
-export function createRedisAuthState(redis: Redis, keys: KeySchema, limits: LoginLimits): AuthState {
+export function createRedisAuthState(redis: Redis, keys: KeySchema, limits: AuthLimits): AuthState {
   return {
     users: new RedisUserStore(redis, keys),
     revocations: new RedisRevocationStore(redis, keys),
     blocklist: new RedisBlocklist(redis, keys),
     refreshTokens: new RedisRefreshTokenStore(redis, keys),
     loginLimiter: redisLoginLimiter(redis, keys, limits),
+    registrationLimiter: redisRegistrationLimiter(redis, keys, limits),
     ready: async () => {
       try {
         return (await redis.ping()) === 'PONG';
