@@ -8,7 +8,9 @@ async function main(): Promise<void> {
   const embedded = await startEmbedded(config, logger);
   logger.info('embedded node listening', { url: `http://${config.host}:${embedded.port}`, mode: 'embedded' });
   // For the person who typed `npm start`: one plain line between the JSON logs.
-  process.stdout.write(`securechat ready: open ${pageUrl(config.host, embedded.port)} in two windows to chat\n`);
+  process.stdout.write(
+    `securechat ready: open ${pageUrl(config.host, embedded.port)} in two windows to chat\n`,
+  );
   onShutdownSignals(logger, config.shutdownGraceMs, () => embedded.close());
 }
 
