@@ -18,6 +18,8 @@ const needed = [
   { command: 'docker', pkg: 'docker.io' },
   { command: 'dockerd', pkg: 'docker.io', paths: ['/usr/sbin/dockerd'] },
   { command: 'mmdebstrap', pkg: 'mmdebstrap' },
+  // test/browser: Debian's Chromium, driven by playwright-core (which downloads no browser).
+  { command: 'chromium', pkg: 'chromium', paths: ['/usr/bin/chromium'] },
 ];
 
 function has(tool) {
