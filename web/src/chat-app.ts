@@ -61,6 +61,7 @@ export class ChatApp {
   private membersToggle!: HTMLButtonElement;
   private leaveButton!: HTMLButtonElement;
   private banner!: HTMLElement;
+  private menu!: HTMLButtonElement;
   private notice!: HTMLElement;
   private empty!: HTMLElement;
 
@@ -197,8 +198,6 @@ export class ChatApp {
       if (!this.isReading(item.room)) conv.unread = item.unread;
     }
     const rooms = [...this.conversations.values()].filter((c) => !c.isDm && !c.joined);
-    if (first && rooms.length === 0 && !this.conversations.has(FIRST_ROOM))
-      rooms.push(this.conversation(FIRST_ROOM));
     await Promise.all(rooms.map((c) => this.join(c.room)));
     this.renderSidebar();
     if (first) {
@@ -226,6 +225,15 @@ export class ChatApp {
       if (!conv.loaded && conv.messages.length === 0) this.forget(room);
       return err instanceof ChatError ? `Could not join: ${err.message}` : 'Could not join.';
     }
+  }
+
+  private async joinAndOpen(room: string): Promise<string | undefined> {
+    const problem = this.conversations.get(room)?.joined ? undefined : await this.join(room);
+    if (problem === undefined) {
+      this.renderSidebar();
+      await this.open(room);
+    }
+    return problem;
   }
 
   private forget(room: string): void {
@@ -474,14 +482,7 @@ export class ChatApp {
     this.root = root;
     this.sidebar = new Sidebar(this.me, {
       open: (room) => void this.open(room),
-      joinRoom: async (name) => {
-        const problem = this.conversations.get(name)?.joined ? undefined : await this.join(name);
-        if (problem === undefined) {
-          this.renderSidebar();
-          await this.open(name);
-        }
-        return problem;
-      },
+      joinRoom: (name) => this.joinAndOpen(name),
       startDm: async (user) => {
         const room = dmRoomOf(this.me, user);
         this.conversation(room);
@@ -499,7 +500,7 @@ export class ChatApp {
     });
     this.composer.setMeasure((text) => this.measure(text));
 
-    const menu = h(
+    const menu = (this.menu = h(
       'button',
       {
         type: 'button',
@@ -509,7 +510,7 @@ export class ChatApp {
         'aria-controls': 'sidebar',
       },
       '☰',
-    );
+    ));
     menu.addEventListener('click', () => this.toggleDrawer());
     this.title = h('h1', { class: 'room-title', id: 'room-title' });
     this.subtitle = h('span', { class: 'room-subtitle' });
@@ -530,11 +531,14 @@ export class ChatApp {
     this.banner = h('div', { class: 'banner', id: 'connection', role: 'status', hidden: true });
     this.notice = h('div', { class: 'notice', id: 'rate-notice', role: 'status', hidden: true });
     this.panesEl = h('div', { class: 'panes' });
+    const joinFirst = h('button', { type: 'button', class: 'primary', id: 'join-first' }, `Join #${FIRST_ROOM}`);
+    joinFirst.addEventListener('click', () => void this.joinAndOpen(FIRST_ROOM));
     this.empty = h(
       'div',
       { class: 'empty-state', hidden: true },
-      h('h2', {}, 'Nothing open yet'),
-      h('p', {}, 'Join a room or write to someone from the list on the left.'),
+      h('h2', {}, `Welcome, ${this.me}`),
+      h('p', {}, 'Join a room to meet people, or write to someone directly with + beside Direct messages.'),
+      h('p', {}, joinFirst),
     );
     this.membersEl = h('ul', { class: 'member-list' });
     this.membersPanel = h(
@@ -576,6 +580,8 @@ export class ChatApp {
   }
 
   private showEmpty(): void {
+    if (this.active !== undefined) this.panes.get(this.active)?.hide();
+    this.active = undefined;
     this.empty.hidden = false;
     this.composer.element.hidden = true;
     this.title.textContent = 'securechat';
@@ -608,6 +614,8 @@ export class ChatApp {
     this.sidebar.render([...this.conversations.values()], this.active);
     const unread = [...this.conversations.values()].reduce((n, c) => n + c.unread, 0);
     document.title = unread > 0 ? `(${unread}) securechat` : 'securechat';
+    // On a phone the sidebar is hidden: its menu button shows that something waits there.
+    this.menu.classList.toggle('has-unread', unread > 0);
   }
 
   private renderMembers(): void {
@@ -660,7 +668,7 @@ export class ChatApp {
   private setConnection(text: string | undefined, state: 'ok' | 'warn'): void {
     this.banner.hidden = text === undefined;
     this.banner.textContent = text ?? '';
-    this.sidebar.setStatus(state === 'ok' ? 'online' : 'reconnecting…', state);
+    this.sidebar.setStatus(state === 'ok' ? 'online' : 'reconnecting…', state, this.client.welcome?.node);
   }
 
   private toggleDrawer(): void {

@@ -28,7 +28,7 @@ export class Sidebar {
   ) {
     this.rooms = h('ul', { class: 'conv-list', 'aria-label': 'Rooms' });
     this.dms = h('ul', { class: 'conv-list', 'aria-label': 'Direct messages' });
-    this.status = h('span', { class: 'me-status' }, 'connecting…');
+    this.status = h('span', { class: 'me-status', id: 'me-status' }, 'connecting…');
     const logout = h('button', { type: 'button', class: 'ghost small', id: 'logout' }, 'Log out');
     logout.addEventListener('click', () => events.logout());
 
@@ -80,9 +80,11 @@ export class Sidebar {
     );
   }
 
-  setStatus(text: string, state: 'ok' | 'warn'): void {
+  /** The connection's state; `node` (the chat node serving it) is kept for support and tests. */
+  setStatus(text: string, state: 'ok' | 'warn', node?: string): void {
     this.status.textContent = text;
     this.status.dataset.state = state;
+    if (node !== undefined) this.status.dataset.node = node;
   }
 
   /** Redraws both lists from the conversations. */
