@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import type { ChatState, StoredMessage } from '@securechat/state';
+import { INBOX_LIMITS, type ChatState, type StoredMessage, type UserEvent } from '@securechat/state';
 import { waitFor } from '../support/wait';
 
 export interface ChatStatePair {
@@ -16,6 +16,19 @@ const GENEROUS = { max: 1_000_000, windowMs: 60_000, blockAfterViolations: 1_000
 
 async function publish(state: ChatState, room: string, from: string, text: string): Promise<StoredMessage> {
   const outcome = await state.broker.publishLimited(room, from, text, GENEROUS);
+  if (outcome.published === undefined) throw new Error(`refused: ${JSON.stringify(outcome.refused)}`);
+  return outcome.published;
+}
+
+function recordUsers(state: ChatState): { user: string; event: UserEvent }[] {
+  const seen: { user: string; event: UserEvent }[] = [];
+  state.broker.onUserEvent((user, event) => seen.push({ user, event }));
+  return seen;
+}
+
+async function dm(state: ChatState, from: string, to: string, text: string): Promise<StoredMessage> {
+  const room = [from, to].sort().join(':');
+  const outcome = await state.broker.publishLimited(`dm:${room}`, from, text, GENEROUS, [from, to]);
   if (outcome.published === undefined) throw new Error(`refused: ${JSON.stringify(outcome.refused)}`);
   return outcome.published;
 }
@@ -125,6 +138,132 @@ export function chatStateContract(
         { type: 'presence', room: 'p', user: 'alice', state: 'offline' },
       ]);
       expect(seen.every((s) => s.id === undefined)).to.equal(true);
+    });
+
+    it("publishes a DM on both users' own channels, not the room's, stored and in order", async () => {
+      const users = recordUsers(pair.a);
+      const rooms = record(pair.a);
+      await pair.a.broker.subscribeUser('ann');
+      await pair.a.broker.subscribeUser('bob');
+      await pair.a.broker.subscribe('dm:ann:bob');
+      const m1 = await dm(pair.b, 'ann', 'bob', 'one "quoted"');
+      const m2 = await dm(pair.b, 'bob', 'ann', 'two');
+      await waitFor(() => users.length === 4, { what: 'each DM on both channels' });
+      expect(rooms, 'nothing on the room channel').to.have.length(0);
+      for (const user of ['ann', 'bob']) {
+        const mine = users.filter((u) => u.user === user).map((u) => u.event);
+        expect(mine.map((e) => (e.kind === 'message' ? [e.room, e.id] : e.kind))).to.deep.equal([
+          ['dm:ann:bob', m1.id],
+          ['dm:ann:bob', m2.id],
+        ]);
+        const first = mine[0];
+        expect(first?.kind === 'message' && JSON.parse(first.frame.toString())).to.deep.equal({
+          type: 'message',
+          room: 'dm:ann:bob',
+          id: m1.id,
+          from: 'ann',
+          text: 'one "quoted"',
+          ts: m1.ts,
+        });
+      }
+      await pair.a.broker.unsubscribeUser('bob');
+      await dm(pair.b, 'ann', 'cid', 'to cid');
+      await dm(pair.b, 'ann', 'bob', 'three');
+      await waitFor(() => users.length === 6, { what: "ann's two" });
+      expect(users.slice(4).map((u) => u.user)).to.deep.equal(['ann', 'ann']);
+      expect((await pair.b.broker.history('dm:ann:bob', 10)).map((m) => m.text)).to.deep.equal([
+        'one "quoted"',
+        'two',
+        'three',
+      ]);
+    });
+
+    it("lists a user's rooms and DMs newest activity first, with unread counts after the read marker", async () => {
+      const before = await publish(pair.a, 'old', 'zed', 'before ann joined');
+      // The marker starts at the join's millisecond: one that shares it counts as after.
+      await waitFor(() => Date.now() > Number(before.id.split('-')[0]), { what: 'the next millisecond' });
+      await pair.a.inbox.remember('ann', 'old');
+      await pair.a.inbox.remember('ann', 'quiet');
+      await publish(pair.b, 'old', 'zed', 'o1');
+      const o2 = await publish(pair.b, 'old', 'zed', 'o2');
+      await pair.b.inbox.rememberDirect('dm:ann:bob', ['ann', 'bob']);
+      await dm(pair.b, 'bob', 'ann', 'd1');
+      const d2 = await dm(pair.b, 'bob', 'ann', 'd2');
+      await pair.b.inbox.rememberDirect('dm:ann:eve', ['ann', 'eve']); // refused or never sent: not listed
+      const list = await pair.a.inbox.conversations('ann');
+      expect(list.map((c) => [c.room, c.unread])).to.deep.equal([
+        ['dm:ann:bob', 2],
+        ['old', 2],
+        ['quiet', 0],
+      ]);
+      expect(list[0]?.last).to.deep.equal(d2);
+      expect(list[1]?.last).to.deep.equal(o2);
+      expect(list[2]?.last).to.equal(undefined);
+      // bob sent both: his own messages are read, by sending
+      expect((await pair.b.inbox.conversations('bob')).map((c) => [c.room, c.unread])).to.deep.equal([
+        ['dm:ann:bob', 0],
+      ]);
+      expect((await pair.a.inbox.rooms('ann')).sort()).to.deep.equal([
+        'dm:ann:bob',
+        'dm:ann:eve',
+        'old',
+        'quiet',
+      ]);
+      // a rejoin keeps the marker; leaving forgets room and marker
+      await pair.a.inbox.remember('ann', 'old');
+      expect((await pair.a.inbox.conversations('ann')).find((c) => c.room === 'old')?.unread).to.equal(2);
+      await pair.a.inbox.forget('ann', 'old');
+      expect((await pair.a.inbox.conversations('ann')).map((c) => c.room)).to.deep.equal([
+        'dm:ann:bob',
+        'quiet',
+      ]);
+    });
+
+    it('moves a read marker forwards only, clamped to the newest message, and tells the other sessions', async () => {
+      const events = recordUsers(pair.b);
+      await pair.b.broker.subscribeUser('ann');
+      await pair.a.inbox.remember('ann', 'r');
+      const ids: string[] = [];
+      for (let i = 0; i < 4; i++) ids.push((await publish(pair.a, 'r', 'zed', `m${i}`)).id);
+      const unread = async () => (await pair.a.inbox.conversations('ann'))[0]?.unread;
+      expect(await unread()).to.equal(4);
+      expect(await pair.a.inbox.markRead('ann', 'r', ids[1] as string, 'sess-1')).to.deep.equal({
+        status: 'moved',
+        id: ids[1],
+      });
+      expect(await unread()).to.equal(2);
+      expect(await pair.b.inbox.markRead('ann', 'r', ids[0] as string, 'sess-2')).to.deep.equal({
+        status: 'kept',
+        id: ids[1],
+      });
+      expect(await pair.a.inbox.markRead('ann', 'r', '99999999999999-0', 'sess-2')).to.deep.equal({
+        status: 'moved',
+        id: ids[3],
+      });
+      expect(await unread()).to.equal(0);
+      await waitFor(() => events.length === 2, { what: 'two read events' });
+      expect(events.map((e) => e.event)).to.deep.equal([
+        { kind: 'read', room: 'r', id: ids[1], session: 'sess-1' },
+        { kind: 'read', room: 'r', id: ids[3], session: 'sess-2' },
+      ]);
+      expect(await pair.a.inbox.markRead('ann', 'elsewhere', ids[0] as string, 's')).to.deep.equal({
+        status: 'empty',
+      });
+      expect(await pair.a.inbox.markRead('bob', 'r', ids[0] as string, 's')).to.deep.equal({
+        status: 'unknown',
+      });
+    });
+
+    it(`caps unread counts at ${INBOX_LIMITS.unread} and remembers at most ${INBOX_LIMITS.rooms} rooms per user`, async () => {
+      await pair.a.inbox.rememberDirect('dm:amy:bo', ['amy', 'bo']);
+      expect(pair.historyMaxLen, 'the history keeps more than the cap').to.be.above(INBOX_LIMITS.unread + 5);
+      for (let i = 0; i < INBOX_LIMITS.unread + 5; i++) await dm(pair.a, 'bo', 'amy', `x${i}`);
+      expect((await pair.b.inbox.conversations('amy'))[0]?.unread).to.equal(INBOX_LIMITS.unread);
+      for (let i = 0; i < INBOX_LIMITS.rooms + 2; i++) await pair.b.inbox.remember('amy', `room-${i}`);
+      const rooms = await pair.a.inbox.rooms('amy');
+      expect(rooms).to.have.length(INBOX_LIMITS.rooms);
+      expect(rooms).to.include(`room-${INBOX_LIMITS.rooms + 1}`);
+      expect(rooms, 'the one remembered longest ago goes first').to.not.include('dm:amy:bo');
     });
 
     it('caps connections per user across nodes and frees released slots', async () => {

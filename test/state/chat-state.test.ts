@@ -14,7 +14,7 @@ import { RedisServer, uniquePrefix } from '../support/redis-server';
 import { waitFor } from '../support/wait';
 import { chatStateContract } from './chat-state.contract';
 
-const historyMaxLen = 50;
+const historyMaxLen = 120;
 const options = (nodeId: string) => ({ nodeId, presenceTtlMs: 10_000, historyMaxLen });
 
 chatStateContract(

@@ -57,6 +57,17 @@ export function keySchema(prefix: string) {
     rateWindow: (username: string) => `${prefix}rate:${part(username, 'username')}:times`,
     /** sorted set: rejected messages of the user in the current window */
     rateViolations: (username: string) => `${prefix}rate:${part(username, 'username')}:violations`,
+    /*
+     * A user's inbox, all under `inbox:<user>:` so that a user's keys can share a hash
+     * tag in Redis Cluster later. Only membership and read markers are stored; the last
+     * message and the unread counts are read from the rooms' streams when asked.
+     */
+    /** sorted set: room -> when it was remembered (unix ms): rooms joined on any device, DM rooms */
+    inboxRooms: (username: string) => `${prefix}inbox:${part(username, 'username')}:rooms`,
+    /** hash: room -> the id of the last message the user has read there */
+    inboxRead: (username: string) => `${prefix}inbox:${part(username, 'username')}:read`,
+    /** pub/sub channel of a user: their DMs (`<id> <room>\n<frame>`) and read markers (`read <room> <id> <session>`) */
+    userChannel: (username: string) => `${prefix}inbox:${part(username, 'username')}:ch`,
     /** control channel: revocations, blocks, kicks */
     control: `${prefix}control`,
   });

@@ -2,11 +2,15 @@
 -- stores and fans it out: the whole path of an accepted `send` in one round trip.
 -- A refusal is recorded as a violation by rate_violation.lua, in a second call that
 -- only refused messages make.
--- KEYS[1] the sender's rate window (list), KEYS[2] the room's stream, KEYS[3] its channel
+-- KEYS[1] the sender's rate window (list), KEYS[2] the room's stream, KEYS[3] the sender's
+-- read markers (hash), KEYS[4..] the channels: the room's, or for a DM both users' own
 -- ARGV[1] now = ts (unix ms), ARGV[2] window (ms), ARGV[3] max, ARGV[4] history max length,
 -- ARGV[5] from, ARGV[6] text, ARGV[7] frame head, ARGV[8] frame tail
--- (the client frame is head .. id .. tail)
--- Publishes "<id>\n<frame>" and returns {1, id}, or {0, retry_after_ms} when refused.
+-- (the client frame is head .. id .. tail), ARGV[9] the room, ARGV[10] a tag after the id:
+-- '' on a room's channel, ' <room>' on a user's channel (a user's DMs come from many rooms)
+-- Publishes "<id><tag>\n<frame>" on each channel, moves the sender's read marker in the
+-- room to the message (nothing newer exists, so it never goes back) and returns {1, id},
+-- or {0, retry_after_ms} when refused.
 
 -- A true sliding window: the key is a list of accept times (unix ms), newest first, at
 -- most `max` long. A message is accepted when fewer than `max` were accepted in the
@@ -32,5 +36,9 @@ if retry ~= 0 then
 end
 local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*',
   'from', ARGV[5], 'text', ARGV[6], 'ts', ARGV[1])
-redis.call('PUBLISH', KEYS[3], id .. '\n' .. ARGV[7] .. id .. ARGV[8])
+redis.call('HSET', KEYS[3], ARGV[9], id)
+local payload = id .. ARGV[10] .. '\n' .. ARGV[7] .. id .. ARGV[8]
+for i = 4, #KEYS do
+  redis.call('PUBLISH', KEYS[i], payload)
+end
 return {1, id}

@@ -1,7 +1,8 @@
 /**
  * Ports of the chat nodes' shared state: fan-out with history and the per-user message
- * rate (Broker), presence per room and the per-user connection cap. Memory and Redis
- * implementations pass one contract suite (test/state/chat-state.contract.ts).
+ * rate (Broker), presence per room, the per-user connection cap and each user's inbox
+ * (their rooms and read markers). Memory and Redis implementations pass one contract
+ * suite (test/state/chat-state.contract.ts).
  */
 import type { Blocklist, RevocationStore } from './ports';
 import type { EnforcementFeed } from './enforcement';
@@ -40,21 +41,50 @@ export interface ReplayResult {
   readonly truncated: boolean;
 }
 
+/**
+ * What arrives on a user's own channel: a DM (the frame serialised once, like a room's)
+ * or a read marker moved by one of the user's sessions (`session` says which).
+ */
+export type UserEvent =
+  | { readonly kind: 'message'; readonly room: string; readonly id: string; readonly frame: Buffer }
+  | { readonly kind: 'read'; readonly room: string; readonly id: string; readonly session: string };
+
+export type UserEventHandler = (user: string, event: UserEvent) => void;
+
+/**
+ * After the subscriber connection came back: the rooms and users it was subscribed to
+ * (their messages may have been missed) and when it was lost (unix ms, this node's clock).
+ */
+export type ResubscribedHandler = (rooms: string[], users: string[], lostAtMs: number) => void;
+
 export interface Broker {
   /** Inbound traffic is inverted: the node registers its handler, the broker never imports the node. */
   onFrame(handler: FrameHandler): void;
-  /** Called after the broker lost and regained its subscriptions (messages may have been missed). */
-  onResubscribed(handler: (rooms: string[]) => void): void;
+  /** The handler of the users' own channels (DMs and read markers). */
+  onUserEvent(handler: UserEventHandler): void;
+  /** Adds a handler called after the broker lost and regained its subscriptions. */
+  onResubscribed(handler: ResubscribedHandler): void;
   /**
    * Counts the message against `from`'s limit: a true sliding window over all nodes.
-   * Only when it is allowed is it stored in the room's history and fanned out to every
-   * node: one round trip for an accepted message. A refusal counts as a violation, and
-   * enough violations within one window block the user.
+   * Only when it is allowed is it stored in the room's history, `from`'s read marker in
+   * the room moved to it, and fanned out: one round trip for an accepted message. A room
+   * message goes to the room's channel; a DM (`direct`: its two users) to each user's
+   * own channel instead, so that it reaches every connection of both without a join.
+   * A refusal counts as a violation, and enough violations within one window block the user.
    */
-  publishLimited(room: string, from: string, text: string, limits: RateLimits): Promise<PublishOutcome>;
+  publishLimited(
+    room: string,
+    from: string,
+    text: string,
+    limits: RateLimits,
+    direct?: readonly string[],
+  ): Promise<PublishOutcome>;
   /** Receives the room's frames from now on; resolves once subscribed. */
   subscribe(room: string): Promise<void>;
   unsubscribe(room: string): Promise<void>;
+  /** Receives the user's own channel from now on; resolves once subscribed. */
+  subscribeUser(user: string): Promise<void>;
+  unsubscribeUser(user: string): Promise<void>;
   /** Up to `limit` messages just before `before` (default: the newest), oldest first. */
   history(room: string, limit: number, before?: string): Promise<StoredMessage[]>;
   /** Every message after `since` (at most `limit`), oldest first. */
@@ -93,6 +123,61 @@ export interface ConnectionRegistry {
   heartbeat(sessions: readonly { user: string; session: string }[]): Promise<void>;
 }
 
+/** One of a user's rooms as `conversations` lists it. */
+export interface Conversation {
+  readonly room: string;
+  /** The room's newest message, if it has one. */
+  readonly last?: StoredMessage;
+  /** Messages after the user's read marker, at most INBOX_LIMITS.unread. */
+  readonly unread: number;
+}
+
+export type ReadOutcome =
+  /** The marker is now at `id` (moved, or already there or beyond: it never goes back). */
+  | { readonly status: 'moved' | 'kept'; readonly id: string }
+  /** The room is not one of the user's rooms (never joined, left, or no DM). */
+  | { readonly status: 'unknown' }
+  /** The room holds no message to mark. */
+  | { readonly status: 'empty' };
+
+/** The bounds of an inbox, documented in docs/PROTOCOL.md. */
+export const INBOX_LIMITS = Object.freeze({
+  /** Rooms remembered per user; past it, the one remembered longest ago is forgotten. */
+  rooms: 200,
+  /** Unread counts stop here: this value means "this many or more". */
+  unread: 100,
+});
+
+/**
+ * A user's rooms across devices, and their read markers. Only membership and markers are
+ * stored; the last message and unread counts are read from the rooms' streams when
+ * asked, so sending a message writes nothing per recipient.
+ */
+export interface Inbox {
+  /**
+   * Remembers a room the user joined (again); its read marker starts now if it has none,
+   * so the history before the first join is not unread.
+   */
+  remember(user: string, room: string): Promise<void>;
+  /** Remembers a DM room for both its users (if not already: no write then). */
+  rememberDirect(room: string, users: readonly string[]): Promise<void>;
+  /** Forgets a room the user left on purpose, with its read marker. */
+  forget(user: string, room: string): Promise<void>;
+  /** The user's remembered rooms (any order). */
+  rooms(user: string): Promise<string[]>;
+  /**
+   * The user's rooms, newest activity first (the newest message, or when it was
+   * remembered for a room with none); DM rooms without any message are left out.
+   */
+  conversations(user: string): Promise<Conversation[]>;
+  /**
+   * Moves the user's read marker in `room` to `id` (clamped to the room's newest message)
+   * unless it is already there or beyond; a move is announced on the user's channel
+   * with `session`, so that their other sessions hear of it.
+   */
+  markRead(user: string, room: string, id: string, session: string): Promise<ReadOutcome>;
+}
+
 export interface RateLimits {
   readonly max: number;
   readonly windowMs: number;
@@ -103,6 +188,7 @@ export interface RateLimits {
 /** Everything a chat node shares with the cluster. */
 export interface ChatState {
   broker: Broker;
+  inbox: Inbox;
   presence: Presence;
   registry: ConnectionRegistry;
   revocations: RevocationStore;

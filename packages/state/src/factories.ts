@@ -3,12 +3,14 @@ import type { AuthSettings, ChatNodeConfig, KeySchema, Logger } from '@securecha
 import type { ChatState } from './chat-ports';
 import type { AuthLimits, AuthState, Blocklist } from './ports';
 import { MemoryBroker, MemoryBus } from './memory/broker';
+import { MemoryInbox } from './memory/inbox';
 import { MemoryPresence, MemoryPresenceTable } from './memory/presence';
 import { MemoryMessageLimiter } from './memory/rate-limit';
 import { MemoryConnectionRegistry } from './memory/registry';
 import { RedisBlocklist, RedisRevocationStore } from './redis/auth-state';
 import { RedisBroker } from './redis/broker';
 import { RedisEnforcementFeed } from './redis/enforcement';
+import { RedisInbox } from './redis/inbox';
 import { RedisPresence } from './redis/presence';
 import { RedisViolationRecorder } from './redis/rate-limit';
 import { RedisConnectionRegistry } from './redis/registry';
@@ -73,6 +75,7 @@ export function createRedisChatState(
       violations: new RedisViolationRecorder(redis, keys),
       logger,
     }),
+    inbox: new RedisInbox(redis, keys),
     presence: new RedisPresence(redis, keys, options.nodeId, options.presenceTtlMs),
     registry: new RedisConnectionRegistry(redis, keys, options.presenceTtlMs),
     revocations: new RedisRevocationStore(redis, keys),
@@ -141,6 +144,7 @@ export function createMemoryChatState(
 ): ChatState {
   return {
     broker: new MemoryBroker(cluster.bus, options.historyMaxLen, cluster.messageLimiter(auth.blocklist)),
+    inbox: new MemoryInbox(cluster.bus),
     presence: new MemoryPresence(cluster.bus, cluster.presence, options.nodeId, options.presenceTtlMs),
     registry: cluster.registry(options.presenceTtlMs),
     revocations: auth.revocations,

@@ -1,5 +1,6 @@
-import { isUsername, presenceFrame } from '@securechat/common';
-import type { FrameHandler, PresenceChange } from './chat-ports';
+import { isRoom, isUsername, presenceFrame } from '@securechat/common';
+import type { FrameHandler, PresenceChange, UserEventHandler } from './chat-ports';
+import { STREAM_ID } from './stream-id';
 
 /*
  * What travels on a room's channel (Redis pub/sub, or the MemoryBus within a process):
@@ -41,4 +42,44 @@ export function dispatchRoomPayload(room: string, payload: Buffer, handler: Fram
   const user = payload.toString('latin1', space + 1);
   if ((state !== 'online' && state !== 'offline') || !isUsername(user)) return;
   handler(room, undefined, Buffer.from(presenceFrame(room, user, state)));
+}
+
+/*
+ * What travels on a user's own channel (`inbox:<user>:ch`):
+ *
+ * - a DM: `<id> <room>\n<frame>`, published by publish_limited.lua to both users'
+ *   channels (the frame built once, as for a room);
+ * - a read marker: `read <room> <id> <session>`, published by the inbox when one of the
+ *   user's sessions moved it (the other sessions are told; that one is not).
+ */
+
+export function directPayloadTag(room: string): string {
+  return ` ${room}`;
+}
+
+export function directPayload(id: string, room: string, frame: string): string {
+  return `${id}${directPayloadTag(room)}\n${frame}`;
+}
+
+export function readPayload(room: string, id: string, session: string): string {
+  return `read ${room} ${id} ${session}`;
+}
+
+const SESSION = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** Reads one payload of `user`'s channel; drops anything malformed. */
+export function dispatchUserPayload(user: string, payload: Buffer, handler: UserEventHandler): void {
+  const cut = payload.indexOf(NEWLINE);
+  if (cut >= 0) {
+    const [id, room, ...rest] = payload.toString('latin1', 0, cut).split(' ');
+    if (id === undefined || room === undefined || rest.length > 0 || !STREAM_ID.test(id) || !isRoom(room))
+      return;
+    handler(user, { kind: 'message', room, id, frame: payload.subarray(cut + 1) });
+    return;
+  }
+  const [kind, room, id, session, ...rest] = payload.toString('utf8').split(' ');
+  if (kind !== 'read' || room === undefined || id === undefined || session === undefined || rest.length > 0)
+    return;
+  if (!isRoom(room) || !STREAM_ID.test(id) || !SESSION.test(session)) return;
+  handler(user, { kind: 'read', room, id, session });
 }

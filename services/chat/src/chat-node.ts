@@ -16,6 +16,7 @@ import { frame } from './protocol';
 import { RequestHandler } from './requests';
 import { Rooms } from './rooms';
 import { Session } from './session';
+import { Users } from './users';
 
 export interface ChatNodeOptions {
   nodeId: string;
@@ -57,6 +58,7 @@ export class ChatNode {
   private readonly audit: Audit;
   private readonly admission: Admission;
   private readonly rooms: Rooms;
+  private readonly users: Users;
   private readonly enforcement: Enforcement;
   private readonly liveness: Liveness;
   private readonly requests: RequestHandler;
@@ -72,6 +74,13 @@ export class ChatNode {
       hub,
       broker: state.broker,
       presence: state.presence,
+      historyMaxLen: options.historyMaxLen,
+      logger,
+    });
+    this.users = new Users({
+      hub,
+      broker: state.broker,
+      inbox: state.inbox,
       historyMaxLen: options.historyMaxLen,
       logger,
     });
@@ -95,6 +104,7 @@ export class ChatNode {
       enforcement: this.enforcement,
       audit: this.audit,
       broker: state.broker,
+      inbox: state.inbox,
       revocations: state.revocations,
       verifier: deps.verifier,
       rateLimits: options.rateLimits,
@@ -141,9 +151,22 @@ export class ChatNode {
     const id = randomBytes(12).toString('base64url');
     const result = await this.admission.admit(verdict, id);
     if (!result.ok) return this.refused(socket, result, verdict.address, id);
-    if (socket.destroyed || this.draining) {
-      await this.admission.release({ ...result, user: result.claims.sub });
-      if (!socket.destroyed) refuse(socket, HANDSHAKE.unavailable);
+    const user = result.claims.sub;
+    // The user's own channel is subscribed before `welcome`: every DM published after
+    // it reaches the session; what came before is history.
+    let subscribed = false;
+    try {
+      await this.users.acquire(user);
+      subscribed = true;
+    } catch (err) {
+      this.deps.logger.warn('user channel subscription failed', { username: user, err });
+    }
+    if (!subscribed || socket.destroyed || this.draining) {
+      await Promise.all([
+        this.admission.release({ ...result, user }),
+        subscribed ? this.users.release(user) : Promise.resolve(),
+      ]);
+      if (!socket.destroyed) refuse(socket, HANDSHAKE.unavailable, subscribed ? {} : { 'Retry-After': '1' });
       return;
     }
     this.edge.accept(req, socket, head, (connection) => this.accept(connection, result));
@@ -181,7 +204,17 @@ export class ChatNode {
       method: admitted.method,
       jti: claims.jti,
     });
-    session.sendText(frame({ type: 'welcome', user: claims.sub, node: options.nodeId, session: id }));
+    const { max, windowMs } = options.rateLimits;
+    session.sendText(
+      frame({
+        type: 'welcome',
+        user: claims.sub,
+        node: options.nodeId,
+        session: id,
+        // The message limit, so that a client can pace itself instead of being refused.
+        limits: { messages: max, window_ms: windowMs },
+      }),
+    );
     return {
       text: (data) => void this.requests.handle(session, data),
       binary: () => session.close(CLOSE.unsupportedData),
@@ -199,6 +232,7 @@ export class ChatNode {
     await Promise.all([
       this.rooms.leaveAll(session, rooms),
       this.admission.release({ session: session.id, address: session.address, user: session.user }),
+      this.users.release(session.user),
     ]);
   }
 

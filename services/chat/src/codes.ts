@@ -9,7 +9,7 @@
 export const ERROR_CODES = {
   bad_request: 'the frame is not a valid request; fix the client',
   forbidden: "not allowed for this user (room not joined, someone else's DM, token refused)",
-  not_found: 'reserved: no current request answers it',
+  not_found: 'nothing to act on (a `read` in a room without messages)',
   rate_limited: 'too many messages; retry after retry_after_ms',
   internal: 'the server failed or a backing service is unavailable; retry later',
 } as const;

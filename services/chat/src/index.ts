@@ -14,3 +14,4 @@ export * from './requests';
 export * from './rooms';
 export * from './session';
 export * from './sweep';
+export * from './users';

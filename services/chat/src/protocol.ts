@@ -26,6 +26,8 @@ const clientMessage = z.discriminatedUnion('type', [
   }),
   z.object({ type: z.literal('refresh_token'), token: z.string().max(4096), ref }),
   z.object({ type: z.literal('ping'), ref }),
+  z.object({ type: z.literal('conversations'), ref }),
+  z.object({ type: z.literal('read'), room: roomName, id: since, ref }),
 ]);
 
 export type ClientMessage = z.infer<typeof clientMessage>;

@@ -1,5 +1,12 @@
 import type { Logger } from '@securechat/common';
-import { StateUnavailableError, type Broker, type RateLimits, type RevocationStore } from '@securechat/state';
+import {
+  StateUnavailableError,
+  type Broker,
+  type Conversation,
+  type Inbox,
+  type RateLimits,
+  type RevocationStore,
+} from '@securechat/state';
 import { TokenError, type TokenVerifier } from '@securechat/tokens';
 import type { Audit } from './audit';
 import type { ErrorCode } from './codes';
@@ -23,10 +30,21 @@ export interface RequestDeps {
   enforcement: Enforcement;
   audit: Audit;
   broker: Broker;
+  inbox: Inbox;
   revocations: RevocationStore;
   verifier: TokenVerifier;
   rateLimits: RateLimits;
   logger: Logger;
+}
+
+/** What a request costs from the session's budget: `conversations` reads up to 200 streams. */
+const REQUEST_COST: Partial<Record<ClientMessage['type'], number>> = { conversations: 10 };
+
+/** A conversation as the `conversations` reply lists it. */
+function conversationItem(c: Conversation): Record<string, unknown> {
+  return c.last === undefined
+    ? { room: c.room, unread: c.unread }
+    : { room: c.room, last: c.last, unread: c.unread };
 }
 
 /** Request/reply handling of one session's frames; one method per message type. */
@@ -42,7 +60,11 @@ export class RequestHandler {
     }
     const message = parsed.message;
     // send and dm are governed by the cluster-wide message limit; the rest by a local budget.
-    if (message.type !== 'send' && message.type !== 'dm' && !session.takeRequestToken()) {
+    if (
+      message.type !== 'send' &&
+      message.type !== 'dm' &&
+      !session.takeRequestToken(REQUEST_COST[message.type] ?? 1)
+    ) {
       this.error(session, 'rate_limited', 'too many requests', message.ref, { retry_after_ms: 1000 });
       return;
     }
@@ -78,6 +100,10 @@ export class RequestHandler {
       case 'ping':
         this.reply(session, { type: 'pong' }, message.ref);
         return Promise.resolve();
+      case 'conversations':
+        return this.conversations(session, message);
+      case 'read':
+        return this.read(session, message);
       default: {
         const unreachable: never = message;
         return Promise.reject(new Error(`unhandled ${String(unreachable)}`));
@@ -88,6 +114,13 @@ export class RequestHandler {
   private async join(session: Session, m: Msg<'join'>): Promise<void> {
     const access = roomAccess(m.room, session.user);
     if (!access.ok) return this.error(session, access.code, access.message, m.ref);
+    // Issued first, on the same Redis connection: a `conversations` sent after `joined`
+    // finds the room. A failure only costs the room its place in the user's list.
+    const remembering = this.deps.inbox
+      .remember(session.user, access.room)
+      .catch((err: unknown) =>
+        this.deps.logger.warn('remembering a room failed', { room: access.room, err }),
+      );
     await this.deps.rooms.join(session, access.room, m.since, (members, truncated) => {
       this.reply(
         session,
@@ -95,12 +128,35 @@ export class RequestHandler {
         m.ref,
       );
     });
+    await remembering;
   }
 
   private async leave(session: Session, m: Msg<'leave'>): Promise<void> {
     if (!session.inRoom(m.room)) return this.error(session, 'forbidden', 'not a member of that room', m.ref);
-    await this.deps.rooms.leave(session, m.room);
+    // Leaving on purpose forgets the room from the user's list on every device (a
+    // disconnect leaves rooms too, through Rooms, but keeps them listed).
+    await Promise.all([this.deps.rooms.leave(session, m.room), this.deps.inbox.forget(session.user, m.room)]);
     this.reply(session, { type: 'left', room: m.room }, m.ref);
+  }
+
+  private async conversations(session: Session, m: Msg<'conversations'>): Promise<void> {
+    const items = await this.deps.inbox.conversations(session.user);
+    this.reply(session, { type: 'conversations', items: items.map(conversationItem) }, m.ref);
+  }
+
+  private async read(session: Session, m: Msg<'read'>): Promise<void> {
+    const access = roomAccess(m.room, session.user);
+    if (!access.ok) return this.error(session, access.code, access.message, m.ref);
+    const outcome = await this.deps.inbox.markRead(session.user, access.room, m.id, session.id);
+    switch (outcome.status) {
+      case 'moved':
+      case 'kept':
+        return this.reply(session, { type: 'read', room: access.room, id: outcome.id }, m.ref);
+      case 'unknown':
+        return this.error(session, 'forbidden', 'not one of your rooms', m.ref);
+      case 'empty':
+        return this.error(session, 'not_found', 'no message to mark read', m.ref);
+    }
   }
 
   private async send(session: Session, m: Msg<'send'>): Promise<void> {
@@ -109,9 +165,16 @@ export class RequestHandler {
   }
 
   private async dm(session: Session, m: Msg<'dm'>): Promise<void> {
-    const room = dmRoom(session.user, m.to.toLowerCase());
+    const to = m.to.toLowerCase();
+    const room = dmRoom(session.user, to);
     if (room === undefined) return this.error(session, 'bad_request', 'invalid recipient', m.ref);
-    await this.publish(session, room, m.text, m.ref);
+    // Both users' lists get the room (a no-op once they have it), issued before the
+    // publish so that the recipient's `conversations` finds it as soon as the DM arrives.
+    const remembering = this.deps.inbox
+      .rememberDirect(room, [session.user, to])
+      .catch((err: unknown) => this.deps.logger.warn('remembering a DM room failed', { room, err }));
+    await this.publish(session, room, m.text, m.ref, [session.user, to]);
+    await remembering;
   }
 
   private async publish(
@@ -119,10 +182,11 @@ export class RequestHandler {
     room: string,
     text: string,
     ref: string | undefined,
+    direct?: readonly string[],
   ): Promise<void> {
     const { broker, rateLimits, audit } = this.deps;
     // `from` is the token's subject, whatever the client wrote.
-    const outcome = await broker.publishLimited(room, session.user, text, rateLimits);
+    const outcome = await broker.publishLimited(room, session.user, text, rateLimits, direct);
     const decision = outcome.refused;
     if (decision !== undefined) {
       audit.rateLimited(session.user);

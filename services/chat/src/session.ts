@@ -18,8 +18,6 @@ interface Pending {
 
 interface Membership {
   pending: Pending | undefined;
-  /** The newest message id this session was given in the room. */
-  lastId: ParsedId | undefined;
 }
 
 export interface SessionOptions {
@@ -37,6 +35,12 @@ export class Session {
   private lifecycle: SessionState = 'open';
   private currentClaims: AccessClaims;
   private readonly rooms = new Map<string, Membership>();
+  /**
+   * The newest message id this session was given per room: one high-water mark for the
+   * room's fan-out, a join's replay and the user's own channel (DMs) alike, so a
+   * message reaches the session once whichever way it came.
+   */
+  private readonly marks = new Map<string, ParsedId>();
   private awaitingPong = false;
   private expiryTimer: NodeJS.Timeout | undefined;
   private cutTimer: NodeJS.Timeout | undefined;
@@ -114,14 +118,15 @@ export class Session {
     this.awaitingPong = false;
   }
 
-  takeRequestToken(now = Date.now()): boolean {
+  /** Spends `cost` from the request budget; false (nothing spent) when it lacks them. */
+  takeRequestToken(cost = 1, now = Date.now()): boolean {
     this.tokens = Math.min(
       this.requestBurst,
       this.tokens + ((now - this.refilledAt) / 1000) * this.requestsPerSecond,
     );
     this.refilledAt = now;
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
+    if (this.tokens < cost) return false;
+    this.tokens -= cost;
     return true;
   }
 
@@ -139,7 +144,7 @@ export class Session {
   beginJoin(room: string): void {
     const existing = this.rooms.get(room);
     if (existing !== undefined) existing.pending ??= { frames: [] };
-    else this.rooms.set(room, { pending: { frames: [] }, lastId: undefined });
+    else this.rooms.set(room, { pending: { frames: [] } });
   }
 
   /** Ends the in-flight phase: held-back live frames newer than the replay go out, in order. */
@@ -151,8 +156,9 @@ export class Session {
     for (const f of frames) this.deliver(room, f.id, f.frame);
   }
 
-  /** Forgets the room; false when the session was not in it. */
+  /** Forgets the room (and its mark: a later join with `since` replays again); false when not in it. */
   leaveRoom(room: string): boolean {
+    this.marks.delete(room);
     return this.rooms.delete(room);
   }
 
@@ -163,6 +169,11 @@ export class Session {
     if (this.writable()) this.connection.send(Buffer.from(text));
   }
 
+  /** A prepared frame for this session alone (e.g. a `read` event built once per node). */
+  sendPrepared(frame: PreparedFrame): void {
+    if (this.writable()) this.connection.sendPrepared(frame);
+  }
+
   /** A fan-out frame for `room`: held back while the room's join is in flight. */
   deliver(room: string, id: ParsedId | undefined, frame: PreparedFrame): void {
     const membership = this.rooms.get(room);
@@ -171,22 +182,42 @@ export class Session {
       membership.pending.frames.push({ id, frame });
       return;
     }
-    if (id !== undefined) {
-      // Never a duplicate: a message at or before what the session already has is dropped.
-      if (membership.lastId !== undefined && !isAfter(id, membership.lastId)) return;
-      membership.lastId = id;
+    this.write(room, id, frame);
+  }
+
+  /**
+   * A DM from the user's own channel: it reaches the session whether or not it joined
+   * the DM room, held back like a fan-out frame while a join of that room is in flight.
+   */
+  deliverDirect(room: string, id: ParsedId, frame: PreparedFrame): void {
+    const membership = this.rooms.get(room);
+    if (membership?.pending !== undefined) {
+      membership.pending.frames.push({ id, frame });
+      return;
     }
-    if (this.writable()) this.connection.sendPrepared(frame);
+    this.write(room, id, frame);
   }
 
   /** Sends a replayed message and remembers it as the newest seen. */
   replayed(room: string, id: string, data: Buffer): void {
-    const membership = this.rooms.get(room);
-    if (membership === undefined) return;
+    if (!this.rooms.has(room)) return;
     const parsed = parseId(id);
-    if (membership.lastId !== undefined && !isAfter(parsed, membership.lastId)) return;
-    membership.lastId = parsed;
+    if (!this.advance(room, parsed)) return;
     if (this.writable()) this.connection.sendPrepared(prepareTextFrame(data));
+  }
+
+  /** Writes a room's frame unless its message is at or before what the session already has. */
+  private write(room: string, id: ParsedId | undefined, frame: PreparedFrame): void {
+    if (id !== undefined && !this.advance(room, id)) return;
+    if (this.writable()) this.connection.sendPrepared(frame);
+  }
+
+  /** Moves the room's mark to `id`; false for a duplicate (at or before the mark). */
+  private advance(room: string, id: ParsedId): boolean {
+    const mark = this.marks.get(room);
+    if (mark !== undefined && !isAfter(id, mark)) return false;
+    this.marks.set(room, id);
+    return true;
   }
 
   /** The one slow-consumer check: an open session whose output stays within the bound. */
@@ -228,6 +259,7 @@ export class Session {
     clearTimeout(this.cutTimer);
     const rooms = [...this.rooms.keys()];
     this.rooms.clear();
+    this.marks.clear();
     return rooms;
   }
 }

@@ -28,6 +28,7 @@ function handlerOn(
     enforcement,
     audit: node.audit,
     broker: node.state.broker,
+    inbox: node.state.inbox,
     revocations: node.state.revocations,
     verifier: new TokenVerifier(new Map([[key.kid, key.publicKey]]), { issuer: 'i', audience: 'a' }),
     rateLimits,

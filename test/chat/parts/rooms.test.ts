@@ -1,5 +1,11 @@
 import { expect } from 'chai';
-import { MemoryCluster, StateUnavailableError, type Broker, type FrameHandler } from '@securechat/state';
+import {
+  MemoryCluster,
+  StateUnavailableError,
+  type Broker,
+  type FrameHandler,
+  type ResubscribedHandler,
+} from '@securechat/state';
 import { Rooms } from '@securechat/chat';
 import { waitFor } from '../../support/wait';
 import { memoryNode, override, session } from './fakes';
@@ -81,13 +87,13 @@ describe('Rooms: joins, leaves, fan-out and catch-up, without a socket server', 
   it('catches up from the stream after the subscriber reconnects', async () => {
     const node = memoryNode();
     let live = true;
-    let resubscribed: (rooms: string[]) => void = () => undefined;
+    let resubscribed: ResubscribedHandler = () => undefined;
     const broker = override(node.state.broker, {
       onFrame: (handler: FrameHandler) =>
         node.state.broker.onFrame((room, id, data) => {
           if (live) handler(room, id, data);
         }),
-      onResubscribed: (handler: (rooms: string[]) => void) => {
+      onResubscribed: (handler: ResubscribedHandler) => {
         resubscribed = handler;
       },
     });
@@ -101,7 +107,7 @@ describe('Rooms: joins, leaves, fan-out and catch-up, without a socket server', 
     await node.state.broker.publishLimited('r', 'bob', 'lost-1', LIMITS);
     await node.state.broker.publishLimited('r', 'bob', 'lost-2', LIMITS);
     live = true;
-    resubscribed(['r']);
+    resubscribed(['r'], [], Date.now());
     await waitFor(() => connection.ofType('message').length === 3, { what: 'the caught-up messages' });
     expect(connection.ofType('message').map((m) => m.text)).to.deep.equal(['before', 'lost-1', 'lost-2']);
   });

@@ -115,8 +115,8 @@ describe('Session: one lifecycle, one output bound', () => {
     const { session: s } = session('alice');
     const t0 = Date.now();
     let granted = 0;
-    while (s.takeRequestToken(t0)) granted += 1;
+    while (s.takeRequestToken(1, t0)) granted += 1;
     expect(granted).to.equal(100);
-    expect(s.takeRequestToken(t0 + 100)).to.equal(true, '50/s refill: 5 tokens after 100 ms');
+    expect(s.takeRequestToken(1, t0 + 100)).to.equal(true, '50/s refill: 5 tokens after 100 ms');
   });
 });

@@ -6,21 +6,28 @@ import type {
   RateLimits,
   ReplayResult,
   StoredMessage,
+  UserEventHandler,
 } from '../chat-ports';
-import { dispatchRoomPayload, messagePayload } from '../room-channel';
+import { directPayload, dispatchRoomPayload, dispatchUserPayload, messagePayload } from '../room-channel';
 import { compareIds } from '../stream-id';
 import type { MemoryMessageLimiter } from './rate-limit';
 
 type Clock = () => number;
 
-/** Receives the payloads of a room's channel, as a node's subscriber connection does. */
+/** Receives the payloads of a room's (or a user's) channel, as a node's subscriber connection does. */
 type RoomListener = (room: string, payload: Buffer) => void;
 
-interface RoomLog {
+export interface RoomLog {
   entries: StoredMessage[];
   lastMs: number;
   seq: number;
   maxDeleted: string;
+}
+
+/** A user's inbox in memory: what `inbox:<user>:rooms` and `inbox:<user>:read` hold in Redis. */
+export interface MemoryInboxEntry {
+  rooms: Map<string, number>;
+  read: Map<string, string>;
 }
 
 /**
@@ -31,23 +38,62 @@ interface RoomLog {
 export class MemoryBus {
   readonly logs = new Map<string, RoomLog>();
   readonly subscribers = new Map<string, Set<RoomListener>>();
+  readonly userSubscribers = new Map<string, Set<RoomListener>>();
+  readonly inboxes = new Map<string, MemoryInboxEntry>();
 
   constructor(readonly now: Clock = Date.now) {}
 
   publish(room: string, payload: string): void {
-    const listeners = this.subscribers.get(room);
-    if (listeners === undefined) return;
-    const bytes = Buffer.from(payload);
-    // Delivered asynchronously, in publish order, like pub/sub.
-    for (const listener of [...listeners]) queueMicrotask(() => listener(room, bytes));
+    deliver(this.subscribers, room, payload);
   }
+
+  /** Publishes on a user's own channel. */
+  publishToUser(user: string, payload: string): void {
+    deliver(this.userSubscribers, user, payload);
+  }
+
+  inbox(user: string): MemoryInboxEntry {
+    let entry = this.inboxes.get(user);
+    if (entry === undefined) {
+      entry = { rooms: new Map(), read: new Map() };
+      this.inboxes.set(user, entry);
+    }
+    return entry;
+  }
+}
+
+function deliver(subscribers: Map<string, Set<RoomListener>>, name: string, payload: string): void {
+  const listeners = subscribers.get(name);
+  if (listeners === undefined) return;
+  const bytes = Buffer.from(payload);
+  // Delivered asynchronously, in publish order, like pub/sub.
+  for (const listener of [...listeners]) queueMicrotask(() => listener(name, bytes));
+}
+
+function listen(subscribers: Map<string, Set<RoomListener>>, name: string, listener: RoomListener): void {
+  let set = subscribers.get(name);
+  if (set === undefined) {
+    set = new Set();
+    subscribers.set(name, set);
+  }
+  set.add(listener);
+}
+
+function unlisten(subscribers: Map<string, Set<RoomListener>>, name: string, listener: RoomListener): void {
+  const set = subscribers.get(name);
+  set?.delete(listener);
+  if (set?.size === 0) subscribers.delete(name);
 }
 
 export class MemoryBroker implements Broker {
   private handler: FrameHandler = () => undefined;
+  private userHandler: UserEventHandler = () => undefined;
   private readonly rooms = new Set<string>();
+  private readonly users = new Set<string>();
   private readonly listener: RoomListener = (room, payload) =>
     dispatchRoomPayload(room, payload, this.handler);
+  private readonly userListener: RoomListener = (user, payload) =>
+    dispatchUserPayload(user, payload, this.userHandler);
 
   constructor(
     private readonly bus: MemoryBus,
@@ -61,14 +107,19 @@ export class MemoryBroker implements Broker {
     from: string,
     text: string,
     limits: RateLimits,
+    direct?: readonly string[],
   ): Promise<PublishOutcome> {
     const retryAfterMs = this.limiter.take(from, limits);
     if (retryAfterMs > 0) return { refused: await this.limiter.record(from, limits, retryAfterMs) };
-    return { published: this.store(room, from, text) };
+    return { published: this.store(room, from, text, direct) };
   }
 
   onFrame(handler: FrameHandler): void {
     this.handler = handler;
+  }
+
+  onUserEvent(handler: UserEventHandler): void {
+    this.userHandler = handler;
   }
 
   onResubscribed(): void {
@@ -79,7 +130,12 @@ export class MemoryBroker implements Broker {
     return Promise.resolve();
   }
 
-  private store(room: string, from: string, text: string): StoredMessage {
+  private store(
+    room: string,
+    from: string,
+    text: string,
+    direct: readonly string[] | undefined,
+  ): StoredMessage {
     let log = this.bus.logs.get(room);
     if (log === undefined) {
       log = { entries: [], lastMs: 0, seq: 0, maxDeleted: '0-0' };
@@ -98,29 +154,36 @@ export class MemoryBroker implements Broker {
       const dropped = log.entries.splice(0, log.entries.length - this.historyMaxLen);
       log.maxDeleted = (dropped[dropped.length - 1] as StoredMessage).id;
     }
-    this.bus.publish(room, messagePayload(message.id, messageFrame(message)));
+    this.bus.inbox(from).read.set(room, message.id);
+    const frame = messageFrame(message);
+    if (direct === undefined) this.bus.publish(room, messagePayload(message.id, frame));
+    else for (const user of direct) this.bus.publishToUser(user, directPayload(message.id, room, frame));
     return message;
   }
 
   subscribe(room: string): Promise<void> {
     if (!this.rooms.has(room)) {
       this.rooms.add(room);
-      let set = this.bus.subscribers.get(room);
-      if (set === undefined) {
-        set = new Set();
-        this.bus.subscribers.set(room, set);
-      }
-      set.add(this.listener);
+      listen(this.bus.subscribers, room, this.listener);
     }
     return Promise.resolve();
   }
 
   unsubscribe(room: string): Promise<void> {
-    if (this.rooms.delete(room)) {
-      const set = this.bus.subscribers.get(room);
-      set?.delete(this.listener);
-      if (set?.size === 0) this.bus.subscribers.delete(room);
+    if (this.rooms.delete(room)) unlisten(this.bus.subscribers, room, this.listener);
+    return Promise.resolve();
+  }
+
+  subscribeUser(user: string): Promise<void> {
+    if (!this.users.has(user)) {
+      this.users.add(user);
+      listen(this.bus.userSubscribers, user, this.userListener);
     }
+    return Promise.resolve();
+  }
+
+  unsubscribeUser(user: string): Promise<void> {
+    if (this.users.delete(user)) unlisten(this.bus.userSubscribers, user, this.userListener);
     return Promise.resolve();
   }
 
@@ -141,6 +204,7 @@ export class MemoryBroker implements Broker {
 
   close(): Promise<void> {
     for (const room of [...this.rooms]) void this.unsubscribe(room);
+    for (const user of [...this.users]) void this.unsubscribeUser(user);
     return Promise.resolve();
   }
 }

@@ -6,11 +6,13 @@ import type {
   PublishOutcome,
   RateLimits,
   ReplayResult,
+  ResubscribedHandler,
   StoredMessage,
+  UserEventHandler,
 } from '../chat-ports';
 import { StateUnavailableError } from '../ports';
 import type { ViolationRecorder } from '../rate-limit';
-import { dispatchRoomPayload } from '../room-channel';
+import { directPayloadTag, dispatchRoomPayload, dispatchUserPayload } from '../room-channel';
 import { guard } from './errors';
 import { luaScript } from './lua';
 
@@ -23,12 +25,13 @@ function defineScripts(redis: Redis): BrokerClient {
   const client = redis as BrokerClient;
   if (typeof client.chatPublishLimited !== 'function') {
     redis.defineCommand('chatReplay', { numberOfKeys: 1, lua: luaScript('replay') });
-    redis.defineCommand('chatPublishLimited', { numberOfKeys: 3, lua: luaScript('publish_limited') });
+    // No fixed number of keys: a room message has one channel, a DM two (numkeys goes first).
+    redis.defineCommand('chatPublishLimited', { lua: luaScript('publish_limited') });
   }
   return client;
 }
 
-function toMessage(room: string, entry: [string, string[]]): StoredMessage {
+export function toMessage(room: string, entry: [string, string[]]): StoredMessage {
   const [id, fields] = entry;
   const f: Record<string, string> = {};
   for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i] as string] = fields[i + 1] as string;
@@ -49,30 +52,48 @@ export interface RedisBrokerOptions {
   subscribeTimeoutMs?: number;
 }
 
+/** What a subscribed channel carries: a room's frames or a user's own events. */
+type Subscription =
+  { readonly room: string; readonly user?: undefined } | { readonly user: string; readonly room?: undefined };
+
 /**
  * Fan-out through Redis pub/sub with the room's Stream as the source of truth. One
- * subscriber connection per node, one channel per room with local members. A message is
- * stored and published by one script; pub/sub is at-most-once, so after the subscriber
- * reconnects the node is told to catch up from the streams.
+ * subscriber connection per node, one channel per room with local members and one per
+ * user with a local session (their DMs and read markers). A message is stored and
+ * published by one script; pub/sub is at-most-once, so after the subscriber reconnects
+ * the node is told to catch up from the streams.
  */
 export class RedisBroker implements Broker {
   private readonly redis: BrokerClient;
-  private readonly channels = new Map<string, string>(); // channel -> room
+  private readonly channels = new Map<string, Subscription>();
   private handler: FrameHandler = () => undefined;
-  private resubscribed: (rooms: string[]) => void = () => undefined;
+  private userHandler: UserEventHandler = () => undefined;
+  private readonly resubscribed: ResubscribedHandler[] = [];
   private wasConnected = false;
+  private lostAt: number | undefined;
 
   constructor(private readonly options: RedisBrokerOptions) {
     this.redis = defineScripts(options.redis);
     const sub = options.subscriber;
     // Buffers, not strings: a message frame goes to the sockets as the bytes Redis sent.
     sub.on('messageBuffer', (channel: Buffer, payload: Buffer) => {
-      const room = this.channels.get(channel.toString('latin1'));
-      if (room !== undefined) dispatchRoomPayload(room, payload, this.handler);
+      const target = this.channels.get(channel.toString('latin1'));
+      if (target?.room !== undefined) dispatchRoomPayload(target.room, payload, this.handler);
+      else if (target?.user !== undefined) dispatchUserPayload(target.user, payload, this.userHandler);
+    });
+    sub.on('close', () => {
+      this.lostAt ??= Date.now();
     });
     sub.on('ready', () => {
       // ioredis resubscribes by itself; what was published meanwhile must be read back.
-      if (this.wasConnected && this.channels.size > 0) this.resubscribed([...this.channels.values()]);
+      const lostAt = this.lostAt ?? Date.now();
+      this.lostAt = undefined;
+      if (this.wasConnected && this.channels.size > 0) {
+        const subs = [...this.channels.values()];
+        const rooms = subs.flatMap((s) => (s.room === undefined ? [] : [s.room]));
+        const users = subs.flatMap((s) => (s.user === undefined ? [] : [s.user]));
+        for (const handler of this.resubscribed) handler(rooms, users, lostAt);
+      }
       this.wasConnected = true;
     });
   }
@@ -81,8 +102,12 @@ export class RedisBroker implements Broker {
     this.handler = handler;
   }
 
-  onResubscribed(handler: (rooms: string[]) => void): void {
-    this.resubscribed = handler;
+  onUserEvent(handler: UserEventHandler): void {
+    this.userHandler = handler;
+  }
+
+  onResubscribed(handler: ResubscribedHandler): void {
+    this.resubscribed.push(handler);
   }
 
   async start(): Promise<void> {
@@ -104,16 +129,20 @@ export class RedisBroker implements Broker {
     from: string,
     text: string,
     limits: RateLimits,
+    direct?: readonly string[],
   ): Promise<PublishOutcome> {
     const ts = Date.now();
     const [head, tail] = messageFrameParts(room, from, text, ts);
     const { keys } = this.options;
+    const channels = direct === undefined ? [keys.roomChannel(room)] : direct.map((u) => keys.userChannel(u));
     // Few and short arguments: each one costs ioredis and Redis on every message.
     const reply = await guard(
       this.redis.chatPublishLimited(
+        3 + channels.length,
         keys.rateWindow(from),
         keys.roomLog(room),
-        keys.roomChannel(room),
+        keys.inboxRead(from),
+        ...channels,
         ts,
         limits.windowMs,
         limits.max,
@@ -122,6 +151,8 @@ export class RedisBroker implements Broker {
         text,
         head,
         tail,
+        room,
+        direct === undefined ? '' : directPayloadTag(room),
       ),
     );
     if (Number(reply[0]) === 1) return { published: { id: String(reply[1]), room, from, text, ts } };
@@ -129,10 +160,25 @@ export class RedisBroker implements Broker {
     return { refused: await this.options.violations.record(from, limits, Number(reply[1])) };
   }
 
-  async subscribe(room: string): Promise<void> {
-    const channel = this.options.keys.roomChannel(room);
+  subscribe(room: string): Promise<void> {
+    return this.subscribeChannel(this.options.keys.roomChannel(room), { room });
+  }
+
+  unsubscribe(room: string): Promise<void> {
+    return this.unsubscribeChannel(this.options.keys.roomChannel(room), { room });
+  }
+
+  subscribeUser(user: string): Promise<void> {
+    return this.subscribeChannel(this.options.keys.userChannel(user), { user });
+  }
+
+  unsubscribeUser(user: string): Promise<void> {
+    return this.unsubscribeChannel(this.options.keys.userChannel(user), { user });
+  }
+
+  private async subscribeChannel(channel: string, target: Subscription): Promise<void> {
     if (this.channels.has(channel)) return;
-    this.channels.set(channel, room);
+    this.channels.set(channel, target);
     // The subscriber keeps an offline queue (to resubscribe after a reconnect), so a
     // SUBSCRIBE while Redis is down would wait for it: a join fails after a deadline.
     let timer: NodeJS.Timeout | undefined;
@@ -145,7 +191,7 @@ export class RedisBroker implements Broker {
     try {
       await Promise.race([this.options.subscriber.subscribe(channel), deadline]);
     } catch (err) {
-      if (this.channels.get(channel) === room) {
+      if (this.channels.get(channel) === target) {
         this.channels.delete(channel);
         this.options.subscriber.unsubscribe(channel).catch(() => undefined);
       }
@@ -155,13 +201,12 @@ export class RedisBroker implements Broker {
     }
   }
 
-  async unsubscribe(room: string): Promise<void> {
-    const channel = this.options.keys.roomChannel(room);
+  private async unsubscribeChannel(channel: string, target: Subscription): Promise<void> {
     if (!this.channels.delete(channel)) return;
     // Not awaited: a leave must not wait for a Redis that is down (the queued
     // UNSUBSCRIBE goes out when it is back, and frames of unknown channels are dropped).
     this.options.subscriber.unsubscribe(channel).catch((err: unknown) => {
-      this.options.logger.warn('unsubscribe failed', { room, err });
+      this.options.logger.warn('unsubscribe failed', { ...target, err });
     });
   }
 
