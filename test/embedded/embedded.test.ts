@@ -91,6 +91,9 @@ describe('embedded mode: auth, chat and the page in one process, memory state', 
     expect(String(welcome?.node)).to.match(/^node-[0-9a-f]{12}$/);
     expect(String(welcome?.node)).not.to.include(hostname());
     expect(String(welcome?.node)).not.to.include(String(process.pid));
+    // what a client needs to stay within the limits: MAX_MESSAGE_BYTES and the rate limit
+    expect(welcome?.max_message_bytes).to.equal(8192);
+    expect(welcome?.limits).to.deep.equal({ messages: 3, window_ms: 60000 });
     await c.close();
   });
 
