@@ -52,12 +52,21 @@ export class ChatPage {
     return this.page.locator('#login');
   }
 
+  /** On a narrow screen the sidebar is a drawer: opens it if it is closed. */
+  async reveal(): Promise<void> {
+    if (!(await this.page.locator('#sidebar').isVisible())) {
+      await this.page.click('#menu');
+      await this.page.locator('#sidebar').waitFor({ state: 'visible' });
+    }
+  }
+
   async joinFirstRoom(): Promise<void> {
     await this.page.click('#join-first');
     await this.page.locator('#room-title', { hasText: '#lobby' }).waitFor();
   }
 
   async joinRoom(room: string): Promise<void> {
+    await this.reveal();
     await this.page.click('#join-room-toggle');
     await this.page.locator('#join-room-input').fill(room);
     await this.page.keyboard.press('Enter');
@@ -65,6 +74,7 @@ export class ChatPage {
   }
 
   async startDm(username: string): Promise<void> {
+    await this.reveal();
     await this.page.click('#new-dm-toggle');
     await this.page.locator('#new-dm-input').fill(username);
     await this.page.keyboard.press('Enter');
@@ -107,6 +117,7 @@ export class ChatPage {
   }
 
   async open(room: string): Promise<void> {
+    await this.reveal();
     await this.conversation(room).click();
     await this.page.locator(`.pane[data-room="${room}"]:not([hidden])`).waitFor();
   }

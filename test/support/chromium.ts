@@ -47,8 +47,12 @@ export function watchProblems(page: Page, name: string): PageProblems {
     const text = message.text();
     if (/Content[- ]Security[- ]Policy/i.test(text)) problems.cspViolations.push(`${name}: ${text}`);
     // A refused request shows as a console error with its status (a 401 from a refresh
-    // the page expects to fail, say); the tests assert on what the page shows instead.
-    else if (message.type() === 'error' && !/Failed to load resource/.test(text)) {
+    // the page expects to fail, say), and Chromium logs every WebSocket attempt that fails
+    // (a reconnect while a node is down): the tests assert on what the page shows instead.
+    else if (
+      message.type() === 'error' &&
+      !/Failed to load resource|^WebSocket connection to .* failed/.test(text)
+    ) {
       problems.errors.push(`${name}: ${text}`);
     }
   });

@@ -249,6 +249,7 @@ export class ChatApp {
     this.active = room;
     saveActive(room);
     this.empty.hidden = true;
+    this.panesEl.hidden = false;
     this.composer.element.hidden = false;
     const pane = this.panes.get(room) as RoomPane;
     pane.show();
@@ -470,7 +471,7 @@ export class ChatApp {
       h('strong', {}, 'Slow down a little. '),
       `You can send again at ${clockTime(this.limitedUntil)} (in ${inHowLong(this.limitedUntil - now)}).`,
       waiting > 0
-        ? ` ${waiting === 1 ? 'Your message goes' : `Your ${waiting} messages go`} out by themselves then.`
+        ? ` ${waiting === 1 ? 'Your waiting message goes' : `Your ${waiting} waiting messages go`} out by themselves, in order.`
         : '',
     );
   }
@@ -531,7 +532,11 @@ export class ChatApp {
     this.banner = h('div', { class: 'banner', id: 'connection', role: 'status', hidden: true });
     this.notice = h('div', { class: 'notice', id: 'rate-notice', role: 'status', hidden: true });
     this.panesEl = h('div', { class: 'panes' });
-    const joinFirst = h('button', { type: 'button', class: 'primary', id: 'join-first' }, `Join #${FIRST_ROOM}`);
+    const joinFirst = h(
+      'button',
+      { type: 'button', class: 'primary', id: 'join-first' },
+      `Join #${FIRST_ROOM}`,
+    );
     joinFirst.addEventListener('click', () => void this.joinAndOpen(FIRST_ROOM));
     this.empty = h(
       'div',
@@ -583,6 +588,8 @@ export class ChatApp {
     if (this.active !== undefined) this.panes.get(this.active)?.hide();
     this.active = undefined;
     this.empty.hidden = false;
+    this.panesEl.hidden = true;
+    this.renderMembers();
     this.composer.element.hidden = true;
     this.title.textContent = 'securechat';
     this.leaveButton.hidden = true;

@@ -166,9 +166,14 @@ export class RoomPane {
       previous = m;
     }
     const now = Date.now();
+    // Waiting messages follow on from the reader's own last one, like the messages they become.
+    let continues = previous !== undefined && previous.from === this.me && now - previous.ts < GROUP_GAP_MS;
     for (const p of this.pending) {
       if (p.id !== undefined && this.conversation.has(p.id)) continue;
-      items.push(this.pendingElement(p, now));
+      const el = this.pendingElement(p, now);
+      el.classList.toggle('cont', continues);
+      items.push(el);
+      continues = true;
     }
     this.list.replaceChildren(...items);
   }
@@ -212,8 +217,9 @@ export class RoomPane {
       'li',
       { class: `msg mine pending ${p.state}`, 'data-pending': p.key },
       h('span', { class: avatarClass(this.me), 'aria-hidden': 'true' }, initial(this.me)),
-      h('div', { class: 'msg-head' }, h('span', { class: 'from' }, this.me), status),
+      h('div', { class: 'msg-head' }, h('span', { class: 'from' }, this.me)),
       h('p', { class: 'text' }, p.text),
+      status,
     );
   }
 }
