@@ -65,7 +65,8 @@ export async function screenshot(page: Page, suite: string, name: string): Promi
   const dir = join(ARTIFACTS, suite);
   mkdirSync(dir, { recursive: true });
   const path = join(dir, `${name}.png`);
-  await page.screenshot({ path, fullPage: false });
+  // Transitions (the drawer sliding in) are fast-forwarded to where they end.
+  await page.screenshot({ path, fullPage: false, animations: 'disabled' });
   return path;
 }
 

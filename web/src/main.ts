@@ -76,7 +76,7 @@ function showLogin(reason?: string, username = Session.hint() ?? ''): void {
       h('img', { src: 'favicon.svg', alt: '', width: 40, height: 40 }),
       h('span', {}, 'securechat'),
     ),
-    h('p', { class: 'tagline' }, 'Rooms and direct messages, end to end over TLS.'),
+    h('p', { class: 'tagline' }, 'Chat rooms and direct messages.'),
     h('label', { for: 'username' }, 'Username'),
     user,
     h('label', { for: 'password' }, 'Password'),

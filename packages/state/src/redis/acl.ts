@@ -29,7 +29,16 @@ const CONNECTION = ['ping', 'hello', 'auth', 'client|setname', 'select', 'quit',
 /** The Lua scripts (packages/state/lua) each node role runs. */
 export const ROLE_SCRIPTS: Readonly<Record<'auth' | 'chat', readonly string[]>> = Object.freeze({
   auth: ['create_user', 'rotate_refresh', 'record_access', 'revoke_family', 'login_account', 'login_known'],
-  chat: ['publish_limited', 'replay', 'presence', 'acquire_connection', 'rate_violation'],
+  chat: [
+    'publish_limited',
+    'replay',
+    'presence',
+    'acquire_connection',
+    'rate_violation',
+    'inbox_remember',
+    'inbox_read',
+    'room_tail',
+  ],
 });
 
 /** rate-limiter-flexible's Redis limiter: its increment script, MULTI blocks, GET, DEL. */
@@ -70,12 +79,20 @@ export const ROLE_COMMANDS: Readonly<Record<'auth' | 'chat', readonly string[]>>
     'del',
     'exists',
     'hdel',
+    'hget',
+    'hgetall',
     'hincrby',
     'hkeys',
+    'hset',
+    'hsetnx',
+    'multi',
+    'exec',
     'pexpire',
     'pexpireat',
     'zadd',
     'zcard',
+    'zpopmin',
+    'zrange',
     'zrangebyscore',
     'zrem',
     'zremrangebyscore',
@@ -86,6 +103,7 @@ export const ROLE_COMMANDS: Readonly<Record<'auth' | 'chat', readonly string[]>>
     'ltrim',
     'xadd',
     'xinfo|stream',
+    'xlen',
     'xrange',
     'xrevrange',
     'subscribe',
@@ -132,14 +150,18 @@ export function aclRules(role: RedisRole, prefix: string): string[] {
         `~${p}presence:*`,
         `~${p}conns:*`,
         `~${p}rate:*`,
+        // each user's rooms and read markers (the inbox)
+        `~${p}inbox:*`,
         // rate_violation.lua is handed the control channel's name as a key; no key of
         // that name is ever stored
         `~${p}control`,
         `&${p}control`,
         `&${p}room:*:ch`,
+        `&${p}inbox:*:ch`,
         ...keyEvents,
-        // messages and presence to its rooms, automatic blocks to the control channel
-        `(+publish &${p}room:*:ch &${p}control)`,
+        // messages and presence to its rooms, DMs and read markers to their users,
+        // automatic blocks to the control channel
+        `(+publish &${p}room:*:ch &${p}inbox:*:ch &${p}control)`,
       ];
     case 'operator':
       return [
