@@ -325,6 +325,20 @@ function webAppSuite(name: string, tags: string, deploy: () => Promise<Deploymen
       await a.sees('Hello Bob!');
     });
 
+    it('a refresh the server refuses (the session cookie expired) brings back the login form, saying so', async () => {
+      const frank = user('frank');
+      const { context, page: f } = await person(frank);
+      await f.register(frank);
+      await context.clearCookies(); // as when the cookie's Max-Age runs out
+      await f.page.reload();
+      await f.loginForm.waitFor();
+      expect(await f.page.locator('#login-error').textContent()).to.equal(
+        'Your session has ended. Please log in again.',
+      );
+      expect(await f.page.locator('#username').inputValue()).to.equal('');
+      await screenshot(f.page, suite, 'session-ended');
+    });
+
     /**
      * Registers accounts and posts `count` messages ("archive 1"…) into `room` from a page
      * of the site (its origin, its WebSocket), each account within the rate limit.

@@ -13,9 +13,14 @@ import { AuthApi, AuthError, type AccessGrant } from './auth-api';
  *   first one's answer just set.
  * - localStorage keeps only a hint (the username) that a session may exist, so a first
  *   visit goes straight to the login form instead of asking the server.
+ * - One browser profile holds one session (one cookie). Logging in as someone else in
+ *   another tab replaces it; this tab notices at its next refresh (the token names another
+ *   user) and ends, rather than carry on under the other name.
  */
 export class Session {
   private grant: { token: string; issuedAt: number; expiresAt: number } | undefined;
+  /** Whose session this tab holds: the first token's subject. */
+  private user: string | undefined;
   private refreshing: Promise<string> | undefined;
   private ended = false;
 
@@ -85,7 +90,7 @@ export class Session {
     this.refreshing ??= withLock(() => this.api.refresh())
       .then((grant) => this.accept(grant))
       .catch((err: unknown) => {
-        if (err instanceof AuthError && err.sessionEnded) this.end(err);
+        if (err instanceof AuthError && (err.sessionEnded || err.code === 'other_user')) this.end(err);
         throw err;
       })
       .finally(() => {
@@ -95,6 +100,9 @@ export class Session {
   }
 
   private accept(grant: AccessGrant): string {
+    const subject = tokenSubject(grant.accessToken);
+    this.user ??= subject;
+    if (subject !== this.user) throw new AuthError('other_user', 401, subject ?? 'someone else');
     const now = this.now();
     this.grant = { token: grant.accessToken, issuedAt: now, expiresAt: now + grant.expiresIn * 1000 };
     return grant.accessToken;
@@ -106,12 +114,30 @@ export class Session {
     this.grant = undefined;
     clearHint();
     this.onEnded(
-      err.code === 'blocked' ? 'This account is blocked.' : 'Your session has ended. Please log in again.',
+      err.code === 'blocked'
+        ? 'This account is blocked.'
+        : err.code === 'other_user'
+          ? `Another tab of this browser logged in as ${err.message}. Log in again to continue here.`
+          : 'Your session has ended. Please log in again.',
     );
   }
 }
 
 const HINT_KEY = 'securechat.user';
+
+/** The `sub` of a JWT, read without verifying it (the server verifies; this only compares). */
+function tokenSubject(token: string): string | undefined {
+  const payload = token.split('.')[1];
+  if (payload === undefined) return undefined;
+  try {
+    const claims = JSON.parse(atob(payload.replace(/-/g, '+').replace(/_/g, '/'))) as unknown;
+    const sub =
+      typeof claims === 'object' && claims !== null ? (claims as Record<string, unknown>).sub : undefined;
+    return typeof sub === 'string' ? sub : undefined;
+  } catch {
+    return undefined;
+  }
+}
 const LOCK_NAME = 'securechat.refresh';
 
 function setHint(username: string): void {
