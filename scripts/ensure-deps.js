@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Runs before `npm test`: the integration tests start real redis-server, nginx and
-// openssl processes, check docker-compose.yml with docker-compose, and run it for real on
-// a Docker engine (dockerd from docker.io, base images made with mmdebstrap). Missing
+// openssl processes, drive Debian's chromium (the SDK's browser build and the web client;
+// npm cannot download browsers here), check docker-compose.yml with docker-compose, and run
+// it for real on a Docker engine (dockerd from docker.io, base images made with mmdebstrap). Missing
 // Debian packages are installed when running as root; otherwise the test run stops at
 // once with the command that installs them.
 'use strict';
@@ -11,6 +12,8 @@ const needed = [
   { command: 'redis-server', pkg: 'redis-server' },
   { command: 'nginx', pkg: 'nginx', paths: ['/usr/sbin/nginx'] },
   { command: 'openssl', pkg: 'openssl' },
+  // test/support/chromium.ts launches /usr/bin/chromium through playwright-core.
+  { command: 'chromium', pkg: 'chromium', paths: ['/usr/bin/chromium'] },
   // `docker-compose config` checks docker-compose.yml; it needs no Docker engine.
   { command: 'docker-compose', pkg: 'docker-compose' },
   // test/deploy/compose-up.test.ts: the engine (the test starts dockerd itself, as root) and
@@ -18,8 +21,6 @@ const needed = [
   { command: 'docker', pkg: 'docker.io' },
   { command: 'dockerd', pkg: 'docker.io', paths: ['/usr/sbin/dockerd'] },
   { command: 'mmdebstrap', pkg: 'mmdebstrap' },
-  // test/browser: Debian's Chromium, driven by playwright-core (which downloads no browser).
-  { command: 'chromium', pkg: 'chromium', paths: ['/usr/bin/chromium'] },
 ];
 
 function has(tool) {

@@ -219,6 +219,44 @@ describe('embedded mode: auth, chat and the page in one process, memory state', 
     await Promise.all([ida.close(), jon.close(), kim.close()]);
   });
 
+  it('delivers a dm to every connection of a recipient who joined nothing, lists it and shares read markers', async () => {
+    const token = await login('noa');
+    const max = await connect(ws, { token: await login('max') });
+    const tab1 = await connect(ws, { token });
+    const tab2 = await connect(ws, { token });
+    const ack = await max.request({ type: 'dm', to: 'noa', text: 'are you there?' });
+    for (const tab of [tab1, tab2, max]) {
+      expect(await tab.next((f) => f.type === 'message' && f.id === ack.id)).to.deep.include({
+        room: 'dm:max:noa',
+        text: 'are you there?',
+      });
+    }
+    const list = await tab1.request({ type: 'conversations' });
+    expect(list.items).to.deep.equal([
+      {
+        room: 'dm:max:noa',
+        last: {
+          id: ack.id,
+          room: 'dm:max:noa',
+          from: 'max',
+          text: 'are you there?',
+          ts: (list.items as { last: { ts: number } }[])[0]?.last.ts,
+        },
+        unread: 1,
+      },
+    ]);
+    expect(await tab1.request({ type: 'read', room: 'dm:max:noa', id: ack.id })).to.include({
+      type: 'read',
+      id: ack.id,
+    });
+    expect(await tab2.next((f) => f.type === 'read')).to.deep.equal({
+      type: 'read',
+      room: 'dm:max:noa',
+      id: ack.id,
+    });
+    await Promise.all([max.close(), tab1.close(), tab2.close()]);
+  });
+
   it('answers ping with pong, and refresh_token with token_refreshed', async () => {
     const pair = await loginPair('lou');
     const c = await connect(ws, { token: pair.access_token as string });

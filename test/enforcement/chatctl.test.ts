@@ -211,7 +211,27 @@ describe('chatctl against live chat nodes @redis', () => {
     await hugo.close();
   });
 
-  it('bad arguments exit non-zero with the usage and change nothing', async () => {
+  it('conversations lists the rooms and DMs of a user newest first, with unread counts, text escaped', async () => {
+    const owner = await connect(a.url, { token: cluster.token('owner') });
+    const friend = await connect(b.url, { token: cluster.token('friend') });
+    await owner.join('den');
+    await friend.join('den');
+    await friend.request({ type: 'send', room: 'den', text: 'hi' });
+    await friend.request({ type: 'dm', to: 'owner', text: 'line\nbreak \u001b[31m' });
+    const run = await ctl('conversations', 'Owner');
+    expect(run.code, run.stderr).to.equal(0);
+    const lines = run.stdout.trimEnd().split('\n');
+    expect(lines).to.have.length(2);
+    expect(lines[0]).to.match(/^dm:friend:owner {2}1 unread {2}\S+Z friend: "line\\nbreak \\u001b\[31m"$/);
+    expect(lines[1]).to.match(/^den {2}1 unread {2}\S+Z friend: "hi"$/);
+    expect((await ctl('conversations', 'nobody-here')).stdout).to.equal('nobody-here has no rooms\n');
+    await Promise.all([owner.close(), friend.close()]);
+  });
+
+  it('bad arguments exit non-zero with the usage and change nothing', async function () {
+    // About 25 chatctl processes, one after the other: about 15 s on an idle 2-core
+    // machine, more while other suites run beside it.
+    this.timeout(60_000);
     // A prefix of its own: "nothing changed" is "no key under it, nothing on its control channel".
     const scratch = uniquePrefix('ctlbad');
     const env = { ...ctlEnv, REDIS_PREFIX: scratch };
@@ -244,6 +264,8 @@ describe('chatctl against live chat nodes @redis', () => {
         ['online', '*'],
         ['online', 'dm:*:*'],
         ['rate', '../etc'],
+        ['conversations'],
+        ['conversations', 'a*b'],
       ]) {
         const run = await chatctl(args, env);
         const what = `chatctl ${JSON.stringify(args)}`;

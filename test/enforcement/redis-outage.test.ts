@@ -95,4 +95,26 @@ describe('chat nodes while Redis is down, and after it returns @redis', () => {
     expect(Date.now() - start).to.be.lessThan(2000);
     await Promise.all([alice.close(), bob.close()]);
   });
+
+  it("reads back the DMs a node's subscriber missed while it reconnected, once", async () => {
+    const sender = await connect(a.url, { token: cluster.token('fred') });
+    const reader = await connect(b.url, { token: cluster.token('gina') });
+    const seen = await sender.request({ type: 'dm', to: 'gina', text: 'before' });
+    await reader.next((f) => f.type === 'message' && f.id === seen.id);
+    // Cut node b's subscriber connection: ioredis reconnects in about 100 ms, and a DM
+    // published meanwhile never reaches it through pub/sub.
+    const clients = (await cluster.admin.call('CLIENT', 'LIST')) as string;
+    const line = clients.split('\n').find((l) => / name=out-b-sub /.test(l));
+    const id = /^id=(\d+) /.exec(line ?? '')?.[1];
+    expect(id, 'the subscriber of node b').to.be.a('string');
+    await cluster.admin.call('CLIENT', 'KILL', 'ID', id as string);
+    const missed = await sender.request({ type: 'dm', to: 'gina', text: 'while away' });
+    await reader.next((f) => f.type === 'message' && f.id === missed.id, 10_000);
+    const after = await sender.request({ type: 'dm', to: 'gina', text: 'after' });
+    await reader.next((f) => f.type === 'message' && f.id === after.id, 10_000);
+    await reader.request({ type: 'ping' });
+    expect(reader.messages().map((f) => f.text)).to.deep.equal(['before', 'while away', 'after']);
+    expect(b.logs.lines().some((l) => l.message === 'caught up DMs after resubscribe')).to.equal(true);
+    await Promise.all([sender.close(), reader.close()]);
+  });
 });

@@ -143,8 +143,10 @@ export class FakeChatServer extends EventEmitter {
     const log = this.rooms.get(room) ?? [];
     log.push(msg);
     this.rooms.set(room, log);
+    // A DM reaches every connection of its two users, joined or not (as the chat node does).
+    const pair = room.startsWith('dm:') ? room.split(':').slice(1) : [];
     for (const c of this.connections) {
-      if (c.rooms.has(room)) this.send(c, { type: 'message', ...msg });
+      if (c.rooms.has(room) || pair.includes(c.user)) this.send(c, { type: 'message', ...msg });
     }
     return msg;
   }

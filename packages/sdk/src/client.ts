@@ -14,7 +14,6 @@ import { ChatError } from './errors';
 import { compareMessageIds } from './message-id';
 import { PresenceTracker } from './presence-tracker';
 import type {
-  ChatMessage,
   ClientMessage,
   ConversationItem,
   JoinedMessage,
@@ -223,9 +222,7 @@ export class ChatClientCore extends Emitter<ChatClientEvents> {
     if (since !== undefined) this.cursors.set(room, since);
     this.joinedRooms.add(room);
     try {
-      const joined = await conn.request({ type: 'join', room, ...(since === undefined ? {} : { since }) });
-      this.presence.joined(room, joined.members);
-      return joined;
+      return await conn.request({ type: 'join', room, ...(since === undefined ? {} : { since }) });
     } catch (err) {
       if (!rejoin) {
         this.joinedRooms.delete(room);
@@ -273,8 +270,12 @@ export class ChatClientCore extends Emitter<ChatClientEvents> {
     return this.queue.enqueue({ type: 'dm', to, text }, me === undefined ? undefined : dmRoomOf(me, to));
   }
 
-  /** The `limit` messages before `before` (default: the newest), oldest first. Page with `before` = the first id. */
-  async history(room: string, options: { before?: string; limit?: number } = {}): Promise<ChatMessage[]> {
+  /**
+   * The `limit` messages before `before` (default: the newest), oldest first, shaped like
+   * `message` events. Page back with `before` = the first id of the last page. History
+   * does not go through the duplicate filter: it is for showing, not for resuming.
+   */
+  async history(room: string, options: { before?: string; limit?: number } = {}): Promise<MessageFrame[]> {
     const { before, limit } = options;
     const reply = await this.request({
       type: 'history',
@@ -282,7 +283,7 @@ export class ChatClientCore extends Emitter<ChatClientEvents> {
       ...(before === undefined ? {} : { before }),
       ...(limit === undefined ? {} : { limit }),
     });
-    return reply.messages;
+    return reply.messages.map((m) => ({ type: 'message', ...m }));
   }
 
   /** The user's rooms and DM conversations, newest activity first, with unread counts. */
@@ -402,6 +403,10 @@ export class ChatClientCore extends Emitter<ChatClientEvents> {
           frame: (message) => this.onFrame(message),
           invalid: (reason) => this.emitError(new ChatError('protocol_error', `unreadable frame: ${reason}`)),
           closed: (code, reason) => this.onConnectionClosed(conn, code, reason),
+          // Synchronously: the presence that follows `joined` in the same read must find the room.
+          reply: (message) => {
+            if (message.type === 'joined') this.presence.joined(message.room, message.members);
+          },
         },
       );
     } catch {
@@ -445,7 +450,6 @@ export class ChatClientCore extends Emitter<ChatClientEvents> {
       const room = rooms[i] as string;
       if (result.status === 'fulfilled') {
         joined.push(result.value);
-        this.presence.joined(room, result.value.members);
         return;
       }
       const err = asChatError(result.reason, 'rejoin failed');
@@ -470,39 +474,62 @@ export class ChatClientCore extends Emitter<ChatClientEvents> {
       if (isDmRoom(room)) from.set(room, this.cursors.get(room) as string);
     }
     if (this.inboxUsed) {
-      const reply = await conn.request({ type: 'conversations' });
-      for (const item of reply.items) {
-        if (!isDmRoom(item.room) || item.last === undefined) continue;
-        const start = this.cursors.get(item.room) ?? this.anchors.get(item.room) ?? BEFORE_ANY_ID;
-        if (compareMessageIds(item.last.id, start) > 0) from.set(item.room, start);
-        else from.delete(item.room);
+      try {
+        const reply = await conn.request({ type: 'conversations' });
+        for (const item of reply.items) {
+          if (!isDmRoom(item.room) || item.last === undefined) continue;
+          const start = this.cursors.get(item.room) ?? this.anchors.get(item.room) ?? BEFORE_ANY_ID;
+          if (compareMessageIds(item.last.id, start) > 0) from.set(item.room, start);
+          else from.delete(item.room);
+        }
+        this.noteConversations(reply.items);
+      } catch (err) {
+        this.tolerate(err, 'conversations for the DM catch-up');
       }
-      this.noteConversations(reply.items);
     }
     const rooms = [...from];
     const results = await Promise.all(
-      rooms.map(([room, start]) =>
-        messagesAfter(
-          async (before, limit) =>
-            (
-              await conn.request({
-                type: 'history',
-                room,
-                limit,
-                ...(before === undefined ? {} : { before }),
-              })
-            ).messages,
-          start,
-          this.o.dmCatchUpLimit,
-        ),
-      ),
+      rooms.map(async ([room, start]) => {
+        try {
+          return await messagesAfter(
+            async (before, limit) =>
+              (
+                await conn.request({
+                  type: 'history',
+                  room,
+                  limit,
+                  ...(before === undefined ? {} : { before }),
+                })
+              ).messages,
+            start,
+            this.o.dmCatchUpLimit,
+          );
+        } catch (err) {
+          this.tolerate(err, `the DM catch-up of ${room}`);
+          return undefined;
+        }
+      }),
     );
-    return results.map((result, i) => {
+    const caughtUp: CaughtUpRoom[] = [];
+    results.forEach((result, i) => {
+      if (result === undefined) return;
       const room = (rooms[i] as [string, string])[0];
       let delivered = 0;
       for (const m of result.messages) if (this.deliver({ type: 'message', ...m })) delivered += 1;
-      return { room, messages: delivered, truncated: result.truncated };
+      caughtUp.push({ room, messages: delivered, truncated: result.truncated });
     });
+    return caughtUp;
+  }
+
+  /**
+   * A catch-up request the server refused (e.g. `internal` while its Redis is down): the
+   * connection is fine, so the reconnect goes on without it and the app hears of it. A
+   * failure of the connection itself fails the attempt.
+   */
+  private tolerate(raw: unknown, what: string): void {
+    const err = asChatError(raw, `${what} failed`);
+    if (isConnectionFailure(err)) throw err;
+    this.emitError(new ChatError(err.code, `${what} failed: ${err.message}`));
   }
 
   private releaseDmHold(): void {

@@ -35,6 +35,11 @@ export interface ConnectionHandlers {
   invalid(reason: string): void;
   /** The socket closed after `welcome`, for whatever reason (not after `close()`). */
   closed(code: number, reason: string): void;
+  /**
+   * A reply to one of its requests, before the request's promise settles: state that
+   * later frames depend on (a room's members) is updated before any of them is read.
+   */
+  reply?(message: ServerMessage): void;
 }
 
 interface Pending {
@@ -195,6 +200,7 @@ export class CoreConnection {
     }
     this.pending.delete(ref);
     this.settings.clock.clearTimeout(pending.timer);
+    if (message.type === pending.expect) this.handlers.reply?.(message);
     if (message.type === 'error') pending.reject(ChatError.fromReply(message));
     else if (message.type === pending.expect) pending.resolve(message);
     else {

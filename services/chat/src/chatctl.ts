@@ -12,7 +12,7 @@ import {
   normalizeUsername,
   type KeySchema,
 } from '@securechat/common';
-import { RedisBlocklist, RedisRevocationStore } from '@securechat/state';
+import { RedisBlocklist, RedisInbox, RedisRevocationStore, type Conversation } from '@securechat/state';
 
 const USAGE = `usage: npm run chatctl -- <command>
   block <user> [duration] [reason]   block (duration like 90s, 15m, 1h, 2d; default 1h)
@@ -22,6 +22,7 @@ const USAGE = `usage: npm run chatctl -- <command>
   revoke-user <user>                 revoke every token the user holds now
   online <room>                      who is present in a room
   rate <user>                        the user's current sliding rate window
+  conversations <user>               the user's rooms and DMs, newest activity first, with unread counts
 `;
 
 const JTI = /^[A-Za-z0-9_-]{8,64}$/;
@@ -53,6 +54,15 @@ function duration(text: string): number {
   } catch (err) {
     throw new Error(`${err instanceof Error ? err.message : String(err)}\n${USAGE}`);
   }
+}
+
+/** One line per room: `<room>  <unread> unread  <time> <from>: "<text>"` (text quoted, cut at 60). */
+function conversationLine(c: Conversation): string {
+  const unread = `${c.unread}${c.unread >= 100 ? '+' : ''} unread`;
+  if (c.last === undefined) return `${c.room}  ${unread}  (no messages)`;
+  const text = c.last.text.length > 60 ? `${c.last.text.slice(0, 60)}…` : c.last.text;
+  // JSON.stringify escapes control characters: nothing a user wrote reaches the terminal raw.
+  return `${c.room}  ${unread}  ${new Date(c.last.ts).toISOString()} ${c.last.from}: ${JSON.stringify(text)}`;
 }
 
 interface Settings {
@@ -121,6 +131,11 @@ async function run(redis: Redis, settings: Settings, argv: string[]): Promise<st
       const oldest = times.at(-1);
       const age = oldest !== undefined ? `, oldest ${Date.now() - oldest} ms ago` : '';
       return `${user}: ${times.length} accepted message(s) in the window${age}; ${violations} violation(s)`;
+    }
+    case 'conversations': {
+      const user = userArg(args[0]);
+      const items = await new RedisInbox(redis, keys).conversations(user);
+      return items.length === 0 ? `${user} has no rooms` : items.map(conversationLine).join('\n');
     }
     default:
       throw new Error(USAGE);

@@ -135,7 +135,11 @@ export class RequestHandler {
     if (!session.inRoom(m.room)) return this.error(session, 'forbidden', 'not a member of that room', m.ref);
     // Leaving on purpose forgets the room from the user's list on every device (a
     // disconnect leaves rooms too, through Rooms, but keeps them listed).
-    await Promise.all([this.deps.rooms.leave(session, m.room), this.deps.inbox.forget(session.user, m.room)]);
+    // A leave answers even while Redis is down: then the room stays listed (and says so in the log).
+    const forgetting = this.deps.inbox
+      .forget(session.user, m.room)
+      .catch((err: unknown) => this.deps.logger.warn('forgetting a room failed', { room: m.room, err }));
+    await Promise.all([this.deps.rooms.leave(session, m.room), forgetting]);
     this.reply(session, { type: 'left', room: m.room }, m.ref);
   }
 
