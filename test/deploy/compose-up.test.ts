@@ -362,18 +362,26 @@ describe('docker compose up: the deployment in containers, through nginx over TL
       expect((await edge().refused(token)).status).to.equal(401);
     });
 
+    /**
+     * redis-cli in the redis container as the operator (DEPLOY.md's recipe): Redis runs with
+     * the ACL file, so the default user can do nothing.
+     */
+    const operatorCli = async (...args: string[]): Promise<string> =>
+      (
+        await compose().exec('redis', [
+          'sh',
+          '-c',
+          'exec redis-cli --no-auth-warning --user securechat-ops --pass "$(cat /redis-ops/operator.password)" "$@"',
+          'redis-cli',
+          ...args,
+        ])
+      ).trim();
+
     it('a block set with redis-cli in the redis container closes the user’s sockets on every chat container within 2 s', async () => {
       const token = await edge().newUser('blockee');
       const open = await onEveryChatNode(token);
-      const set = await compose().exec('redis', [
-        'redis-cli',
-        'SET',
-        'chat:blocked:blockee',
-        'compose test',
-        'EX',
-        '300',
-      ]);
-      expect(set.trim()).to.equal('OK');
+      const set = await operatorCli('SET', 'chat:blocked:blockee', 'compose test', 'EX', '300');
+      expect(set).to.equal('OK');
       const closes = await Promise.all(open.map((o) => o.client.waitClose(ENFORCEMENT_MS)));
       for (const close of closes) expect(close).to.deep.equal({ code: 1008, reason: 'blocked' });
       expect((await edge().refused(token)).status).to.equal(403);
@@ -383,9 +391,7 @@ describe('docker compose up: the deployment in containers, through nginx over TL
       expect(login.status, login.text).to.equal(403);
       expect(JSON.parse(login.text)).to.include({ error: 'blocked' });
 
-      expect((await compose().exec('redis', ['redis-cli', 'DEL', 'chat:blocked:blockee'])).trim()).to.equal(
-        '1',
-      );
+      expect(await operatorCli('DEL', 'chat:blocked:blockee')).to.equal('1');
       const again = await edge().accepted(token);
       expect(CHAT).to.include(again.welcome.node);
       await again.client.close();
@@ -404,8 +410,7 @@ describe('docker compose up: the deployment in containers, through nginx over TL
         reason: 'token_revoked',
       });
       const revokedKey = `chat:revoked:${String(jwtPayload(token).jti)}`;
-      const redisCli = async (...args: string[]) =>
-        (await compose().exec('redis', ['redis-cli', ...args])).trim();
+      const redisCli = operatorCli;
       expect(await redisCli('EXISTS', revokedKey)).to.equal('1');
       // Only the append-only file can bring it back: no RDB snapshots are configured.
       expect(await redisCli('CONFIG', 'GET', 'appendonly')).to.equal('appendonly\nyes');
