@@ -627,6 +627,8 @@ export class ChatApp {
 
   private renderMembers(): void {
     const conv = this.active === undefined ? undefined : this.conversations.get(this.active);
+    // A DM or nothing open has no member list: the chat takes its column.
+    this.root.querySelector('.app')?.classList.toggle('no-members', conv === undefined || conv.isDm);
     if (conv === undefined || conv.isDm) {
       this.membersEl.replaceChildren();
       this.membersPanel.classList.add('none');
