@@ -34,8 +34,27 @@ async function startChat(session: Session): Promise<void> {
   } catch {
     if (app !== chat) return; // the session ended meanwhile, and said so
     app = undefined;
-    await session.logout();
-    showLogin('The chat service could not be reached. Try again in a moment.');
+    // The session is fine; the chat service is not answering. Keep the session, offer a retry.
+    const retry = h('button', { type: 'button', class: 'primary', id: 'retry' }, 'Try again');
+    retry.addEventListener('click', () => void startChat(session));
+    const logout = h('button', { type: 'button', class: 'ghost' }, 'Log out');
+    logout.addEventListener('click', () => {
+      void session.logout().then(() => showLogin());
+    });
+    root.replaceChildren(
+      h(
+        'div',
+        { class: 'login-screen' },
+        h(
+          'div',
+          { class: 'login-card', role: 'alert' },
+          h('h1', { class: 'brand big' }, 'securechat'),
+          h('p', {}, 'The chat service could not be reached. It may be restarting; try again in a moment.'),
+          h('div', { class: 'actions' }, retry, logout),
+        ),
+      ),
+    );
+    retry.focus();
   }
 }
 
