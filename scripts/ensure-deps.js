@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Runs before `npm test`: the integration tests start real redis-server, nginx and
-// openssl processes, drive Debian's chromium (the SDK's browser build; npm cannot
-// download browsers here), check docker-compose.yml with docker-compose, and run it for
-// real on a Docker engine (dockerd from docker.io, base images made with mmdebstrap). Missing
+// openssl processes, drive Debian's chromium (the SDK's browser build and the web client;
+// npm cannot download browsers here), check docker-compose.yml with docker-compose, and run
+// it for real on a Docker engine (dockerd from docker.io, base images made with mmdebstrap). Missing
 // Debian packages are installed when running as root; otherwise the test run stops at
 // once with the command that installs them.
 'use strict';

@@ -9,8 +9,10 @@ import { memoryLogger } from '../support/logs';
 import { RedisServer, uniquePrefix } from '../support/redis-server';
 import { waitFor } from '../support/wait';
 import { authHttpSuite } from './auth-http.contract';
+import { browserSessionSuite } from './browser-session.contract';
 
 authHttpSuite('embedded (memory state)', (limits) => Promise.resolve(createMemoryAuthState(limits)));
+browserSessionSuite('embedded (memory state)', (limits) => Promise.resolve(createMemoryAuthState(limits)));
 
 const LIMITS = authLimits(loadConfig({}, 'embedded'));
 
@@ -36,7 +38,7 @@ describe('auth on Redis @redis', function () {
     await server.destroy();
   });
 
-  authHttpSuite('redis', async (limits) => {
+  const makeRedisState = async (limits: typeof LIMITS) => {
     const redis = createRedisClient({
       url: server.url,
       name: 'test-auth',
@@ -45,7 +47,9 @@ describe('auth on Redis @redis', function () {
     });
     await waitReady(redis);
     return createRedisAuthState(redis, keySchema(uniquePrefix()), limits);
-  });
+  };
+  authHttpSuite('redis', makeRedisState);
+  browserSessionSuite('redis', makeRedisState);
 
   const newUser = () => ({
     username: `u${randomBytes(5).toString('hex')}`,

@@ -206,7 +206,13 @@ describe('configuration', () => {
       JWT_PUBLIC_KEYS_FILE: '/keys/jwks.json',
     };
     const authOnly = ['bcryptCost', 'refreshTokenTtlS', 'loginLimiterOnRedisError', 'maxBodyBytes'];
-    const chatOnly = ['maxMessageBytes', 'allowedOrigins', 'rateLimitMax', 'presenceTtlS', 'historyMaxLen'];
+    const chatOnly = [
+      'maxMessageBytes',
+      'allowMissingOrigin',
+      'rateLimitMax',
+      'presenceTtlS',
+      'historyMaxLen',
+    ];
 
     it('chat: what it requires is a string, and no auth node setting', () => {
       const chat = loadConfig(env, 'chat');
@@ -235,6 +241,9 @@ describe('configuration', () => {
       expect(auth.maxMessageBytes).to.equal(undefined);
       for (const field of chatOnly) expect(auth).not.to.have.property(field);
       for (const field of authOnly) expect(auth).to.have.property(field);
+      // both nodes answer browsers: the chat node's handshakes, the auth node's CORS and cookie
+      const origins: readonly string[] = auth.allowedOrigins;
+      expect(origins).to.deep.equal(loadConfig(env, 'chat').allowedOrigins);
     });
 
     it("embedded: both nodes' settings, Redis and the key file optional", () => {

@@ -14,6 +14,7 @@ import {
   REDIS_SETTINGS,
   renderComposeNginx,
   selfSignedArguments,
+  WEB_DIST,
 } from '@securechat/cluster';
 import { ROOT } from '../support/processes';
 
@@ -115,7 +116,7 @@ describe('docker-compose.yml matches the topology npm run cluster starts', () =>
     // The same counts as `npm run cluster` by default.
     expect([COMPOSE.authNodes, COMPOSE.chatNodes]).to.deep.equal([DEFAULT_AUTH_NODES, DEFAULT_CHAT_NODES]);
     expect(Object.keys(services).sort()).to.deep.equal(
-      ['redis', 'redis-acl', 'keys', 'certs', 'nginx', ...specs.map((s) => s.name)].sort(),
+      ['redis', 'redis-acl', 'keys', 'certs', 'web', 'nginx', ...specs.map((s) => s.name)].sort(),
     );
   });
 
@@ -199,11 +200,16 @@ describe('docker-compose.yml matches the topology npm run cluster starts', () =>
       readOnly: true,
     });
     expect(m.get(COMPOSE.certDir)).to.deep.equal({ source: 'certs', readOnly: true });
-    expect(m.get(COMPOSE.webRoot)).to.deep.equal({ source: './web', readOnly: true });
+    // the web client the image built (web/dist), copied into volume `web` by the init step
+    expect(m.get(COMPOSE.webRoot)).to.deep.equal({ source: 'web', readOnly: true });
+    const web = service('web');
+    expect(strings(web.command, 'web.command').join(' ')).to.include(`cp -R ${WEB_DIST}/. /web/`);
+    expect(mounts(web, 'web').get('/web')).to.deep.equal({ source: 'web', readOnly: false });
     const deps = object(nginx.depends_on, 'nginx.depends_on');
     for (const spec of specs)
       expect(object(deps[spec.name], spec.name).condition).to.equal('service_healthy');
     expect(object(deps.certs, 'certs').condition).to.equal('service_completed_successfully');
+    expect(object(deps.web, 'web').condition).to.equal('service_completed_successfully');
   });
 
   it('keeps deploy/nginx/nginx.conf rendered from the current template (npm run render:nginx)', () => {

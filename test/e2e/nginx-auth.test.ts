@@ -312,7 +312,8 @@ describe('nginx in front of auth nodes, over TLS @redis @nginx', function () {
     expect(page.status).to.equal(200);
     expect(page.headers['content-type']).to.match(/^text\/html/);
     expect(page.headers['content-security-policy']).to.include("script-src 'self'");
-    expect(page.text).to.match(/<script src="app\.js"/);
+    // the built client: one external module script, nothing inline
+    expect(page.text).to.match(/<script type="module" src="app\.js"><\/script>/);
     expect(page.text).not.to.match(/<script(?![^>]*\bsrc=)[^>]*>/);
     const script = await send(nginx, 'GET', '/app.js');
     expect(script.status).to.equal(200);

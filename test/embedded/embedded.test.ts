@@ -85,12 +85,43 @@ describe('embedded mode: auth, chat and the page in one process, memory state', 
     expect((await fetch(`${http}/auth/me`)).headers.get('cache-control')).to.equal('no-store');
   });
 
+  it('gives its own pages the browser session and CORS by default (ALLOWED_ORIGINS unset), and nobody else', async () => {
+    const own = `http://localhost:${app.port}`;
+    await post('/auth/register', { username: 'cookie', password: 'password-1' });
+    const login = (origin: string) =>
+      fetch(`${http}/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', origin },
+        body: JSON.stringify({ username: 'cookie', password: 'password-1', session: 'cookie' }),
+      });
+    for (const origin of [own, `http://127.0.0.1:${app.port}`]) {
+      const res = await login(origin);
+      expect(res.status, origin).to.equal(200);
+      expect(res.headers.getSetCookie()[0]).to.match(
+        /^__Secure-securechat_refresh=[\w-]{43}; Path=\/auth\/refresh; HttpOnly; Secure; SameSite=Strict/,
+      );
+      expect(res.headers.get('access-control-allow-origin')).to.equal(origin);
+    }
+    const other = await login('http://localhost:1');
+    expect(other.status).to.equal(403);
+    expect(((await other.json()) as { error: string }).error).to.equal('origin_not_allowed');
+    const preflight = await fetch(`${http}/auth/refresh`, {
+      method: 'OPTIONS',
+      headers: { origin: own, 'access-control-request-method': 'POST' },
+    });
+    expect(preflight.status).to.equal(204);
+    expect(preflight.headers.get('access-control-allow-credentials')).to.equal('true');
+  });
+
   it('names itself in welcome without the host name or the pid', async () => {
     const c = await connect(ws, { token: await login('dee') });
     const welcome = c.frames.find((f) => f.type === 'welcome');
     expect(String(welcome?.node)).to.match(/^node-[0-9a-f]{12}$/);
     expect(String(welcome?.node)).not.to.include(hostname());
     expect(String(welcome?.node)).not.to.include(String(process.pid));
+    // what a client needs to stay within the limits: MAX_MESSAGE_BYTES and the rate limit
+    expect(welcome?.max_message_bytes).to.equal(8192);
+    expect(welcome?.limits).to.deep.equal({ messages: 3, window_ms: 60000 });
     await c.close();
   });
 

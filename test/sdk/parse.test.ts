@@ -4,6 +4,14 @@ import { parseServerFrame, parseServerMessage } from '@securechat/sdk';
 describe('sdk server message parser', () => {
   const valid: Record<string, unknown>[] = [
     { type: 'welcome', user: 'ann', node: 'n1', session: 's1' },
+    {
+      type: 'welcome',
+      user: 'ann',
+      node: 'n1',
+      session: 's1',
+      limits: { messages: 10, window_ms: 60000 },
+      max_message_bytes: 65536,
+    },
     { type: 'joined', room: 'r', members: ['ann', 'bob'], ref: '1' },
     { type: 'joined', room: 'r', members: [], history_truncated: true, ref: '2' },
     { type: 'left', room: 'r', ref: '3' },
@@ -71,6 +79,7 @@ describe('sdk server message parser', () => {
       { type: 'ack', id: '1-0', ref: 5 },
       { type: 'history', room: 'r', messages: [null] },
       { type: 'token_refreshed', exp: Infinity },
+      { type: 'welcome', user: 'ann', node: 'n1', session: 's1', max_message_bytes: '65536' },
     ];
     for (const value of bad)
       expect(parseServerMessage(value).kind, JSON.stringify(value)).to.equal('invalid');

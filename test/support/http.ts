@@ -47,7 +47,9 @@ export class Client {
       body = JSON.stringify(options.json);
       headers['content-type'] ??= 'application/json';
     }
-    const res = await fetch(new URL(path, this.base), { method, headers, body });
+    // A fresh Uint8Array: fetch's types take bytes over an ArrayBuffer, not any buffer.
+    const payload = body === undefined || typeof body === 'string' ? body : new Uint8Array(body);
+    const res = await fetch(new URL(path, this.base), { method, headers, body: payload });
     const text = await res.text();
     let json: unknown;
     try {

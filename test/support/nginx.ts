@@ -13,6 +13,7 @@ import {
   readNginxTemplate,
   renderNginxConfig,
   type NginxLimits,
+  WEB_DIST,
 } from '@securechat/cluster';
 import { ROOT } from './processes';
 
@@ -79,7 +80,7 @@ export class NginxServer {
     // and the web client's files, copied because the checkout may be out of their reach.
     chmodSync(dir, 0o755);
     const webRoot = options.webRoot ?? join(dir, 'web');
-    if (options.webRoot === undefined) cpSync(join(ROOT, 'web'), webRoot, { recursive: true });
+    if (options.webRoot === undefined) cpSync(join(ROOT, WEB_DIST), webRoot, { recursive: true });
     try {
       const tls = await ensureCertificate(join(dir, 'tls'));
       const ca = readFileSync(tls.cert);

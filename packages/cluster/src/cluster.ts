@@ -8,7 +8,7 @@ import { freePort, portIsFree } from './ports';
 import { httpStatus, redisPing, waitFor, type WaitOptions } from './readiness';
 import { ensureRedisAcl, readAclTemplate, readPassword, redisUrlFor, type RedisAclFiles } from './redis-acl';
 import { ensureSigningKeys } from './signing-keys';
-import { edgeOrigins, nodeEnvironment, nodeSpecs, redisArguments, type NodeSpec } from './topology';
+import { edgeOrigins, nodeEnvironment, nodeSpecs, redisArguments, WEB_DIST, type NodeSpec } from './topology';
 
 export interface ClusterDeps {
   repoRoot: string;
@@ -232,12 +232,12 @@ export class Cluster {
     // A root nginx runs its workers as nobody: they must reach the temp paths in here,
     // and may not be able to reach the repository (under /root, say): they get a copy.
     chmodSync(runDir, 0o755);
-    let webRoot = join(repoRoot, 'web');
+    let webRoot = join(repoRoot, WEB_DIST);
     if (process.getuid?.() === 0) {
       webRoot = join(runDir, 'web');
       rmSync(webRoot, { recursive: true, force: true });
-      cpSync(join(repoRoot, 'web'), webRoot, { recursive: true });
-      this.deps.log(`running as root: nginx serves a copy of web/ from ${webRoot}`);
+      cpSync(join(repoRoot, WEB_DIST), webRoot, { recursive: true });
+      this.deps.log(`running as root: nginx serves a copy of ${WEB_DIST}/ from ${webRoot}`);
     }
     const upstreams = (role: NodeSpec['role']) =>
       nodes.filter((n) => n.spec.role === role).map((n) => ({ host: HOST, port: n.port }));

@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { Cluster } from './cluster';
 import { KnobError, parseKnobs, passedEnvironment, type ClusterKnobs } from './knobs';
 import { locateTools, missingToolsMessage } from './prerequisites';
-import { nodeSpecs } from './topology';
+import { nodeSpecs, WEB_DIST } from './topology';
 
 const log = (line: string) => process.stdout.write(`[cluster] ${line}\n`);
 
@@ -22,6 +22,7 @@ async function main(): Promise<void> {
   }
   const knobs = knobsOrExit(repoRoot);
   const entries = new Set(nodeSpecs(knobs.authNodes, knobs.chatNodes).map((s) => s.entry));
+  entries.add(`${WEB_DIST}/index.html`);
   for (const entry of entries) {
     if (!existsSync(join(repoRoot, entry))) {
       process.stderr.write(`${entry} does not exist: build first (npm run build)\n`);

@@ -57,6 +57,12 @@ export function nodeSpecs(authNodes: number, chatNodes: number): NodeSpec[] {
 /** The file names `npm run keys -- <dir>` writes. */
 export const KEY_FILES = Object.freeze({ privateKey: 'private.pem', jwks: 'jwks.json' });
 
+/**
+ * The built web client nginx serves (relative to the repository root): `npm run build`
+ * bundles web/src into it, and embedded mode serves the same directory.
+ */
+export const WEB_DIST = 'web/dist';
+
 /** Where one node runs and what it reaches; the deployment decides each of these. */
 export interface NodePlacement {
   host: string;

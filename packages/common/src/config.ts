@@ -139,6 +139,11 @@ const SERVER = {
   trustProxy: variable('TRUST_PROXY', trustList),
   /** Time a client has to send a request's headers (slowloris bound), every node kind. */
   httpHeadersTimeoutMs: variable('HTTP_HEADERS_TIMEOUT_MS', int(500, 600_000, 10_000)),
+  /**
+   * The pages that may use this process: WebSocket handshakes (chat), CORS and the
+   * session cookie (auth). Empty means "the server's own origin(s)", from host and port.
+   */
+  allowedOrigins: variable('ALLOWED_ORIGINS', origins),
 };
 
 /** How a process uses Redis (whether it must is the mode's: see `redisUrl` below). */
@@ -206,8 +211,6 @@ const RATE_LIMIT = {
 
 /** What only a chat node uses, beside the rate limit. */
 const CHAT = {
-  /** Empty means "the server's own origin(s)", derived from host and port. */
-  allowedOrigins: variable('ALLOWED_ORIGINS', origins),
   allowMissingOrigin: variable('ALLOW_MISSING_ORIGIN', bool(false)),
   maxMessageBytes: variable('MAX_MESSAGE_BYTES', int(256, 16 * 1024 * 1024, 65536)),
   maxConnectionsPerUser: variable('MAX_CONNECTIONS_PER_USER', int(1, 100_000, 20)),

@@ -98,7 +98,12 @@ function known(o: Fields, type: string): ServerMessage | undefined {
     case 'welcome': {
       const base = { type, user: str(o, 'user'), node: str(o, 'node'), session: str(o, 'session') } as const;
       const l = limits(o);
-      return l === undefined ? base : { ...base, limits: l };
+      const maxBytes = o['max_message_bytes'] === undefined ? undefined : num(o, 'max_message_bytes');
+      return {
+        ...base,
+        ...(l === undefined ? {} : { limits: l }),
+        ...(maxBytes === undefined ? {} : { max_message_bytes: maxBytes }),
+      };
     }
     case 'joined': {
       const truncated = o['history_truncated'];

@@ -105,6 +105,11 @@ export interface WelcomeMessage {
   session: string;
   /** The message rate limit (servers since issue 11): the SDK spaces its sends to stay within it. */
   limits?: RateLimitInfo;
+  /**
+   * The largest WebSocket message the server accepts, in bytes (its MAX_MESSAGE_BYTES; servers
+   * since issue 11): the whole JSON frame, envelope and escaping included. Larger closes 1009.
+   */
+  max_message_bytes?: number;
 }
 
 export interface JoinedMessage {

@@ -6,7 +6,9 @@ import { StateUnavailableError, type AuthState } from '@securechat/state';
 import type { PublicJwk } from '@securechat/tokens';
 import type { AuditContext } from './audit';
 import { HttpError } from './errors';
-import type { AuthService } from './auth-service';
+import type { AuthService, TokenPair } from './auth-service';
+import { cors, type OriginPolicy } from './origins';
+import { clearedSessionCookie, readSessionCookie, sessionCookie } from './session-cookie';
 import { parseLogin, parseRefresh, parseRegister } from './validation';
 
 export interface AuthAppDeps {
@@ -16,6 +18,8 @@ export interface AuthAppDeps {
   logger: Logger;
   trustProxy: TrustList;
   maxBodyBytes: number;
+  /** ALLOWED_ORIGINS: CORS, and who may use the session cookie. */
+  origins: OriginPolicy;
 }
 
 interface Locals {
@@ -34,6 +38,13 @@ function bearer(req: Request): string | undefined {
 }
 
 type Handler = (req: Request, res: Response) => Promise<void>;
+
+/** A browser session's answer: the refresh token goes into the cookie, never the body. */
+function browserSession(res: Response, pair: TokenPair): Omit<TokenPair, 'refresh_token'> {
+  const { refresh_token: refreshToken, ...rest } = pair;
+  res.append('Set-Cookie', sessionCookie(refreshToken, pair.refresh_expires_in));
+  return rest;
+}
 
 /** Express 5 forwards rejected promises to the error handler; this keeps the types honest. */
 const route =
@@ -59,6 +70,7 @@ export function createAuthApp(deps: AuthAppDeps): express.Express {
     res.setHeader('Cache-Control', 'no-store');
     next();
   });
+  app.use(cors(deps.origins));
 
   const json = express.json({ limit: deps.maxBodyBytes, strict: true, type: () => true });
   const jsonOnly = (req: Request, _res: Response, next: NextFunction) => {
@@ -98,8 +110,11 @@ export function createAuthApp(deps: AuthAppDeps): express.Express {
     '/auth/login',
     jsonOnly,
     route(async (req, res) => {
-      const { username, password } = parseLogin(req.body as unknown);
-      res.json(await service.login(username, password, ctxOf(res)));
+      const { username, password, cookie } = parseLogin(req.body as unknown);
+      // Refused before the limiter and bcrypt: a page we do not serve gets no session.
+      if (cookie) deps.origins.requireAllowed(req);
+      const pair = await service.login(username, password, ctxOf(res));
+      res.json(cookie ? browserSession(res, pair) : pair);
     }),
   );
 
@@ -107,14 +122,31 @@ export function createAuthApp(deps: AuthAppDeps): express.Express {
     '/auth/refresh',
     jsonOnly,
     route(async (req, res) => {
-      const { refreshToken } = parseRefresh(req.body as unknown);
-      res.json(await service.refresh(refreshToken, ctxOf(res)));
+      const request = parseRefresh(req.body as unknown);
+      if (request.kind === 'body') {
+        res.json(await service.refresh(request.refreshToken, ctxOf(res)));
+        return;
+      }
+      deps.origins.requireAllowed(req);
+      try {
+        const token = readSessionCookie(req.headers.cookie);
+        if (token === undefined) throw new HttpError('invalid_grant');
+        res.json(browserSession(res, await service.refresh(token, ctxOf(res))));
+      } catch (err) {
+        // A session that is over is forgotten by the browser too; an outage is not that.
+        if (err instanceof HttpError && (err.code === 'invalid_grant' || err.code === 'blocked')) {
+          res.append('Set-Cookie', clearedSessionCookie());
+        }
+        throw err;
+      }
     }),
   );
 
   app.post(
     '/auth/logout',
     route(async (req, res) => {
+      // The browser forgets its session cookie whatever the outcome: logging out is final.
+      res.append('Set-Cookie', clearedSessionCookie());
       const claims = await service.authenticate(bearer(req), ctxOf(res));
       await service.logout(claims, ctxOf(res));
       res.status(204).end();

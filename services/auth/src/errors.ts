@@ -11,6 +11,7 @@ export const HTTP_ERRORS = {
   invalid_grant: { status: 401, message: 'the refresh token is not valid' },
   invalid_token: { status: 401, message: 'the access token is missing, invalid, expired or revoked' },
   blocked: { status: 403, message: 'this account is blocked' },
+  origin_not_allowed: { status: 403, message: 'this origin may not use the auth API from a browser' },
   not_found: { status: 404, message: 'no such endpoint' },
   username_taken: { status: 409, message: 'that username is taken' },
   payload_too_large: { status: 413, message: 'the request body is too large' },

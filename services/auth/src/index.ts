@@ -4,3 +4,5 @@ export * from './errors';
 export * from './node';
 export * from './passwords';
 export * from './validation';
+export * from './origins';
+export * from './session-cookie';

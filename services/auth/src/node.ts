@@ -1,10 +1,11 @@
 import type { KeyObject } from 'node:crypto';
-import type { AuthNodeConfig, Logger } from '@securechat/common';
+import { ownOrigins, type AuthNodeConfig, type Logger } from '@securechat/common';
 import type { AuthState } from '@securechat/state';
 import { toJwks, TokenIssuer, TokenVerifier, type SigningKey } from '@securechat/tokens';
 import type express from 'express';
 import { createAuthApp } from './app';
 import { AuthService } from './auth-service';
+import { OriginPolicy } from './origins';
 import { PasswordHasher } from './passwords';
 
 export interface AuthNodeDeps {
@@ -14,6 +15,11 @@ export interface AuthNodeDeps {
   /** Other public keys still trusted (a rotation in progress), served in the JWKS too. */
   extraPublicKeys?: ReadonlyMap<string, KeyObject>;
   logger: Logger;
+  /**
+   * The port the node really listens on, for the default ALLOWED_ORIGINS (its own
+   * origins) when PORT is 0. Defaults to PORT.
+   */
+  listenPort?: number;
   /** Defaults to bcryptjs at BCRYPT_COST. */
   passwords?: PasswordHasher;
 }
@@ -53,6 +59,11 @@ export function createAuthNode(deps: AuthNodeDeps): AuthNode {
     logger,
     trustProxy: config.trustProxy,
     maxBodyBytes: config.maxBodyBytes,
+    origins: new OriginPolicy(
+      config.allowedOrigins.length > 0
+        ? config.allowedOrigins
+        : ownOrigins(config, deps.listenPort ?? config.port),
+    ),
   });
   return { app, service, issuer, verifier, passwords, ready: () => passwords.ready() };
 }

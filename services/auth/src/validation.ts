@@ -12,14 +12,24 @@ export function passwordAcceptable(password: string): boolean {
   );
 }
 
+/** `"session": "cookie"`: the browser flow, with the refresh token in an HttpOnly cookie. */
+const cookieSession = z.literal('cookie');
+
 // Bounds on raw strings keep hostile bodies from costing work; the rules above decide.
 const credentials = z.strictObject({
   username: z.string().max(256),
   password: z.string().max(1024),
+  session: cookieSession.optional(),
 });
 
 const registerShape = z.object({ username: z.unknown(), password: z.unknown() });
-const refreshShape = z.strictObject({ refresh_token: z.string().min(1).max(512) });
+const refreshShape = z.union([
+  z.strictObject({ refresh_token: z.string().min(1).max(512) }),
+  z.strictObject({ session: cookieSession }),
+]);
+
+/** Where a refresh token comes from: the JSON body, or the browser's session cookie. */
+export type RefreshRequest = { kind: 'body'; refreshToken: string } | { kind: 'cookie' };
 
 function object(body: unknown): Record<string, unknown> {
   if (typeof body !== 'object' || body === null || Array.isArray(body))
@@ -37,14 +47,17 @@ export function parseRegister(body: unknown): { username: string; password: stri
   return { username: name, password };
 }
 
-export function parseLogin(body: unknown): { username: string; password: string } {
+export function parseLogin(body: unknown): { username: string; password: string; cookie: boolean } {
   const parsed = credentials.safeParse(object(body));
   if (!parsed.success) throw new HttpError('invalid_request');
-  return parsed.data;
+  const { username, password, session } = parsed.data;
+  return { username, password, cookie: session === 'cookie' };
 }
 
-export function parseRefresh(body: unknown): { refreshToken: string } {
+export function parseRefresh(body: unknown): RefreshRequest {
   const parsed = refreshShape.safeParse(object(body));
   if (!parsed.success) throw new HttpError('invalid_request');
-  return { refreshToken: parsed.data.refresh_token };
+  return 'refresh_token' in parsed.data
+    ? { kind: 'body', refreshToken: parsed.data.refresh_token }
+    : { kind: 'cookie' };
 }

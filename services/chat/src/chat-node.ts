@@ -213,6 +213,9 @@ export class ChatNode {
         session: id,
         // The message limit, so that a client can pace itself instead of being refused.
         limits: { messages: max, window_ms: windowMs },
+        // The largest frame this node accepts (a larger one closes the socket with 1009), so
+        // that a client can say "too long" before sending rather than lose the connection.
+        max_message_bytes: options.maxMessageBytes,
       }),
     );
     return {

@@ -27,13 +27,14 @@ import { generateSigningKey, loadSigningKey } from '@securechat/tokens';
 import { createAuthNode } from '@securechat/auth';
 import { createChatNode, type ChatNode } from '@securechat/chat';
 
-const WEB_DIR = join(__dirname, '..', '..', '..', 'web');
+/** The built web client (`npm run build` bundles web/src into web/dist). */
+export const WEB_DIR = join(__dirname, '..', '..', '..', 'web', 'dist');
 
 /**
  * What nginx sends with the web client (nginx/nginx.conf.template, `location /`), less
- * HSTS, which means nothing over plain HTTP: a strict CSP (no inline script, no framing
- * by another origin), no MIME sniffing, no Referer. Embedded mode serves the same page and
- * sends the same headers; test/embedded compares the two.
+ * HSTS, which means nothing over plain HTTP: a strict CSP (no inline script or style, no
+ * framing), no MIME sniffing, no Referer. Embedded mode serves the same page with the
+ * same headers; test/embedded compares the two.
  */
 export const WEB_SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze({
   'Content-Security-Policy':
@@ -47,8 +48,8 @@ export const WEB_SECURITY_HEADERS: Readonly<Record<string, string>> = Object.fre
 
 const PLACEHOLDER = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>securechat</title></head>
-<body><h1>securechat</h1><p>The auth API is under <code>/auth/</code> and the chat WebSocket at
-<code>/ws</code>. See docs/PROTOCOL.md.</p></body></html>
+<body><h1>securechat</h1><p>The web client is not built (<code>npm run build</code>). The auth
+API is under <code>/auth/</code> and the chat WebSocket at <code>/ws</code>.</p></body></html>
 `;
 
 export interface Embedded {
@@ -106,8 +107,7 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
   const { authState, chatState, connected } = config.redisUrl
     ? redisState(config, logger)
     : memoryState(config);
-  const auth = createAuthNode({ config, state: authState, signingKey, logger });
-  await Promise.all([auth.ready(), connected]);
+  await connected;
 
   const app = express();
   app.disable('x-powered-by');
@@ -124,10 +124,19 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
       res.type('html').send(PLACEHOLDER);
     });
   }
-  app.use(auth.app);
+  // The auth API joins once it knows its port (its default allowed origins name it);
+  // until then, the moments after listen, it answers 503 like a node that is not ready.
+  const api = express.Router();
+  app.use(api);
+  app.use((_req, res) => {
+    res.status(503).setHeader('Retry-After', '1').json({ error: 'not_ready', message: 'not ready' });
+  });
   const server = createServer(httpServerOptions(config), app);
 
   const port = await listen(server, config.host, config.port, logger);
+  const auth = createAuthNode({ config, listenPort: port, state: authState, signingKey, logger });
+  await auth.ready();
+  api.use(auth.app);
   const chat = createChatNode({
     config,
     listenPort: port,
