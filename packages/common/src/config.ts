@@ -106,6 +106,21 @@ const logLevel = z
   .optional()
   .transform((v): LogLevel => v ?? 'info');
 
+/** The default metrics port: the one OpenTelemetry's Prometheus exporter uses. */
+export const DEFAULT_METRICS_PORT = 9464;
+
+/** A port (0 = any free port) or `off`: undefined means no metrics listener. */
+const metricsPort = optionalStr.transform((v, ctx): number | undefined => {
+  if (v === undefined) return DEFAULT_METRICS_PORT;
+  if (v.toLowerCase() === 'off') return undefined;
+  const port = /^\d{1,5}$/.test(v) ? Number(v) : NaN;
+  if (!(port >= 0 && port <= 65535)) {
+    ctx.addIssue({ code: 'custom', message: 'must be a port (0-65535, 0 = any free port) or off' });
+    return z.NEVER;
+  }
+  return port;
+});
+
 const nodeId = str(`${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`).refine(
   (v) => /^[A-Za-z0-9_.-]{1,64}$/.test(v),
   'must be 1-64 of [A-Za-z0-9_.-]',
@@ -135,6 +150,9 @@ const SERVER = {
   shutdownGraceMs: variable('SHUTDOWN_GRACE_MS', int(0, 600_000, 10000)),
   /** Proxies whose X-Forwarded-For is believed. */
   trustProxy: variable('TRUST_PROXY', trustList),
+  /** The Prometheus listener, apart from the public port; loopback unless a deployment opens it. */
+  metricsHost: variable('METRICS_HOST', str('127.0.0.1')),
+  metricsPort: variable('METRICS_PORT', metricsPort),
 };
 
 /** How a process uses Redis (whether it must is the mode's: see `redisUrl` below). */

@@ -52,5 +52,7 @@ export function keySchema(prefix: string) {
     rateViolations: (username: string) => `${prefix}rate:${part(username, 'username')}:violations`,
     /** control channel: revocations, blocks, kicks */
     control: `${prefix}control`,
+    /** hash: NODE_ID -> JSON of the node's metrics URL and last announcement (chatctl top) */
+    nodes: `${prefix}nodes`,
   });
 }

@@ -78,12 +78,14 @@ export async function countAttempt(
     pair.daily.consume(address),
   ]);
   let blockedFor = 0;
-  for (const r of results) {
-    if (r.status === 'fulfilled') continue;
-    if (r.reason instanceof RateLimiterRes) blockedFor = Math.max(blockedFor, retryAfter(r.reason));
-    else storeError(r.reason);
-  }
-  return blockedFor > 0 ? { allowed: false, retryAfterS: blockedFor } : { allowed: true };
+  const windows: LoginWindowName[] = [];
+  results.forEach((r, i) => {
+    if (r.status === 'fulfilled') return;
+    if (!(r.reason instanceof RateLimiterRes)) storeError(r.reason);
+    blockedFor = Math.max(blockedFor, retryAfter(r.reason));
+    windows.push(i === 0 ? 'consecutive' : 'daily');
+  });
+  return blockedFor > 0 ? { allowed: false, retryAfterS: blockedFor, windows } : { allowed: true };
 }
 
 export async function countSuccess(

@@ -3,6 +3,7 @@
  * implementation (embedded mode, unit tests) and a Redis one; one contract suite runs
  * against both (test/state/*.contract.ts).
  */
+import type { LoginWindowName } from './login-limits';
 
 /** A store could not be reached or answered too late: a 503, never a hang. */
 export class StateUnavailableError extends Error {
@@ -84,7 +85,13 @@ export interface RefreshTokenStore {
 }
 
 export type LoginCheck =
-  { readonly allowed: true } | { readonly allowed: false; readonly retryAfterS: number };
+  | { readonly allowed: true }
+  | {
+      readonly allowed: false;
+      readonly retryAfterS: number;
+      /** Which windows refused it (for metrics); absent from older or fake limiters. */
+      readonly windows?: readonly LoginWindowName[];
+    };
 
 export interface LoginLimiter {
   /**

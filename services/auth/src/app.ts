@@ -7,6 +7,7 @@ import type { PublicJwk } from '@securechat/tokens';
 import type { AuditContext } from './audit';
 import { HttpError } from './errors';
 import type { AuthService } from './auth-service';
+import { noAuthMetrics, type AuthMetrics } from './metrics';
 import { parseLogin, parseRefresh, parseRegister } from './validation';
 
 export interface AuthAppDeps {
@@ -16,6 +17,7 @@ export interface AuthAppDeps {
   logger: Logger;
   trustProxy: TrustList;
   maxBodyBytes: number;
+  metrics?: AuthMetrics;
 }
 
 interface Locals {
@@ -50,6 +52,18 @@ export function createAuthApp(deps: AuthAppDeps): express.Express {
   app.disable('etag');
   app.set('trust proxy', false); // the client address is computed by clientAddress()
   app.use(helmet());
+
+  const metrics = deps.metrics ?? noAuthMetrics();
+  app.use((req, res, next) => {
+    const start = performance.now();
+    res.on('close', () => {
+      // The route pattern that matched (set by the router), never the URL the client sent.
+      const route = req.route !== undefined ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched';
+      const status = res.writableFinished ? res.statusCode : 'aborted';
+      metrics.request(route, req.method, status, (performance.now() - start) / 1000);
+    });
+    next();
+  });
 
   app.use((req, res, next) => {
     const requestId = randomUUID();

@@ -5,7 +5,8 @@ import { toJwks, TokenIssuer, TokenVerifier, type SigningKey } from '@securechat
 import type express from 'express';
 import { createAuthApp } from './app';
 import { AuthService } from './auth-service';
-import { PasswordHasher } from './passwords';
+import { noAuthMetrics, timedBcrypt, type AuthMetrics } from './metrics';
+import { bcryptjsPrimitives, PasswordHasher } from './passwords';
 
 export interface AuthNodeDeps {
   config: AuthNodeConfig;
@@ -14,8 +15,10 @@ export interface AuthNodeDeps {
   /** Other public keys still trusted (a rotation in progress), served in the JWKS too. */
   extraPublicKeys?: ReadonlyMap<string, KeyObject>;
   logger: Logger;
-  /** Defaults to bcryptjs at BCRYPT_COST. */
+  /** Defaults to bcryptjs at BCRYPT_COST, timed into `metrics`. */
   passwords?: PasswordHasher;
+  /** What the node counts (createAuthMetrics on the node's registry); nothing by default. */
+  metrics?: AuthMetrics;
 }
 
 export interface AuthNode {
@@ -36,7 +39,9 @@ export function createAuthNode(deps: AuthNodeDeps): AuthNode {
   const settings = { issuer: config.jwtIssuer, audience: config.jwtAudience };
   const issuer = new TokenIssuer(signingKey, { ...settings, ttlS: config.accessTokenTtlS });
   const verifier = new TokenVerifier(publicKeys, settings);
-  const passwords = deps.passwords ?? new PasswordHasher(config.bcryptCost);
+  const metrics = deps.metrics ?? noAuthMetrics();
+  const passwords =
+    deps.passwords ?? new PasswordHasher(config.bcryptCost, timedBcrypt(bcryptjsPrimitives, metrics));
   const service = new AuthService({
     state: deps.state,
     issuer,
@@ -45,6 +50,7 @@ export function createAuthNode(deps: AuthNodeDeps): AuthNode {
     logger,
     refreshTokenTtlS: config.refreshTokenTtlS,
     limiterOnRedisError: config.loginLimiterOnRedisError,
+    metrics,
   });
   const app = createAuthApp({
     service,
@@ -53,6 +59,7 @@ export function createAuthNode(deps: AuthNodeDeps): AuthNode {
     logger,
     trustProxy: config.trustProxy,
     maxBodyBytes: config.maxBodyBytes,
+    metrics,
   });
   return { app, service, issuer, verifier, passwords, ready: () => passwords.ready() };
 }

@@ -8,6 +8,7 @@ export * from './handshake';
 export * from './health';
 export * from './hub';
 export * from './liveness';
+export * from './metrics';
 export * from './node';
 export * from './protocol';
 export * from './requests';

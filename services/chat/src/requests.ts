@@ -4,6 +4,7 @@ import { TokenError, type TokenVerifier } from '@securechat/tokens';
 import type { Audit } from './audit';
 import type { ErrorCode } from './codes';
 import type { Enforcement } from './enforcement';
+import { noChatMetrics, type ChatMetrics } from './metrics';
 import {
   dmRoom,
   frame,
@@ -27,16 +28,22 @@ export interface RequestDeps {
   verifier: TokenVerifier;
   rateLimits: RateLimits;
   logger: Logger;
+  metrics?: ChatMetrics;
 }
 
 /** Request/reply handling of one session's frames; one method per message type. */
 export class RequestHandler {
-  constructor(private readonly deps: RequestDeps) {}
+  private readonly metrics: ChatMetrics;
+
+  constructor(private readonly deps: RequestDeps) {
+    this.metrics = deps.metrics ?? noChatMetrics();
+  }
 
   async handle(session: Session, text: string): Promise<void> {
     if (session.closed) return;
     const parsed = parseClientMessage(text);
     if (!parsed.ok) {
+      if (parsed.type === 'send' || parsed.type === 'dm') this.metrics.message(parsed.type, 'bad_request');
       this.error(session, 'bad_request', parsed.reason, parsed.ref);
       return;
     }
@@ -49,6 +56,7 @@ export class RequestHandler {
     try {
       await this.dispatch(session, message);
     } catch (err) {
+      if (message.type === 'send' || message.type === 'dm') this.metrics.message(message.type, 'error');
       const unavailable = err instanceof StateUnavailableError;
       if (!unavailable)
         this.deps.logger.error('request failed', { type: message.type, session: session.id, err });
@@ -104,17 +112,24 @@ export class RequestHandler {
   }
 
   private async send(session: Session, m: Msg<'send'>): Promise<void> {
-    if (!session.inRoom(m.room)) return this.error(session, 'forbidden', 'join the room first', m.ref);
-    await this.publish(session, m.room, m.text, m.ref);
+    if (!session.inRoom(m.room)) {
+      this.metrics.message('send', 'forbidden');
+      return this.error(session, 'forbidden', 'join the room first', m.ref);
+    }
+    await this.publish('send', session, m.room, m.text, m.ref);
   }
 
   private async dm(session: Session, m: Msg<'dm'>): Promise<void> {
     const room = dmRoom(session.user, m.to.toLowerCase());
-    if (room === undefined) return this.error(session, 'bad_request', 'invalid recipient', m.ref);
-    await this.publish(session, room, m.text, m.ref);
+    if (room === undefined) {
+      this.metrics.message('dm', 'bad_request');
+      return this.error(session, 'bad_request', 'invalid recipient', m.ref);
+    }
+    await this.publish('dm', session, room, m.text, m.ref);
   }
 
   private async publish(
+    kind: 'send' | 'dm',
     session: Session,
     room: string,
     text: string,
@@ -124,12 +139,14 @@ export class RequestHandler {
     // `from` is the token's subject, whatever the client wrote.
     const outcome = await broker.publishLimited(room, session.user, text, rateLimits);
     const decision = outcome.refused;
+    this.metrics.message(kind, decision === undefined ? 'accepted' : 'rate_limited');
     if (decision !== undefined) {
       audit.rateLimited(session.user);
       this.error(session, 'rate_limited', 'message rate limit reached', ref, {
         retry_after_ms: decision.retryAfterMs,
       });
       if (decision.blocked) {
+        this.metrics.blocked();
         audit.record('blocked', {
           username: session.user,
           reason: 'rate_limit',
@@ -184,6 +201,7 @@ export class RequestHandler {
     ref: string | undefined,
     extra: Record<string, unknown> = {},
   ): void {
+    this.metrics.error(code);
     this.reply(session, { type: 'error', code, message, ...extra }, ref);
   }
 }

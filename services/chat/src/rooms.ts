@@ -2,6 +2,7 @@ import { messageFrame, type Logger } from '@securechat/common';
 import type { Broker, Presence } from '@securechat/state';
 import { formatId, isAfter, parseId, type ParsedId } from '@securechat/state';
 import type { Hub } from './hub';
+import { noChatMetrics, type ChatMetrics } from './metrics';
 import type { Session } from './session';
 
 /**
@@ -19,6 +20,7 @@ export interface RoomsDeps {
   presence: Presence;
   historyMaxLen: number;
   logger: Logger;
+  metrics?: ChatMetrics;
 }
 
 /** What a join reports back before the replay is written. */
@@ -36,9 +38,13 @@ export class Rooms {
   /** Rooms whose local subscription is being set up or torn down, serialised per room. */
   private readonly locks = new Map<string, Promise<void>>();
 
+  private readonly metrics: ChatMetrics;
+
   constructor(private readonly deps: RoomsDeps) {
+    this.metrics = deps.metrics ?? noChatMetrics();
     deps.broker.onFrame((room, id, data) => this.onFrame(room, id, data));
     deps.broker.onResubscribed((rooms) => {
+      this.metrics.resubscribed(rooms.length);
       for (const room of rooms) void this.catchUp(room);
     });
   }
@@ -64,19 +70,29 @@ export class Rooms {
         const result = await broker.replay(room, since, replayLimit(historyMaxLen));
         truncated = result.truncated;
         replay = result.messages.map((m) => ({ id: m.id, data: Buffer.from(messageFrame(m)) }));
+        this.metrics.replayed('join', replay.length);
       }
       if (session.closed || !session.inRoom(room)) return;
       reply(members, truncated);
-      for (const m of replay) session.replayed(room, m.id, m.data);
-      session.finishJoin(room);
+      let written = 0;
+      for (const m of replay) written += session.replayed(room, m.id, m.data);
+      written += session.finishJoin(room);
+      if (written > 0) this.metrics.delivered(written);
+      this.metrics.joined();
     } catch (err) {
-      await this.leave(session, room);
+      await this.exit(session, room);
       throw err;
     }
   }
 
   /** Removes a session from a room locally, then presence and subscription as needed. */
   async leave(session: Session, room: string): Promise<void> {
+    if (session.inRoom(room)) this.metrics.left();
+    await this.exit(session, room);
+  }
+
+  /** Leaves without counting it: a join that failed is neither a join nor a leave. */
+  private async exit(session: Session, room: string): Promise<void> {
     const { hub, broker, presence } = this.deps;
     session.leaveRoom(room);
     const stillHere = hub.userInRoom(room, session.user, session);
@@ -90,9 +106,10 @@ export class Rooms {
     if (!stillHere) await presence.leave(room, session.user).catch(() => undefined);
   }
 
-  /** Leaves every room of a released session. */
+  /** Leaves every room of a released session (each counts as a leave). */
   async leaveAll(session: Session, rooms: readonly string[]): Promise<void> {
-    await Promise.all(rooms.map((room) => this.leave(session, room)));
+    if (rooms.length > 0) this.metrics.left(rooms.length);
+    await Promise.all(rooms.map((room) => this.exit(session, room)));
   }
 
   /** Serialises subscription changes of one room on this node. */
@@ -135,6 +152,7 @@ export class Rooms {
         formatId(last),
         replayLimit(this.deps.historyMaxLen),
       );
+      this.metrics.replayed('catchup', messages.length);
       for (const m of messages) this.onFrame(room, m.id, Buffer.from(messageFrame(m)));
       if (messages.length > 0)
         this.deps.logger.info('caught up after resubscribe', { room, messages: messages.length });

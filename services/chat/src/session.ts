@@ -142,13 +142,18 @@ export class Session {
     else this.rooms.set(room, { pending: { frames: [] }, lastId: undefined });
   }
 
-  /** Ends the in-flight phase: held-back live frames newer than the replay go out, in order. */
-  finishJoin(room: string): void {
+  /**
+   * Ends the in-flight phase: held-back live frames newer than the replay go out, in
+   * order. Returns how many were written.
+   */
+  finishJoin(room: string): number {
     const membership = this.rooms.get(room);
-    if (membership?.pending === undefined) return;
+    if (membership?.pending === undefined) return 0;
     const { frames } = membership.pending;
     membership.pending = undefined;
-    for (const f of frames) this.deliver(room, f.id, f.frame);
+    let written = 0;
+    for (const f of frames) written += this.deliver(room, f.id, f.frame);
+    return written;
   }
 
   /** Forgets the room; false when the session was not in it. */
@@ -163,30 +168,38 @@ export class Session {
     if (this.writable()) this.connection.send(Buffer.from(text));
   }
 
-  /** A fan-out frame for `room`: held back while the room's join is in flight. */
-  deliver(room: string, id: ParsedId | undefined, frame: PreparedFrame): void {
+  /**
+   * A fan-out frame for `room`: held back while the room's join is in flight. Returns 1
+   * when it was written to the socket, 0 otherwise (held, a duplicate, not writable), so
+   * that a fan-out counts its deliveries with additions.
+   */
+  deliver(room: string, id: ParsedId | undefined, frame: PreparedFrame): number {
     const membership = this.rooms.get(room);
-    if (membership === undefined) return;
+    if (membership === undefined) return 0;
     if (membership.pending !== undefined) {
       membership.pending.frames.push({ id, frame });
-      return;
+      return 0;
     }
     if (id !== undefined) {
       // Never a duplicate: a message at or before what the session already has is dropped.
-      if (membership.lastId !== undefined && !isAfter(id, membership.lastId)) return;
+      if (membership.lastId !== undefined && !isAfter(id, membership.lastId)) return 0;
       membership.lastId = id;
     }
-    if (this.writable()) this.connection.sendPrepared(frame);
+    if (!this.writable()) return 0;
+    this.connection.sendPrepared(frame);
+    return 1;
   }
 
-  /** Sends a replayed message and remembers it as the newest seen. */
-  replayed(room: string, id: string, data: Buffer): void {
+  /** Sends a replayed message and remembers it as the newest seen; 1 when written. */
+  replayed(room: string, id: string, data: Buffer): number {
     const membership = this.rooms.get(room);
-    if (membership === undefined) return;
+    if (membership === undefined) return 0;
     const parsed = parseId(id);
-    if (membership.lastId !== undefined && !isAfter(parsed, membership.lastId)) return;
+    if (membership.lastId !== undefined && !isAfter(parsed, membership.lastId)) return 0;
     membership.lastId = parsed;
-    if (this.writable()) this.connection.sendPrepared(prepareTextFrame(data));
+    if (!this.writable()) return 0;
+    this.connection.sendPrepared(prepareTextFrame(data));
+    return 1;
   }
 
   /** The one slow-consumer check: an open session whose output stays within the bound. */

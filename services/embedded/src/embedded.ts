@@ -17,13 +17,21 @@ import {
   createRedisAuthState,
   createRedisChatState,
   loginLimits,
+  luaScriptNames,
   MemoryCluster,
   type AuthState,
   type ChatState,
 } from '@securechat/state';
 import { generateSigningKey, loadSigningKey } from '@securechat/tokens';
-import { createAuthNode } from '@securechat/auth';
-import { createChatNode, type ChatNode } from '@securechat/chat';
+import { createAuthMetrics, createAuthNode } from '@securechat/auth';
+import { createChatMetrics, createChatNode, type ChatNode } from '@securechat/chat';
+import {
+  createMetricsRegistry,
+  RedisMetrics,
+  serveMetrics,
+  type DirectoryRedis,
+  type Registry,
+} from '@securechat/metrics';
 
 const WEB_DIR = join(__dirname, '..', '..', '..', 'web');
 
@@ -37,6 +45,8 @@ export interface Embedded {
   server: Server;
   chat: ChatNode;
   port: number;
+  /** The metrics listener's URL; undefined with METRICS_PORT=off. */
+  metricsUrl: string | undefined;
   close(): Promise<void>;
 }
 
@@ -45,6 +55,8 @@ interface States {
   chatState: ChatState;
   /** Resolves when the backing store answers. */
   connected: Promise<void>;
+  /** Where the node announces its metrics URL (Redis state only). */
+  directory?: { redis: DirectoryRedis; key: string };
 }
 
 /** Embedded state: memory stores whose revocations and blocks reach the chat node. */
@@ -59,7 +71,7 @@ function memoryState(config: EmbeddedConfig): States {
 }
 
 /** With REDIS_URL set, `npm start` keeps its one-process shape on shared Redis state. */
-function redisState(config: EmbeddedConfig, url: string, logger: Logger): States {
+function redisState(config: EmbeddedConfig, url: string, logger: Logger, registry: Registry): States {
   const keys = keySchema(config.redisPrefix);
   const common = { url, commandTimeoutMs: config.redisCommandTimeoutMs, logger };
   const authRedis = createRedisClient({ ...common, name: `embedded-auth:${config.nodeId}` });
@@ -69,10 +81,16 @@ function redisState(config: EmbeddedConfig, url: string, logger: Logger): States
     name: `embedded-sub:${config.nodeId}`,
     subscriber: true,
   });
+  const redisMetrics = new RedisMetrics(registry);
+  const scripts = luaScriptNames();
+  redisMetrics.instrument(authRedis, 'auth', scripts);
+  redisMetrics.instrument(chatRedis, 'chat', scripts);
+  redisMetrics.instrument(subscriber, 'subscriber', scripts);
   return {
     authState: createRedisAuthState(authRedis, keys, loginLimits(config)),
     chatState: createRedisChatState(chatRedis, subscriber, keys, chatStateOptions(config), logger),
     connected: Promise.all([waitReady(authRedis), waitReady(chatRedis)]).then(() => undefined),
+    directory: { redis: authRedis, key: keys.nodes },
   };
 }
 
@@ -85,10 +103,18 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
   const signingKey = config.jwtPrivateKeyFile
     ? loadSigningKey(config.jwtPrivateKeyFile)
     : generateSigningKey();
-  const { authState, chatState, connected } = config.redisUrl
-    ? redisState(config, config.redisUrl, logger)
+  // One registry for the process: the auth and the chat metrics side by side.
+  const registry = createMetricsRegistry({ service: 'embedded', node: config.nodeId });
+  const { authState, chatState, connected, directory } = config.redisUrl
+    ? redisState(config, config.redisUrl, logger, registry)
     : memoryState(config);
-  const auth = createAuthNode({ config, state: authState, signingKey, logger });
+  const auth = createAuthNode({
+    config,
+    state: authState,
+    signingKey,
+    logger,
+    metrics: createAuthMetrics(registry),
+  });
   await Promise.all([auth.ready(), connected]);
 
   const app = express();
@@ -103,6 +129,14 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
   app.use(auth.app);
   const server = createServer(app);
 
+  // Before the public port: a metrics port in use stops start-up before any traffic.
+  const served = await serveMetrics({
+    registry,
+    host: config.metricsHost,
+    port: config.metricsPort,
+    logger,
+    announce: directory && { ...directory, node: config.nodeId, service: 'embedded' },
+  });
   const port = await listen(server, config.host, config.port, logger);
   const chat = createChatNode({
     config,
@@ -110,6 +144,7 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
     state: chatState,
     publicKeys: new Map([[signingKey.kid, signingKey.publicKey]]),
     logger,
+    metrics: createChatMetrics(registry),
   });
   await chat.start();
   server.on('upgrade', (req, socket, head: Buffer) => chat.handleUpgrade(req, socket, head));
@@ -117,9 +152,11 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
     server,
     chat,
     port,
+    metricsUrl: served.url,
     close: async () => {
       await chat.drain(config.shutdownGraceMs);
       await chat.close();
+      await served.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
