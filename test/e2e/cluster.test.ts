@@ -831,8 +831,22 @@ describe('the real cluster through nginx, over TLS @redis @nginx', function () {
       // Every line is prefixed with the name of the part that wrote it.
       const names = ['auth-1', 'auth-2', 'chat-1', 'chat-2', 'chat-3'];
       for (const line of [...stdout(), ...stderr]) {
-        if (line.startsWith('cluster ready:')) continue;
+        if (line.startsWith('cluster ready:') || line.startsWith('metrics: ')) continue;
         expect(line).to.match(/^\[(cluster|redis|nginx|auth-[12]|chat-[123])\] /);
+      }
+      // Right after the ready line, one `metrics: <node> <url>` line per node, each answering.
+      const ready = stdout().indexOf(`cluster ready: ${url}`);
+      const metricsLines = stdout().slice(ready + 1, ready + 1 + names.length);
+      const metricsUrls = metricsLines.map((line, i) => {
+        const match = /^metrics: (\S+) (http:\/\/127\.0\.0\.1:(\d+)\/metrics)$/.exec(line);
+        expect(match?.[1], line).to.equal(names[i]);
+        return match?.[2] as string;
+      });
+      for (const [i, metricsUrl] of metricsUrls.entries()) {
+        const scraped = await (await fetch(metricsUrl)).text();
+        expect(scraped).to.include(
+          `securechat_node_info{service="${(names[i] as string).split('-')[0]}",node="${names[i]}"} 1`,
+        );
       }
       const nodePorts: number[] = [];
       for (const name of names) {
@@ -853,7 +867,8 @@ describe('the real cluster through nginx, over TLS @redis @nginx', function () {
         )
         .find((m) => m !== null);
       expect(where, 'the [cluster] line naming its ports').to.not.equal(undefined);
-      const ports = [httpsPort, Number(where?.[1]), Number(where?.[2]), ...nodePorts];
+      const metricsPorts = metricsUrls.map((u) => Number(new URL(u).port));
+      const ports = [httpsPort, Number(where?.[1]), Number(where?.[2]), ...nodePorts, ...metricsPorts];
       for (const port of ports) expect(await portIsFree(port, HOST), `port ${port} in use`).to.equal(false);
 
       const clusterCa = readFileSync(join(stateDir, 'tls', 'cert.pem'));

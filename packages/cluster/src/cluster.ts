@@ -25,7 +25,7 @@ export interface RunningCluster {
   url: string;
   httpUrl: string;
   redisUrl: string;
-  nodes: { spec: NodeSpec; port: number }[];
+  nodes: { spec: NodeSpec; port: number; metricsUrl: string }[];
 }
 
 const HOST = '127.0.0.1';
@@ -151,6 +151,7 @@ export class Cluster {
     const nodes: RunningCluster['nodes'] = [];
     for (const spec of nodeSpecs(knobs.authNodes, knobs.chatNodes)) {
       const port = await this.pickPort();
+      const metricsPort = await this.pickPort();
       const placement = {
         host: HOST,
         port,
@@ -159,10 +160,11 @@ export class Cluster {
         allowedOrigins,
         signingKeyDir: keysDir,
         jwksDir: keysDir,
+        metrics: { host: HOST, port: metricsPort },
       };
       const args = [...spec.nodeArgs, join(this.deps.repoRoot, spec.entry)];
       this.spawn(spec.name, process.execPath, args, { ...env, ...nodeEnvironment(spec, placement) });
-      nodes.push({ spec, port });
+      nodes.push({ spec, port, metricsUrl: `http://${HOST}:${metricsPort}/metrics` });
     }
     const ready = async (port: number) => (await httpStatus(`http://${HOST}:${port}/readyz`)) === 200;
     await Promise.all(

@@ -53,7 +53,11 @@ async function main(): Promise<void> {
 
   try {
     const running = await cluster.start();
-    if (!exiting) process.stdout.write(`cluster ready: ${running.url}\n`);
+    if (!exiting) {
+      process.stdout.write(`cluster ready: ${running.url}\n`);
+      for (const node of running.nodes)
+        process.stdout.write(`metrics: ${node.spec.name} ${node.metricsUrl}\n`);
+    }
   } catch (err) {
     if (exiting) return;
     process.stderr.write(`[cluster] could not start: ${err instanceof Error ? err.message : String(err)}\n`);

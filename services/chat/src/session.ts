@@ -144,7 +144,7 @@ export class Session {
 
   /**
    * Ends the in-flight phase: held-back live frames newer than the replay go out, in
-   * order. Returns how many were written.
+   * order. Returns how many of them were messages written (presence is not counted).
    */
   finishJoin(room: string): number {
     const membership = this.rooms.get(room);
@@ -152,7 +152,10 @@ export class Session {
     const { frames } = membership.pending;
     membership.pending = undefined;
     let written = 0;
-    for (const f of frames) written += this.deliver(room, f.id, f.frame);
+    for (const f of frames) {
+      const n = this.deliver(room, f.id, f.frame);
+      if (f.id !== undefined) written += n;
+    }
     return written;
   }
 
