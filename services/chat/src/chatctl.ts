@@ -10,9 +10,11 @@ import {
   keySchema,
   loadConfig,
   normalizeUsername,
+  waitReady,
   type KeySchema,
 } from '@securechat/common';
 import { RedisBlocklist, RedisRevocationStore } from '@securechat/state';
+import { parseTopOptions, redisName, runTop } from './top';
 
 const USAGE = `usage: npm run chatctl -- <command>
   block <user> [duration] [reason]   block (duration like 90s, 15m, 1h, 2d; default 1h)
@@ -22,6 +24,9 @@ const USAGE = `usage: npm run chatctl -- <command>
   revoke-user <user>                 revoke every token the user holds now
   online <room>                      who is present in a room
   rate <user>                        the user's current sliding rate window
+  top [--once] [--interval=S] [--metrics=URL,...]
+                                     live view: nodes, connections, message rates,
+                                     refusals, Redis health (Ctrl-C to leave)
 `;
 
 const JTI = /^[A-Za-z0-9_-]{8,64}$/;
@@ -127,7 +132,43 @@ async function run(redis: Redis, settings: Settings, argv: string[]): Promise<st
   }
 }
 
+/** `top`: the live view until Ctrl-C (or one report with --once); its exit code. */
+async function top(args: string[]): Promise<number> {
+  const options = parseTopOptions(args);
+  const config = loadConfig(process.env, 'ops');
+  // Quiet: the view itself says when Redis is down.
+  const redis = new Redis(config.redisUrl, {
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    commandTimeout: 2000,
+    retryStrategy: () => 1000,
+  });
+  redis.on('error', () => undefined);
+  // No offline queue: the first reading must not find the connection still opening.
+  await waitReady(redis, 2000).catch(() => undefined);
+  const stop = new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  try {
+    return await runTop(
+      redis,
+      keySchema(config.redisPrefix),
+      options,
+      process.stdout,
+      redisName(config.redisUrl),
+      stop,
+    );
+  } finally {
+    redis.disconnect();
+  }
+}
+
 async function main(): Promise<void> {
+  if (process.argv[2] === 'top') {
+    // Exit at once: fetch's keep-alive sockets would hold the process open for seconds.
+    process.exit(await top(process.argv.slice(3)));
+  }
   const config = loadConfig(process.env, 'ops');
   const logger = createLogger({ level: 'error', service: 'chatctl' });
   const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, commandTimeout: 5000 });
