@@ -15,3 +15,4 @@ export * from './requests';
 export * from './rooms';
 export * from './session';
 export * from './sweep';
+export * from './top';
