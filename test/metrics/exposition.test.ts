@@ -94,7 +94,8 @@ describe('the ts of a message frame, read from its tail', () => {
       '{"type":"presence","room":"r","user":"u","state":"online"}',
       '{"ts":}',
       '',
-      '{"x":"ts":1}',
+      '{"x":"ts:1"}',
+      '{"ts":-1}',
     ]) {
       expect(messageFrameTs(Buffer.from(other)), other).to.equal(undefined);
     }
