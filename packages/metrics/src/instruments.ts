@@ -175,6 +175,8 @@ export class Distribution {
     registry: Registry,
     spec: MetricSpec & { readonly buckets: readonly number[] },
     labels: readonly LabelSpec[] = [],
+    /** Label rows exported from the start, empty (as Tally's `initial`). */
+    initial: readonly (readonly string[])[] = [],
   ) {
     this.catalogues = labels.map((l) => new Catalogue(l));
     this.histogram = new Histogram({
@@ -184,6 +186,13 @@ export class Distribution {
       labelNames: labels.map((l) => l.name),
       registers: [registry],
     });
+    for (const values of initial) this.histogram.zero(this.labels(values));
+  }
+
+  private labels(values: readonly string[]): Record<string, string> {
+    const labels: Record<string, string> = {};
+    this.catalogues.forEach((c, i) => (labels[c.spec.name] = c.pick(values[i] ?? '')));
+    return labels;
   }
 
   observe(value: number, ...values: string[]): void {
@@ -191,9 +200,7 @@ export class Distribution {
       this.histogram.observe(value);
       return;
     }
-    const labels: Record<string, string> = {};
-    this.catalogues.forEach((c, i) => (labels[c.spec.name] = c.pick(values[i] ?? '')));
-    this.histogram.observe(labels, value);
+    this.histogram.observe(this.labels(values), value);
   }
 }
 

@@ -97,6 +97,7 @@ export function createAuthMetrics(registry: Registry): AuthMetrics {
       help: 'Login limiter store failures, by the policy applied (LOGIN_LIMITER_ON_REDIS_ERROR)',
     },
     [L.policy],
+    L.policy.values.map((p) => [p]),
   );
   const refreshes = new Tally(
     registry,
@@ -121,6 +122,7 @@ export function createAuthMetrics(registry: Registry): AuthMetrics {
       buckets: [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5],
     },
     [L.bcryptOp],
+    L.bcryptOp.values.map((o) => [o]),
   );
   return {
     request: (route, method, status, seconds) => {

@@ -206,6 +206,7 @@ export function createChatMetrics(registry: Registry): ChatMetrics {
       buckets: SIZE_BUCKETS,
     },
     [L.replayKind],
+    REPLAY_KINDS.map((k) => [k]),
   );
   const resubscribes = new Count(registry, {
     name: 'securechat_chat_resubscribes_total',
