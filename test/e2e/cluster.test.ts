@@ -835,6 +835,7 @@ describe('the real cluster through nginx, over TLS @redis @nginx', function () {
         expect(line).to.match(/^\[(cluster|redis|nginx|auth-[12]|chat-[123])\] /);
       }
       // After the ready line, one `metrics: <node> <url>` line per node, each answering.
+      await proc.waitForLine((l) => l.startsWith(`metrics: ${names.at(-1) as string} `), 10_000);
       const ready = stdout().indexOf(`cluster ready: ${url}`);
       const metricsLines = stdout()
         .slice(ready + 1)

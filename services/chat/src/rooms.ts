@@ -14,6 +14,9 @@ export function replayLimit(historyMaxLen: number): number {
   return historyMaxLen * 2 + 1000;
 }
 
+/** Reads of a room's stream after a resubscribe, 250 ms apart, doubling, at most 5 s. */
+const CATCH_UP_ATTEMPTS = 16;
+
 export interface RoomsDeps {
   hub: Hub;
   broker: Broker;
@@ -37,6 +40,9 @@ export class Rooms {
   private readonly lastIds = new Map<string, ParsedId>();
   /** Rooms whose local subscription is being set up or torn down, serialised per room. */
   private readonly locks = new Map<string, Promise<void>>();
+  /** Catch-ups waiting to be retried. */
+  private readonly retries = new Set<NodeJS.Timeout>();
+  private closed = false;
 
   private readonly metrics: ChatMetrics;
 
@@ -142,10 +148,12 @@ export class Rooms {
   /**
    * After the subscriber reconnected, reads back from the stream what pub/sub may have
    * dropped. Sessions drop anything they already have, so nothing is delivered twice.
+   * The subscriber can be back before the request-path connection is: a failed read is
+   * retried with back-off (about a minute in all) while the room has local members.
    */
-  private async catchUp(room: string): Promise<void> {
+  private async catchUp(room: string, attempt = 0): Promise<void> {
     const last = this.lastIds.get(room);
-    if (last === undefined || !this.deps.hub.hasRoom(room)) return;
+    if (this.closed || last === undefined || !this.deps.hub.hasRoom(room)) return;
     try {
       const { messages } = await this.deps.broker.replay(
         room,
@@ -157,7 +165,27 @@ export class Rooms {
       if (messages.length > 0)
         this.deps.logger.info('caught up after resubscribe', { room, messages: messages.length });
     } catch (err) {
-      this.deps.logger.warn('catch-up failed', { room, err });
+      if (attempt + 1 >= CATCH_UP_ATTEMPTS) {
+        this.deps.logger.error('catch-up failed, giving up', { room, attempts: attempt + 1, err });
+        return;
+      }
+      if (attempt === 0) this.deps.logger.warn('catch-up failed, retrying', { room, err });
+      const timer = setTimeout(
+        () => {
+          this.retries.delete(timer);
+          void this.catchUp(room, attempt + 1);
+        },
+        Math.min(250 * 2 ** attempt, 5000),
+      );
+      timer.unref();
+      this.retries.add(timer);
     }
+  }
+
+  /** Stops catch-up retries (the node is closing). */
+  close(): void {
+    this.closed = true;
+    for (const timer of this.retries) clearTimeout(timer);
+    this.retries.clear();
   }
 }
