@@ -14,7 +14,6 @@ import {
   type KeySchema,
 } from '@securechat/common';
 import { RedisBlocklist, RedisRevocationStore } from '@securechat/state';
-import { parseTopOptions, redisName, runTop } from './top';
 
 const USAGE = `usage: npm run chatctl -- <command>
   block <user> [duration] [reason]   block (duration like 90s, 15m, 1h, 2d; default 1h)
@@ -134,6 +133,8 @@ async function run(redis: Redis, settings: Settings, argv: string[]): Promise<st
 
 /** `top`: the live view until Ctrl-C (or one report with --once); its exit code. */
 async function top(args: string[]): Promise<number> {
+  // Loaded only here: the one-shot commands need none of it (nor prom-client's load time).
+  const { parseTopOptions, redisName, runTop } = await import('./top.js');
   const options = parseTopOptions(args);
   const config = loadConfig(process.env, 'ops');
   // Quiet: the view itself says when Redis is down.
