@@ -194,10 +194,10 @@ function rate(
   return Math.max(0, sum(now, name, labels) - sum(before, name, labels)) / seconds;
 }
 
-/** The p99 of a histogram over the interval between two readings (all-time without one). */
+/** The p99 of a histogram over the interval between two readings; none without an earlier one. */
 function p99(now: Exposition, before: Exposition | undefined, name: string, labels?: Record<string, string>) {
-  const later = buckets(now, name, labels);
-  return quantile(0.99, before === undefined ? later : delta(later, buckets(before, name, labels)));
+  if (before === undefined) return undefined;
+  return quantile(0.99, delta(buckets(now, name, labels), buckets(before, name, labels)));
 }
 
 const CHAT_HEADER = [
