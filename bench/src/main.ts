@@ -69,6 +69,8 @@ async function main(): Promise<number> {
       stepSeconds: options.stepMs / 1000,
       drainSeconds: options.drainMs / 1000,
       p99BarMs: options.p99BarMs,
+      /** Our nodes' metrics: on (listener, counting, scraped every 5 s) or off (METRICS_PORT=off). */
+      metrics: options.metrics ? 'on' : 'off',
       referenceDeliveriesPerS: options.referenceDeliveriesPerS,
       quick: options.quick,
     },

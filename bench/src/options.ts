@@ -31,6 +31,12 @@ export interface BenchOptions {
   readonly chatMain: string;
   /** LOG_LEVEL for our chat nodes (their production default is info). */
   readonly chatLogLevel: string;
+  /**
+   * Our nodes' metrics: on (their default: a listener each, scraped every
+   * metricsScrapeMs as Prometheus would) or off (METRICS_PORT=off), to show what they cost.
+   */
+  readonly metrics: boolean;
+  readonly metricsScrapeMs: number;
 }
 
 const ALL_SYSTEMS: readonly SystemName[] = ['ours', 'socketio', 'relay'];
@@ -48,7 +54,9 @@ export const USAGE = `usage: npm run bench -- [options]   (every option also rea
   --stop-p99-ms=MS        skip a system's higher rates once p99 passes this (default 1000)
   --out=DIR               where the JSON result goes (default bench/results)
   --chat-main=FILE        our chat node entry (default services/chat/dist/main.js)
-  --chat-log-level=L      LOG_LEVEL of our chat nodes (default info)`;
+  --chat-log-level=L      LOG_LEVEL of our chat nodes (default info)
+  --metrics=on|off        our nodes' Prometheus metrics, scraped every 5 s (default on); off
+                          sets METRICS_PORT=off: run both to see what counting costs`;
 
 type Raw = Record<string, string | undefined>;
 
@@ -80,6 +88,7 @@ const KNOWN = new Set([
   'out',
   'chat-main',
   'chat-log-level',
+  'metrics',
   'help',
 ]);
 
@@ -121,6 +130,8 @@ export function parseOptions(argv: readonly string[], env: Raw): BenchOptions | 
   if (rates.length === 0 || rates.some((r) => !Number.isFinite(r) || r <= 0)) {
     throw new Error('--rates must be positive numbers');
   }
+  const metrics = raw.metrics ?? 'on';
+  if (metrics !== 'on' && metrics !== 'off') throw new Error(`--metrics is on or off, not "${metrics}"`);
   const seconds = (name: string, def: number, quickDef: number) =>
     Math.round(positiveNumber(raw, name, quick ? quickDef : def) * 1000);
 
@@ -145,5 +156,7 @@ export function parseOptions(argv: readonly string[], env: Raw): BenchOptions | 
     outDir: resolve(raw.out ?? resolve(REPO_ROOT, 'bench', 'results')),
     chatMain: resolve(raw['chat-main'] ?? resolve(REPO_ROOT, 'services', 'chat', 'dist', 'main.js')),
     chatLogLevel: raw['chat-log-level'] ?? 'info',
+    metrics: metrics === 'on',
+    metricsScrapeMs: 5000,
   });
 }

@@ -82,7 +82,7 @@ export function toMarkdown(result: BenchResult, reference: number, bar: number, 
   out.push(
     `Workload: ${w.connections} connections in rooms of ${w.roomSize} over ${w.nodes} nodes, one publisher per room, ` +
       `open loop, ${w.stepSeconds} s per step after ${w.warmupSeconds} s warm-up; latency from intended send time ` +
-      `at every recipient.`,
+      `at every recipient. Our nodes' metrics: ${String(w.metrics ?? 'on')}.`,
   );
   out.push('');
   out.push(

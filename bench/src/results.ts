@@ -25,6 +25,8 @@ export interface StepResult {
   readonly lost: number;
   /** Deliveries received while the window was open, per second. */
   readonly deliveredPerS: number;
+  /** What our nodes counted (securechat_chat_deliveries_total) over the window, per second; metrics on only. */
+  readonly nodeCountedPerS?: number;
   /** Milliseconds from intended send time to receipt, at every recipient. */
   readonly latencyMs: LatencySummary | null;
   readonly serverCpu: {

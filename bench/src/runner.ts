@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import { freePort, RedisServer, type ManagedProcess } from '@securechat/cluster';
+import { MetricsScraper } from './cluster/metrics-scraper';
 import { startServerNode, type ServerNode } from './cluster/server-node';
 import { WorkerHandle } from './cluster/worker-handle';
 import { Histogram } from './histogram';
@@ -21,6 +22,8 @@ interface Cluster {
   readonly workers: WorkerHandle[];
   /** Publishers per load generator: its share of the aggregate rate. */
   readonly publishers: number[];
+  /** Our nodes' metrics, when on. */
+  readonly scraper: MetricsScraper | undefined;
 }
 
 /**
@@ -41,23 +44,35 @@ export async function runSystem(
   let redis: RedisServer | undefined;
   const nodes: ServerNode[] = [];
   const workers: WorkerHandle[] = [];
+  let scraper: MetricsScraper | undefined;
   try {
     // The same settings for all three systems: loopback, its own directory, no persistence.
     redis = await RedisServer.start({ dir, env: inheritedEnv() });
     const redisUrl = redis.url;
     const ports = await Promise.all(Array.from({ length: options.nodes }, () => freePort()));
+    const withMetrics = system.name === 'ours' && options.metrics;
+    const metricsPorts = withMetrics
+      ? await Promise.all(Array.from({ length: options.nodes }, () => freePort()))
+      : [];
     const started = await Promise.all(
       ports.map((port, index) =>
         startServerNode(
           `${system.name}-node-${index + 1}`,
           system.script,
-          system.nodeEnv({ index, port, redisUrl }),
+          system.nodeEnv({ index, port, redisUrl, metricsPort: metricsPorts[index] }),
           port,
           join(dir, `${system.name}-node-${index + 1}.log`),
         ),
       ),
     );
     nodes.push(...started);
+    if (withMetrics) {
+      scraper = new MetricsScraper(
+        metricsPorts.map((p) => `http://127.0.0.1:${p}/metrics`),
+        options.metricsScrapeMs,
+      );
+      scraper.start();
+    }
     for (let i = 0; i < options.workers; i++) workers.push(WorkerHandle.start());
     log(`${system.name}: redis on ${redis.port}, nodes on ${ports.join(', ')}`);
 
@@ -68,7 +83,7 @@ export async function runSystem(
       specs[slot.worker]?.push(system.client(slot.index, slot.room, slot.publisher, node.port));
       if (slot.publisher) publishers[slot.worker] = (publishers[slot.worker] ?? 0) + 1;
     }
-    const cluster: Cluster = { redis, nodes, workers, publishers };
+    const cluster: Cluster = { redis, nodes, workers, publishers, scraper };
 
     const nodeRss = () => nodes.reduce((sum, n) => sum + stats.rssBytes(pidOf(n.proc)), 0);
     await delay(options.settleMs);
@@ -146,6 +161,7 @@ export async function runSystem(
       summary: summarize(steps, options),
     };
   } finally {
+    scraper?.stop();
     await Promise.all(workers.map((w) => w.stop()));
     // SIGTERM (ours drains), then SIGKILL if a node has not exited within 5 s.
     await Promise.all(nodes.map((n) => n.proc.stop('SIGTERM', 5000)));
@@ -173,7 +189,7 @@ async function runStep(
   step: number,
   ratePerS: number,
 ): Promise<StepResult> {
-  const { workers, nodes, redis, publishers } = cluster;
+  const { workers, nodes, redis, publishers, scraper } = cluster;
   const totalPublishers = publishers.reduce((a, b) => a + b, 0);
   const warmupMs = options.warmupMs + (step === 0 ? options.firstWarmupMs : 0);
   const startAt = Date.now() + 300;
@@ -201,8 +217,11 @@ async function runStep(
   const workers0 = cpuSnapshot(stats, workerPids);
   const machine0 = stats.machineBusyMicros();
   const self0 = process.cpuUsage();
+  // What the nodes counted over the window, beside what the clients received.
+  const counted0 = scraper?.deliveries();
   await sleepUntil(measureTo);
   const windowUs = (performance.now() - t0) * 1000;
+  const counted1 = scraper?.deliveries();
   const nodesUs = sum(cpuSnapshot(stats, nodePids)) - sum(nodes0);
   const redisUs = stats.cpuMicros(redis.pid) - redis0;
   const workerUs = cpuSnapshot(stats, workerPids).map((us, i) => us - (workers0[i] ?? 0));
@@ -235,6 +254,8 @@ async function runStep(
   const delivered = sum(reports.map((r) => r.deliveredInWindow));
   const latencyMs = summarizeLatency(histogram);
   const serverUs = nodesUs + redisUs;
+  const counted =
+    counted0 !== undefined && counted1 !== undefined ? (await counted1) - (await counted0) : undefined;
   return {
     step,
     ratePerS,
@@ -245,6 +266,7 @@ async function runStep(
     received,
     lost,
     deliveredPerS: delivered / (windowUs / 1e6),
+    ...(counted !== undefined ? { nodeCountedPerS: counted / (windowUs / 1e6) } : {}),
     latencyMs,
     serverCpu: {
       nodesCores: nodesUs / windowUs,
@@ -283,7 +305,9 @@ function describeStep(name: string, s: StepResult): string {
   const f = (v: number | undefined) => (v === undefined ? '-' : v.toFixed(1));
   return (
     `${name}: ${s.ratePerS} msg/s (${s.offeredDeliveriesPerS} deliveries/s offered): ` +
-    `${Math.round(s.deliveredPerS)} delivered/s, p50 ${f(lat?.p50)} ms, p99 ${f(lat?.p99)} ms, ` +
+    `${Math.round(s.deliveredPerS)} delivered/s` +
+    `${s.nodeCountedPerS !== undefined ? ` (nodes counted ${Math.round(s.nodeCountedPerS)}/s)` : ''}, ` +
+    `p50 ${f(lat?.p50)} ms, p99 ${f(lat?.p99)} ms, ` +
     `lost ${s.lost}, server ${s.serverCpu.totalCores.toFixed(2)} cores ` +
     `(${s.serverCpu.usPerDelivery?.toFixed(1) ?? '-'} us/delivery), ` +
     `load gen ${s.loadGenCpu.perWorkerCores.map((c) => c.toFixed(2)).join('+')} cores, ` +

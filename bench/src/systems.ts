@@ -10,7 +10,13 @@ export interface SystemUnderTest {
   readonly name: SystemName;
   readonly label: string;
   readonly script: string;
-  nodeEnv(node: { index: number; port: number; redisUrl: string }): Record<string, string>;
+  /** `metricsPort`: ours only, when --metrics=on (otherwise its metrics are off). */
+  nodeEnv(node: {
+    index: number;
+    port: number;
+    redisUrl: string;
+    metricsPort?: number;
+  }): Record<string, string>;
   /** Client `index` of `connections`, in `room`, connecting to the node on `port`. */
   client(index: number, room: string, publisher: boolean, port: number): ClientSpec;
 }
@@ -50,10 +56,12 @@ function ours(options: BenchOptions, dir: string): SystemUnderTest {
     name: 'ours',
     label: SYSTEM_LABELS.ours,
     script: options.chatMain,
-    nodeEnv: ({ index, port, redisUrl }) => ({
+    nodeEnv: ({ index, port, redisUrl, metricsPort }) => ({
       ...inheritedEnv(),
       PORT: String(port),
       HOST: '127.0.0.1',
+      METRICS_HOST: '127.0.0.1',
+      METRICS_PORT: metricsPort === undefined ? 'off' : String(metricsPort),
       REDIS_URL: redisUrl,
       JWT_PUBLIC_KEYS_FILE: jwksFile,
       JWT_ISSUER: ISSUER,

@@ -62,6 +62,27 @@ describe('bench runner @redis', function () {
       expect(step.loadGenCpu.perWorkerCores).to.have.length(2);
       expect(result.memory?.connections).to.equal(40);
       expect(result.memory?.baselineRssBytes).to.be.greaterThan(0);
+      // Our nodes count too (metrics are on by default), about what the clients received.
+      if (name === 'ours') expect(step.nodeCountedPerS).to.be.above(0);
+      else expect(step.nodeCountedPerS).to.equal(undefined);
     });
   }
+
+  it('runs our nodes with METRICS_PORT=off under --metrics=off, and refuses another value', async () => {
+    const options = { ...tinyOptions(), metrics: false };
+    const systemDir = mkdtempSync(join(dir, 'ours-off-'));
+    const system = createSystem('ours', options, systemDir);
+    expect(system.nodeEnv({ index: 0, port: 1, redisUrl: 'redis://x' }).METRICS_PORT).to.equal('off');
+    expect(
+      system.nodeEnv({ index: 0, port: 1, redisUrl: 'redis://x', metricsPort: 9 }).METRICS_PORT,
+    ).to.equal('9');
+    const lines: string[] = [];
+    const result = await runSystem(system, options, new ProcStats(), systemDir, (line) => lines.push(line));
+    expect(result.error, lines.join('\n')).to.equal(undefined);
+    expect(result.steps[0]?.received).to.equal(result.steps[0]?.expected);
+    expect(result.steps[0]?.nodeCountedPerS).to.equal(undefined);
+    const parsed = parseOptions(['--metrics=off'], {});
+    expect(parsed !== 'help' && parsed.metrics).to.equal(false);
+    expect(() => parseOptions(['--metrics=maybe'], {})).to.throw('--metrics is on or off');
+  });
 });

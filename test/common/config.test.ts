@@ -21,6 +21,23 @@ function refusal(env: Record<string, string>, mode: ServiceMode = 'embedded'): C
 }
 
 describe('configuration', () => {
+  it('opens the metrics listener on loopback:9464 by default; METRICS_PORT=0 is any port, off none', () => {
+    const config = loadConfig({}, 'embedded');
+    expect([config.metricsHost, config.metricsPort]).to.deep.equal(['127.0.0.1', 9464]);
+    expect(loadConfig({ METRICS_PORT: '0' }, 'embedded').metricsPort).to.equal(0);
+    expect(loadConfig({ METRICS_PORT: 'off' }, 'embedded').metricsPort).to.equal(undefined);
+    expect(loadConfig({ METRICS_PORT: 'OFF', METRICS_HOST: '0.0.0.0' }, 'embedded')).to.deep.include({
+      metricsPort: undefined,
+      metricsHost: '0.0.0.0',
+    });
+    for (const bad of ['65536', '-1', 'ninety', '94 64', 'no']) {
+      const err = refusal({ METRICS_PORT: bad });
+      expect(err.variable, bad).to.equal('METRICS_PORT');
+      expect(err.message).to.include('or off');
+    }
+    expect(refusal({ METRICS_HOST: ' ' }).variable).to.equal('METRICS_HOST');
+  });
+
   it('has the documented defaults', () => {
     const config = loadConfig({}, 'embedded');
     const expected: Partial<EmbeddedConfig> = {

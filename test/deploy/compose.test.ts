@@ -106,18 +106,35 @@ describe('docker-compose config accepts docker-compose.yml', () => {
   });
 });
 
+/** The services of the `monitoring` profile. */
+const MONITORING = ['prometheus', 'grafana'];
+
 describe('docker-compose.yml matches the topology npm run cluster starts', () => {
   const compose = composeWithDefaults();
   const services = object(compose.services, 'services');
   const specs = composeNodes();
   const service = (name: string) => object(services[name], name);
 
-  it('declares exactly Redis, the init steps, the nodes and nginx', () => {
+  it('declares exactly Redis, the init steps, the nodes and nginx, and monitoring under its profile', () => {
     // The same counts as `npm run cluster` by default.
     expect([COMPOSE.authNodes, COMPOSE.chatNodes]).to.deep.equal([DEFAULT_AUTH_NODES, DEFAULT_CHAT_NODES]);
     expect(Object.keys(services).sort()).to.deep.equal(
-      ['redis', 'redis-acl', 'keys', 'certs', 'web', 'nginx', ...specs.map((s) => s.name)].sort(),
+      [
+        'redis',
+        'redis-acl',
+        'keys',
+        'certs',
+        'web',
+        'nginx',
+        ...MONITORING,
+        ...specs.map((s) => s.name),
+      ].sort(),
     );
+    for (const [name, service] of Object.entries(services)) {
+      const profiles = object(service, name).profiles;
+      if (MONITORING.includes(name)) expect(profiles, name).to.deep.equal(['monitoring']);
+      else expect(profiles, `${name} runs without a profile`).to.equal(undefined);
+    }
   });
 
   for (const spec of specs) {
@@ -172,7 +189,7 @@ describe('docker-compose.yml matches the topology npm run cluster starts', () =>
     }
   });
 
-  it('publishes only nginx, on the cluster ports, at the address the nodes trust', () => {
+  it('publishes only nginx, on the cluster ports, at the address the nodes trust (monitoring on loopback)', () => {
     const nginx = service('nginx');
     expect(strings(nginx.ports, 'nginx.ports')).to.have.members([
       `${COMPOSE.httpsPort}:${COMPOSE.httpsPort}`,
@@ -186,8 +203,12 @@ describe('docker-compose.yml matches the topology npm run cluster starts', () =>
     expect(ipamConfig).to.be.an('array');
     expect(object((ipamConfig as unknown[])[0], 'ipam.config').subnet).to.equal(COMPOSE.subnet);
     expect(COMPOSE.nginxAddress.startsWith(COMPOSE.subnet.split('.').slice(0, 3).join('.'))).to.equal(true);
-    for (const name of Object.keys(services).filter((n) => n !== 'nginx')) {
+    for (const name of Object.keys(services).filter((n) => n !== 'nginx' && !MONITORING.includes(n))) {
       expect(services[name], name).not.to.have.property('ports');
+    }
+    for (const name of MONITORING) {
+      for (const port of strings(service(name).ports, `${name}.ports`))
+        expect(port, name).to.match(/^127\.0\.0\.1:/);
     }
   });
 
@@ -287,6 +308,54 @@ describe('docker-compose.yml matches the topology npm run cluster starts', () =>
     expect(runtime).to.match(/^USER node$/m);
     expect(runtime).to.match(/^HEALTHCHECK .*\n\s+CMD \["node", "deploy\/healthcheck\.js"\]$/m);
     expect(read('deploy/healthcheck.js')).to.include("path: '/healthz'");
+  });
+  it("scrapes every node on its metrics port with the profile's Prometheus, and provisions Grafana", () => {
+    for (const name of MONITORING) {
+      const image = String(service(name).image);
+      expect(image, name).to.match(new RegExp(`^\\$\\{${name.toUpperCase()}_IMAGE:-[^}]+\\}$`));
+    }
+    const prometheus = service('prometheus');
+    const config = object(parse(read('deploy/prometheus/prometheus.yml')) as unknown, 'prometheus.yml');
+    const targets = (config.scrape_configs as Json[]).flatMap((job) =>
+      (object(job, 'job').static_configs as Json[]).flatMap((c) =>
+        strings(object(c, 'static').targets, 'targets'),
+      ),
+    );
+    expect(targets.sort()).to.deep.equal(specs.map((s) => `${s.name}:${COMPOSE.metricsPort}`).sort());
+    for (const spec of specs) {
+      const env = object(service(spec.name).environment, spec.name);
+      expect([env.METRICS_HOST, String(env.METRICS_PORT)]).to.deep.equal([
+        '0.0.0.0',
+        String(COMPOSE.metricsPort),
+      ]);
+    }
+    expect(strings(prometheus.networks, 'prometheus.networks')).to.include('backend');
+    expect(mounts(prometheus, 'prometheus').get('/etc/prometheus')).to.deep.equal({
+      source: './deploy/prometheus',
+      readOnly: true,
+    });
+    expect(config.rule_files).to.deep.equal(['/etc/prometheus/alerts.yml']);
+    const grafana = mounts(service('grafana'), 'grafana');
+    expect(grafana.get('/etc/grafana/provisioning')).to.deep.equal({
+      source: './deploy/grafana/provisioning',
+      readOnly: true,
+    });
+    expect(grafana.get('/etc/grafana/dashboards/securechat.json')).to.deep.equal({
+      source: './deploy/grafana/securechat.json',
+      readOnly: true,
+    });
+    const provider = object(
+      parse(read('deploy/grafana/provisioning/dashboards/securechat.yml')) as unknown,
+      'provider',
+    );
+    expect(object((provider.providers as Json[])[0], 'provider').options).to.deep.equal({
+      path: '/etc/grafana/dashboards',
+    });
+    const sources = object(
+      parse(read('deploy/grafana/provisioning/datasources/prometheus.yml')) as unknown,
+      'ds',
+    );
+    expect(object((sources.datasources as Json[])[0], 'datasource').url).to.equal('http://prometheus:9090');
   });
 });
 

@@ -124,6 +124,41 @@ describe('deploy/k8s manifests agree with each other and with the nodes', () => 
     }
   });
 
+  it('opens every pod’s metrics listener to Prometheus: port, annotations, a PodMonitor', () => {
+    expect(configMap.METRICS_HOST).to.equal('0.0.0.0');
+    const metricsPort = Number(configMap.METRICS_PORT);
+    for (const d of deployments) {
+      const ports = list(container(d).ports, `${d.name} ports`);
+      expect(ports.find((p) => p.name === 'metrics')?.containerPort, d.name).to.equal(metricsPort);
+      const annotations = obj(at(d.doc, 'spec.template.metadata.annotations'), `${d.name} annotations`);
+      expect(annotations).to.deep.include({
+        'prometheus.io/scrape': 'true',
+        'prometheus.io/port': String(metricsPort),
+        'prometheus.io/path': '/metrics',
+      });
+    }
+    // No Service and no Ingress route reaches the metrics port.
+    for (const svc of of('Service')) {
+      expect(list(at(svc.doc, 'spec.ports'), 'ports').map((p) => p.targetPort)).not.to.include('metrics');
+    }
+    const monitoring = join(K8S, 'monitoring');
+    const kustomization = obj(
+      parseAllDocuments(readFileSync(join(monitoring, 'kustomization.yaml'), 'utf8'))[0]?.toJS(),
+      'monitoring kustomization',
+    );
+    expect(kustomization.resources).to.deep.equal(['podmonitor.yaml']);
+    const podMonitor = obj(
+      parseAllDocuments(readFileSync(join(monitoring, 'podmonitor.yaml'), 'utf8'))[0]?.toJS(),
+      'PodMonitor',
+    );
+    expect(podMonitor.kind).to.equal('PodMonitor');
+    for (const d of deployments) {
+      expect(selects(at(podMonitor, 'spec.selector.matchLabels'), podLabels(d)), d.name).to.equal(true);
+    }
+    const endpoints = list(at(podMonitor, 'spec.podMetricsEndpoints'), 'podMetricsEndpoints');
+    expect(endpoints.map((e) => [e.port, e.path])).to.deep.equal([['metrics', '/metrics']]);
+  });
+
   it('runs non-root, read-only, without capabilities, with resources set', () => {
     for (const d of deployments) {
       const pod = obj(at(d.doc, 'spec.template.spec.securityContext'), 'pod securityContext');

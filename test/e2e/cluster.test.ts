@@ -826,8 +826,26 @@ describe('the real cluster through nginx, over TLS @redis @nginx', function () {
       // Every line is prefixed with the name of the part that wrote it.
       const names = ['auth-1', 'auth-2', 'chat-1', 'chat-2', 'chat-3'];
       for (const line of [...stdout(), ...stderr]) {
-        if (line.startsWith('cluster ready:') || line === redisLine?.[0]) continue;
+        if (line.startsWith('cluster ready:') || line === redisLine?.[0] || line.startsWith('metrics: '))
+          continue;
         expect(line).to.match(/^\[(cluster|redis|nginx|auth-[12]|chat-[123])\] /);
+      }
+      // After the ready line, one `metrics: <node> <url>` line per node, each answering.
+      await proc.waitForLine((l) => l.startsWith(`metrics: ${names.at(-1) as string} `), 10_000);
+      const metricsLines = stdout()
+        .slice(ready + 1)
+        .filter((l) => l.startsWith('metrics: '));
+      expect(metricsLines).to.have.length(names.length);
+      const metricsUrls = metricsLines.map((line, i) => {
+        const match = /^metrics: (\S+) (http:\/\/127\.0\.0\.1:(\d+)\/metrics)$/.exec(line);
+        expect(match?.[1], line).to.equal(names[i]);
+        return match?.[2] as string;
+      });
+      for (const [i, metricsUrl] of metricsUrls.entries()) {
+        const scraped = await (await fetch(metricsUrl)).text();
+        expect(scraped).to.include(
+          `securechat_node_info{service="${(names[i] as string).split('-')[0]}",node="${names[i]}"} 1`,
+        );
       }
       const nodePorts: number[] = [];
       for (const name of names) {
@@ -848,7 +866,8 @@ describe('the real cluster through nginx, over TLS @redis @nginx', function () {
         )
         .find((m) => m !== null);
       expect(where, 'the [cluster] line naming its ports').to.not.equal(undefined);
-      const ports = [httpsPort, Number(where?.[1]), Number(where?.[2]), ...nodePorts];
+      const metricsPorts = metricsUrls.map((u) => Number(new URL(u).port));
+      const ports = [httpsPort, Number(where?.[1]), Number(where?.[2]), ...nodePorts, ...metricsPorts];
       for (const port of ports) expect(await portIsFree(port, HOST), `port ${port} in use`).to.equal(false);
 
       const clusterCa = readFileSync(join(stateDir, 'tls', 'cert.pem'));

@@ -19,6 +19,7 @@ describe('embedded mode: auth, chat and the page in one process, memory state', 
     const config = loadConfig(
       {
         PORT: '0',
+        METRICS_PORT: '0',
         RATE_LIMIT_MAX: '3',
         RATE_LIMIT_WINDOW_MS: '60000',
         BLOCK_AFTER_VIOLATIONS: '2',
@@ -337,7 +338,10 @@ describe('embedded mode: auth, chat and the page in one process, memory state', 
 describe('npm start with REDIS_URL set: one process on Redis state @redis', () => {
   it('serves auth and chat from Redis, so a raw SET blocked: reaches its sockets', async () => {
     const redis = await RedisServer.start();
-    const config = loadConfig({ PORT: '0', REDIS_URL: redis.url, REDIS_PREFIX: 'emb:' }, 'embedded');
+    const config = loadConfig(
+      { PORT: '0', METRICS_PORT: '0', REDIS_URL: redis.url, REDIS_PREFIX: 'emb:' },
+      'embedded',
+    );
     const app = await startEmbedded(config, memoryLogger('embedded').logger);
     const admin = new Redis(redis.url);
     try {

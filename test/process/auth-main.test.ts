@@ -31,6 +31,7 @@ describe('npm run start:auth, as a process @redis', function () {
     const all: Record<string, string | undefined> = {
       PATH: process.env.PATH,
       PORT: '0',
+      METRICS_PORT: '0',
       REDIS_URL: redis.url,
       REDIS_PREFIX: uniquePrefix('p'),
       JWT_PRIVATE_KEY_FILE: privateKey,
@@ -114,7 +115,7 @@ describe('npm start (embedded), as a process', function () {
   });
 
   it('serves register and login with memory state and no Redis, and exits 0 on SIGTERM', async () => {
-    proc = runScript(ENTRIES.embedded, { PATH: process.env.PATH ?? '', PORT: '0' });
+    proc = runScript(ENTRIES.embedded, { PATH: process.env.PATH ?? '', PORT: '0', METRICS_PORT: '0' });
     const ready = await proc.waitForLog((l) => l.message === 'embedded node listening');
     const client = new Client(String(ready.url));
     const user = { username: 'embedded_user', password: 'embedded-password-1' };

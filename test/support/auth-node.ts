@@ -5,13 +5,17 @@ import type { AuthState } from '@securechat/state';
 import { generateSigningKey, type SigningKey } from '@securechat/tokens';
 import {
   bcryptjsPrimitives as bcrypt,
+  createAuthMetrics,
   createAuthNode,
   PasswordHasher,
+  timedBcrypt,
   type AuthNode,
   type BcryptPrimitives,
 } from '@securechat/auth';
+import { createMetricsRegistry, startMetricsServer, type Registry } from '@securechat/metrics';
 import { Client } from './http';
 import { memoryLogger } from './logs';
+import { scrape, type Scrape } from './metrics';
 
 /**
  * What a request did, in order: 'limiter.attempt', 'limiter.success', 'register.attempt',
@@ -79,6 +83,10 @@ export interface TestAuthNode {
   trace: Trace;
   /** The trace entries recorded since `mark` (a previous trace.length). */
   since(mark: number): string[];
+  registry: Registry;
+  /** The node's metrics listener (port 0), as Prometheus scrapes it. */
+  metricsUrl: string;
+  scrape(): Promise<Scrape>;
   close(): Promise<void>;
 }
 
@@ -95,12 +103,21 @@ export async function startAuthNode(options: {
   const logs = memoryLogger('auth');
   const trace: Trace = [];
   const signingKey = options.signingKey ?? generateSigningKey();
+  const registry = createMetricsRegistry({ service: 'auth', node: config.nodeId });
+  const metrics = createAuthMetrics(registry);
   const node = createAuthNode({
     config,
     state: tracedState(options.state, trace),
     signingKey,
     logger: logs.logger,
-    passwords: new PasswordHasher(config.bcryptCost, countingBcrypt(trace)),
+    passwords: new PasswordHasher(config.bcryptCost, timedBcrypt(countingBcrypt(trace), metrics)),
+    metrics,
+  });
+  const metricsServer = await startMetricsServer({
+    registry,
+    host: '127.0.0.1',
+    port: 0,
+    logger: logs.logger,
   });
   await node.ready();
   const server: Server = createServer(node.app);
@@ -120,10 +137,15 @@ export async function startAuthNode(options: {
     logs,
     trace,
     since: (mark) => trace.slice(mark),
-    close: () =>
-      new Promise<void>((resolve) => {
+    registry,
+    metricsUrl: metricsServer.url,
+    scrape: () => scrape(metricsServer.url),
+    close: async () => {
+      await metricsServer.close();
+      await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
-      }),
+      });
+    },
   };
 }

@@ -7,10 +7,18 @@ import {
   type ChatConfig,
   type KeySchema,
 } from '@securechat/common';
-import { chatStateOptions, createRedisChatState, type ChatState } from '@securechat/state';
+import {
+  createMetricsRegistry,
+  RedisMetrics,
+  startMetricsServer,
+  type MetricsServer,
+  type Registry,
+} from '@securechat/metrics';
+import { chatStateOptions, createRedisChatState, luaScriptNames, type ChatState } from '@securechat/state';
 import { generateSigningKey, TokenIssuer, type SigningKey } from '@securechat/tokens';
-import { ChatNode, createChatNode, healthHandler } from '@securechat/chat';
+import { ChatNode, createChatMetrics, createChatNode, healthHandler } from '@securechat/chat';
 import { memoryLogger } from './logs';
+import { scrape, type Scrape } from './metrics';
 import { uniquePrefix, type RedisServer } from './redis-server';
 
 export const ISSUER = 'securechat';
@@ -22,6 +30,10 @@ export interface InProcessNode {
   state: ChatState;
   url: string;
   logs: ReturnType<typeof memoryLogger>;
+  registry: Registry;
+  /** The node's real metrics listener (port 0), as Prometheus scrapes it. */
+  metricsUrl: string;
+  scrape(): Promise<Scrape>;
   stop(): Promise<void>;
 }
 
@@ -86,12 +98,24 @@ export class ChatCluster {
     };
     const redis = createRedisClient({ ...common, name });
     const subscriber = createRedisClient({ ...common, name: `${name}-sub`, subscriber: true });
+    // As main.ts composes it: a registry of the node's own, its Redis clients instrumented.
+    const registry = createMetricsRegistry({ service: 'chat', node: name });
+    const redisMetrics = new RedisMetrics(registry);
+    redisMetrics.instrument(redis, 'chat', luaScriptNames());
+    redisMetrics.instrument(subscriber, 'subscriber', luaScriptNames());
     const state = createRedisChatState(redis, subscriber, this.keys, chatStateOptions(config), logs.logger);
     const node = createChatNode({
       config,
       listenPort: port,
       state,
       publicKeys: new Map([[this.key.kid, this.key.publicKey]]),
+      logger: logs.logger,
+      metrics: createChatMetrics(registry),
+    });
+    const metricsServer: MetricsServer = await startMetricsServer({
+      registry,
+      host: '127.0.0.1',
+      port: 0,
       logger: logs.logger,
     });
     server.on(
@@ -108,10 +132,14 @@ export class ChatCluster {
       state,
       url: `ws://127.0.0.1:${port}`,
       logs,
+      registry,
+      metricsUrl: metricsServer.url,
+      scrape: () => scrape(metricsServer.url),
       stop: async () => {
         if (stopped) return;
         stopped = true;
         await node.close();
+        await metricsServer.close();
         await state.close();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());

@@ -70,7 +70,8 @@ export interface ServiceOptions extends RunOptions {
 
 /**
  * An auth, chat or embedded node as its own process on a free loopback port, ready
- * (`/readyz` answers 200) when start() resolves.
+ * (`/readyz` answers 200) when start() resolves. Its metrics listener takes any free
+ * port (METRICS_PORT=0) unless the environment names one: several nodes run at once.
  */
 export class ServiceProcess {
   private constructor(
@@ -81,7 +82,11 @@ export class ServiceProcess {
   static async start(script: string, options: ServiceOptions): Promise<ServiceProcess> {
     const port = await freePort();
     const given = typeof options.env === 'function' ? options.env(port) : options.env;
-    const proc = runScript(script, { HOST: '127.0.0.1', ...given, PORT: String(port) }, options);
+    const proc = runScript(
+      script,
+      { HOST: '127.0.0.1', METRICS_PORT: '0', ...given, PORT: String(port) },
+      options,
+    );
     const node = new ServiceProcess(proc, port);
     try {
       await proc.waitUntil(async () => (await httpStatus(`${node.url}/readyz`)) === 200, {
@@ -102,6 +107,13 @@ export class ServiceProcess {
 
   get wsUrl(): string {
     return `ws://127.0.0.1:${this.port}`;
+  }
+
+  /** The metrics URL the node logged when its listener started (it starts before /readyz). */
+  get metricsUrl(): string {
+    const line = this.proc.logLines().find((l) => l.message === 'metrics listening');
+    if (typeof line?.url !== 'string') throw new Error(`${this.proc.name} logged no metrics listener`);
+    return line.url;
   }
 
   /** `signal` (SIGTERM: a chat node drains), then the process is killed after `graceMs`. */

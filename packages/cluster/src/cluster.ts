@@ -31,7 +31,7 @@ export interface RunningCluster {
   operatorRedisUrl: string;
   /** redis-server's arguments, to start it again the same way (a test's restart). */
   redisArgs: string[];
-  nodes: { spec: NodeSpec; port: number }[];
+  nodes: { spec: NodeSpec; port: number; metricsUrl: string }[];
 }
 
 /** Credentials the cluster manages for its nodes: none of the operator's may override them. */
@@ -204,6 +204,7 @@ export class Cluster {
     const nodes: RunningCluster['nodes'] = [];
     for (const spec of nodeSpecs(knobs.authNodes, knobs.chatNodes)) {
       const port = await this.pickPort();
+      const metricsPort = await this.pickPort();
       const placement = {
         host: HOST,
         port,
@@ -213,10 +214,11 @@ export class Cluster {
         signingKeyDir: keysDir,
         jwksDir: keysDir,
         redisPasswordFiles: { auth: acl.passwordFiles.auth, chat: acl.passwordFiles.chat },
+        metrics: { host: HOST, port: metricsPort },
       };
       const args = [...spec.nodeArgs, join(this.deps.repoRoot, spec.entry)];
       this.spawn(spec.name, process.execPath, args, { ...env, ...nodeEnvironment(spec, placement) });
-      nodes.push({ spec, port });
+      nodes.push({ spec, port, metricsUrl: `http://${HOST}:${metricsPort}/metrics` });
     }
     const ready = async (port: number) => (await httpStatus(`http://${HOST}:${port}/readyz`)) === 200;
     await Promise.all(

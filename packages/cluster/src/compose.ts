@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { CERT_SUBJECT_ALT_NAMES } from './certificate';
 import { PRODUCTION_LIMITS, type NginxSettings } from './nginx-config';
 import {
+  CONTAINER_METRICS_PORT,
   CONTAINER_NODE_PORT,
   DEFAULT_AUTH_NODES,
   DEFAULT_CHAT_NODES,
@@ -41,6 +42,8 @@ export const COMPOSE = Object.freeze({
   httpsPort: DEFAULT_HTTPS_PORT,
   httpPort: 8080,
   nodePort: CONTAINER_NODE_PORT,
+  /** Every node's metrics listener, open on the backend network for Prometheus only. */
+  metricsPort: CONTAINER_METRICS_PORT,
 });
 
 export function composeNodes(): NodeSpec[] {
@@ -57,6 +60,7 @@ export function composePlacement(): NodePlacement {
     signingKeyDir: COMPOSE.signingKeyDir,
     jwksDir: COMPOSE.jwksDir,
     redisPasswordFiles: COMPOSE.redisPasswordFiles,
+    metrics: { host: '0.0.0.0', port: COMPOSE.metricsPort },
   };
 }
 

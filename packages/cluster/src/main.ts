@@ -54,9 +54,14 @@ async function main(): Promise<void> {
 
   try {
     const running = await cluster.start();
-    // The operator's Redis URL right after the ready line (CONTRACT.md): Redis requires
-    // credentials, and redis-cli -u and chatctl's REDIS_URL take this one.
-    if (!exiting) process.stdout.write(`cluster ready: ${running.url}\nredis: ${running.operatorRedisUrl}\n`);
+    if (!exiting) {
+      // The operator's Redis URL right after the ready line (CONTRACT.md): Redis requires
+      // credentials, and redis-cli -u and chatctl's REDIS_URL take this one. Then where each
+      // node's metrics are.
+      process.stdout.write(`cluster ready: ${running.url}\nredis: ${running.operatorRedisUrl}\n`);
+      for (const node of running.nodes)
+        process.stdout.write(`metrics: ${node.spec.name} ${node.metricsUrl}\n`);
+    }
   } catch (err) {
     if (exiting) return;
     process.stderr.write(`[cluster] could not start: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -80,7 +80,12 @@ export interface NodePlacement {
    * its role's ACL user. Unset: Redis without users (tests of other things).
    */
   redisPasswordFiles?: Readonly<Record<Role, string>>;
+  /** The node's metrics listener (METRICS_HOST, METRICS_PORT); the node's default if absent. */
+  metrics?: { host: string; port: number };
 }
+
+/** The metrics port inside a container (the nodes' METRICS_PORT default). */
+export const CONTAINER_METRICS_PORT = 9464;
 
 /**
  * The variables the topology sets for one node. Everything else in a node's environment
@@ -96,6 +101,10 @@ export function nodeEnvironment(spec: NodeSpec, placement: NodePlacement): Recor
     ALLOWED_ORIGINS: placement.allowedOrigins.join(','),
     JWT_PUBLIC_KEYS_FILE: `${placement.jwksDir}/${KEY_FILES.jwks}`,
   };
+  if (placement.metrics !== undefined) {
+    env.METRICS_HOST = placement.metrics.host;
+    env.METRICS_PORT = String(placement.metrics.port);
+  }
   // Chat nodes verify tokens and hold no signing secret.
   if (spec.role === 'auth') env.JWT_PRIVATE_KEY_FILE = `${placement.signingKeyDir}/${KEY_FILES.privateKey}`;
   if (placement.redisPasswordFiles !== undefined) {

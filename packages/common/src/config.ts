@@ -106,6 +106,21 @@ const logLevel = z
   .optional()
   .transform((v): LogLevel => v ?? 'info');
 
+/** The default metrics port: the one OpenTelemetry's Prometheus exporter uses. */
+export const DEFAULT_METRICS_PORT = 9464;
+
+/** A port (0 = any free port) or `off`: undefined means no metrics listener. */
+const metricsPort = optionalStr.transform((v, ctx): number | undefined => {
+  if (v === undefined) return DEFAULT_METRICS_PORT;
+  if (v.toLowerCase() === 'off') return undefined;
+  const port = /^\d{1,5}$/.test(v) ? Number(v) : NaN;
+  if (!(port >= 0 && port <= 65535)) {
+    ctx.addIssue({ code: 'custom', message: 'must be a port (0-65535, 0 = any free port) or off' });
+    return z.NEVER;
+  }
+  return port;
+});
+
 // Random: the node's name reaches clients (`welcome`), so it never carries the host name
 // or the pid unless an operator chooses such a NODE_ID.
 const nodeId = str(`node-${randomBytes(6).toString('hex')}`).refine(
@@ -144,6 +159,9 @@ const SERVER = {
    * session cookie (auth). Empty means "the server's own origin(s)", from host and port.
    */
   allowedOrigins: variable('ALLOWED_ORIGINS', origins),
+  /** The Prometheus listener, apart from the public port; loopback unless a deployment opens it. */
+  metricsHost: variable('METRICS_HOST', str('127.0.0.1')),
+  metricsPort: variable('METRICS_PORT', metricsPort),
 };
 
 /** How a process uses Redis (whether it must is the mode's: see `redisUrl` below). */

@@ -70,5 +70,7 @@ export function keySchema(prefix: string) {
     userChannel: (username: string) => `${prefix}inbox:${part(username, 'username')}:ch`,
     /** control channel: revocations, blocks, kicks */
     control: `${prefix}control`,
+    /** hash: NODE_ID -> JSON of the node's metrics URL and last announcement (chatctl top) */
+    nodes: `${prefix}nodes`,
   });
 }

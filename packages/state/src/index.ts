@@ -17,7 +17,7 @@ export * from './redis/inbox';
 export * from './redis/presence';
 export * from './redis/rate-limit';
 export * from './redis/registry';
-export { luaScript } from './redis/lua';
+export { luaScript, luaScriptNames } from './redis/lua';
 export * from './factories';
 export * from './enforcement';
 export * from './redis/enforcement';

@@ -7,6 +7,7 @@ import type { PublicJwk } from '@securechat/tokens';
 import type { AuditContext } from './audit';
 import { HttpError } from './errors';
 import type { AuthService, TokenPair } from './auth-service';
+import { noAuthMetrics, type AuthMetrics } from './metrics';
 import { cors, type OriginPolicy } from './origins';
 import { clearedSessionCookie, readSessionCookie, sessionCookie } from './session-cookie';
 import { parseLogin, parseRefresh, parseRegister } from './validation';
@@ -20,6 +21,7 @@ export interface AuthAppDeps {
   maxBodyBytes: number;
   /** ALLOWED_ORIGINS: CORS, and who may use the session cookie. */
   origins: OriginPolicy;
+  metrics?: AuthMetrics;
 }
 
 interface Locals {
@@ -61,6 +63,18 @@ export function createAuthApp(deps: AuthAppDeps): express.Express {
   app.disable('etag');
   app.set('trust proxy', false); // the client address is computed by clientAddress()
   app.use(helmet());
+
+  const metrics = deps.metrics ?? noAuthMetrics();
+  app.use((req, res, next) => {
+    const start = performance.now();
+    res.on('close', () => {
+      // The route pattern that matched (set by the router), never the URL the client sent.
+      const route = req.route !== undefined ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched';
+      const status = res.writableFinished ? res.statusCode : 'aborted';
+      metrics.request(route, req.method, status, (performance.now() - start) / 1000);
+    });
+    next();
+  });
 
   app.use((req, res, next) => {
     const requestId = randomUUID();

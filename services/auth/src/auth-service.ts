@@ -4,6 +4,7 @@ import { StateUnavailableError, type AuthState, type LoginCheck } from '@securec
 import { TokenError, type AccessClaims, type TokenIssuer, type TokenVerifier } from '@securechat/tokens';
 import { audit, type AuditContext } from './audit';
 import { HttpError } from './errors';
+import { noAuthMetrics, type AuthMetrics, type LoginOutcome } from './metrics';
 import type { PasswordHasher } from './passwords';
 
 export interface TokenPair {
@@ -23,14 +24,26 @@ export interface AuthServiceDeps {
   refreshTokenTtlS: number;
   limiterOnRedisError: 'fail-closed' | 'fail-open';
   now?: () => number;
+  metrics?: AuthMetrics;
 }
 
 const sha256 = (value: string) => createHash('sha256').update(value).digest('base64url');
 const randomId = (bytes: number) => randomBytes(bytes).toString('base64url');
 
 /** The auth domain: what each endpoint does, independent of HTTP. */
+/** A login's outcome from the error it ended with. */
+const LOGIN_FAILURES: Readonly<Record<string, LoginOutcome>> = {
+  invalid_credentials: 'invalid_credentials',
+  too_many_attempts: 'limited',
+  blocked: 'blocked',
+};
+
 export class AuthService {
-  constructor(private readonly deps: AuthServiceDeps) {}
+  private readonly metrics: AuthMetrics;
+
+  constructor(private readonly deps: AuthServiceDeps) {
+    this.metrics = deps.metrics ?? noAuthMetrics();
+  }
 
   /**
    * The registration limits go first, before the name is looked up or a password hashed,
@@ -39,8 +52,38 @@ export class AuthService {
    * fast tells nothing the status does not (each answer already spent a limited attempt).
    */
   async register(username: string, password: string, ctx: AuditContext): Promise<{ username: string }> {
+    try {
+      const result = await this.registerUser(username, password, ctx);
+      this.metrics.register('ok');
+      return result;
+    } catch (err) {
+      const code = err instanceof HttpError ? err.code : undefined;
+      this.metrics.register(
+        code === 'username_taken' ? 'taken' : code === 'too_many_attempts' ? 'limited' : 'error',
+      );
+      throw err;
+    }
+  }
+
+  async login(rawUsername: string, password: string, ctx: AuditContext): Promise<TokenPair> {
+    try {
+      const pair = await this.logIn(rawUsername, password, ctx);
+      this.metrics.login('ok');
+      return pair;
+    } catch (err) {
+      this.metrics.login((err instanceof HttpError && LOGIN_FAILURES[err.code]) || 'error');
+      throw err;
+    }
+  }
+
+  private async registerUser(
+    username: string,
+    password: string,
+    ctx: AuditContext,
+  ): Promise<{ username: string }> {
     const check = await this.deps.state.registrationLimiter.attempt(ctx.address);
     if (!check.allowed) {
+      this.metrics.limited(check.limit);
       audit(this.deps.logger, 'register_rate_limited', ctx, {
         retry_after_s: check.retryAfterS,
         limit: check.limit,
@@ -59,7 +102,7 @@ export class AuthService {
     return { username };
   }
 
-  async login(rawUsername: string, password: string, ctx: AuditContext): Promise<TokenPair> {
+  private async logIn(rawUsername: string, password: string, ctx: AuditContext): Promise<TokenPair> {
     const username = normalizeUsername(rawUsername);
     // Limiter keys never hold raw input: an invalid name is counted under its hash.
     const limiterKey = username ?? `h.${sha256(rawUsername.toLowerCase()).slice(0, 32)}`;
@@ -68,6 +111,7 @@ export class AuthService {
     // parallel guesses cannot all slip past the check.
     const check = await this.limiter(() => this.deps.state.loginLimiter.attempt(limiterKey, ctx.address));
     if (!check.allowed) {
+      this.metrics.limited(check.limit);
       audit(this.deps.logger, 'login_rate_limited', ctx, {
         username: logged,
         retry_after_s: check.retryAfterS,
@@ -107,6 +151,18 @@ export class AuthService {
   }
 
   async refresh(refreshToken: string, ctx: AuditContext): Promise<TokenPair> {
+    try {
+      const pair = await this.exchange(refreshToken, ctx);
+      this.metrics.refresh('ok');
+      return pair;
+    } catch (err) {
+      if (!(err instanceof HttpError)) this.metrics.refresh('error');
+      throw err;
+    }
+  }
+
+  /** A refresh; every refusal is counted where it is decided, an unexpected error by `refresh`. */
+  private async exchange(refreshToken: string, ctx: AuditContext): Promise<TokenPair> {
     const next = randomId(32);
     const result = await this.deps.state.refreshTokens.rotate(
       sha256(refreshToken),
@@ -114,10 +170,12 @@ export class AuthService {
       this.deps.refreshTokenTtlS,
     );
     if (result.kind === 'invalid') {
+      this.metrics.refresh('invalid');
       audit(this.deps.logger, 'refresh_failure', ctx, { reason: 'unknown_or_expired' });
       throw new HttpError('invalid_grant');
     }
     if (result.kind === 'revoked') {
+      this.metrics.refresh('revoked');
       audit(this.deps.logger, 'refresh_failure', ctx, {
         reason: 'family_revoked',
         username: result.username,
@@ -126,6 +184,7 @@ export class AuthService {
       throw new HttpError('invalid_grant');
     }
     if (result.kind === 'reused') {
+      this.metrics.refresh('reused');
       const revoked = await this.revokeFamily(result.family, 'refresh_reuse');
       audit(this.deps.logger, 'refresh_reuse', ctx, {
         username: result.username,
@@ -137,6 +196,7 @@ export class AuthService {
     // "Revoke every token of the user" covers refresh families begun before it.
     const cutoff = await this.deps.state.revocations.revokedBefore(result.username);
     if (cutoff !== undefined && result.createdAt <= cutoff) {
+      this.metrics.refresh('user_revoked');
       await this.revokeFamily(result.family, 'revoked_all');
       audit(this.deps.logger, 'refresh_failure', ctx, {
         reason: 'user_tokens_revoked',
@@ -147,11 +207,16 @@ export class AuthService {
     }
     const blocked = await this.deps.state.blocklist.blockedReason(result.username);
     if (blocked !== undefined) {
+      this.metrics.refresh('blocked');
       await this.revokeFamily(result.family, 'blocked');
       audit(this.deps.logger, 'login_blocked', ctx, { username: result.username, family: result.family });
       throw new HttpError('blocked');
     }
-    const pair = await this.issuePair(result.username, result.family, next, ctx);
+    const pair = await this.issuePair(result.username, result.family, next, ctx).catch((err: unknown) => {
+      // The family was revoked between the rotation and now.
+      if (err instanceof HttpError) this.metrics.refresh('revoked');
+      throw err;
+    });
     audit(this.deps.logger, 'refresh', ctx, { username: result.username, family: result.family });
     return pair;
   }
@@ -226,6 +291,8 @@ export class AuthService {
     try {
       return await work();
     } catch (err) {
+      if (err instanceof StateUnavailableError)
+        this.metrics.limiterUnavailable(this.deps.limiterOnRedisError);
       if (err instanceof StateUnavailableError && this.deps.limiterOnRedisError === 'fail-open') {
         this.deps.logger.warn('login limiter unavailable, allowing (fail-open policy)');
         return ok;

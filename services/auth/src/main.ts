@@ -10,8 +10,10 @@ import {
   onShutdownSignals,
   redisConnection,
 } from '@securechat/common';
-import { authLimits, createRedisAuthState } from '@securechat/state';
+import { createMetricsRegistry, RedisMetrics, serveMetrics } from '@securechat/metrics';
+import { authLimits, createRedisAuthState, luaScriptNames } from '@securechat/state';
 import { loadJwksFile, loadSigningKey } from '@securechat/tokens';
+import { createAuthMetrics } from './metrics';
 import { createAuthNode } from './node';
 
 /** `npm run start:auth`: one stateless auth node against REDIS_URL. */
@@ -21,17 +23,29 @@ async function main(): Promise<void> {
   const signingKey = loadSigningKey(config.jwtPrivateKeyFile);
   const extraPublicKeys = config.jwtPublicKeysFile ? loadJwksFile(config.jwtPublicKeysFile) : undefined;
   const redis = createRedisClient({ ...redisConnection(config), name: `auth:${config.nodeId}`, logger });
-  const state = createRedisAuthState(redis, keySchema(config.redisPrefix), authLimits(config));
-  const node = createAuthNode({ config, state, signingKey, extraPublicKeys, logger });
+  const registry = createMetricsRegistry({ service: 'auth', node: config.nodeId });
+  new RedisMetrics(registry).instrument(redis, 'auth', luaScriptNames());
+  const keys = keySchema(config.redisPrefix);
+  const state = createRedisAuthState(redis, keys, authLimits(config));
+  const metrics = createAuthMetrics(registry);
+  const node = createAuthNode({ config, state, signingKey, extraPublicKeys, logger, metrics });
   await node.ready();
   const server = createServer(httpServerOptions(config), node.app);
+  const served = await serveMetrics({
+    registry,
+    host: config.metricsHost,
+    port: config.metricsPort,
+    logger,
+    announce: { redis, key: keys.nodes, node: config.nodeId, service: 'auth' },
+  });
   const port = await listen(server, config.host, config.port, logger);
-  logger.info('auth node listening', { host: config.host, port, kid: signingKey.kid });
+  logger.info('auth node listening', { host: config.host, port, kid: signingKey.kid, metrics: served.url });
   onShutdownSignals(logger, config.shutdownGraceMs, async () => {
     await new Promise<void>((resolve) => {
       server.close(() => resolve());
       server.closeIdleConnections();
     });
+    await served.close();
     await state.close();
   });
 }

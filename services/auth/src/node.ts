@@ -5,8 +5,9 @@ import { toJwks, TokenIssuer, TokenVerifier, type SigningKey } from '@securechat
 import type express from 'express';
 import { createAuthApp } from './app';
 import { AuthService } from './auth-service';
+import { noAuthMetrics, timedBcrypt, type AuthMetrics } from './metrics';
 import { OriginPolicy } from './origins';
-import { PasswordHasher } from './passwords';
+import { bcryptjsPrimitives, PasswordHasher } from './passwords';
 
 export interface AuthNodeDeps {
   config: AuthNodeConfig;
@@ -20,8 +21,10 @@ export interface AuthNodeDeps {
    * origins) when PORT is 0. Defaults to PORT.
    */
   listenPort?: number;
-  /** Defaults to bcryptjs at BCRYPT_COST. */
+  /** Defaults to bcryptjs at BCRYPT_COST, timed into `metrics`. */
   passwords?: PasswordHasher;
+  /** What the node counts (createAuthMetrics on the node's registry); nothing by default. */
+  metrics?: AuthMetrics;
 }
 
 export interface AuthNode {
@@ -42,7 +45,9 @@ export function createAuthNode(deps: AuthNodeDeps): AuthNode {
   const settings = { issuer: config.jwtIssuer, audience: config.jwtAudience };
   const issuer = new TokenIssuer(signingKey, { ...settings, ttlS: config.accessTokenTtlS });
   const verifier = new TokenVerifier(publicKeys, settings);
-  const passwords = deps.passwords ?? new PasswordHasher(config.bcryptCost);
+  const metrics = deps.metrics ?? noAuthMetrics();
+  const passwords =
+    deps.passwords ?? new PasswordHasher(config.bcryptCost, timedBcrypt(bcryptjsPrimitives, metrics));
   const service = new AuthService({
     state: deps.state,
     issuer,
@@ -51,6 +56,7 @@ export function createAuthNode(deps: AuthNodeDeps): AuthNode {
     logger,
     refreshTokenTtlS: config.refreshTokenTtlS,
     limiterOnRedisError: config.loginLimiterOnRedisError,
+    metrics,
   });
   const app = createAuthApp({
     service,
@@ -64,6 +70,7 @@ export function createAuthNode(deps: AuthNodeDeps): AuthNode {
         ? config.allowedOrigins
         : ownOrigins(config, deps.listenPort ?? config.port),
     ),
+    metrics,
   });
   return { app, service, issuer, verifier, passwords, ready: () => passwords.ready() };
 }

@@ -7,11 +7,12 @@ import type { TokenVerifier } from '@securechat/tokens';
 import { Admission, type Admitted, type Refused } from './admission';
 import { Audit } from './audit';
 import { CLOSE, HANDSHAKE } from './codes';
-import { WebSocketEdge, type Connection, type ConnectionEvents } from './connection';
+import { WebSocketEdge, wsCloseReason, type Connection, type ConnectionEvents } from './connection';
 import { Enforcement } from './enforcement';
 import { checkRequest, refuse, SUBPROTOCOL, type OriginPolicy } from './handshake';
 import { Hub } from './hub';
 import { Liveness } from './liveness';
+import { noChatMetrics, type ChatMetrics } from './metrics';
 import { frame } from './protocol';
 import { RequestHandler } from './requests';
 import { Rooms } from './rooms';
@@ -43,6 +44,8 @@ export interface ChatNodeDeps {
   state: ChatState;
   verifier: TokenVerifier;
   logger: Logger;
+  /** What the node counts (createChatMetrics on the node's registry); nothing by default. */
+  metrics?: ChatMetrics;
 }
 
 /**
@@ -54,7 +57,8 @@ export interface ChatNodeDeps {
  * needs: everything shared is behind the ports in `state`.
  */
 export class ChatNode {
-  readonly hub = new Hub();
+  readonly hub: Hub;
+  private readonly metrics: ChatMetrics;
   private readonly audit: Audit;
   private readonly admission: Admission;
   private readonly rooms: Rooms;
@@ -67,7 +71,9 @@ export class ChatNode {
 
   constructor(private readonly deps: ChatNodeDeps) {
     const { options, state, logger } = deps;
-    const hub = this.hub;
+    const metrics = (this.metrics = deps.metrics ?? noChatMetrics());
+    const hub = (this.hub = new Hub(metrics));
+    metrics.observe({ connections: () => hub.sessions.size, rooms: () => hub.localRooms.size });
     this.audit = new Audit(logger, options.nodeId);
     this.admission = new Admission(options, state);
     this.rooms = new Rooms({
@@ -76,6 +82,7 @@ export class ChatNode {
       presence: state.presence,
       historyMaxLen: options.historyMaxLen,
       logger,
+      metrics,
     });
     this.users = new Users({
       hub,
@@ -83,6 +90,7 @@ export class ChatNode {
       inbox: state.inbox,
       historyMaxLen: options.historyMaxLen,
       logger,
+      metrics,
     });
     this.enforcement = new Enforcement({
       hub,
@@ -90,6 +98,7 @@ export class ChatNode {
       audit: this.audit,
       logger,
       expiryToleranceMs: options.expiryToleranceMs,
+      metrics,
     });
     this.liveness = new Liveness({
       hub,
@@ -98,6 +107,7 @@ export class ChatNode {
       audit: this.audit,
       logger,
       options,
+      metrics,
     });
     this.requests = new RequestHandler({
       rooms: this.rooms,
@@ -109,11 +119,13 @@ export class ChatNode {
       verifier: deps.verifier,
       rateLimits: options.rateLimits,
       logger,
+      metrics,
     });
     this.edge = new WebSocketEdge({
       maxMessageBytes: options.maxMessageBytes,
       subprotocol: SUBPROTOCOL,
       onError: (err) => logger.error('websocket server error', { err }),
+      wire: metrics.wire,
     });
   }
 
@@ -130,11 +142,13 @@ export class ChatNode {
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
     if (this.draining) {
+      this.metrics.handshake('draining');
       refuse(socket, HANDSHAKE.unavailable, { 'Retry-After': '1' });
       return;
     }
     void this.upgrade(req, socket, head).catch((err: unknown) => {
       this.deps.logger.error('handshake failed', { err });
+      this.metrics.handshake('error');
       refuse(socket, HANDSHAKE.unavailable, { 'Retry-After': '1' });
     });
   }
@@ -162,6 +176,7 @@ export class ChatNode {
       this.deps.logger.warn('user channel subscription failed', { username: user, err });
     }
     if (!subscribed || socket.destroyed || this.draining) {
+      this.metrics.handshake(subscribed ? 'gone' : 'state_unavailable');
       await Promise.all([
         this.admission.release({ ...result, user }),
         subscribed ? this.users.release(user) : Promise.resolve(),
@@ -169,11 +184,13 @@ export class ChatNode {
       if (!socket.destroyed) refuse(socket, HANDSHAKE.unavailable, subscribed ? {} : { 'Retry-After': '1' });
       return;
     }
+    this.metrics.handshake();
     this.edge.accept(req, socket, head, (connection) => this.accept(connection, result));
   }
 
   private refused(socket: Duplex, result: Refused, address: string, session: string): void {
     const { refusal } = result;
+    this.metrics.handshake(result.reason);
     if (result.audited) {
       this.audit.record('handshake_refused', {
         reason: result.reason,
@@ -220,9 +237,16 @@ export class ChatNode {
     );
     return {
       text: (data) => void this.requests.handle(session, data),
-      binary: () => session.close(CLOSE.unsupportedData),
+      binary: () => {
+        if (!session.closed) this.metrics.closed('unsupported_data');
+        session.close(CLOSE.unsupportedData);
+      },
       pong: () => session.pong(),
-      error: (err) => logger.debug('socket error', { session: id, err: err.message }),
+      error: (err) => {
+        const reason = wsCloseReason(err);
+        if (reason !== undefined) this.metrics.closed(reason);
+        logger.debug('socket error', { session: id, err: err.message });
+      },
       closed: () => void this.released(session),
     };
   }
@@ -251,7 +275,11 @@ export class ChatNode {
   /** Drain: refuse new handshakes, close every socket with 1012 and wait for them (bounded). */
   async drain(graceMs: number): Promise<void> {
     this.draining = true;
-    for (const session of this.hub.sessions) session.close(CLOSE.restart);
+    for (const session of this.hub.sessions) {
+      if (session.closed) continue;
+      this.metrics.closed('restart');
+      session.close(CLOSE.restart);
+    }
     const deadline = Date.now() + graceMs;
     while (this.hub.sessions.size > 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 25));
@@ -261,6 +289,7 @@ export class ChatNode {
 
   async close(): Promise<void> {
     this.liveness.close();
+    this.rooms.close();
     this.audit.close();
     await this.drain(1000);
     await Promise.all([...this.hub.sessions].map((s) => this.released(s)));

@@ -10,6 +10,7 @@ import {
   keySchema,
   loadConfig,
   normalizeUsername,
+  waitReady,
   type KeySchema,
 } from '@securechat/common';
 import { RedisBlocklist, RedisInbox, RedisRevocationStore, type Conversation } from '@securechat/state';
@@ -23,6 +24,9 @@ const USAGE = `usage: npm run chatctl -- <command>
   online <room>                      who is present in a room
   rate <user>                        the user's current sliding rate window
   conversations <user>               the user's rooms and DMs, newest activity first, with unread counts
+  top [--once] [--interval=S] [--metrics=URL,...]
+                                     live view: nodes, connections, message rates,
+                                     refusals, Redis health (Ctrl-C to leave)
 `;
 
 const JTI = /^[A-Za-z0-9_-]{8,64}$/;
@@ -142,7 +146,45 @@ async function run(redis: Redis, settings: Settings, argv: string[]): Promise<st
   }
 }
 
+/** `top`: the live view until Ctrl-C (or one report with --once); its exit code. */
+async function top(args: string[]): Promise<number> {
+  // Loaded only here: the one-shot commands need none of it (nor prom-client's load time).
+  const { parseTopOptions, redisName, runTop } = await import('./top.js');
+  const options = parseTopOptions(args);
+  const config = loadConfig(process.env, 'ops');
+  // Quiet: the view itself says when Redis is down.
+  const redis = new Redis(config.redisUrl, {
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    commandTimeout: 2000,
+    retryStrategy: () => 1000,
+  });
+  redis.on('error', () => undefined);
+  // No offline queue: the first reading must not find the connection still opening.
+  await waitReady(redis, 2000).catch(() => undefined);
+  const stop = new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  try {
+    return await runTop(
+      redis,
+      keySchema(config.redisPrefix),
+      options,
+      process.stdout,
+      redisName(config.redisUrl),
+      stop,
+    );
+  } finally {
+    redis.disconnect();
+  }
+}
+
 async function main(): Promise<void> {
+  if (process.argv[2] === 'top') {
+    // Exit at once: fetch's keep-alive sockets would hold the process open for seconds.
+    process.exit(await top(process.argv.slice(3)));
+  }
   const config = loadConfig(process.env, 'ops');
   const logger = createLogger({ level: 'error', service: 'chatctl' });
   const redis = new Redis(config.redisUrl, {

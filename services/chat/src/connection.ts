@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import * as ws from 'ws';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import type { CloseReason, WireTally } from './metrics';
 
 /** A text frame framed once (WebSocket header + payload) and written as is to many sockets. */
 export interface PreparedFrame {
@@ -48,13 +49,20 @@ export function prepareTextFrame(payload: Buffer): PreparedFrame {
   return { payload, wire: parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts) };
 }
 
-export function wsConnection(socket: WebSocket): Connection {
+export function wsConnection(socket: WebSocket, wire: WireTally = unused()): Connection {
   const sender = (socket as unknown as { _sender?: WsSender })._sender;
   return {
     // binary: false sends the buffer as a text frame.
-    send: (data) => socket.send(data, { binary: false }),
+    send: (data) => {
+      wire.bytesOut += data.length;
+      wire.framesOut += 1;
+      socket.send(data, { binary: false });
+    },
     sendPrepared: (frame) => {
       if (socket.readyState !== WebSocket.OPEN) return;
+      // The one per-recipient cost of the metrics: two additions.
+      wire.bytesOut += frame.wire.length;
+      wire.framesOut += 1;
       // Straight to the socket only when ws has nothing queued (it queues only while
       // compressing or reading a Blob, neither of which happens here).
       if (sender !== undefined && sender._state === SENDER_IDLE) sender.sendFrame([frame.wire]);
@@ -67,6 +75,23 @@ export function wsConnection(socket: WebSocket): Connection {
       return socket.bufferedAmount;
     },
   };
+}
+
+function unused(): WireTally {
+  return { bytesIn: 0, framesIn: 0, bytesOut: 0, framesOut: 0 };
+}
+
+/**
+ * The close ws sent on its own after a socket error, by its error code (ws closes 1009
+ * for a message over maxPayload, 1007 for invalid UTF-8, 1002 for other protocol
+ * violations); undefined for an error that is not a protocol one (a reset connection).
+ */
+export function wsCloseReason(err: Error): CloseReason | undefined {
+  const code = (err as { code?: unknown }).code;
+  if (typeof code !== 'string' || !code.startsWith('WS_ERR_')) return undefined;
+  if (code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') return 'too_big';
+  if (code === 'WS_ERR_INVALID_UTF8') return 'invalid_utf8';
+  return 'protocol_error';
 }
 
 /** What the core hears from one socket. */
@@ -88,6 +113,8 @@ export interface EdgeOptions {
   subprotocol: string;
   /** An error of the server itself (not of one socket). */
   onError(err: Error): void;
+  /** Where the bytes and frames in and out are counted. */
+  wire?: WireTally;
 }
 
 /**
@@ -116,11 +143,19 @@ export class WebSocketEdge {
     attach: (connection: Connection) => ConnectionEvents,
   ): void {
     this.wss.handleUpgrade(req, socket, head, (socket) => {
-      const events = attach(wsConnection(socket));
+      const wire = this.options.wire ?? unused();
+      const events = attach(wsConnection(socket, wire));
       socket.on('pong', () => events.pong());
       socket.on('message', (data: RawData, isBinary: boolean) => {
+        const bytes = Buffer.isBuffer(data)
+          ? data
+          : Array.isArray(data)
+            ? Buffer.concat(data)
+            : Buffer.from(data);
+        wire.bytesIn += bytes.length;
+        wire.framesIn += 1;
         if (isBinary) return events.binary();
-        events.text(Array.isArray(data) ? Buffer.concat(data).toString() : data.toString());
+        events.text(bytes.toString());
       });
       // ws closes with 1009 for oversize frames and 1007 for invalid UTF-8 by itself.
       socket.on('error', (err) => events.error(err));

@@ -4,6 +4,7 @@ import type { AccessClaims } from '@securechat/tokens';
 import type { Audit, SessionCloseEvent } from './audit';
 import { CLOSE, type CloseCode } from './codes';
 import type { Hub } from './hub';
+import { noChatMetrics, type ChatMetrics } from './metrics';
 import type { Session } from './session';
 
 export interface EnforcementDeps {
@@ -13,6 +14,7 @@ export interface EnforcementDeps {
   logger: Logger;
   /** Tolerance after a token's exp before the connection is closed. */
   expiryToleranceMs: number;
+  metrics?: ChatMetrics;
 }
 
 /** How many revalidation checks are in flight at once: written to Redis together. */
@@ -24,7 +26,11 @@ const REVALIDATE_CHUNK = 200;
  * periodic revalidation that catches what a lost announcement missed.
  */
 export class Enforcement {
-  constructor(private readonly deps: EnforcementDeps) {}
+  private readonly metrics: ChatMetrics;
+
+  constructor(private readonly deps: EnforcementDeps) {
+    this.metrics = deps.metrics ?? noChatMetrics();
+  }
 
   /** Closes the session with 1008 token_expired once its token (plus tolerance) expires. */
   watchExpiry(session: Session): void {
@@ -37,6 +43,7 @@ export class Enforcement {
   end(session: Session, close: CloseCode, event: SessionCloseEvent): void {
     if (session.closed) return;
     this.deps.audit.record(event, { username: session.user, session: session.id, address: session.address });
+    this.metrics.closed(close.reason);
     session.close(close);
   }
 
@@ -50,6 +57,7 @@ export class Enforcement {
   /** Acts on a revocation or block announced anywhere in the cluster. */
   onEvent(event: EnforcementEvent): void {
     const { audit } = this.deps;
+    this.metrics.enforcement(event.kind);
     switch (event.kind) {
       case 'blocked': {
         audit.record('block_seen', { username: event.user, sessions_closed: this.kickUser(event.user) });

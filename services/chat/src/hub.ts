@@ -1,5 +1,6 @@
 import type { ParsedId } from '@securechat/state';
 import { prepareTextFrame } from './connection';
+import { noChatMetrics, type ChatMetrics } from './metrics';
 import type { Session } from './session';
 
 /**
@@ -10,6 +11,8 @@ export class Hub {
   private readonly rooms = new Map<string, Set<Session>>();
   private readonly users = new Map<string, Set<Session>>();
   readonly sessions = new Set<Session>();
+
+  constructor(private readonly metrics: ChatMetrics = noChatMetrics()) {}
 
   addSession(session: Session): void {
     this.sessions.add(session);
@@ -85,7 +88,10 @@ export class Hub {
     if (members === undefined || members.size === 0) return 0;
     // Framed once (its id parsed once by the caller); each member costs one socket write.
     const frame = prepareTextFrame(data);
-    for (const session of members) session.deliver(room, id, frame);
+    let written = 0;
+    for (const session of members) written += session.deliver(room, id, frame);
+    // Counted once per fan-out, for message frames (presence has no id).
+    if (written > 0 && id !== undefined) this.metrics.delivered(written, data);
     return members.size;
   }
 }

@@ -3,6 +3,7 @@ import type { ChatState } from '@securechat/state';
 import type { Audit } from './audit';
 import type { Enforcement } from './enforcement';
 import type { Hub } from './hub';
+import { noChatMetrics, type ChatMetrics } from './metrics';
 import type { Session } from './session';
 import { Sweep } from './sweep';
 
@@ -29,6 +30,7 @@ export interface LivenessDeps {
   logger: Logger;
   options: LivenessOptions;
   every?: Every;
+  metrics?: ChatMetrics;
 }
 
 /**
@@ -38,8 +40,11 @@ export interface LivenessDeps {
  */
 export class Liveness {
   private readonly stops: (() => void)[] = [];
+  private readonly metrics: ChatMetrics;
 
-  constructor(private readonly deps: LivenessDeps) {}
+  constructor(private readonly deps: LivenessDeps) {
+    this.metrics = deps.metrics ?? noChatMetrics();
+  }
 
   /** The presence and registry entries are renewed three times per PRESENCE_TTL_S. */
   get heartbeatMs(): number {
@@ -78,6 +83,7 @@ export class Liveness {
         session: session.id,
         address: session.address,
       });
+      this.metrics.closed('heartbeat_timeout');
       session.terminate();
     }
   }

@@ -3,6 +3,7 @@ import { ownOrigins, type ChatNodeConfig, type Logger } from '@securechat/common
 import type { ChatState } from '@securechat/state';
 import { TokenVerifier } from '@securechat/tokens';
 import { ChatNode, type ChatNodeOptions } from './chat-node';
+import type { ChatMetrics } from './metrics';
 
 /** The node's options from the process configuration. */
 export function chatOptions(config: ChatNodeConfig, listenPort: number): ChatNodeOptions {
@@ -37,6 +38,7 @@ export interface ChatNodeSetup {
   state: ChatState;
   publicKeys: ReadonlyMap<string, KeyObject>;
   logger: Logger;
+  metrics?: ChatMetrics;
 }
 
 /** The composition root of a chat node, shared by `start:chat` and embedded mode. */
@@ -51,5 +53,6 @@ export function createChatNode(setup: ChatNodeSetup): ChatNode {
     state: setup.state,
     verifier,
     logger: setup.logger,
+    metrics: setup.metrics,
   });
 }

@@ -33,7 +33,16 @@ const clientMessage = z.discriminatedUnion('type', [
 export type ClientMessage = z.infer<typeof clientMessage>;
 
 export type ParseResult =
-  { ok: true; message: ClientMessage } | { ok: false; ref: string | undefined; reason: string };
+  | { ok: true; message: ClientMessage }
+  | {
+      ok: false;
+      ref: string | undefined;
+      reason: string;
+      /** The message type the frame named, when it is a known one (for metrics). */
+      type?: ClientMessage['type'];
+    };
+
+const MESSAGE_TYPES: ReadonlySet<string> = new Set(clientMessage.options.map((o) => o.shape.type.value));
 
 /**
  * The one validator of inbound frames: text in, a typed message or a reason out. The
@@ -56,7 +65,12 @@ export function parseClientMessage(text: string): ParseResult {
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const where = issue?.path.length ? issue.path.join('.') : 'type';
-    return { ok: false, ref: echo, reason: `invalid ${where}` };
+    const rawType = Object.hasOwn(raw, 'type') ? (raw as { type: unknown }).type : undefined;
+    const type =
+      typeof rawType === 'string' && MESSAGE_TYPES.has(rawType)
+        ? (rawType as ClientMessage['type'])
+        : undefined;
+    return { ok: false, ref: echo, reason: `invalid ${where}`, type };
   }
   return { ok: true, message: parsed.data };
 }

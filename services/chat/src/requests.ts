@@ -11,6 +11,7 @@ import { TokenError, type TokenVerifier } from '@securechat/tokens';
 import type { Audit } from './audit';
 import type { ErrorCode } from './codes';
 import type { Enforcement } from './enforcement';
+import { noChatMetrics, type ChatMetrics } from './metrics';
 import {
   dmRoom,
   frame,
@@ -35,6 +36,7 @@ export interface RequestDeps {
   verifier: TokenVerifier;
   rateLimits: RateLimits;
   logger: Logger;
+  metrics?: ChatMetrics;
 }
 
 /** What a request costs from the session's budget: `conversations` reads up to 200 streams. */
@@ -49,12 +51,17 @@ function conversationItem(c: Conversation): Record<string, unknown> {
 
 /** Request/reply handling of one session's frames; one method per message type. */
 export class RequestHandler {
-  constructor(private readonly deps: RequestDeps) {}
+  private readonly metrics: ChatMetrics;
+
+  constructor(private readonly deps: RequestDeps) {
+    this.metrics = deps.metrics ?? noChatMetrics();
+  }
 
   async handle(session: Session, text: string): Promise<void> {
     if (session.closed) return;
     const parsed = parseClientMessage(text);
     if (!parsed.ok) {
+      if (parsed.type === 'send' || parsed.type === 'dm') this.metrics.message(parsed.type, 'bad_request');
       this.error(session, 'bad_request', parsed.reason, parsed.ref);
       return;
     }
@@ -71,6 +78,7 @@ export class RequestHandler {
     try {
       await this.dispatch(session, message);
     } catch (err) {
+      if (message.type === 'send' || message.type === 'dm') this.metrics.message(message.type, 'error');
       const unavailable = err instanceof StateUnavailableError;
       if (!unavailable)
         this.deps.logger.error('request failed', { type: message.type, session: session.id, err });
@@ -164,24 +172,31 @@ export class RequestHandler {
   }
 
   private async send(session: Session, m: Msg<'send'>): Promise<void> {
-    if (!session.inRoom(m.room)) return this.error(session, 'forbidden', 'join the room first', m.ref);
-    await this.publish(session, m.room, m.text, m.ref);
+    if (!session.inRoom(m.room)) {
+      this.metrics.message('send', 'forbidden');
+      return this.error(session, 'forbidden', 'join the room first', m.ref);
+    }
+    await this.publish('send', session, m.room, m.text, m.ref);
   }
 
   private async dm(session: Session, m: Msg<'dm'>): Promise<void> {
     const to = m.to.toLowerCase();
     const room = dmRoom(session.user, to);
-    if (room === undefined) return this.error(session, 'bad_request', 'invalid recipient', m.ref);
+    if (room === undefined) {
+      this.metrics.message('dm', 'bad_request');
+      return this.error(session, 'bad_request', 'invalid recipient', m.ref);
+    }
     // Both users' lists get the room (a no-op once they have it), issued before the
     // publish so that the recipient's `conversations` finds it as soon as the DM arrives.
     const remembering = this.deps.inbox
       .rememberDirect(room, [session.user, to])
       .catch((err: unknown) => this.deps.logger.warn('remembering a DM room failed', { room, err }));
-    await this.publish(session, room, m.text, m.ref, [session.user, to]);
+    await this.publish('dm', session, room, m.text, m.ref, [session.user, to]);
     await remembering;
   }
 
   private async publish(
+    kind: 'send' | 'dm',
     session: Session,
     room: string,
     text: string,
@@ -192,12 +207,14 @@ export class RequestHandler {
     // `from` is the token's subject, whatever the client wrote.
     const outcome = await broker.publishLimited(room, session.user, text, rateLimits, direct);
     const decision = outcome.refused;
+    this.metrics.message(kind, decision === undefined ? 'accepted' : 'rate_limited');
     if (decision !== undefined) {
       audit.rateLimited(session.user);
       this.error(session, 'rate_limited', 'message rate limit reached', ref, {
         retry_after_ms: decision.retryAfterMs,
       });
       if (decision.blocked) {
+        this.metrics.blocked();
         audit.record('blocked', {
           username: session.user,
           reason: 'rate_limit',
@@ -252,6 +269,7 @@ export class RequestHandler {
     ref: string | undefined,
     extra: Record<string, unknown> = {},
   ): void {
+    this.metrics.error(code);
     this.reply(session, { type: 'error', code, message, ...extra }, ref);
   }
 }

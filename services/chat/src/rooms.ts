@@ -2,6 +2,7 @@ import { messageFrame, type Logger } from '@securechat/common';
 import type { Broker, Presence } from '@securechat/state';
 import { formatId, isAfter, parseId, type ParsedId } from '@securechat/state';
 import type { Hub } from './hub';
+import { noChatMetrics, type ChatMetrics } from './metrics';
 import type { Session } from './session';
 
 /**
@@ -13,12 +14,16 @@ export function replayLimit(historyMaxLen: number): number {
   return historyMaxLen * 2 + 1000;
 }
 
+/** Reads of a room's stream after a resubscribe, 250 ms apart, doubling, at most 5 s. */
+const CATCH_UP_ATTEMPTS = 16;
+
 export interface RoomsDeps {
   hub: Hub;
   broker: Broker;
   presence: Presence;
   historyMaxLen: number;
   logger: Logger;
+  metrics?: ChatMetrics;
 }
 
 /** What a join reports back before the replay is written. */
@@ -35,10 +40,17 @@ export class Rooms {
   private readonly lastIds = new Map<string, ParsedId>();
   /** Rooms whose local subscription is being set up or torn down, serialised per room. */
   private readonly locks = new Map<string, Promise<void>>();
+  /** Catch-ups waiting to be retried. */
+  private readonly retries = new Set<NodeJS.Timeout>();
+  private closed = false;
+
+  private readonly metrics: ChatMetrics;
 
   constructor(private readonly deps: RoomsDeps) {
+    this.metrics = deps.metrics ?? noChatMetrics();
     deps.broker.onFrame((room, id, data) => this.onFrame(room, id, data));
     deps.broker.onResubscribed((rooms) => {
+      this.metrics.resubscribed(rooms.length);
       for (const room of rooms) void this.catchUp(room);
     });
   }
@@ -64,19 +76,29 @@ export class Rooms {
         const result = await broker.replay(room, since, replayLimit(historyMaxLen));
         truncated = result.truncated;
         replay = result.messages.map((m) => ({ id: m.id, data: Buffer.from(messageFrame(m)) }));
+        this.metrics.replayed('join', replay.length);
       }
       if (session.closed || !session.inRoom(room)) return;
       reply(members, truncated);
-      for (const m of replay) session.replayed(room, m.id, m.data);
-      session.finishJoin(room);
+      let written = 0;
+      for (const m of replay) written += session.replayed(room, m.id, m.data);
+      written += session.finishJoin(room);
+      if (written > 0) this.metrics.delivered(written);
+      this.metrics.joined();
     } catch (err) {
-      await this.leave(session, room);
+      await this.exit(session, room);
       throw err;
     }
   }
 
   /** Removes a session from a room locally, then presence and subscription as needed. */
   async leave(session: Session, room: string): Promise<void> {
+    if (session.inRoom(room)) this.metrics.left();
+    await this.exit(session, room);
+  }
+
+  /** Leaves without counting it: a join that failed is neither a join nor a leave. */
+  private async exit(session: Session, room: string): Promise<void> {
     const { hub, broker, presence } = this.deps;
     session.leaveRoom(room);
     const stillHere = hub.userInRoom(room, session.user, session);
@@ -90,9 +112,10 @@ export class Rooms {
     if (!stillHere) await presence.leave(room, session.user).catch(() => undefined);
   }
 
-  /** Leaves every room of a released session. */
+  /** Leaves every room of a released session (each counts as a leave). */
   async leaveAll(session: Session, rooms: readonly string[]): Promise<void> {
-    await Promise.all(rooms.map((room) => this.leave(session, room)));
+    if (rooms.length > 0) this.metrics.left(rooms.length);
+    await Promise.all(rooms.map((room) => this.exit(session, room)));
   }
 
   /** Serialises subscription changes of one room on this node. */
@@ -125,21 +148,44 @@ export class Rooms {
   /**
    * After the subscriber reconnected, reads back from the stream what pub/sub may have
    * dropped. Sessions drop anything they already have, so nothing is delivered twice.
+   * The subscriber can be back before the request-path connection is: a failed read is
+   * retried with back-off (about a minute in all) while the room has local members.
    */
-  private async catchUp(room: string): Promise<void> {
+  private async catchUp(room: string, attempt = 0): Promise<void> {
     const last = this.lastIds.get(room);
-    if (last === undefined || !this.deps.hub.hasRoom(room)) return;
+    if (this.closed || last === undefined || !this.deps.hub.hasRoom(room)) return;
     try {
       const { messages } = await this.deps.broker.replay(
         room,
         formatId(last),
         replayLimit(this.deps.historyMaxLen),
       );
+      this.metrics.replayed('catchup', messages.length);
       for (const m of messages) this.onFrame(room, m.id, Buffer.from(messageFrame(m)));
       if (messages.length > 0)
         this.deps.logger.info('caught up after resubscribe', { room, messages: messages.length });
     } catch (err) {
-      this.deps.logger.warn('catch-up failed', { room, err });
+      if (attempt + 1 >= CATCH_UP_ATTEMPTS) {
+        this.deps.logger.error('catch-up failed, giving up', { room, attempts: attempt + 1, err });
+        return;
+      }
+      if (attempt === 0) this.deps.logger.warn('catch-up failed, retrying', { room, err });
+      const timer = setTimeout(
+        () => {
+          this.retries.delete(timer);
+          void this.catchUp(room, attempt + 1);
+        },
+        Math.min(250 * 2 ** attempt, 5000),
+      );
+      timer.unref();
+      this.retries.add(timer);
     }
+  }
+
+  /** Stops catch-up retries (the node is closing). */
+  close(): void {
+    this.closed = true;
+    for (const timer of this.retries) clearTimeout(timer);
+    this.retries.clear();
   }
 }

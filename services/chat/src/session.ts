@@ -147,13 +147,21 @@ export class Session {
     else this.rooms.set(room, { pending: { frames: [] } });
   }
 
-  /** Ends the in-flight phase: held-back live frames newer than the replay go out, in order. */
-  finishJoin(room: string): void {
+  /**
+   * Ends the in-flight phase: held-back live frames newer than the replay go out, in
+   * order. Returns how many of them were messages written (presence is not counted).
+   */
+  finishJoin(room: string): number {
     const membership = this.rooms.get(room);
-    if (membership?.pending === undefined) return;
+    if (membership?.pending === undefined) return 0;
     const { frames } = membership.pending;
     membership.pending = undefined;
-    for (const f of frames) this.deliver(room, f.id, f.frame);
+    let written = 0;
+    for (const f of frames) {
+      const n = this.deliver(room, f.id, f.frame);
+      if (f.id !== undefined) written += n;
+    }
+    return written;
   }
 
   /** Forgets the room (and its mark: a later join with `since` replays again); false when not in it. */
@@ -174,42 +182,52 @@ export class Session {
     if (this.writable()) this.connection.sendPrepared(frame);
   }
 
-  /** A fan-out frame for `room`: held back while the room's join is in flight. */
-  deliver(room: string, id: ParsedId | undefined, frame: PreparedFrame): void {
+  /**
+   * A fan-out frame for `room`: held back while the room's join is in flight. Returns 1
+   * when it was written to the socket, 0 otherwise (held, a duplicate, not writable), so
+   * that a fan-out counts its deliveries with additions.
+   */
+  deliver(room: string, id: ParsedId | undefined, frame: PreparedFrame): number {
     const membership = this.rooms.get(room);
-    if (membership === undefined) return;
+    if (membership === undefined) return 0;
     if (membership.pending !== undefined) {
       membership.pending.frames.push({ id, frame });
-      return;
+      return 0;
     }
-    this.write(room, id, frame);
+    return this.write(room, id, frame);
   }
 
   /**
    * A DM from the user's own channel: it reaches the session whether or not it joined
    * the DM room, held back like a fan-out frame while a join of that room is in flight.
+   * Returns 1 when written, like `deliver`.
    */
-  deliverDirect(room: string, id: ParsedId, frame: PreparedFrame): void {
+  deliverDirect(room: string, id: ParsedId, frame: PreparedFrame): number {
     const membership = this.rooms.get(room);
     if (membership?.pending !== undefined) {
       membership.pending.frames.push({ id, frame });
-      return;
+      return 0;
     }
-    this.write(room, id, frame);
+    return this.write(room, id, frame);
   }
 
-  /** Sends a replayed message and remembers it as the newest seen. */
-  replayed(room: string, id: string, data: Buffer): void {
-    if (!this.rooms.has(room)) return;
+  /** Sends a replayed message and remembers it as the newest seen; 1 when written. */
+  replayed(room: string, id: string, data: Buffer): number {
+    if (!this.rooms.has(room)) return 0;
     const parsed = parseId(id);
-    if (!this.advance(room, parsed)) return;
-    if (this.writable()) this.connection.sendPrepared(prepareTextFrame(data));
+    if (!this.advance(room, parsed)) return 0;
+    if (!this.writable()) return 0;
+    this.connection.sendPrepared(prepareTextFrame(data));
+    return 1;
   }
 
   /** Writes a room's frame unless its message is at or before what the session already has. */
-  private write(room: string, id: ParsedId | undefined, frame: PreparedFrame): void {
-    if (id !== undefined && !this.advance(room, id)) return;
-    if (this.writable()) this.connection.sendPrepared(frame);
+  /** Writes a room's frame unless the session already has its id; 1 when written. */
+  private write(room: string, id: ParsedId | undefined, frame: PreparedFrame): number {
+    if (id !== undefined && !this.advance(room, id)) return 0;
+    if (!this.writable()) return 0;
+    this.connection.sendPrepared(frame);
+    return 1;
   }
 
   /** Moves the room's mark to `id`; false for a duplicate (at or before the mark). */

@@ -3,6 +3,7 @@ import type { Broker, Inbox, UserEvent } from '@securechat/state';
 import { formatId, isAfter, parseId, type ParsedId } from '@securechat/state';
 import { prepareTextFrame, type PreparedFrame } from './connection';
 import type { Hub } from './hub';
+import { noChatMetrics, type ChatMetrics } from './metrics';
 import { frame } from './protocol';
 import { replayLimit } from './rooms';
 
@@ -12,6 +13,8 @@ export interface UsersDeps {
   inbox: Inbox;
   historyMaxLen: number;
   logger: Logger;
+  /** Counts the DMs written to sockets; nothing by default. */
+  metrics?: ChatMetrics;
 }
 
 /**
@@ -38,7 +41,10 @@ export class Users {
   /** The last DM framed: both users of a DM may be local, and get the same bytes. */
   private lastFramed: { room: string; id: string; frame: PreparedFrame } | undefined;
 
+  private readonly metrics: ChatMetrics;
+
   constructor(private readonly deps: UsersDeps) {
+    this.metrics = deps.metrics ?? noChatMetrics();
     deps.broker.onUserEvent((user, event) => this.onEvent(user, event));
     deps.broker.onResubscribed((_rooms, users, lostAtMs) => {
       for (const user of users) void this.catchUp(user, lostAtMs);
@@ -105,7 +111,9 @@ export class Users {
     const sessions = this.deps.hub.sessionsOf(user);
     if (sessions.length === 0) return;
     const prepared = this.framed(event.room, event.id, event.frame);
-    for (const session of sessions) session.deliverDirect(event.room, id, prepared);
+    let written = 0;
+    for (const session of sessions) written += session.deliverDirect(event.room, id, prepared);
+    if (written > 0) this.metrics.delivered(written, event.frame);
   }
 
   private framed(room: string, id: string, data: Buffer): PreparedFrame {

@@ -19,13 +19,21 @@ import {
   createRedisAuthState,
   createRedisChatState,
   authLimits,
+  luaScriptNames,
   MemoryCluster,
   type AuthState,
   type ChatState,
 } from '@securechat/state';
 import { generateSigningKey, loadSigningKey } from '@securechat/tokens';
-import { createAuthNode } from '@securechat/auth';
-import { createChatNode, type ChatNode } from '@securechat/chat';
+import { createAuthMetrics, createAuthNode } from '@securechat/auth';
+import { createChatMetrics, createChatNode, type ChatNode } from '@securechat/chat';
+import {
+  createMetricsRegistry,
+  RedisMetrics,
+  serveMetrics,
+  type DirectoryRedis,
+  type Registry,
+} from '@securechat/metrics';
 
 /** The built web client (`npm run build` bundles web/src into web/dist). */
 export const WEB_DIR = join(__dirname, '..', '..', '..', 'web', 'dist');
@@ -56,6 +64,8 @@ export interface Embedded {
   server: Server;
   chat: ChatNode;
   port: number;
+  /** The metrics listener's URL; undefined with METRICS_PORT=off. */
+  metricsUrl: string | undefined;
   close(): Promise<void>;
 }
 
@@ -64,6 +74,8 @@ interface States {
   chatState: ChatState;
   /** Resolves when the backing store answers. */
   connected: Promise<void>;
+  /** Where the node announces its metrics URL (Redis state only). */
+  directory?: { redis: DirectoryRedis; key: string };
 }
 
 /** Embedded state: memory stores whose revocations and blocks reach the chat node. */
@@ -78,7 +90,7 @@ function memoryState(config: EmbeddedConfig): States {
 }
 
 /** With REDIS_URL set, `npm start` keeps its one-process shape on shared Redis state. */
-function redisState(config: EmbeddedConfig, logger: Logger): States {
+function redisState(config: EmbeddedConfig, logger: Logger, registry: Registry): States {
   const keys = keySchema(config.redisPrefix);
   const common = { ...redisConnection(config), logger };
   const authRedis = createRedisClient({ ...common, name: `embedded-auth:${config.nodeId}` });
@@ -88,10 +100,16 @@ function redisState(config: EmbeddedConfig, logger: Logger): States {
     name: `embedded-sub:${config.nodeId}`,
     subscriber: true,
   });
+  const redisMetrics = new RedisMetrics(registry);
+  const scripts = luaScriptNames();
+  redisMetrics.instrument(authRedis, 'auth', scripts);
+  redisMetrics.instrument(chatRedis, 'chat', scripts);
+  redisMetrics.instrument(subscriber, 'subscriber', scripts);
   return {
     authState: createRedisAuthState(authRedis, keys, authLimits(config)),
     chatState: createRedisChatState(chatRedis, subscriber, keys, chatStateOptions(config), logger),
     connected: Promise.all([waitReady(authRedis), waitReady(chatRedis)]).then(() => undefined),
+    directory: { redis: authRedis, key: keys.nodes },
   };
 }
 
@@ -104,8 +122,10 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
   const signingKey = config.jwtPrivateKeyFile
     ? loadSigningKey(config.jwtPrivateKeyFile)
     : generateSigningKey();
-  const { authState, chatState, connected } = config.redisUrl
-    ? redisState(config, logger)
+  // One registry for the process: the auth and the chat metrics side by side.
+  const registry = createMetricsRegistry({ service: 'embedded', node: config.nodeId });
+  const { authState, chatState, connected, directory } = config.redisUrl
+    ? redisState(config, logger, registry)
     : memoryState(config);
   await connected;
 
@@ -133,8 +153,23 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
   });
   const server = createServer(httpServerOptions(config), app);
 
+  // Before the public port: a metrics port in use stops start-up before any traffic.
+  const served = await serveMetrics({
+    registry,
+    host: config.metricsHost,
+    port: config.metricsPort,
+    logger,
+    announce: directory && { ...directory, node: config.nodeId, service: 'embedded' },
+  });
   const port = await listen(server, config.host, config.port, logger);
-  const auth = createAuthNode({ config, listenPort: port, state: authState, signingKey, logger });
+  const auth = createAuthNode({
+    config,
+    listenPort: port,
+    state: authState,
+    signingKey,
+    logger,
+    metrics: createAuthMetrics(registry),
+  });
   await auth.ready();
   api.use(auth.app);
   const chat = createChatNode({
@@ -143,6 +178,7 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
     state: chatState,
     publicKeys: new Map([[signingKey.kid, signingKey.publicKey]]),
     logger,
+    metrics: createChatMetrics(registry),
   });
   await chat.start();
   server.on('upgrade', (req, socket, head: Buffer) => chat.handleUpgrade(req, socket, head));
@@ -150,9 +186,11 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
     server,
     chat,
     port,
+    metricsUrl: served.url,
     close: async () => {
       await chat.drain(config.shutdownGraceMs);
       await chat.close();
+      await served.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();

@@ -6,7 +6,11 @@ async function main(): Promise<void> {
   const config = loadConfig(process.env, 'embedded');
   const logger = createLogger({ level: config.logLevel, service: 'embedded', node: config.nodeId });
   const embedded = await startEmbedded(config, logger);
-  logger.info('embedded node listening', { url: `http://${config.host}:${embedded.port}`, mode: 'embedded' });
+  logger.info('embedded node listening', {
+    url: `http://${config.host}:${embedded.port}`,
+    mode: 'embedded',
+    metrics: embedded.metricsUrl,
+  });
   // For the person who typed `npm start`: one plain line between the JSON logs.
   process.stdout.write(
     `securechat ready: open ${pageUrl(config.host, embedded.port)} in two windows to chat\n`,

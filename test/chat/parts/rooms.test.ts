@@ -112,6 +112,42 @@ describe('Rooms: joins, leaves, fan-out and catch-up, without a socket server', 
     expect(connection.ofType('message').map((m) => m.text)).to.deep.equal(['before', 'lost-1', 'lost-2']);
   });
 
+  it('retries a catch-up whose read fails (the request connection is back later than the subscriber)', async () => {
+    const node = memoryNode();
+    let live = true;
+    let failures = 2;
+    let resubscribed: ResubscribedHandler = () => undefined;
+    const broker = override(node.state.broker, {
+      onFrame: (handler: FrameHandler) =>
+        node.state.broker.onFrame((room, id, data) => {
+          if (live) handler(room, id, data);
+        }),
+      onResubscribed: (handler: ResubscribedHandler) => {
+        resubscribed = handler;
+      },
+      replay: (room: string, since: string, limit: number) => {
+        if (failures === 0) return node.state.broker.replay(room, since, limit);
+        failures -= 1;
+        return Promise.reject(new StateUnavailableError(new Error('not ready yet')));
+      },
+    });
+    const rooms = roomsOn(node, broker);
+    const { session: alice, connection } = session('alice');
+    node.hub.addSession(alice);
+    await rooms.join(alice, 'r', undefined, () => undefined);
+    await node.state.broker.publishLimited('r', 'bob', 'before', LIMITS);
+    await waitFor(() => connection.ofType('message').length === 1, { what: 'the first message' });
+    live = false;
+    await node.state.broker.publishLimited('r', 'bob', 'lost', LIMITS);
+    live = true;
+    resubscribed(['r'], [], Date.now());
+    await waitFor(() => connection.ofType('message').length === 2, { what: 'the retried catch-up' });
+    expect(failures).to.equal(0);
+    expect(connection.ofType('message').map((m) => m.text)).to.deep.equal(['before', 'lost']);
+    expect(node.log.lines().filter((l) => l.message === 'catch-up failed, retrying')).to.have.length(1);
+    rooms.close();
+  });
+
   it('a failed join leaves the session out of the room and the node unsubscribed', async () => {
     const node = memoryNode();
     const down = () => Promise.reject(new StateUnavailableError(new Error('down')));
