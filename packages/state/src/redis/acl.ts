@@ -69,6 +69,8 @@ export const ROLE_COMMANDS: Readonly<Record<'auth' | 'chat', readonly string[]>>
     'zrangebyscore',
     'zremrangebyscore',
     'zremrangebyrank',
+    // the metrics directory (`<prefix>nodes`, chatctl top): its own entry, and forgetting dead ones
+    'hdel',
   ],
   chat: [
     'evalsha',
@@ -108,6 +110,9 @@ export const ROLE_COMMANDS: Readonly<Record<'auth' | 'chat', readonly string[]>>
     'xrevrange',
     'subscribe',
     'unsubscribe',
+    // the metrics directory (`<prefix>nodes`, chatctl top)
+    'hset',
+    'hgetall',
   ],
 });
 
@@ -135,6 +140,8 @@ export function aclRules(role: RedisRole, prefix: string): string[] {
         `%R~${p}revoked-before:*`,
         `%R~${p}blocked:*`,
         `~${p}rl:*`,
+        // the metrics directory: the node's entry, so that chatctl top finds it
+        `~${p}nodes`,
         // revocations are announced to the chat nodes
         `(+publish &${p}control)`,
       ];
@@ -152,6 +159,8 @@ export function aclRules(role: RedisRole, prefix: string): string[] {
         `~${p}rate:*`,
         // each user's rooms and read markers (the inbox)
         `~${p}inbox:*`,
+        // the metrics directory: the node's entry, so that chatctl top finds it
+        `~${p}nodes`,
         // rate_violation.lua is handed the control channel's name as a key; no key of
         // that name is ever stored
         `~${p}control`,
