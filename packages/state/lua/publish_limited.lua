@@ -5,7 +5,7 @@
 -- KEYS[1] the sender's rate window (list), KEYS[2] the room's stream, KEYS[3] its channel
 -- ARGV[1] now = ts (unix ms), ARGV[2] window (ms), ARGV[3] max, ARGV[4] history max length,
 -- ARGV[5] from, ARGV[6] text, ARGV[7] frame head, ARGV[8] frame tail
--- (the client frame is head .. id .. tail)
+-- (the client frame is head .. id .. tail), ARGV[9] history max age (ms; 0: no age bound)
 -- Publishes "<id>\n<frame>" and returns {1, id}, or {0, retry_after_ms} when refused.
 
 -- A true sliding window: the key is a list of accept times (unix ms), newest first, at
@@ -32,5 +32,12 @@ if retry ~= 0 then
 end
 local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*',
   'from', ARGV[5], 'text', ARGV[6], 'ts', ARGV[1])
+-- History is bounded by age too: older entries go (approximately: whole radix nodes), and
+-- a room nobody writes to expires whole once its newest message is that old.
+local max_age = tonumber(ARGV[9])
+if max_age > 0 then
+  redis.call('XTRIM', KEYS[2], 'MINID', '~', tonumber(ARGV[1]) - max_age)
+  redis.call('PEXPIRE', KEYS[2], max_age)
+end
 redis.call('PUBLISH', KEYS[3], id .. '\n' .. ARGV[7] .. id .. ARGV[8])
 return {1, id}

@@ -1,23 +1,34 @@
 import { messageFrame, type Logger } from '@securechat/common';
 import type { Broker, Presence } from '@securechat/state';
 import { formatId, isAfter, parseId, type ParsedId } from '@securechat/state';
+import type { ReadSlots } from './budget';
 import type { Hub } from './hub';
+import { frame } from './protocol';
 import type { Session } from './session';
 
 /**
- * How many messages a replay may return. Streams are trimmed approximately (whole radix
- * nodes of up to 100 entries), so a room can hold more than HISTORY_MAX_LEN: the limit
- * leaves room for all of it, so a resume never silently stops short of the newest.
+ * How many messages a catch-up after a resubscribe may read. Streams are trimmed
+ * approximately (whole radix nodes of up to 100 entries), so a room can hold more than
+ * HISTORY_MAX_LEN: the limit leaves room for all of it.
  */
 export function replayLimit(historyMaxLen: number): number {
   return historyMaxLen * 2 + 1000;
 }
+
+/** The most messages one page of a replay holds (its bytes are bounded too). */
+export const REPLAY_PAGE_COUNT = 500;
 
 export interface RoomsDeps {
   hub: Hub;
   broker: Broker;
   presence: Presence;
   historyMaxLen: number;
+  /** The most bytes one page of a replay may carry (at least one message). */
+  pageMaxBytes: number;
+  /** The most bytes one join replays before it answers `replay_more`. */
+  replayMaxBytes: number;
+  /** The node's reads of history in flight at once. */
+  reads: ReadSlots;
   logger: Logger;
 }
 
@@ -49,7 +60,7 @@ export class Rooms {
    * the two. On failure the session is out of the room again and the error is thrown.
    */
   async join(session: Session, room: string, since: string | undefined, reply: JoinReply): Promise<void> {
-    const { hub, broker, presence, historyMaxLen } = this.deps;
+    const { hub, broker, presence } = this.deps;
     session.beginJoin(room);
     try {
       await this.withLock(room, async () => {
@@ -58,21 +69,67 @@ export class Rooms {
       });
       await presence.join(room, session.user);
       const members = await presence.members(room);
-      let truncated = false;
-      let replay: { id: string; data: Buffer }[] = [];
-      if (since !== undefined) {
-        const result = await broker.replay(room, since, replayLimit(historyMaxLen));
-        truncated = result.truncated;
-        replay = result.messages.map((m) => ({ id: m.id, data: Buffer.from(messageFrame(m)) }));
+      if (since === undefined) {
+        if (session.closed || !session.inRoom(room)) return;
+        reply(members, false);
+        session.finishJoin(room);
+        return;
       }
-      if (session.closed || !session.inRoom(room)) return;
-      reply(members, truncated);
-      for (const m of replay) session.replayed(room, m.id, m.data);
-      session.finishJoin(room);
+      const replay = session.exclusive(() =>
+        this.replay(session, room, since, (truncated) => reply(members, truncated)),
+      );
+      if (replay === undefined) throw new TooManyReadsError();
+      await replay;
     } catch (err) {
       await this.leave(session, room);
       throw err;
     }
+  }
+
+  /**
+   * Writes the messages after `since` page by page, each page read only once the socket
+   * has room for it and its budgets are out of debt (the pace at which it drains), up to
+   * REPLAY_MAX_BYTES. A replay that stops short of the newest message says so with
+   * `replay_more` and its last id; the room stays behind until the client continues.
+   */
+  private async replay(
+    session: Session,
+    room: string,
+    since: string,
+    joined: (truncated: boolean) => void,
+  ): Promise<void> {
+    const { broker, pageMaxBytes, replayMaxBytes, reads } = this.deps;
+    let from = since;
+    let sent = 0;
+    let first = true;
+    let more = true;
+    while (more && (first || sent < replayMaxBytes)) {
+      if (!(await session.readyFor(pageMaxBytes))) return;
+      let page;
+      try {
+        page = await reads.run(() =>
+          broker.replay(room, from, { limit: REPLAY_PAGE_COUNT, maxBytes: pageMaxBytes }),
+        );
+      } catch (err) {
+        // Before `joined` the join fails; after it, the client continues from what it got.
+        if (first) throw err;
+        this.deps.logger.warn('replay stopped', { room, session: session.id, err });
+        break;
+      }
+      if (session.closed || !session.inRoom(room)) return;
+      if (first) joined(page.truncated);
+      first = false;
+      for (const m of page.messages) {
+        const data = Buffer.from(messageFrame(m));
+        session.replayed(room, m.id, data);
+        sent += data.length;
+        from = m.id;
+      }
+      more = page.more;
+    }
+    if (session.closed || !session.inRoom(room)) return;
+    if (session.finishJoin(room, !more)) return;
+    session.sendText(frame({ type: 'replay_more', room, last: from }));
   }
 
   /** Removes a session from a room locally, then presence and subscription as needed. */
@@ -129,17 +186,33 @@ export class Rooms {
   private async catchUp(room: string): Promise<void> {
     const last = this.lastIds.get(room);
     if (last === undefined || !this.deps.hub.hasRoom(room)) return;
+    const { broker, pageMaxBytes, reads, historyMaxLen } = this.deps;
+    let from = formatId(last);
+    let count = 0;
     try {
-      const { messages } = await this.deps.broker.replay(
-        room,
-        formatId(last),
-        replayLimit(this.deps.historyMaxLen),
-      );
-      for (const m of messages) this.onFrame(room, m.id, Buffer.from(messageFrame(m)));
-      if (messages.length > 0)
-        this.deps.logger.info('caught up after resubscribe', { room, messages: messages.length });
+      // Page by page, like a replay: no read larger than a page, however long the gap.
+      for (let more = true; more && count < replayLimit(historyMaxLen) && this.deps.hub.hasRoom(room);) {
+        const page = await reads.run(() =>
+          broker.replay(room, from, { limit: REPLAY_PAGE_COUNT, maxBytes: pageMaxBytes }),
+        );
+        for (const m of page.messages) {
+          this.onFrame(room, m.id, Buffer.from(messageFrame(m)));
+          from = m.id;
+        }
+        count += page.messages.length;
+        more = page.more;
+      }
+      if (count > 0) this.deps.logger.info('caught up after resubscribe', { room, messages: count });
     } catch (err) {
       this.deps.logger.warn('catch-up failed', { room, err });
     }
+  }
+}
+
+/** A session already has MAX_QUEUED_READS reads waiting: the request is refused. */
+export class TooManyReadsError extends Error {
+  constructor() {
+    super('too many reads in progress');
+    this.name = 'TooManyReadsError';
   }
 }

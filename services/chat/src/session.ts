@@ -1,6 +1,7 @@
 import type { AccessClaims } from '@securechat/tokens';
 import { isAfter, parseId, type ParsedId } from '@securechat/state';
 import { prepareTextFrame, type Connection, type PreparedFrame } from './connection';
+import { ByteBucket } from './budget';
 import type { CloseCode } from './codes';
 
 /**
@@ -14,13 +15,24 @@ export type SessionState = 'open' | 'closing' | 'released';
 /** Live frames that arrive for a room while its join is in flight. */
 interface Pending {
   frames: { id: ParsedId | undefined; frame: PreparedFrame }[];
+  bytes: number;
+  /** More arrived than the session may buffer: they were dropped, the replay must go on. */
+  overflowed: boolean;
 }
 
 interface Membership {
   pending: Pending | undefined;
   /** The newest message id this session was given in the room. */
   lastId: ParsedId | undefined;
+  /**
+   * A replay stopped short of the newest message (`replay_more`): live messages of the
+   * room are withheld until the client continues it, so the room still arrives in order.
+   */
+  behind: boolean;
 }
+
+/** Requests waiting for the session's one read slot beyond which new ones are refused. */
+const MAX_QUEUED_READS = 64;
 
 export interface SessionOptions {
   /** Output queued for the socket beyond which the session is a slow consumer. */
@@ -28,6 +40,10 @@ export interface SessionOptions {
   /** The per-session request budget (requests other than send and dm). */
   requestBurst?: number;
   requestsPerSecond?: number;
+  /** Bytes per second this connection's requests may cost (default: unbounded in effect). */
+  connectionBytesPerS?: number;
+  /** The budget shared by all of the user's sessions on this node. */
+  userBudget?: ByteBucket;
   /** Called once, when a write finds the socket's buffer over the bound. */
   onSlow: (session: Session) => void;
 }
@@ -45,6 +61,11 @@ export class Session {
   private refilledAt: number;
   private readonly requestBurst: number;
   private readonly requestsPerSecond: number;
+  /** What this connection's requests may cost, in bytes: its own budget and its user's. */
+  private readonly budgets: ByteBucket[];
+  /** Reads (history, replay) run one at a time per session; the tail of that queue. */
+  private readTail: Promise<unknown> = Promise.resolve();
+  private queuedReads = 0;
 
   constructor(
     readonly id: string,
@@ -58,6 +79,8 @@ export class Session {
     this.requestsPerSecond = options.requestsPerSecond ?? 50;
     this.tokens = this.requestBurst;
     this.refilledAt = Date.now();
+    this.budgets = [new ByteBucket(options.connectionBytesPerS ?? Number.MAX_SAFE_INTEGER / 8)];
+    if (options.userBudget !== undefined) this.budgets.push(options.userBudget);
   }
 
   get state(): SessionState {
@@ -125,6 +148,47 @@ export class Session {
     return true;
   }
 
+  // ---- cost -----------------------------------------------------------------------
+
+  /** Charges bytes this session's requests caused to its budgets (it may go into debt). */
+  charge(bytes: number): void {
+    for (const b of this.budgets) b.charge(bytes);
+  }
+
+  /** Milliseconds until no budget of the session is in debt; 0: requests are admitted. */
+  budgetWaitMs(): number {
+    return Math.max(...this.budgets.map((b) => b.waitMs()));
+  }
+
+  /**
+   * Runs a read (a history page, a replay) after the session's earlier reads: one at a
+   * time, so that a socket's requests cannot make the node fetch in parallel what the
+   * socket has not read. Undefined, with nothing run, when too many already wait.
+   */
+  exclusive<T>(work: () => Promise<T>): Promise<T> | undefined {
+    if (this.queuedReads >= MAX_QUEUED_READS) return undefined;
+    this.queuedReads += 1;
+    const run = this.readTail.then(work);
+    this.readTail = run.catch(() => undefined).finally(() => (this.queuedReads -= 1));
+    return run;
+  }
+
+  /**
+   * Waits until `bytes` more fit under the slow-consumer bound and the budgets are out of
+   * debt: before a read, so that output the socket could not take is never fetched and a
+   * slow reader costs Redis nothing. False when the session closed meanwhile.
+   */
+  async readyFor(bytes: number): Promise<boolean> {
+    if (this.closed) return false;
+    if (this.connection.bufferedAmount + bytes > this.options.maxBufferedBytes) {
+      await this.connection.drained();
+    }
+    for (let wait = this.budgetWaitMs(); wait > 0 && !this.closed; wait = this.budgetWaitMs()) {
+      await new Promise((resolve) => setTimeout(resolve, Math.min(wait, 1000)).unref());
+    }
+    return !this.closed;
+  }
+
   // ---- rooms ----------------------------------------------------------------------
 
   inRoom(room: string): boolean {
@@ -138,17 +202,30 @@ export class Session {
   /** Starts (or restarts) a join: live frames of the room are held until `finishJoin`. */
   beginJoin(room: string): void {
     const existing = this.rooms.get(room);
-    if (existing !== undefined) existing.pending ??= { frames: [] };
-    else this.rooms.set(room, { pending: { frames: [] }, lastId: undefined });
+    if (existing !== undefined) existing.pending ??= { frames: [], bytes: 0, overflowed: false };
+    else
+      this.rooms.set(room, {
+        pending: { frames: [], bytes: 0, overflowed: false },
+        lastId: undefined,
+        behind: false,
+      });
   }
 
-  /** Ends the in-flight phase: held-back live frames newer than the replay go out, in order. */
-  finishJoin(room: string): void {
+  /**
+   * Ends the in-flight phase. When the replay reached the newest message (`complete`) and
+   * no held frame was dropped, held-back live frames newer than the replay go out, in
+   * order, and live delivery resumes; otherwise the room stays behind until the client
+   * continues the replay. Returns whether live delivery resumed.
+   */
+  finishJoin(room: string, complete = true): boolean {
     const membership = this.rooms.get(room);
-    if (membership?.pending === undefined) return;
-    const { frames } = membership.pending;
+    if (membership?.pending === undefined) return false;
+    const { frames, overflowed } = membership.pending;
     membership.pending = undefined;
+    membership.behind = !complete || overflowed;
+    if (membership.behind) return false;
     for (const f of frames) this.deliver(room, f.id, f.frame);
+    return true;
   }
 
   /** Forgets the room; false when the session was not in it. */
@@ -158,20 +235,34 @@ export class Session {
 
   // ---- output ---------------------------------------------------------------------
 
-  /** A reply or any other frame built for this session alone. */
+  /** A reply or any other frame built for this session alone; charged to its budgets. */
   sendText(text: string): void {
-    if (this.writable()) this.connection.send(Buffer.from(text));
+    if (!this.writable()) return;
+    const data = Buffer.from(text);
+    this.charge(data.length);
+    this.connection.send(data);
   }
 
   /** A fan-out frame for `room`: held back while the room's join is in flight. */
   deliver(room: string, id: ParsedId | undefined, frame: PreparedFrame): void {
     const membership = this.rooms.get(room);
     if (membership === undefined) return;
-    if (membership.pending !== undefined) {
-      membership.pending.frames.push({ id, frame });
+    const pending = membership.pending;
+    if (pending !== undefined) {
+      if (pending.overflowed) return;
+      pending.bytes += frame.wire.length;
+      if (pending.bytes > this.options.maxBufferedBytes) {
+        // Held frames are bounded like the socket's buffer; the stream still has them.
+        pending.overflowed = true;
+        pending.frames = [];
+        return;
+      }
+      pending.frames.push({ id, frame });
       return;
     }
     if (id !== undefined) {
+      // Behind a replay that stopped short: the client reads these from the stream.
+      if (membership.behind) return;
       // Never a duplicate: a message at or before what the session already has is dropped.
       if (membership.lastId !== undefined && !isAfter(id, membership.lastId)) return;
       membership.lastId = id;
@@ -179,14 +270,16 @@ export class Session {
     if (this.writable()) this.connection.sendPrepared(frame);
   }
 
-  /** Sends a replayed message and remembers it as the newest seen. */
+  /** Sends a replayed message (charged to the budgets) and remembers it as the newest seen. */
   replayed(room: string, id: string, data: Buffer): void {
     const membership = this.rooms.get(room);
     if (membership === undefined) return;
     const parsed = parseId(id);
     if (membership.lastId !== undefined && !isAfter(parsed, membership.lastId)) return;
     membership.lastId = parsed;
-    if (this.writable()) this.connection.sendPrepared(prepareTextFrame(data));
+    if (!this.writable()) return;
+    this.charge(data.length);
+    this.connection.sendPrepared(prepareTextFrame(data));
   }
 
   /** The one slow-consumer check: an open session whose output stays within the bound. */

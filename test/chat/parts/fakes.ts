@@ -19,6 +19,7 @@ export class FakeConnection implements Connection {
   pings = 0;
   terminated = false;
   bufferedAmount = 0;
+  private readonly drainWaiters: (() => void)[] = [];
 
   send(data: Buffer): void {
     this.sent.push(data.toString());
@@ -38,6 +39,18 @@ export class FakeConnection implements Connection {
 
   ping(): void {
     this.pings += 1;
+  }
+
+  /** Resolves at once while nothing is buffered, else when the test calls `drain()`. */
+  drained(): Promise<void> {
+    if (this.bufferedAmount === 0) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  /** The peer read everything: the buffer empties and waiting writers go on. */
+  drain(): void {
+    this.bufferedAmount = 0;
+    for (const w of this.drainWaiters.splice(0)) w();
   }
 
   /** Every frame written, parsed. */

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { generateSigningKey, TokenVerifier } from '@securechat/tokens';
-import { Enforcement, RequestHandler, Rooms } from '@securechat/chat';
+import { Enforcement, ReadSlots, RequestHandler, Rooms } from '@securechat/chat';
 import { waitFor } from '../../support/wait';
 import { memoryNode, session } from './fakes';
 
@@ -21,6 +21,9 @@ function handlerOn(
     broker: node.state.broker,
     presence: node.state.presence,
     historyMaxLen: 1000,
+    pageMaxBytes: 256 * 1024,
+    replayMaxBytes: 4 * 1024 * 1024,
+    reads: new ReadSlots(4),
     logger: node.log.logger,
   });
   return new RequestHandler({
@@ -31,6 +34,8 @@ function handlerOn(
     revocations: node.state.revocations,
     verifier: new TokenVerifier(new Map([[key.kid, key.publicKey]]), { issuer: 'i', audience: 'a' }),
     rateLimits,
+    pageMaxBytes: 256 * 1024,
+    reads: new ReadSlots(4),
     logger: node.log.logger,
   });
 }
@@ -84,7 +89,8 @@ describe('RequestHandler: requests against the parts, without a socket server', 
     await requests.handle(bob, JSON.stringify({ type: 'dm', to: 'bob', text: 'me', ref: '2' }));
     expect(connection.frames().find((f) => f.ref === '1')).to.include({ type: 'ack', room: 'dm:alice:bob' });
     expect(connection.frames().find((f) => f.ref === '2')).to.include({ type: 'error', code: 'bad_request' });
-    const history = await node.state.broker.history('dm:alice:bob', 10);
+    const history = (await node.state.broker.history('dm:alice:bob', { limit: 10, maxBytes: 65536 }))
+      .messages;
     expect(history.map((m) => m.text)).to.deep.equal(['psst']);
   });
 });

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { MemoryCluster, StateUnavailableError, type Broker, type FrameHandler } from '@securechat/state';
-import { Rooms } from '@securechat/chat';
+import { ReadSlots, Rooms } from '@securechat/chat';
 import { waitFor } from '../../support/wait';
 import { memoryNode, override, session } from './fakes';
 
@@ -12,6 +12,9 @@ function roomsOn(node: ReturnType<typeof memoryNode>, broker: Broker = node.stat
     broker,
     presence: node.state.presence,
     historyMaxLen: 1000,
+    pageMaxBytes: 256 * 1024,
+    replayMaxBytes: 4 * 1024 * 1024,
+    reads: new ReadSlots(4),
     logger: node.log.logger,
   });
 }
@@ -114,6 +117,9 @@ describe('Rooms: joins, leaves, fan-out and catch-up, without a socket server', 
       broker: node.state.broker,
       presence: override(node.state.presence, { members: down }),
       historyMaxLen: 1000,
+      pageMaxBytes: 256 * 1024,
+      replayMaxBytes: 4 * 1024 * 1024,
+      reads: new ReadSlots(4),
       logger: node.log.logger,
     });
     const { session: alice } = session('alice');

@@ -29,7 +29,7 @@ const CONNECTION = ['ping', 'hello', 'auth', 'client|setname', 'select', 'quit',
 /** The Lua scripts (packages/state/lua) each node role runs. */
 export const ROLE_SCRIPTS: Readonly<Record<'auth' | 'chat', readonly string[]>> = Object.freeze({
   auth: ['create_user', 'rotate_refresh', 'record_access', 'revoke_family', 'login_account', 'login_known'],
-  chat: ['publish_limited', 'replay', 'presence', 'acquire_connection', 'rate_violation'],
+  chat: ['publish_limited', 'replay', 'history', 'presence', 'acquire_connection', 'rate_violation'],
 });
 
 /** rate-limiter-flexible's Redis limiter: its increment script, MULTI blocks, GET, DEL. */
@@ -88,6 +88,7 @@ export const ROLE_COMMANDS: Readonly<Record<'auth' | 'chat', readonly string[]>>
     'xinfo|stream',
     'xrange',
     'xrevrange',
+    'xtrim',
     'subscribe',
     'unsubscribe',
   ],

@@ -1,12 +1,15 @@
 import type { Redis } from 'ioredis';
 import { messageFrameParts, type KeySchema, type Logger } from '@securechat/common';
-import type {
-  Broker,
-  FrameHandler,
-  PublishOutcome,
-  RateLimits,
-  ReplayResult,
-  StoredMessage,
+import {
+  frameOverhead,
+  type Broker,
+  type FrameHandler,
+  type HistoryPage,
+  type PageBounds,
+  type PublishOutcome,
+  type RateLimits,
+  type ReplayResult,
+  type StoredMessage,
 } from '../chat-ports';
 import { StateUnavailableError } from '../ports';
 import type { ViolationRecorder } from '../rate-limit';
@@ -14,8 +17,23 @@ import { dispatchRoomPayload } from '../room-channel';
 import { guard } from './errors';
 import { luaScript } from './lua';
 
+type Entry = [string, string[]];
+
 type BrokerClient = Redis & {
-  chatReplay(stream: string, since: string, count: number): Promise<[number, [string, string[]][]]>;
+  chatReplay(
+    stream: string,
+    since: string,
+    count: number,
+    maxBytes: number,
+    overhead: number,
+  ): Promise<[number, number, Entry[]]>;
+  chatHistory(
+    stream: string,
+    end: string,
+    count: number,
+    maxBytes: number,
+    overhead: number,
+  ): Promise<[number, Entry[]]>;
   chatPublishLimited(...keysAndArgs: (string | number)[]): Promise<(number | string)[]>;
 };
 
@@ -23,12 +41,13 @@ function defineScripts(redis: Redis): BrokerClient {
   const client = redis as BrokerClient;
   if (typeof client.chatPublishLimited !== 'function') {
     redis.defineCommand('chatReplay', { numberOfKeys: 1, lua: luaScript('replay') });
+    redis.defineCommand('chatHistory', { numberOfKeys: 1, lua: luaScript('history') });
     redis.defineCommand('chatPublishLimited', { numberOfKeys: 3, lua: luaScript('publish_limited') });
   }
   return client;
 }
 
-function toMessage(room: string, entry: [string, string[]]): StoredMessage {
+function toMessage(room: string, entry: Entry): StoredMessage {
   const [id, fields] = entry;
   const f: Record<string, string> = {};
   for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i] as string] = fields[i + 1] as string;
@@ -42,6 +61,8 @@ export interface RedisBrokerOptions {
   subscriber: Redis;
   keys: KeySchema;
   historyMaxLen: number;
+  /** Messages older than this are trimmed, and an idle room expires (0: no age bound). */
+  historyMaxAgeMs: number;
   /** Counts the messages publish_limited.lua refused (RedisViolationRecorder). */
   violations: ViolationRecorder;
   logger: Logger;
@@ -122,6 +143,7 @@ export class RedisBroker implements Broker {
         text,
         head,
         tail,
+        this.options.historyMaxAgeMs,
       ),
     );
     if (Number(reply[0]) === 1) return { published: { id: String(reply[1]), room, from, text, ts } };
@@ -165,19 +187,37 @@ export class RedisBroker implements Broker {
     });
   }
 
-  async history(room: string, limit: number, before?: string): Promise<StoredMessage[]> {
+  // Both reads are scripts that stop at a byte bound: Redis never builds a reply larger
+  // than one page, whatever the room holds and whether or not the caller still waits.
+  async history(room: string, bounds: PageBounds, before?: string): Promise<HistoryPage> {
     const end = before === undefined ? '+' : `(${before}`;
-    const entries = (await guard(
-      this.redis.xrevrange(this.options.keys.roomLog(room), end, '-', 'COUNT', limit),
-    )) as [string, string[]][];
-    return entries.reverse().map((e) => toMessage(room, e));
+    const [more, entries] = await guard(
+      this.redis.chatHistory(
+        this.options.keys.roomLog(room),
+        end,
+        bounds.limit,
+        bounds.maxBytes,
+        frameOverhead(room),
+      ),
+    );
+    return { messages: entries.reverse().map((e) => toMessage(room, e)), more: more === 1 };
   }
 
-  async replay(room: string, since: string, limit: number): Promise<ReplayResult> {
-    const [truncated, entries] = await guard(
-      this.redis.chatReplay(this.options.keys.roomLog(room), since, limit),
+  async replay(room: string, since: string, bounds: PageBounds): Promise<ReplayResult> {
+    const [truncated, more, entries] = await guard(
+      this.redis.chatReplay(
+        this.options.keys.roomLog(room),
+        since,
+        bounds.limit,
+        bounds.maxBytes,
+        frameOverhead(room),
+      ),
     );
-    return { messages: entries.map((e) => toMessage(room, e)), truncated: truncated === 1 };
+    return {
+      messages: entries.map((e) => toMessage(room, e)),
+      truncated: truncated === 1,
+      more: more === 1,
+    };
   }
 
   async close(): Promise<void> {
