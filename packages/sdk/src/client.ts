@@ -8,6 +8,7 @@ import { ChatError } from './errors';
 import type {
   ChatMessage,
   ClientMessage,
+  HistoryMessage,
   JoinedMessage,
   MessageFrame,
   PresenceMessage,
@@ -175,16 +176,41 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
     return (await this.request({ type: 'dm', to, text })).id;
   }
 
-  /** The `limit` messages before `before` (default: the newest), oldest first. */
+  /**
+   * The `limit` messages (default 50) before `before` (default: the newest), oldest first.
+   * The server bounds each reply in bytes too; a reply cut short is continued here, page
+   * by page, until `limit` messages or the start of the room.
+   */
   async history(room: string, options: { before?: string; limit?: number } = {}): Promise<ChatMessage[]> {
+    const limit = options.limit ?? 50;
+    let before = options.before;
+    let messages: ChatMessage[] = [];
+    for (;;) {
+      const page = await this.historyPage(room, { before, limit: limit - messages.length });
+      messages = [...page.messages, ...messages];
+      const first = page.messages[0];
+      if (!page.more || first === undefined || messages.length >= limit) return messages;
+      before = first.id;
+    }
+  }
+
+  /**
+   * One reply of `history`: at most `limit` messages before `before`, fewer when the
+   * server's byte bound cut it; `more` says older messages remain (ask again with
+   * `before` = the first id).
+   */
+  async historyPage(
+    room: string,
+    options: { before?: string; limit?: number } = {},
+  ): Promise<{ messages: ChatMessage[]; more: boolean }> {
     const { before, limit } = options;
-    const reply = await this.request({
+    const reply: HistoryMessage = await this.request({
       type: 'history',
       room,
       ...(before === undefined ? {} : { before }),
       ...(limit === undefined ? {} : { limit }),
     });
-    return reply.messages;
+    return { messages: reply.messages, more: reply.more === true };
   }
 
   /** Application-level ping; resolves with the round trip in milliseconds. */
@@ -338,6 +364,9 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
       case 'error':
         this.emitError(ChatError.fromReply(message));
         return;
+      case 'replay_more':
+        void this.continueReplay(message.room, message.last);
+        return;
       case 'welcome':
       case 'joined':
       case 'left':
@@ -347,6 +376,35 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
       case 'pong':
         // A reply whose request already timed out, or an unsolicited duplicate: nothing awaits it.
         return;
+    }
+  }
+
+  /**
+   * The server's replay of `room` stopped short (`replay_more`): continue it from where it
+   * stopped, as a join with `since`. The room's cursor is left alone (its messages keep
+   * arriving in order). A refusal for the room drops it; a rate limit or a failure is
+   * retried after a delay; a lost connection is left to the reconnect, which rejoins from
+   * the cursor.
+   */
+  private async continueReplay(room: string, last: string): Promise<void> {
+    const conn = this.conn;
+    if (conn === undefined || !this.joinedRooms.has(room)) return;
+    try {
+      await conn.request({ type: 'join', room, since: last });
+    } catch (raw) {
+      const err = asChatError(raw, 'replay continuation failed');
+      if (conn !== this.conn || !this.joinedRooms.has(room) || isConnectionFailure(err)) return;
+      if (ROOM_REFUSALS.has(err.code)) {
+        this.joinedRooms.delete(room);
+        this.cursors.delete(room);
+        this.emitError(new ChatError(err.code, `replay of ${room} refused: ${err.message}`));
+        return;
+      }
+      this.emitError(err);
+      const delay = err.retryAfterMs ?? this.o.reconnect.baseDelayMs;
+      this.o.clock.setTimeout(() => {
+        if (conn === this.conn) void this.continueReplay(room, this.cursors.get(room) ?? last);
+      }, delay);
     }
   }
 
