@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import type { Redis } from 'ioredis';
 import { REDIS_SETTINGS } from '@securechat/cluster';
+import { ChatClient, type MessageFrame } from '@securechat/sdk';
 import { ChatCluster, type InProcessNode } from '../support/chat-cluster';
 import { RedisServer } from '../support/redis-server';
 import { connect, type Frame, type TestClient } from '../support/ws-client';
@@ -244,5 +245,51 @@ describe('cost, not count: budgets, paged replays, bounded Redis @redis', functi
     expect(reader.closed).to.equal(undefined);
     expect(messages).to.have.length(1000);
     await reader.close();
+  });
+
+  it('the SDK rejoins a room whose gap is far larger than one replay, and gets all of it once, in order', async () => {
+    const node = await cluster.startNode('cost4', FAST);
+    const room = 'gap';
+    let writing: Promise<void> = Promise.resolve();
+    const client = new ChatClient({
+      url: `${node.url}/ws`,
+      origin: node.url.replace('ws:', 'http:'),
+      // Every reconnect waits until the gap is written: the rejoin must replay all of it.
+      getToken: async () => {
+        await writing;
+        return cluster.token('sdkreader');
+      },
+      reconnect: { baseDelayMs: 50, maxDelayMs: 200 },
+    });
+    const got: MessageFrame[] = [];
+    const closes: number[] = [];
+    client.on('message', (m) => got.push(m));
+    client.on('disconnect', (code) => closes.push(code));
+    try {
+      await client.connect();
+      await client.join(room);
+      const log = cluster.keys.roomLog(room);
+      writing = (async () => {
+        const text = 'g'.repeat(64_000);
+        for (let i = 0; i < 300; i += 50) {
+          const batch = cluster.admin.pipeline();
+          for (let j = 0; j < 50; j++)
+            batch.xadd(log, '*', 'from', 'filler', 'text', text, 'ts', String(Date.now()));
+          await batch.exec();
+        }
+      })();
+      client.dropConnection();
+      await writing;
+      // 19 MB: about five replays of REPLAY_MAX_BYTES, continued by the SDK.
+      await waitFor(() => got.length >= 300, { what: '300 messages', timeoutMs: 30_000 });
+      expect(got).to.have.length(300);
+      const ids = got.map((m) => m.id);
+      expect(new Set(ids).size).to.equal(300);
+      expect(closes, 'only the dropped connection closed').to.deep.equal([1006]);
+      expect(client.state).to.equal('ready');
+      await cluster.admin.del(log);
+    } finally {
+      await client.close();
+    }
   });
 });
