@@ -108,13 +108,15 @@ export class RequestHandler {
   private async join(session: Session, m: Msg<'join'>): Promise<void> {
     const access = roomAccess(m.room, session.user);
     if (!access.ok) return this.error(session, access.code, access.message, m.ref);
-    await this.deps.rooms.join(session, access.room, m.since, (members, truncated) => {
+    const answered = await this.deps.rooms.join(session, access.room, m.since, (members, truncated) => {
       this.reply(
         session,
         { type: 'joined', room: access.room, members, ...(truncated ? { history_truncated: true } : {}) },
         m.ref,
       );
     });
+    // A leave overtook the join: it is answered all the same, as what it came to.
+    if (!answered) this.error(session, 'forbidden', 'left the room before the join completed', m.ref);
   }
 
   private async leave(session: Session, m: Msg<'leave'>): Promise<void> {

@@ -58,10 +58,17 @@ export class Rooms {
    * Joins a session to a room: live frames are held back until the reply (and the
    * replay, with `since`) has been sent, so there is no hole and no duplicate between
    * the two. On failure the session is out of the room again and the error is thrown.
+   * Resolves false when `reply` was never called: the session left the room (or closed)
+   * before the join completed.
    */
-  async join(session: Session, room: string, since: string | undefined, reply: JoinReply): Promise<void> {
+  async join(session: Session, room: string, since: string | undefined, reply: JoinReply): Promise<boolean> {
     const { hub, broker, presence } = this.deps;
     session.beginJoin(room);
+    let answered = false;
+    const answer: JoinReply = (members, truncated) => {
+      answered = true;
+      reply(members, truncated);
+    };
     try {
       await this.withLock(room, async () => {
         const first = hub.join(room, session);
@@ -70,16 +77,17 @@ export class Rooms {
       await presence.join(room, session.user);
       const members = await presence.members(room);
       if (since === undefined) {
-        if (session.closed || !session.inRoom(room)) return;
-        reply(members, false);
+        if (session.closed || !session.inRoom(room)) return false;
+        answer(members, false);
         session.finishJoin(room);
-        return;
+        return true;
       }
       const replay = session.exclusive(() =>
-        this.replay(session, room, since, (truncated) => reply(members, truncated)),
+        this.replay(session, room, since, (truncated) => answer(members, truncated)),
       );
       if (replay === undefined) throw new TooManyReadsError();
       await replay;
+      return answered;
     } catch (err) {
       await this.leave(session, room);
       throw err;

@@ -93,4 +93,17 @@ describe('RequestHandler: requests against the parts, without a socket server', 
       .messages;
     expect(history.map((m) => m.text)).to.deep.equal(['psst']);
   });
+
+  it('answers a join that a leave overtook, instead of leaving it unanswered (found by fuzzing)', async () => {
+    const node = memoryNode();
+    const requests = handlerOn(node);
+    const { session: ann, connection } = session('ann');
+    node.hub.addSession(ann);
+    const join = requests.handle(ann, JSON.stringify({ type: 'join', room: 'r', since: '0-0', ref: 'j' }));
+    const leave = requests.handle(ann, JSON.stringify({ type: 'leave', room: 'r', ref: 'l' }));
+    await Promise.all([join, leave]);
+    expect(connection.frames().find((f) => f.ref === 'l')).to.include({ type: 'left' });
+    expect(connection.frames().find((f) => f.ref === 'j')).to.include({ type: 'error', code: 'forbidden' });
+    expect(ann.inRoom('r')).to.equal(false);
+  });
 });

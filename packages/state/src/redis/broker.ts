@@ -190,6 +190,8 @@ export class RedisBroker implements Broker {
   // Both reads are scripts that stop at a byte bound: Redis never builds a reply larger
   // than one page, whatever the room holds and whether or not the caller still waits.
   async history(room: string, bounds: PageBounds, before?: string): Promise<HistoryPage> {
+    // Nothing is before 0-0, and Redis refuses the exclusive end `(0-0` (found by fuzzing).
+    if (before !== undefined && /^0+-0+$/.test(before)) return { messages: [], more: false };
     const end = before === undefined ? '+' : `(${before}`;
     const [more, entries] = await guard(
       this.redis.chatHistory(
