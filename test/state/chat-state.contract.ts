@@ -110,7 +110,10 @@ export function chatStateContract(
       expect(await pair.b.broker.history('empty', page(10))).to.deep.equal({ messages: [], more: false });
       // Nothing is before 0-0 (Redis refuses the exclusive end `(0-0`: found by fuzzing).
       expect(await pair.b.broker.history('h', page(10), '0-0')).to.deep.equal({ messages: [], more: false });
-      expect(await pair.b.broker.history('h', page(10), '00-000')).to.deep.equal({ messages: [], more: false });
+      expect(await pair.b.broker.history('h', page(10), '00-000')).to.deep.equal({
+        messages: [],
+        more: false,
+      });
       expect(await pair.b.broker.replay('empty', '0-0', page(10))).to.deep.equal({
         messages: [],
         truncated: false,
