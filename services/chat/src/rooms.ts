@@ -136,8 +136,10 @@ export class Rooms {
       more = page.more;
     }
     if (session.closed || !session.inRoom(room)) return;
-    if (session.finishJoin(room, !more)) return;
-    session.sendText(frame({ type: 'replay_more', room, last: from }));
+    // (Another join of the room may have finished the in-flight phase already: what counts
+    // is whether the room is left behind.)
+    session.finishJoin(room, !more);
+    if (session.isBehind(room)) session.sendText(frame({ type: 'replay_more', room, last: from }));
   }
 
   /** Removes a session from a room locally, then presence and subscription as needed. */

@@ -228,6 +228,11 @@ export class Session {
     return true;
   }
 
+  /** Whether the room's live messages are withheld behind a replay that stopped short. */
+  isBehind(room: string): boolean {
+    return this.rooms.get(room)?.behind === true;
+  }
+
   /** Forgets the room; false when the session was not in it. */
   leaveRoom(room: string): boolean {
     return this.rooms.delete(room);

@@ -91,6 +91,20 @@ describe('Rooms: joins, leaves, fan-out and catch-up, without a socket server', 
     await waitFor(() => texts().at(-1) === 'after', { what: 'live delivery resumed' });
   });
 
+  it('two joins of one room with since: each message once, and no replay_more once caught up', async () => {
+    const node = memoryNode();
+    const rooms = roomsOn(node);
+    for (let i = 0; i < 3; i += 1) await node.state.broker.publishLimited('c', 'bob', `m${i}`, LIMITS);
+    const { session: alice, connection } = session('alice');
+    node.hub.addSession(alice);
+    await Promise.all([
+      rooms.join(alice, 'c', '0-0', () => undefined),
+      rooms.join(alice, 'c', '0-0', () => undefined),
+    ]);
+    expect(connection.ofType('message').map((m) => m.text)).to.deep.equal(['m0', 'm1', 'm2']);
+    expect(connection.ofType('replay_more')).to.deep.equal([]);
+  });
+
   it('reads no page while the socket has no room for it, and none once it closed', async () => {
     const node = memoryNode();
     let reads = 0;
