@@ -84,6 +84,36 @@ describe('sdk client requests', () => {
     expect(server.framesOf('history')[0]).to.include({ room: 'r', before: `${server.idMs}-11`, limit: 3 });
   });
 
+  it('continues history pages the server cut short, up to the limit', async () => {
+    const { server, client } = await connected();
+    for (let i = 1; i <= 12; i++) server.publish('r', 'bob', `m${i}`);
+    server.historyPage = 2;
+    const messages = await client.history('r', { limit: 5 });
+    expect(messages.map((m) => m.text)).to.deep.equal(['m8', 'm9', 'm10', 'm11', 'm12']);
+    expect(server.framesOf('history').map((f) => f['limit'])).to.deep.equal([5, 3, 1]);
+    const all = await client.history('r', { limit: 50 });
+    expect(all.map((m) => m.text)).to.deep.equal(Array.from({ length: 12 }, (_, i) => `m${i + 1}`));
+    expect(await client.historyPage('r', { limit: 3 })).to.deep.include({ more: true });
+  });
+
+  it('continues a replay the server stopped short (replay_more), each message once, in order', async () => {
+    const { server, client } = await connected();
+    for (let i = 1; i <= 10; i++) server.publish('big', 'bob', `m${i}`);
+    server.replayPage = 3;
+    const messages = record(client, 'message');
+    await client.join('big', { since: '0-0' });
+    await waitFor(() => messages.length === 10, { what: 'ten messages' });
+    expect(messages.map(([m]) => m.text)).to.deep.equal(Array.from({ length: 10 }, (_, i) => `m${i + 1}`));
+    const joins = server.framesOf('join');
+    expect(joins.map((f) => f['since'])).to.deep.equal([
+      '0-0',
+      `${server.idMs}-3`,
+      `${server.idMs}-6`,
+      `${server.idMs}-9`,
+    ]);
+    expect(client.lastMessageId('big')).to.equal(`${server.idMs}-10`);
+  });
+
   it('rejects with the error reply carrying its ref, with its code', async () => {
     const { server, client } = await connected();
     server.forbiddenRooms.add('secret');

@@ -91,6 +91,10 @@ export class FakeChatServer extends EventEmitter {
   readonly muted = new Set<string>();
   /** How many already-delivered messages a replay repeats before the ones after `since`. */
   replayOverlap = 0;
+  /** Messages one join replays before it answers `replay_more` (as a byte bound would). */
+  replayPage: number | undefined;
+  /** Messages one history reply carries at most, `more: true` when cut (as a byte bound would). */
+  historyPage: number | undefined;
   /** While true, replies are kept in `held` instead of sent. */
   holdReplies = false;
   private readonly held: { conn: FakeConnection; frame: Frame }[] = [];
@@ -257,7 +261,11 @@ export class FakeChatServer extends EventEmitter {
           const log = this.rooms.get(room) ?? [];
           const after = log.findIndex((m) => compareIds(m.id, since) > 0);
           const from = after === -1 ? log.length : Math.max(0, after - this.replayOverlap);
-          for (const m of log.slice(from)) this.send(conn, { type: 'message', ...m });
+          const page = log.slice(from, from + (this.replayPage ?? log.length));
+          for (const m of page) this.send(conn, { type: 'message', ...m });
+          const last = page.at(-1);
+          if (from + page.length < log.length && last !== undefined)
+            this.send(conn, { type: 'replay_more', room, last: last.id });
         }
         return;
       }
@@ -281,7 +289,9 @@ export class FakeChatServer extends EventEmitter {
         const before = f['before'];
         const limit = typeof f['limit'] === 'number' ? f['limit'] : 50;
         const upto = typeof before === 'string' ? log.filter((m) => compareIds(m.id, before) < 0) : log;
-        return this.reply(conn, { type: 'history', room, messages: upto.slice(-limit), ...ref });
+        const messages = upto.slice(-Math.min(limit, this.historyPage ?? limit));
+        const more = upto.length > messages.length;
+        return this.reply(conn, { type: 'history', room, messages, ...(more ? { more } : {}), ...ref });
       }
       case 'refresh_token': {
         const exp = base64urlJson(String(f['token']).split('.')[1])['exp'];

@@ -24,6 +24,14 @@ describe('sdk server message parser', () => {
       messages: [{ room: 'r', id: '1-0', from: 'ann', text: 'hi', ts: 5 }],
       ref: '5',
     },
+    {
+      type: 'history',
+      room: 'r',
+      messages: [{ room: 'r', id: '2-0', from: 'ann', text: 'hi', ts: 5 }],
+      more: true,
+      ref: '5b',
+    },
+    { type: 'replay_more', room: 'r', last: '1-0' },
     { type: 'token_refreshed', exp: 99, ref: '6' },
     { type: 'pong', ref: '7' },
     { type: 'pong' },
@@ -78,6 +86,8 @@ describe('sdk server message parser', () => {
       { type: 'error', code: 'rate_limited', message: 'm', retry_after_ms: 'soon' },
       { type: 'ack', id: '1-0', ref: 5 },
       { type: 'history', room: 'r', messages: [null] },
+      { type: 'history', room: 'r', messages: [], more: 'yes' },
+      { type: 'replay_more', room: 'r' },
       { type: 'token_refreshed', exp: Infinity },
       { type: 'welcome', user: 'ann', node: 'n1', session: 's1', max_message_bytes: '65536' },
     ];

@@ -1,5 +1,11 @@
 import { expect } from 'chai';
-import { INBOX_LIMITS, type ChatState, type StoredMessage, type UserEvent } from '@securechat/state';
+import {
+  INBOX_LIMITS,
+  messageCost,
+  type ChatState,
+  type StoredMessage,
+  type UserEvent,
+} from '@securechat/state';
 import { waitFor } from '../support/wait';
 
 export interface ChatStatePair {
@@ -12,6 +18,11 @@ export interface ChatStatePair {
 type Seen = { room: string; id: string | undefined; frame: string }[];
 
 /** Limits no test here reaches: for tests about fan-out and history, not the limit. */
+/** Page bounds no test here reaches, unless it is about them. */
+function page(limit: number, maxBytes = 64 * 1024 * 1024) {
+  return { limit, maxBytes };
+}
+
 const GENEROUS = { max: 1_000_000, windowMs: 60_000, blockAfterViolations: 1_000_000, blockDurationS: 60 };
 
 async function publish(state: ChatState, room: string, from: string, text: string): Promise<StoredMessage> {
@@ -92,32 +103,80 @@ export function chatStateContract(
       expect(third.refused?.retryAfterMs).to.be.within(1, 60_000);
       expect(third.refused?.violations).to.equal(1);
       await waitFor(() => seen.length === 2, { what: 'two frames' });
-      expect((await pair.a.broker.history('lim', 10)).map((m) => m.text)).to.deep.equal(['one', 'two']);
+      expect((await pair.a.broker.history('lim', page(10))).messages.map((m) => m.text)).to.deep.equal([
+        'one',
+        'two',
+      ]);
     });
 
     it('pages history and replays after an id', async () => {
       const ids: string[] = [];
       for (let i = 0; i < 5; i++) ids.push((await publish(pair.a, 'h', 'alice', `m${i}`)).id);
-      expect((await pair.b.broker.history('h', 2)).map((m) => m.text)).to.deep.equal(['m3', 'm4']);
-      expect((await pair.b.broker.history('h', 2, ids[3])).map((m) => m.text)).to.deep.equal(['m1', 'm2']);
-      const replay = await pair.b.broker.replay('h', ids[1] as string, 100);
+      const newest = await pair.b.broker.history('h', page(2));
+      expect(newest.messages.map((m) => m.text)).to.deep.equal(['m3', 'm4']);
+      expect(newest.more).to.equal(true);
+      const older = await pair.b.broker.history('h', page(2), ids[3]);
+      expect(older.messages.map((m) => m.text)).to.deep.equal(['m1', 'm2']);
+      expect((await pair.b.broker.history('h', page(2), ids[1])).more).to.equal(false);
+      expect((await pair.b.broker.history('h', page(5))).more).to.equal(false);
+      const replay = await pair.b.broker.replay('h', ids[1] as string, page(100));
       expect(replay.messages.map((m) => m.text)).to.deep.equal(['m2', 'm3', 'm4']);
       expect(replay.truncated).to.equal(false);
-      expect(await pair.b.broker.history('empty', 10)).to.deep.equal([]);
-      expect(await pair.b.broker.replay('empty', '0-0', 10)).to.deep.equal({
+      expect(replay.more).to.equal(false);
+      const first = await pair.b.broker.replay('h', '0-0', page(3));
+      expect(first.messages.map((m) => m.text)).to.deep.equal(['m0', 'm1', 'm2']);
+      expect(first.more).to.equal(true);
+      expect(await pair.b.broker.history('empty', page(10))).to.deep.equal({ messages: [], more: false });
+      // Nothing is before 0-0 (Redis refuses the exclusive end `(0-0`: found by fuzzing).
+      expect(await pair.b.broker.history('h', page(10), '0-0')).to.deep.equal({ messages: [], more: false });
+      expect(await pair.b.broker.history('h', page(10), '00-000')).to.deep.equal({
+        messages: [],
+        more: false,
+      });
+      expect(await pair.b.broker.replay('empty', '0-0', page(10))).to.deep.equal({
         messages: [],
         truncated: false,
+        more: false,
       });
+    });
+
+    it('bounds every page in bytes as well as in count, and always moves on by one message', async () => {
+      const texts = ['a'.repeat(1000), 'b'.repeat(1000), 'c'.repeat(3000), 'd'.repeat(1000), 'e'.repeat(100)];
+      const ids: string[] = [];
+      for (const t of texts) ids.push((await publish(pair.a, 'bytes', 'alice', t)).id);
+      const cost = (i: number) =>
+        messageCost({ room: 'bytes', from: 'alice', text: texts[i] as string, ts: 1 });
+      // Room for the two newest and a half: two of them, and more behind.
+      const newest = await pair.b.broker.history('bytes', page(10, cost(4) + cost(3) + 500));
+      expect(newest.messages.map((m) => m.id)).to.deep.equal([ids[3], ids[4]]);
+      expect(newest.more).to.equal(true);
+      // A message larger than the bound alone still comes, alone.
+      const big = await pair.b.broker.history('bytes', page(10, 10), ids[3]);
+      expect(big.messages.map((m) => m.id)).to.deep.equal([ids[2]]);
+      expect(big.more).to.equal(true);
+      const replay = await pair.b.broker.replay('bytes', '0-0', page(10, cost(0) + cost(1) + 100));
+      expect(replay.messages.map((m) => m.id)).to.deep.equal([ids[0], ids[1]]);
+      expect(replay.more).to.equal(true);
+      const rest = await pair.b.broker.replay('bytes', ids[1] as string, page(10, 10));
+      expect(rest.messages.map((m) => m.id)).to.deep.equal([ids[2]]);
+      const end = await pair.b.broker.replay('bytes', ids[2] as string, page(10));
+      expect(end.messages.map((m) => m.id)).to.deep.equal([ids[3], ids[4]]);
+      expect(end.more).to.equal(false);
+      // Characters JSON escapes count at the most they can take, so the bound holds on the wire.
+      const quoted = '"'.repeat(1000);
+      expect(messageCost({ room: 'r', from: 'a', text: quoted, ts: 1 })).to.be.at.least(
+        Buffer.byteLength(JSON.stringify(quoted)),
+      );
     });
 
     it('bounds the history and reports a replay that lost messages', async () => {
       const first = await publish(pair.a, 't', 'alice', 'first');
       for (let i = 0; i < pair.historyMaxLen * 3 + 200; i++) await publish(pair.a, 't', 'alice', `x${i}`);
-      const kept = await pair.a.broker.history('t', 100_000);
+      const kept = (await pair.a.broker.history('t', page(100_000))).messages;
       expect(kept.length).to.be.lessThan(pair.historyMaxLen * 3 + 201);
-      expect((await pair.a.broker.replay('t', first.id, 100_000)).truncated).to.equal(true);
+      expect((await pair.a.broker.replay('t', first.id, page(100_000))).truncated).to.equal(true);
       const last = kept[kept.length - 2] as { id: string };
-      expect((await pair.a.broker.replay('t', last.id, 10)).truncated).to.equal(false);
+      expect((await pair.a.broker.replay('t', last.id, page(10))).truncated).to.equal(false);
     });
 
     it('tracks presence across nodes with online and offline events', async () => {
@@ -171,11 +230,8 @@ export function chatStateContract(
       await dm(pair.b, 'ann', 'bob', 'three');
       await waitFor(() => users.length === 6, { what: "ann's two" });
       expect(users.slice(4).map((u) => u.user)).to.deep.equal(['ann', 'ann']);
-      expect((await pair.b.broker.history('dm:ann:bob', 10)).map((m) => m.text)).to.deep.equal([
-        'one "quoted"',
-        'two',
-        'three',
-      ]);
+      const page = await pair.b.broker.history('dm:ann:bob', { limit: 10, maxBytes: 1 << 20 });
+      expect(page.messages.map((m) => m.text)).to.deep.equal(['one "quoted"', 'two', 'three']);
     });
 
     it("lists a user's rooms and DMs newest activity first, with unread counts after the read marker", async () => {
@@ -293,7 +349,7 @@ export function chatStateContract(
       expect((await pair.b.broker.publishLimited('rl', 'erin', 'six', limits)).published?.from).to.equal(
         'erin',
       );
-      const stored = await pair.b.broker.history('rl', 10);
+      const stored = (await pair.b.broker.history('rl', page(10))).messages;
       expect(stored.map((m) => m.text)).to.deep.equal(['one', 'two', 'three', 'six']);
     });
   });

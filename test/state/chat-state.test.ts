@@ -31,6 +31,29 @@ chatStateContract(
   () => Promise.resolve(),
 );
 
+const GENEROUS = { max: 1_000_000, windowMs: 60_000, blockAfterViolations: 1_000_000, blockDurationS: 60 };
+const PAGE = { limit: 10_000, maxBytes: 64 * 1024 * 1024 };
+
+describe('memory chat state: history bounded by age', () => {
+  it('trims messages older than historyMaxAgeMs on the next message, and reports the loss', async () => {
+    let now = 1_000_000;
+    const cluster = new MemoryCluster(() => now);
+    const auth = createMemoryAuthState(authLimits(loadConfig({}, 'embedded')));
+    const state = createMemoryChatState(cluster, auth, { ...options('a'), historyMaxAgeMs: 1000 });
+    await state.broker.publishLimited('aged', 'alice', 'old', GENEROUS);
+    now += 500;
+    await state.broker.publishLimited('aged', 'alice', 'younger', GENEROUS);
+    now += 600; // the first is now 1100 ms old, the second 600 ms
+    await state.broker.publishLimited('aged', 'alice', 'new', GENEROUS);
+    const page = await state.broker.history('aged', PAGE);
+    expect(page.messages.map((m) => m.text)).to.deep.equal(['younger', 'new']);
+    expect((await state.broker.replay('aged', '0-0', PAGE)).truncated).to.equal(true);
+    expect((await state.broker.replay('aged', page.messages[0]?.id as string, PAGE)).truncated).to.equal(
+      false,
+    );
+  });
+});
+
 describe('redis-backed chat state @redis', () => {
   let server: RedisServer;
   let states: ChatState[] = [];
@@ -63,6 +86,43 @@ describe('redis-backed chat state @redis', () => {
       states = [];
     },
   );
+
+  it('bounds a room by age: old entries trimmed on the next message, an idle room expires whole', async () => {
+    const prefix = uniquePrefix();
+    const keys = keySchema(prefix);
+    const redis = new Redis(server.url, { maxRetriesPerRequest: 1 });
+    const subscriber = new Redis(server.url);
+    const maxAgeMs = 300;
+    const state = createRedisChatState(
+      redis,
+      subscriber,
+      keys,
+      { ...options('a'), historyMaxLen: 100_000, historyMaxAgeMs: maxAgeMs },
+      logger,
+    );
+    const admin = new Redis(server.url);
+    try {
+      await state.broker.start();
+      // Trimming is approximate (whole radix nodes of 100 entries): 250 old ones, then one.
+      const batch: Promise<unknown>[] = [];
+      for (let i = 0; i < 250; i++)
+        batch.push(state.broker.publishLimited('aged', 'alice', `m${i}`, GENEROUS));
+      await Promise.all(batch);
+      const oldEnough = Date.now() + maxAgeMs + 50;
+      await waitFor(() => Date.now() > oldEnough, { what: 'the first messages to age', intervalMs: 50 });
+      await state.broker.publishLimited('aged', 'alice', 'new', GENEROUS);
+      const length = await admin.xlen(keys.roomLog('aged'));
+      expect(length).to.be.within(1, 101);
+      const ttl = await admin.pttl(keys.roomLog('aged'));
+      expect(ttl).to.be.within(1, maxAgeMs);
+      await waitFor(async () => (await admin.exists(keys.roomLog('aged'))) === 0, {
+        what: 'the idle room to expire',
+      });
+    } finally {
+      admin.disconnect();
+      await state.close();
+    }
+  });
 
   it("announces presence on the room's channel as `<state> <user>`, the frame left to each node", async () => {
     const prefix = uniquePrefix();

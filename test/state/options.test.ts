@@ -10,6 +10,7 @@ describe('state options from the configuration', () => {
     NODE_ID: 'chat-7',
     PRESENCE_TTL_S: '7',
     HISTORY_MAX_LEN: '20',
+    HISTORY_MAX_AGE_S: '3600',
     CONFIGURE_KEYSPACE_EVENTS: 'false',
     LOGIN_MAX_CONSECUTIVE_FAILURES: '4',
     LOGIN_MAX_FAILURES_PER_ADDRESS_PER_DAY: '40',
@@ -24,6 +25,7 @@ describe('state options from the configuration', () => {
       nodeId: 'chat-7',
       presenceTtlMs: 7000,
       historyMaxLen: 20,
+      historyMaxAgeMs: 3_600_000,
       configureKeyspaceEvents: false,
     };
     expect(chatStateOptions(loadConfig(env, 'chat'))).to.deep.equal(expected);

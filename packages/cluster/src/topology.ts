@@ -126,22 +126,28 @@ export function edgeOrigins(httpsPort: number): string[] {
  * What Redis must run with, as `redis.conf` directives:
  * - `appendonly yes`: a revocation or block written just before a crash survives it
  *   (Debian's default is `no`).
- * - `maxmemory-policy noeviction`: revocations, blocks and counters are never dropped to
- *   make room; a full Redis refuses writes instead.
+ * - `maxmemory 1gb` with `maxmemory-policy noeviction`: Redis's memory is bounded, and
+ *   revocations, blocks and counters are never dropped to make room; a full Redis refuses
+ *   writes instead. What grows with use is bounded otherwise: history by count and age
+ *   (HISTORY_MAX_LEN, HISTORY_MAX_AGE_S), replies by pages (PAGE_MAX_BYTES).
  * - `notify-keyspace-events E$gx`: keyevent notifications (`E`, the
  *   `__keyevent@<db>__:<event>` channels the chat nodes subscribe to) for string writes
  *   (`$`: SET of a block or revocation), generic commands (`g`: DEL, EXPIRE) and expiries
  *   (`x`), so that a change made with redis-cli alone reaches every node. The flags must
  *   match KEYSPACE_FLAGS in packages/state/src/redis/enforcement.ts.
- * - the pub/sub output buffer limit: a node's subscriber that falls behind a burst is
- *   disconnected by Redis past it (and resubscribes); the default 32mb/8mb/60 is raised.
+ * - the output buffer limits: a node's request-path connection (class `normal`, unlimited
+ *   by default) is cut past 64mb, or 32mb for 60 s, so no reply can grow without bound in
+ *   Redis (a node's reads are pages, 16 at a time: 4 MiB by default, far below); a node's
+ *   subscriber that falls behind a burst is disconnected past the pub/sub limit (and
+ *   resubscribes); its default 32mb/8mb/60 is raised.
  */
 export const REDIS_SETTINGS: readonly (readonly [name: string, value: string])[] = Object.freeze([
   ['appendonly', 'yes'],
   ['appendfsync', 'everysec'],
+  ['maxmemory', '1gb'],
   ['maxmemory-policy', 'noeviction'],
   ['notify-keyspace-events', KEYSPACE_FLAGS],
-  ['client-output-buffer-limit', 'pubsub 64mb 16mb 60'],
+  ['client-output-buffer-limit', 'normal 64mb 32mb 60 pubsub 64mb 16mb 60'],
 ]);
 
 /** REDIS_SETTINGS as redis-server command-line arguments. */

@@ -236,6 +236,16 @@ const CHAT = {
   maxHandshakesPerAddressPerMin: variable('MAX_HANDSHAKES_PER_ADDRESS_PER_MIN', int(1, 1_000_000, 120)),
   pingIntervalMs: variable('PING_INTERVAL_MS', int(100, 600_000, 25000)),
   historyMaxLen: variable('HISTORY_MAX_LEN', int(10, 10_000_000, 1000)),
+  /** Messages older than this are trimmed from a room's history; 0: no age bound. */
+  historyMaxAgeS: variable('HISTORY_MAX_AGE_S', int(0, 10 * 365 * 86400, 30 * 86400)),
+  /** The most bytes one history reply or one page of a replay carries (at least one message). */
+  pageMaxBytes: variable('PAGE_MAX_BYTES', int(4096, 64 * 1024 * 1024, 256 * 1024)),
+  /** The most bytes one join replays before it answers `replay_more` and waits to be continued. */
+  replayMaxBytes: variable('REPLAY_MAX_BYTES', int(4096, 1024 * 1024 * 1024, 4 * 1024 * 1024)),
+  /** Bytes per second a connection's requests may cost (its burst: 4 seconds' worth). */
+  connectionBytesPerS: variable('CONNECTION_BYTES_PER_S', int(1024, 1024 * 1024 * 1024, 1024 * 1024)),
+  /** Bytes per second all of one user's connections on a node may cost together (burst: 4 s). */
+  userBytesPerS: variable('USER_BYTES_PER_S', int(1024, 1024 * 1024 * 1024, 2 * 1024 * 1024)),
   maxBufferedBytes: variable('MAX_BUFFERED_BYTES', int(1024, 1024 * 1024 * 1024, 1024 * 1024)),
   presenceTtlS: variable('PRESENCE_TTL_S', int(2, 3600, 60)),
   revalidateIntervalMs: variable('REVALIDATE_INTERVAL_MS', int(100, 3_600_000, 60000)),

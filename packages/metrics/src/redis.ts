@@ -14,6 +14,7 @@ export const REDIS_OPS = [
   // Lua scripts of packages/state/lua (a test checks that each has its name here)
   'acquire_connection',
   'create_user',
+  'history',
   'inbox_read',
   'inbox_remember',
   'login_account',
@@ -74,6 +75,7 @@ export const REDIS_OPS = [
   'xlen',
   'xrange',
   'xrevrange',
+  'xtrim',
   'zadd',
   'zcard',
   'zcount',

@@ -16,6 +16,7 @@ import { PresenceTracker } from './presence-tracker';
 import type {
   ClientMessage,
   ConversationItem,
+  HistoryMessage,
   JoinedMessage,
   MessageFrame,
   PresenceMessage,
@@ -271,19 +272,42 @@ export class ChatClientCore extends Emitter<ChatClientEvents> {
   }
 
   /**
-   * The `limit` messages before `before` (default: the newest), oldest first, shaped like
-   * `message` events. Page back with `before` = the first id of the last page. History
-   * does not go through the duplicate filter: it is for showing, not for resuming.
+   * The `limit` messages (default 50) before `before` (default: the newest), oldest first,
+   * shaped like `message` events. The server bounds each reply in bytes too; a reply cut
+   * short is continued here, page by page, until `limit` messages or the start of the
+   * room. Page back with `before` = the first id of the last page. History does not go
+   * through the duplicate filter: it is for showing, not for resuming.
    */
   async history(room: string, options: { before?: string; limit?: number } = {}): Promise<MessageFrame[]> {
+    const limit = options.limit ?? 50;
+    let before = options.before;
+    let messages: MessageFrame[] = [];
+    for (;;) {
+      const page = await this.historyPage(room, { before, limit: limit - messages.length });
+      messages = [...page.messages, ...messages];
+      const first = page.messages[0];
+      if (!page.more || first === undefined || messages.length >= limit) return messages;
+      before = first.id;
+    }
+  }
+
+  /**
+   * One reply of `history`: at most `limit` messages before `before`, fewer when the
+   * server's byte bound cut it; `more` says older messages remain (ask again with
+   * `before` = the first id).
+   */
+  async historyPage(
+    room: string,
+    options: { before?: string; limit?: number } = {},
+  ): Promise<{ messages: MessageFrame[]; more: boolean }> {
     const { before, limit } = options;
-    const reply = await this.request({
+    const reply: HistoryMessage = await this.request({
       type: 'history',
       room,
       ...(before === undefined ? {} : { before }),
       ...(limit === undefined ? {} : { limit }),
     });
-    return reply.messages.map((m) => ({ type: 'message', ...m }));
+    return { messages: reply.messages.map((m) => ({ type: 'message', ...m })), more: reply.more === true };
   }
 
   /** The user's rooms and DM conversations, newest activity first, with unread counts. */
@@ -563,6 +587,9 @@ export class ChatClientCore extends Emitter<ChatClientEvents> {
       case 'error':
         this.emitError(ChatError.fromReply(message));
         return;
+      case 'replay_more':
+        void this.continueReplay(message.room, message.last);
+        return;
       case 'welcome':
       case 'joined':
       case 'left':
@@ -573,6 +600,35 @@ export class ChatClientCore extends Emitter<ChatClientEvents> {
       case 'conversations':
         // A reply whose request already timed out, or an unsolicited duplicate: nothing awaits it.
         return;
+    }
+  }
+
+  /**
+   * The server's replay of `room` stopped short (`replay_more`): continue it from where it
+   * stopped, as a join with `since`. The room's cursor is left alone (its messages keep
+   * arriving in order). A refusal for the room drops it; a rate limit or a failure is
+   * retried after a delay; a lost connection is left to the reconnect, which rejoins from
+   * the cursor.
+   */
+  private async continueReplay(room: string, last: string): Promise<void> {
+    const conn = this.conn;
+    if (conn === undefined || !this.joinedRooms.has(room)) return;
+    try {
+      await conn.request({ type: 'join', room, since: last });
+    } catch (raw) {
+      const err = asChatError(raw, 'replay continuation failed');
+      if (conn !== this.conn || !this.joinedRooms.has(room) || isConnectionFailure(err)) return;
+      if (ROOM_REFUSALS.has(err.code)) {
+        this.joinedRooms.delete(room);
+        this.cursors.delete(room);
+        this.emitError(new ChatError(err.code, `replay of ${room} refused: ${err.message}`));
+        return;
+      }
+      this.emitError(err);
+      const delay = err.retryAfterMs ?? this.o.reconnect.baseDelayMs;
+      this.o.clock.setTimeout(() => {
+        if (conn === this.conn) void this.continueReplay(room, this.cursors.get(room) ?? last);
+      }, delay);
     }
   }
 

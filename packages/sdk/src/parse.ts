@@ -129,8 +129,13 @@ function known(o: Fields, type: string): ServerMessage | undefined {
       return { type, room: str(o, 'room'), user: str(o, 'user'), state: presenceState(o) };
     case 'history': {
       const room = str(o, 'room');
-      return withRef(o, { type, room, messages: historyMessages(o, room) });
+      const more = o['more'];
+      if (more !== undefined && typeof more !== 'boolean') throw new InvalidFrame('more must be a boolean');
+      const base = { type, room, messages: historyMessages(o, room) } as const;
+      return withRef(o, more === undefined ? base : { ...base, more });
     }
+    case 'replay_more':
+      return { type, room: str(o, 'room'), last: str(o, 'last') };
     case 'token_refreshed':
       return withRef(o, { type, exp: num(o, 'exp') });
     case 'pong':

@@ -164,7 +164,21 @@ export interface HistoryMessage {
   room: string;
   /** Oldest first. */
   messages: ChatMessage[];
+  /** Present and true when older messages remain (ask again with `before` = the first id). */
+  more?: boolean;
   ref?: string;
+}
+
+/**
+ * A replay stopped short of the newest message of `room` (it was bounded in bytes): the
+ * room's live messages are withheld until the client continues with `join` and
+ * `since: last`. The SDK does so by itself.
+ */
+export interface ReplayMoreMessage {
+  type: 'replay_more';
+  room: string;
+  /** The id of the last message the replay covered. */
+  last: string;
 }
 
 export interface TokenRefreshedMessage {
@@ -233,6 +247,7 @@ export type ServerMessage =
   | MessageFrame
   | PresenceMessage
   | HistoryMessage
+  | ReplayMoreMessage
   | TokenRefreshedMessage
   | PongMessage
   | ConversationsMessage

@@ -7,7 +7,8 @@
 -- ARGV[1] now = ts (unix ms), ARGV[2] window (ms), ARGV[3] max, ARGV[4] history max length,
 -- ARGV[5] from, ARGV[6] text, ARGV[7] frame head, ARGV[8] frame tail
 -- (the client frame is head .. id .. tail), ARGV[9] the room, ARGV[10] a tag after the id:
--- '' on a room's channel, ' <room>' on a user's channel (a user's DMs come from many rooms)
+-- '' on a room's channel, ' <room>' on a user's channel (a user's DMs come from many rooms),
+-- ARGV[11] history max age (ms; 0: no age bound)
 -- Publishes "<id><tag>\n<frame>" on each channel, moves the sender's read marker in the
 -- room to the message (nothing newer exists, so it never goes back) and returns {1, id},
 -- or {0, retry_after_ms} when refused.
@@ -36,6 +37,13 @@ if retry ~= 0 then
 end
 local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*',
   'from', ARGV[5], 'text', ARGV[6], 'ts', ARGV[1])
+-- History is bounded by age too: older entries go (approximately: whole radix nodes), and
+-- a room nobody writes to expires whole once its newest message is that old.
+local max_age = tonumber(ARGV[11])
+if max_age > 0 then
+  redis.call('XTRIM', KEYS[2], 'MINID', '~', tonumber(ARGV[1]) - max_age)
+  redis.call('PEXPIRE', KEYS[2], max_age)
+end
 redis.call('HSET', KEYS[3], ARGV[9], id)
 local payload = id .. ARGV[10] .. '\n' .. ARGV[7] .. id .. ARGV[8]
 for i = 4, #KEYS do

@@ -35,10 +35,56 @@ export type PublishOutcome =
   | { readonly published: StoredMessage; readonly refused?: undefined }
   | { readonly published?: undefined; readonly refused: RateRefusal };
 
+/**
+ * How much one read of a room's history may return: at most `limit` messages and at most
+ * `maxBytes` (by `messageCost`), but always at least one message when there is one, so
+ * that paging always moves on.
+ */
+export interface PageBounds {
+  readonly limit: number;
+  readonly maxBytes: number;
+}
+
+export interface HistoryPage {
+  /** Oldest first. */
+  readonly messages: StoredMessage[];
+  /** Older messages remain before the first one returned. */
+  readonly more: boolean;
+}
+
 export interface ReplayResult {
+  /** Oldest first. */
   readonly messages: StoredMessage[];
   /** Some messages after `since` were trimmed from the history: the client missed them. */
   readonly truncated: boolean;
+  /** Newer messages remain after the last one returned: read the next page from it. */
+  readonly more: boolean;
+}
+
+/** The fixed part of a message frame, beside its room name, from, text and ts. */
+const FRAME_OVERHEAD = 128;
+
+/**
+ * What a message costs to send, in bytes: an upper bound of its frame's size (every
+ * character JSON may escape counted as \uXXXX). history.lua and replay.lua compute the
+ * same from the stored fields, with `frameOverhead(room)`.
+ */
+export function messageCost(m: Pick<StoredMessage, 'room' | 'from' | 'text' | 'ts'>): number {
+  let size = frameOverhead(m.room);
+  for (const v of [m.from, m.text, String(m.ts)]) size += Buffer.byteLength(v) + 5 * escapes(v);
+  return size;
+}
+
+export function frameOverhead(room: string): number {
+  return FRAME_OVERHEAD + Buffer.byteLength(room);
+}
+
+// Control characters (with DEL, as Lua's %c), quote and backslash.
+// eslint-disable-next-line no-control-regex
+const ESCAPED = /[\x00-\x1f\x7f"\\]/g;
+
+function escapes(v: string): number {
+  return v.match(ESCAPED)?.length ?? 0;
 }
 
 /**
@@ -85,10 +131,10 @@ export interface Broker {
   /** Receives the user's own channel from now on; resolves once subscribed. */
   subscribeUser(user: string): Promise<void>;
   unsubscribeUser(user: string): Promise<void>;
-  /** Up to `limit` messages just before `before` (default: the newest), oldest first. */
-  history(room: string, limit: number, before?: string): Promise<StoredMessage[]>;
-  /** Every message after `since` (at most `limit`), oldest first. */
-  replay(room: string, since: string, limit: number): Promise<ReplayResult>;
+  /** One page of the messages just before `before` (default: the newest), oldest first. */
+  history(room: string, bounds: PageBounds, before?: string): Promise<HistoryPage>;
+  /** One page of the messages after `since`, oldest first; `more` says where to go on. */
+  replay(room: string, since: string, bounds: PageBounds): Promise<ReplayResult>;
   start(): Promise<void>;
   close(): Promise<void>;
 }

@@ -20,18 +20,24 @@ export interface ChatStateOptions {
   nodeId: string;
   presenceTtlMs: number;
   historyMaxLen: number;
+  /** Messages older than this are trimmed (0, the default: no age bound). */
+  historyMaxAgeMs?: number;
   /** Redis only: try CONFIG SET notify-keyspace-events when flags are missing (default true). */
   configureKeyspaceEvents?: boolean;
 }
 
 /** A chat node's state options from its configuration (`start:chat`, embedded mode, tests). */
 export function chatStateOptions(
-  config: Pick<ChatNodeConfig, 'nodeId' | 'presenceTtlS' | 'historyMaxLen' | 'configureKeyspaceEvents'>,
+  config: Pick<
+    ChatNodeConfig,
+    'nodeId' | 'presenceTtlS' | 'historyMaxLen' | 'historyMaxAgeS' | 'configureKeyspaceEvents'
+  >,
 ): ChatStateOptions {
   return {
     nodeId: config.nodeId,
     presenceTtlMs: config.presenceTtlS * 1000,
     historyMaxLen: config.historyMaxLen,
+    historyMaxAgeMs: config.historyMaxAgeS * 1000,
     configureKeyspaceEvents: config.configureKeyspaceEvents,
   };
 }
@@ -72,6 +78,7 @@ export function createRedisChatState(
       subscriber,
       keys,
       historyMaxLen: options.historyMaxLen,
+      historyMaxAgeMs: options.historyMaxAgeMs ?? 0,
       violations: new RedisViolationRecorder(redis, keys),
       logger,
     }),
@@ -143,7 +150,12 @@ export function createMemoryChatState(
   options: ChatStateOptions,
 ): ChatState {
   return {
-    broker: new MemoryBroker(cluster.bus, options.historyMaxLen, cluster.messageLimiter(auth.blocklist)),
+    broker: new MemoryBroker(
+      cluster.bus,
+      options.historyMaxLen,
+      cluster.messageLimiter(auth.blocklist),
+      options.historyMaxAgeMs ?? 0,
+    ),
     inbox: new MemoryInbox(cluster.bus),
     presence: new MemoryPresence(cluster.bus, cluster.presence, options.nodeId, options.presenceTtlMs),
     registry: cluster.registry(options.presenceTtlMs),

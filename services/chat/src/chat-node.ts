@@ -6,6 +6,7 @@ import type { ChatState, RateLimits } from '@securechat/state';
 import type { TokenVerifier } from '@securechat/tokens';
 import { Admission, type Admitted, type Refused } from './admission';
 import { Audit } from './audit';
+import { ReadSlots, UserBudgets } from './budget';
 import { CLOSE, HANDSHAKE } from './codes';
 import { WebSocketEdge, wsCloseReason, type Connection, type ConnectionEvents } from './connection';
 import { Enforcement } from './enforcement';
@@ -18,6 +19,12 @@ import { RequestHandler } from './requests';
 import { Rooms } from './rooms';
 import { Session } from './session';
 import { Users } from './users';
+
+/**
+ * Reads of history (pages of at most PAGE_MAX_BYTES) a node has in flight at once: what
+ * Redis may hold for the node's connection is bounded by their product (4 MiB by default).
+ */
+const READ_SLOTS = 16;
 
 export interface ChatNodeOptions {
   nodeId: string;
@@ -32,6 +39,13 @@ export interface ChatNodeOptions {
   pingIntervalMs: number;
   presenceTtlMs: number;
   historyMaxLen: number;
+  /** The most bytes one history reply or replay page carries (at least one message). */
+  pageMaxBytes: number;
+  /** The most bytes one join replays before `replay_more`. */
+  replayMaxBytes: number;
+  /** What a connection's requests, and all of a user's on this node, may cost per second. */
+  connectionBytesPerS: number;
+  userBytesPerS: number;
   rateLimits: RateLimits;
   /** Live sessions are rechecked against revocations and blocks this often. */
   revalidateIntervalMs: number;
@@ -67,6 +81,7 @@ export class ChatNode {
   private readonly liveness: Liveness;
   private readonly requests: RequestHandler;
   private readonly edge: WebSocketEdge;
+  private readonly userBudgets: UserBudgets;
   private draining = false;
 
   constructor(private readonly deps: ChatNodeDeps) {
@@ -76,11 +91,19 @@ export class ChatNode {
     metrics.observe({ connections: () => hub.sessions.size, rooms: () => hub.localRooms.size });
     this.audit = new Audit(logger, options.nodeId);
     this.admission = new Admission(options, state);
+    this.userBudgets = new UserBudgets(options.userBytesPerS);
+    // A page never takes more than half the slow-consumer bound, so a reader that drains
+    // is never closed for a page it was sent.
+    const pageMaxBytes = Math.min(options.pageMaxBytes, Math.floor(options.maxBufferedBytes / 2));
+    const reads = new ReadSlots(READ_SLOTS);
     this.rooms = new Rooms({
       hub,
       broker: state.broker,
       presence: state.presence,
       historyMaxLen: options.historyMaxLen,
+      pageMaxBytes,
+      replayMaxBytes: options.replayMaxBytes,
+      reads,
       logger,
       metrics,
     });
@@ -89,6 +112,8 @@ export class ChatNode {
       broker: state.broker,
       inbox: state.inbox,
       historyMaxLen: options.historyMaxLen,
+      pageMaxBytes,
+      reads,
       logger,
       metrics,
     });
@@ -118,6 +143,8 @@ export class ChatNode {
       revocations: state.revocations,
       verifier: deps.verifier,
       rateLimits: options.rateLimits,
+      pageMaxBytes,
+      reads,
       logger,
       metrics,
     });
@@ -210,6 +237,8 @@ export class ChatNode {
     const { session: id, claims, address } = admitted;
     const session = new Session(id, claims, address, connection, {
       maxBufferedBytes: options.maxBufferedBytes,
+      connectionBytesPerS: options.connectionBytesPerS,
+      userBudget: this.userBudgets.acquire(claims.sub),
       onSlow: (s) => this.enforcement.end(s, CLOSE.slowConsumer, 'slow_consumer'),
     });
     this.hub.addSession(session);
@@ -256,6 +285,7 @@ export class ChatNode {
     const rooms = session.release();
     if (rooms === undefined) return;
     this.hub.removeSession(session);
+    this.userBudgets.release(session.user);
     await Promise.all([
       this.rooms.leaveAll(session, rooms),
       this.admission.release({ session: session.id, address: session.address, user: session.user }),
@@ -293,6 +323,7 @@ export class ChatNode {
     this.audit.close();
     await this.drain(1000);
     await Promise.all([...this.hub.sessions].map((s) => this.released(s)));
+    this.userBudgets.close();
     this.edge.close();
   }
 }

@@ -20,6 +20,11 @@ export interface Connection {
   ping(): void;
   /** Bytes queued for this socket and not yet written to the network. */
   readonly bufferedAmount: number;
+  /**
+   * Resolves once the socket's own buffer is below its high-water mark (at once if it
+   * is), or the socket is gone: the pace at which a reader drains its output.
+   */
+  drained(): Promise<void>;
 }
 
 interface FrameOptions {
@@ -49,8 +54,17 @@ export function prepareTextFrame(payload: Buffer): PreparedFrame {
   return { payload, wire: parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts) };
 }
 
+/** The parts of the network socket under ws that pacing needs. */
+interface RawSocket {
+  readonly writableNeedDrain: boolean;
+  readonly destroyed: boolean;
+  once(event: 'drain' | 'close', listener: () => void): void;
+  off(event: 'drain' | 'close', listener: () => void): void;
+}
+
 export function wsConnection(socket: WebSocket, wire: WireTally = unused()): Connection {
   const sender = (socket as unknown as { _sender?: WsSender })._sender;
+  const raw = (socket as unknown as { _socket?: RawSocket })._socket;
   return {
     // binary: false sends the buffer as a text frame.
     send: (data) => {
@@ -74,6 +88,17 @@ export function wsConnection(socket: WebSocket, wire: WireTally = unused()): Con
     get bufferedAmount() {
       return socket.bufferedAmount;
     },
+    drained: () =>
+      new Promise<void>((resolve) => {
+        if (raw === undefined || raw.destroyed || !raw.writableNeedDrain) return resolve();
+        const done = () => {
+          raw.off('drain', done);
+          raw.off('close', done);
+          resolve();
+        };
+        raw.once('drain', done);
+        raw.once('close', done);
+      }),
   };
 }
 

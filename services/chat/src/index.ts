@@ -1,5 +1,6 @@
 export * from './admission';
 export * from './audit';
+export * from './budget';
 export * from './chat-node';
 export * from './codes';
 export * from './connection';

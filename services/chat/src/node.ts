@@ -21,6 +21,10 @@ export function chatOptions(config: ChatNodeConfig, listenPort: number): ChatNod
     pingIntervalMs: config.pingIntervalMs,
     presenceTtlMs: config.presenceTtlS * 1000,
     historyMaxLen: config.historyMaxLen,
+    pageMaxBytes: config.pageMaxBytes,
+    replayMaxBytes: config.replayMaxBytes,
+    connectionBytesPerS: config.connectionBytesPerS,
+    userBytesPerS: config.userBytesPerS,
     rateLimits: {
       max: config.rateLimitMax,
       windowMs: config.rateLimitWindowMs,

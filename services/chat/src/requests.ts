@@ -9,6 +9,7 @@ import {
 } from '@securechat/state';
 import { TokenError, type TokenVerifier } from '@securechat/tokens';
 import type { Audit } from './audit';
+import type { ReadSlots } from './budget';
 import type { ErrorCode } from './codes';
 import type { Enforcement } from './enforcement';
 import { noChatMetrics, type ChatMetrics } from './metrics';
@@ -20,7 +21,7 @@ import {
   roomAccess,
   type ClientMessage,
 } from './protocol';
-import type { Rooms } from './rooms';
+import { TooManyReadsError, type Rooms } from './rooms';
 import type { Session } from './session';
 
 type Msg<T extends ClientMessage['type']> = Extract<ClientMessage, { type: T }>;
@@ -35,6 +36,10 @@ export interface RequestDeps {
   revocations: RevocationStore;
   verifier: TokenVerifier;
   rateLimits: RateLimits;
+  /** The most bytes one history reply carries (at least one message). */
+  pageMaxBytes: number;
+  /** The node's reads of history in flight at once. */
+  reads: ReadSlots;
   logger: Logger;
   metrics?: ChatMetrics;
 }
@@ -59,6 +64,8 @@ export class RequestHandler {
 
   async handle(session: Session, text: string): Promise<void> {
     if (session.closed) return;
+    // Every frame costs its bytes, a bad one too; replies are charged as they are written.
+    session.charge(Buffer.byteLength(text));
     const parsed = parseClientMessage(text);
     if (!parsed.ok) {
       if (parsed.type === 'send' || parsed.type === 'dm') this.metrics.message(parsed.type, 'bad_request');
@@ -75,10 +82,23 @@ export class RequestHandler {
       this.error(session, 'rate_limited', 'too many requests', message.ref, { retry_after_ms: 1000 });
       return;
     }
+    // Every request by the bytes it caused. Reads of history (join, history) wait for the
+    // budget before each page; the others are refused while a byte budget is in debt.
+    const wait = message.type === 'join' || message.type === 'history' ? 0 : session.budgetWaitMs();
+    if (wait > 0) {
+      this.error(session, 'rate_limited', 'too many bytes requested', message.ref, { retry_after_ms: wait });
+      return;
+    }
     try {
       await this.dispatch(session, message);
     } catch (err) {
       if (message.type === 'send' || message.type === 'dm') this.metrics.message(message.type, 'error');
+      if (err instanceof TooManyReadsError) {
+        this.error(session, 'rate_limited', 'too many requests in progress', message.ref, {
+          retry_after_ms: 1000,
+        });
+        return;
+      }
       const unavailable = err instanceof StateUnavailableError;
       if (!unavailable)
         this.deps.logger.error('request failed', { type: message.type, session: session.id, err });
@@ -129,7 +149,7 @@ export class RequestHandler {
       .catch((err: unknown) =>
         this.deps.logger.warn('remembering a room failed', { room: access.room, err }),
       );
-    await this.deps.rooms.join(session, access.room, m.since, (members, truncated) => {
+    const answered = await this.deps.rooms.join(session, access.room, m.since, (members, truncated) => {
       this.reply(
         session,
         { type: 'joined', room: access.room, members, ...(truncated ? { history_truncated: true } : {}) },
@@ -137,6 +157,8 @@ export class RequestHandler {
       );
     });
     await remembering;
+    // A leave overtook the join: it is answered all the same, as what it came to.
+    if (!answered) this.error(session, 'forbidden', 'left the room before the join completed', m.ref);
   }
 
   private async leave(session: Session, m: Msg<'leave'>): Promise<void> {
@@ -230,8 +252,25 @@ export class RequestHandler {
   private async history(session: Session, m: Msg<'history'>): Promise<void> {
     const access = roomAccess(m.room, session.user);
     if (!access.ok) return this.error(session, access.code, access.message, m.ref);
-    const messages = await this.deps.broker.history(access.room, m.limit ?? HISTORY_DEFAULT_LIMIT, m.before);
-    this.reply(session, { type: 'history', room: access.room, messages }, m.ref);
+    const { broker, reads, pageMaxBytes } = this.deps;
+    const read = session.exclusive(async () => {
+      // Read only what the socket can take: a reader that does not drain costs Redis nothing.
+      if (!(await session.readyFor(pageMaxBytes))) return;
+      const page = await reads.run(() =>
+        broker.history(
+          access.room,
+          { limit: m.limit ?? HISTORY_DEFAULT_LIMIT, maxBytes: pageMaxBytes },
+          m.before,
+        ),
+      );
+      this.reply(
+        session,
+        { type: 'history', room: access.room, messages: page.messages, ...(page.more ? { more: true } : {}) },
+        m.ref,
+      );
+    });
+    if (read === undefined) throw new TooManyReadsError();
+    await read;
   }
 
   private async refreshToken(session: Session, m: Msg<'refresh_token'>): Promise<void> {

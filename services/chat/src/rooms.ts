@@ -1,14 +1,16 @@
 import { messageFrame, type Logger } from '@securechat/common';
 import type { Broker, Presence } from '@securechat/state';
 import { formatId, isAfter, parseId, type ParsedId } from '@securechat/state';
+import type { ReadSlots } from './budget';
 import type { Hub } from './hub';
 import { noChatMetrics, type ChatMetrics } from './metrics';
+import { frame } from './protocol';
 import type { Session } from './session';
 
 /**
- * How many messages a replay may return. Streams are trimmed approximately (whole radix
- * nodes of up to 100 entries), so a room can hold more than HISTORY_MAX_LEN: the limit
- * leaves room for all of it, so a resume never silently stops short of the newest.
+ * How many messages a catch-up after a resubscribe may read. Streams are trimmed
+ * approximately (whole radix nodes of up to 100 entries), so a room can hold more than
+ * HISTORY_MAX_LEN: the limit leaves room for all of it.
  */
 export function replayLimit(historyMaxLen: number): number {
   return historyMaxLen * 2 + 1000;
@@ -16,12 +18,20 @@ export function replayLimit(historyMaxLen: number): number {
 
 /** Reads of a room's stream after a resubscribe, 250 ms apart, doubling, at most 5 s. */
 const CATCH_UP_ATTEMPTS = 16;
+/** The most messages one page of a replay holds (its bytes are bounded too). */
+export const REPLAY_PAGE_COUNT = 500;
 
 export interface RoomsDeps {
   hub: Hub;
   broker: Broker;
   presence: Presence;
   historyMaxLen: number;
+  /** The most bytes one page of a replay may carry (at least one message). */
+  pageMaxBytes: number;
+  /** The most bytes one join replays before it answers `replay_more`. */
+  replayMaxBytes: number;
+  /** The node's reads of history in flight at once. */
+  reads: ReadSlots;
   logger: Logger;
   metrics?: ChatMetrics;
 }
@@ -59,10 +69,17 @@ export class Rooms {
    * Joins a session to a room: live frames are held back until the reply (and the
    * replay, with `since`) has been sent, so there is no hole and no duplicate between
    * the two. On failure the session is out of the room again and the error is thrown.
+   * Resolves false when `reply` was never called: the session left the room (or closed)
+   * before the join completed.
    */
-  async join(session: Session, room: string, since: string | undefined, reply: JoinReply): Promise<void> {
-    const { hub, broker, presence, historyMaxLen } = this.deps;
+  async join(session: Session, room: string, since: string | undefined, reply: JoinReply): Promise<boolean> {
+    const { hub, broker, presence } = this.deps;
     session.beginJoin(room);
+    let answered = false;
+    const answer: JoinReply = (members, truncated) => {
+      answered = true;
+      reply(members, truncated);
+    };
     try {
       await this.withLock(room, async () => {
         const first = hub.join(room, session);
@@ -70,25 +87,78 @@ export class Rooms {
       });
       await presence.join(room, session.user);
       const members = await presence.members(room);
-      let truncated = false;
-      let replay: { id: string; data: Buffer }[] = [];
-      if (since !== undefined) {
-        const result = await broker.replay(room, since, replayLimit(historyMaxLen));
-        truncated = result.truncated;
-        replay = result.messages.map((m) => ({ id: m.id, data: Buffer.from(messageFrame(m)) }));
-        this.metrics.replayed('join', replay.length);
+      if (since === undefined) {
+        if (session.closed || !session.inRoom(room)) return false;
+        answer(members, false);
+        const written = session.finishJoin(room);
+        if (written > 0) this.metrics.delivered(written);
+        this.metrics.joined();
+        return true;
       }
-      if (session.closed || !session.inRoom(room)) return;
-      reply(members, truncated);
-      let written = 0;
-      for (const m of replay) written += session.replayed(room, m.id, m.data);
-      written += session.finishJoin(room);
-      if (written > 0) this.metrics.delivered(written);
-      this.metrics.joined();
+      const replay = session.exclusive(() =>
+        this.replay(session, room, since, (truncated) => answer(members, truncated)),
+      );
+      if (replay === undefined) throw new TooManyReadsError();
+      await replay;
+      if (answered) this.metrics.joined();
+      return answered;
     } catch (err) {
       await this.exit(session, room);
       throw err;
     }
+  }
+
+  /**
+   * Writes the messages after `since` page by page, each page read only once the socket
+   * has room for it and its budgets are out of debt (the pace at which it drains), up to
+   * REPLAY_MAX_BYTES. A replay that stops short of the newest message says so with
+   * `replay_more` and its last id; the room stays behind until the client continues.
+   */
+  private async replay(
+    session: Session,
+    room: string,
+    since: string,
+    joined: (truncated: boolean) => void,
+  ): Promise<void> {
+    const { broker, pageMaxBytes, replayMaxBytes, reads } = this.deps;
+    let from = since;
+    let sent = 0;
+    let first = true;
+    let more = true;
+    let messages = 0;
+    let written = 0;
+    while (more && (first || sent < replayMaxBytes)) {
+      if (!(await session.readyFor(pageMaxBytes))) return;
+      let page;
+      try {
+        page = await reads.run(() =>
+          broker.replay(room, from, { limit: REPLAY_PAGE_COUNT, maxBytes: pageMaxBytes }),
+        );
+      } catch (err) {
+        // Before `joined` the join fails; after it, the client continues from what it got.
+        if (first) throw err;
+        this.deps.logger.warn('replay stopped', { room, session: session.id, err });
+        break;
+      }
+      if (session.closed || !session.inRoom(room)) return;
+      if (first) joined(page.truncated);
+      first = false;
+      for (const m of page.messages) {
+        const data = Buffer.from(messageFrame(m));
+        written += session.replayed(room, m.id, data);
+        sent += data.length;
+        from = m.id;
+      }
+      messages += page.messages.length;
+      more = page.more;
+    }
+    this.metrics.replayed('join', messages);
+    if (session.closed || !session.inRoom(room)) return;
+    // (Another join of the room may have finished the in-flight phase already: what counts
+    // is whether the room is left behind.)
+    written += session.finishJoin(room, !more);
+    if (written > 0) this.metrics.delivered(written);
+    if (session.isBehind(room)) session.sendText(frame({ type: 'replay_more', room, last: from }));
   }
 
   /** Removes a session from a room locally, then presence and subscription as needed. */
@@ -154,16 +224,24 @@ export class Rooms {
   private async catchUp(room: string, attempt = 0): Promise<void> {
     const last = this.lastIds.get(room);
     if (this.closed || last === undefined || !this.deps.hub.hasRoom(room)) return;
+    const { broker, pageMaxBytes, reads, historyMaxLen } = this.deps;
+    let from = formatId(last);
+    let count = 0;
     try {
-      const { messages } = await this.deps.broker.replay(
-        room,
-        formatId(last),
-        replayLimit(this.deps.historyMaxLen),
-      );
-      this.metrics.replayed('catchup', messages.length);
-      for (const m of messages) this.onFrame(room, m.id, Buffer.from(messageFrame(m)));
-      if (messages.length > 0)
-        this.deps.logger.info('caught up after resubscribe', { room, messages: messages.length });
+      // Page by page, like a replay: no read larger than a page, however long the gap.
+      for (let more = true; more && count < replayLimit(historyMaxLen) && this.deps.hub.hasRoom(room);) {
+        const page = await reads.run(() =>
+          broker.replay(room, from, { limit: REPLAY_PAGE_COUNT, maxBytes: pageMaxBytes }),
+        );
+        for (const m of page.messages) {
+          this.onFrame(room, m.id, Buffer.from(messageFrame(m)));
+          from = m.id;
+        }
+        count += page.messages.length;
+        more = page.more;
+      }
+      this.metrics.replayed('catchup', count);
+      if (count > 0) this.deps.logger.info('caught up after resubscribe', { room, messages: count });
     } catch (err) {
       if (attempt + 1 >= CATCH_UP_ATTEMPTS) {
         this.deps.logger.error('catch-up failed, giving up', { room, attempts: attempt + 1, err });
@@ -187,5 +265,13 @@ export class Rooms {
     this.closed = true;
     for (const timer of this.retries) clearTimeout(timer);
     this.retries.clear();
+  }
+}
+
+/** A session already has MAX_QUEUED_READS reads waiting: the request is refused. */
+export class TooManyReadsError extends Error {
+  constructor() {
+    super('too many reads in progress');
+    this.name = 'TooManyReadsError';
   }
 }

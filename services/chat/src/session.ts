@@ -1,6 +1,7 @@
 import type { AccessClaims } from '@securechat/tokens';
 import { isAfter, parseId, type ParsedId } from '@securechat/state';
 import { prepareTextFrame, type Connection, type PreparedFrame } from './connection';
+import { ByteBucket } from './budget';
 import type { CloseCode } from './codes';
 
 /**
@@ -14,11 +15,22 @@ export type SessionState = 'open' | 'closing' | 'released';
 /** Live frames that arrive for a room while its join is in flight. */
 interface Pending {
   frames: { id: ParsedId | undefined; frame: PreparedFrame }[];
+  bytes: number;
+  /** More arrived than the session may buffer: they were dropped, the replay must go on. */
+  overflowed: boolean;
 }
 
 interface Membership {
   pending: Pending | undefined;
+  /**
+   * A replay stopped short of the newest message (`replay_more`): live messages of the
+   * room are withheld until the client continues it, so the room still arrives in order.
+   */
+  behind: boolean;
 }
+
+/** Requests waiting for the session's one read slot beyond which new ones are refused. */
+const MAX_QUEUED_READS = 64;
 
 export interface SessionOptions {
   /** Output queued for the socket beyond which the session is a slow consumer. */
@@ -26,6 +38,10 @@ export interface SessionOptions {
   /** The per-session request budget (requests other than send and dm). */
   requestBurst?: number;
   requestsPerSecond?: number;
+  /** Bytes per second this connection's requests may cost (default: unbounded in effect). */
+  connectionBytesPerS?: number;
+  /** The budget shared by all of the user's sessions on this node. */
+  userBudget?: ByteBucket;
   /** Called once, when a write finds the socket's buffer over the bound. */
   onSlow: (session: Session) => void;
 }
@@ -49,6 +65,11 @@ export class Session {
   private refilledAt: number;
   private readonly requestBurst: number;
   private readonly requestsPerSecond: number;
+  /** What this connection's requests may cost, in bytes: its own budget and its user's. */
+  private readonly budgets: ByteBucket[];
+  /** Reads (history, replay) run one at a time per session; the tail of that queue. */
+  private readTail: Promise<unknown> = Promise.resolve();
+  private queuedReads = 0;
 
   constructor(
     readonly id: string,
@@ -62,6 +83,8 @@ export class Session {
     this.requestsPerSecond = options.requestsPerSecond ?? 50;
     this.tokens = this.requestBurst;
     this.refilledAt = Date.now();
+    this.budgets = [new ByteBucket(options.connectionBytesPerS ?? Number.MAX_SAFE_INTEGER / 8)];
+    if (options.userBudget !== undefined) this.budgets.push(options.userBudget);
   }
 
   get state(): SessionState {
@@ -130,6 +153,47 @@ export class Session {
     return true;
   }
 
+  // ---- cost -----------------------------------------------------------------------
+
+  /** Charges bytes this session's requests caused to its budgets (it may go into debt). */
+  charge(bytes: number): void {
+    for (const b of this.budgets) b.charge(bytes);
+  }
+
+  /** Milliseconds until no budget of the session is in debt; 0: requests are admitted. */
+  budgetWaitMs(): number {
+    return Math.max(...this.budgets.map((b) => b.waitMs()));
+  }
+
+  /**
+   * Runs a read (a history page, a replay) after the session's earlier reads: one at a
+   * time, so that a socket's requests cannot make the node fetch in parallel what the
+   * socket has not read. Undefined, with nothing run, when too many already wait.
+   */
+  exclusive<T>(work: () => Promise<T>): Promise<T> | undefined {
+    if (this.queuedReads >= MAX_QUEUED_READS) return undefined;
+    this.queuedReads += 1;
+    const run = this.readTail.then(work);
+    this.readTail = run.catch(() => undefined).finally(() => (this.queuedReads -= 1));
+    return run;
+  }
+
+  /**
+   * Waits until `bytes` more fit under the slow-consumer bound and the budgets are out of
+   * debt: before a read, so that output the socket could not take is never fetched and a
+   * slow reader costs Redis nothing. False when the session closed meanwhile.
+   */
+  async readyFor(bytes: number): Promise<boolean> {
+    if (this.closed) return false;
+    if (this.connection.bufferedAmount + bytes > this.options.maxBufferedBytes) {
+      await this.connection.drained();
+    }
+    for (let wait = this.budgetWaitMs(); wait > 0 && !this.closed; wait = this.budgetWaitMs()) {
+      await new Promise((resolve) => setTimeout(resolve, Math.min(wait, 1000)).unref());
+    }
+    return !this.closed;
+  }
+
   // ---- rooms ----------------------------------------------------------------------
 
   inRoom(room: string): boolean {
@@ -143,25 +207,35 @@ export class Session {
   /** Starts (or restarts) a join: live frames of the room are held until `finishJoin`. */
   beginJoin(room: string): void {
     const existing = this.rooms.get(room);
-    if (existing !== undefined) existing.pending ??= { frames: [] };
-    else this.rooms.set(room, { pending: { frames: [] } });
+    if (existing !== undefined) existing.pending ??= { frames: [], bytes: 0, overflowed: false };
+    else this.rooms.set(room, { pending: { frames: [], bytes: 0, overflowed: false }, behind: false });
   }
 
   /**
-   * Ends the in-flight phase: held-back live frames newer than the replay go out, in
-   * order. Returns how many of them were messages written (presence is not counted).
+   * Ends the in-flight phase. When the replay reached the newest message (`complete`) and
+   * no held frame was dropped, held-back live frames newer than the replay go out, in
+   * order, and live delivery resumes; otherwise the room stays behind until the client
+   * continues the replay. Returns how many held messages were written (presence is not
+   * counted).
    */
-  finishJoin(room: string): number {
+  finishJoin(room: string, complete = true): number {
     const membership = this.rooms.get(room);
     if (membership?.pending === undefined) return 0;
-    const { frames } = membership.pending;
+    const { frames, overflowed } = membership.pending;
     membership.pending = undefined;
+    membership.behind = !complete || overflowed;
+    if (membership.behind) return 0;
     let written = 0;
     for (const f of frames) {
       const n = this.deliver(room, f.id, f.frame);
       if (f.id !== undefined) written += n;
     }
     return written;
+  }
+
+  /** Whether the room's live messages are withheld behind a replay that stopped short. */
+  isBehind(room: string): boolean {
+    return this.rooms.get(room)?.behind === true;
   }
 
   /** Forgets the room (and its mark: a later join with `since` replays again); false when not in it. */
@@ -172,9 +246,12 @@ export class Session {
 
   // ---- output ---------------------------------------------------------------------
 
-  /** A reply or any other frame built for this session alone. */
+  /** A reply or any other frame built for this session alone; charged to its budgets. */
   sendText(text: string): void {
-    if (this.writable()) this.connection.send(Buffer.from(text));
+    if (!this.writable()) return;
+    const data = Buffer.from(text);
+    this.charge(data.length);
+    this.connection.send(data);
   }
 
   /** A prepared frame for this session alone (e.g. a `read` event built once per node). */
@@ -184,31 +261,47 @@ export class Session {
 
   /**
    * A fan-out frame for `room`: held back while the room's join is in flight. Returns 1
-   * when it was written to the socket, 0 otherwise (held, a duplicate, not writable), so
-   * that a fan-out counts its deliveries with additions.
+   * when it was written to the socket, 0 otherwise (held, withheld, a duplicate, not
+   * writable), so that a fan-out counts its deliveries with additions.
    */
   deliver(room: string, id: ParsedId | undefined, frame: PreparedFrame): number {
     const membership = this.rooms.get(room);
     if (membership === undefined) return 0;
-    if (membership.pending !== undefined) {
-      membership.pending.frames.push({ id, frame });
-      return 0;
-    }
+    if (this.held(membership, id, frame)) return 0;
     return this.write(room, id, frame);
   }
 
   /**
    * A DM from the user's own channel: it reaches the session whether or not it joined
-   * the DM room, held back like a fan-out frame while a join of that room is in flight.
-   * Returns 1 when written, like `deliver`.
+   * the DM room, held back (or withheld) like a fan-out frame while a join of that room
+   * is in flight or behind. Returns 1 when written, like `deliver`.
    */
   deliverDirect(room: string, id: ParsedId, frame: PreparedFrame): number {
     const membership = this.rooms.get(room);
-    if (membership?.pending !== undefined) {
-      membership.pending.frames.push({ id, frame });
-      return 0;
-    }
+    if (membership !== undefined && this.held(membership, id, frame)) return 0;
     return this.write(room, id, frame);
+  }
+
+  /**
+   * Whether a room's live frame stays out of the socket for now: held while a join is in
+   * flight (bounded like the socket's buffer: past it they are dropped and the replay must
+   * go on, the stream still has them), or withheld, for a message, while the room is
+   * behind a replay that stopped short (the client reads those from the stream).
+   */
+  private held(membership: Membership, id: ParsedId | undefined, frame: PreparedFrame): boolean {
+    const pending = membership.pending;
+    if (pending !== undefined) {
+      if (pending.overflowed) return true;
+      pending.bytes += frame.wire.length;
+      if (pending.bytes > this.options.maxBufferedBytes) {
+        pending.overflowed = true;
+        pending.frames = [];
+        return true;
+      }
+      pending.frames.push({ id, frame });
+      return true;
+    }
+    return id !== undefined && membership.behind;
   }
 
   /** Sends a replayed message and remembers it as the newest seen; 1 when written. */
@@ -217,11 +310,11 @@ export class Session {
     const parsed = parseId(id);
     if (!this.advance(room, parsed)) return 0;
     if (!this.writable()) return 0;
+    this.charge(data.length);
     this.connection.sendPrepared(prepareTextFrame(data));
     return 1;
   }
 
-  /** Writes a room's frame unless its message is at or before what the session already has. */
   /** Writes a room's frame unless the session already has its id; 1 when written. */
   private write(room: string, id: ParsedId | undefined, frame: PreparedFrame): number {
     if (id !== undefined && !this.advance(room, id)) return 0;

@@ -5,13 +5,18 @@ import { prepareTextFrame, type PreparedFrame } from './connection';
 import type { Hub } from './hub';
 import { noChatMetrics, type ChatMetrics } from './metrics';
 import { frame } from './protocol';
-import { replayLimit } from './rooms';
+import { REPLAY_PAGE_COUNT, replayLimit } from './rooms';
+import type { ReadSlots } from './budget';
 
 export interface UsersDeps {
   hub: Hub;
   broker: Broker;
   inbox: Inbox;
   historyMaxLen: number;
+  /** The largest page of a read of history (PAGE_MAX_BYTES, bounded by the socket buffer). */
+  pageMaxBytes: number;
+  /** The node's history reads in flight, shared with the rooms' replays. */
+  reads: ReadSlots;
   logger: Logger;
   /** Counts the DMs written to sockets; nothing by default. */
   metrics?: ChatMetrics;
@@ -131,22 +136,27 @@ export class Users {
    */
   private async catchUp(user: string, lostAtMs: number): Promise<void> {
     if (!this.counts.has(user)) return;
-    const { broker, inbox, historyMaxLen, logger } = this.deps;
+    const { broker, inbox, historyMaxLen, pageMaxBytes, reads, logger } = this.deps;
     try {
       const rooms = (await inbox.rooms(user)).filter((room) => dmRoomUsers(room) !== undefined);
       const floor = `${Math.max(0, lostAtMs - CATCH_UP_MARGIN_MS)}-0`;
       let caught = 0;
       for (const room of rooms) {
         const known = this.lastIds.get(user)?.get(room);
-        const { messages } = await broker.replay(
-          room,
-          known === undefined ? floor : formatId(known),
-          replayLimit(historyMaxLen),
-        );
-        for (const m of messages) {
-          this.onEvent(user, { kind: 'message', room, id: m.id, frame: Buffer.from(messageFrame(m)) });
+        let from = known === undefined ? floor : formatId(known);
+        // Page by page, like a room's catch-up: no read larger than a page, however long the gap.
+        for (let more = true, count = 0; more && count < replayLimit(historyMaxLen);) {
+          const page = await reads.run(() =>
+            broker.replay(room, from, { limit: REPLAY_PAGE_COUNT, maxBytes: pageMaxBytes }),
+          );
+          for (const m of page.messages) {
+            this.onEvent(user, { kind: 'message', room, id: m.id, frame: Buffer.from(messageFrame(m)) });
+            from = m.id;
+          }
+          count += page.messages.length;
+          caught += page.messages.length;
+          more = page.more;
         }
-        caught += messages.length;
       }
       if (caught > 0) logger.info('caught up DMs after resubscribe', { username: user, messages: caught });
     } catch (err) {

@@ -9,7 +9,7 @@ import {
   type ChatState,
 } from '@securechat/state';
 import type { AccessClaims } from '@securechat/tokens';
-import { Audit, Hub, Session, type Connection, type PreparedFrame } from '@securechat/chat';
+import { Audit, Hub, Session, type ByteBucket, type Connection, type PreparedFrame } from '@securechat/chat';
 import { memoryLogger } from '../../support/logs';
 
 /** A socket as the chat core sees it, recording everything written to it. */
@@ -19,13 +19,23 @@ export class FakeConnection implements Connection {
   pings = 0;
   terminated = false;
   bufferedAmount = 0;
+  /** When true, what is written stays in bufferedAmount until `drain()`: a reader that does not read. */
+  buffering = false;
+  private readonly drainWaiters: (() => void)[] = [];
+
+  /** Writers waiting for the socket to drain. */
+  get drainWaiting(): number {
+    return this.drainWaiters.length;
+  }
 
   send(data: Buffer): void {
     this.sent.push(data.toString());
+    if (this.buffering) this.bufferedAmount += data.length;
   }
 
   sendPrepared(frame: PreparedFrame): void {
     this.sent.push(frame.payload.toString());
+    if (this.buffering) this.bufferedAmount += frame.wire.length;
   }
 
   close(code: number, reason: string): void {
@@ -38,6 +48,18 @@ export class FakeConnection implements Connection {
 
   ping(): void {
     this.pings += 1;
+  }
+
+  /** Resolves at once while nothing is buffered, else when the test calls `drain()`. */
+  drained(): Promise<void> {
+    if (this.bufferedAmount === 0) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  /** The peer read everything: the buffer empties and waiting writers go on. */
+  drain(): void {
+    this.bufferedAmount = 0;
+    for (const w of this.drainWaiters.splice(0)) w();
   }
 
   /** Every frame written, parsed. */
@@ -64,6 +86,8 @@ export function session(
     claims?: AccessClaims;
     maxBufferedBytes?: number;
     onSlow?: (s: Session) => void;
+    connectionBytesPerS?: number;
+    userBudget?: ByteBucket;
   } = {},
 ): { session: Session; connection: FakeConnection } {
   const connection = options.connection ?? new FakeConnection();
@@ -71,6 +95,8 @@ export function session(
   const s = new Session(`s${sessionCounter}`, options.claims ?? claims(user), '192.0.2.1', connection, {
     maxBufferedBytes: options.maxBufferedBytes ?? 1024 * 1024,
     onSlow: options.onSlow ?? (() => undefined),
+    connectionBytesPerS: options.connectionBytesPerS,
+    userBudget: options.userBudget,
   });
   return { session: s, connection };
 }

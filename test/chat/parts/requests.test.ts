@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { generateSigningKey, TokenVerifier } from '@securechat/tokens';
-import { Enforcement, RequestHandler, Rooms } from '@securechat/chat';
+import { Enforcement, ReadSlots, RequestHandler, Rooms } from '@securechat/chat';
 import { waitFor } from '../../support/wait';
 import { memoryNode, session } from './fakes';
 
@@ -21,6 +21,9 @@ function handlerOn(
     broker: node.state.broker,
     presence: node.state.presence,
     historyMaxLen: 1000,
+    pageMaxBytes: 256 * 1024,
+    replayMaxBytes: 4 * 1024 * 1024,
+    reads: new ReadSlots(4),
     logger: node.log.logger,
   });
   return new RequestHandler({
@@ -32,6 +35,8 @@ function handlerOn(
     revocations: node.state.revocations,
     verifier: new TokenVerifier(new Map([[key.kid, key.publicKey]]), { issuer: 'i', audience: 'a' }),
     rateLimits,
+    pageMaxBytes: 256 * 1024,
+    reads: new ReadSlots(4),
     logger: node.log.logger,
   });
 }
@@ -85,7 +90,21 @@ describe('RequestHandler: requests against the parts, without a socket server', 
     await requests.handle(bob, JSON.stringify({ type: 'dm', to: 'bob', text: 'me', ref: '2' }));
     expect(connection.frames().find((f) => f.ref === '1')).to.include({ type: 'ack', room: 'dm:alice:bob' });
     expect(connection.frames().find((f) => f.ref === '2')).to.include({ type: 'error', code: 'bad_request' });
-    const history = await node.state.broker.history('dm:alice:bob', 10);
+    const history = (await node.state.broker.history('dm:alice:bob', { limit: 10, maxBytes: 65536 }))
+      .messages;
     expect(history.map((m) => m.text)).to.deep.equal(['psst']);
+  });
+
+  it('answers a join that a leave overtook, instead of leaving it unanswered (found by fuzzing)', async () => {
+    const node = memoryNode();
+    const requests = handlerOn(node);
+    const { session: ann, connection } = session('ann');
+    node.hub.addSession(ann);
+    const join = requests.handle(ann, JSON.stringify({ type: 'join', room: 'r', since: '0-0', ref: 'j' }));
+    const leave = requests.handle(ann, JSON.stringify({ type: 'leave', room: 'r', ref: 'l' }));
+    await Promise.all([join, leave]);
+    expect(connection.frames().find((f) => f.ref === 'l')).to.include({ type: 'left' });
+    expect(connection.frames().find((f) => f.ref === 'j')).to.include({ type: 'error', code: 'forbidden' });
+    expect(ann.inRoom('r')).to.equal(false);
   });
 });

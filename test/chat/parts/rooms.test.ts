@@ -4,20 +4,27 @@ import {
   StateUnavailableError,
   type Broker,
   type FrameHandler,
+  type PageBounds,
   type ResubscribedHandler,
 } from '@securechat/state';
-import { Rooms } from '@securechat/chat';
+import { CLOSE, ReadSlots, Rooms } from '@securechat/chat';
 import { waitFor } from '../../support/wait';
 import { memoryNode, override, session } from './fakes';
 
 const LIMITS = { max: 1000, windowMs: 60_000, blockAfterViolations: 1000, blockDurationS: 60 };
 
-function roomsOn(node: ReturnType<typeof memoryNode>, broker: Broker = node.state.broker) {
+function roomsOn(
+  node: ReturnType<typeof memoryNode>,
+  broker: Broker = node.state.broker,
+  bounds = { pageMaxBytes: 256 * 1024, replayMaxBytes: 4 * 1024 * 1024 },
+) {
   return new Rooms({
     hub: node.hub,
     broker,
     presence: node.state.presence,
     historyMaxLen: 1000,
+    ...bounds,
+    reads: new ReadSlots(4),
     logger: node.log.logger,
   });
 }
@@ -61,6 +68,76 @@ describe('Rooms: joins, leaves, fan-out and catch-up, without a socket server', 
     await waitFor(() => connection.ofType('message').length >= 4, { what: 'four messages' });
     const types = connection.frames().map((f) => (f.type === 'message' ? f.text : f.type));
     expect(types.filter((t) => t !== 'presence')).to.deep.equal(['joined', 'm1', 'm2', 'm3', 'm4']);
+  });
+
+  it('replays in pages up to REPLAY_MAX_BYTES, says replay_more, withholds live messages until continued', async () => {
+    const node = memoryNode();
+    const rooms = roomsOn(node, node.state.broker, { pageMaxBytes: 2500, replayMaxBytes: 5000 });
+    const text = (i: number) => `${i}`.padEnd(1000, '.');
+    for (let i = 0; i < 12; i += 1) await node.state.broker.publishLimited('p', 'bob', text(i), LIMITS);
+    const { session: alice, connection } = session('alice');
+    node.hub.addSession(alice);
+    const texts = () => connection.ofType('message').map((m) => String(m.text).replace(/\.+$/, ''));
+    await rooms.join(alice, 'p', '0-0', () => alice.sendText('{"type":"joined"}'));
+    // Pages of two (2,500 bytes), until 5,000 bytes were sent: a page past it is not read.
+    expect(texts()).to.deep.equal(['0', '1', '2', '3', '4', '5']);
+    const more = connection.ofType('replay_more');
+    expect(more).to.have.length(1);
+    const last = String(connection.ofType('message')[5]?.id);
+    expect(more[0]).to.deep.equal({ type: 'replay_more', room: 'p', last });
+    // Behind: a live message is withheld (the stream has it), presence is not.
+    await node.state.broker.publishLimited('p', 'bob', 'live', LIMITS);
+    await waitFor(() => node.cluster.bus.logs.get('p')?.entries.length === 13, { what: 'stored' });
+    await new Promise((r) => setImmediate(r));
+    expect(texts()).to.have.length(6);
+    // Continued from `last`: the rest, the withheld live one included, and no more replay_more.
+    await rooms.join(alice, 'p', last, () => alice.sendText('{"type":"joined"}'));
+    expect(texts()).to.deep.equal([...Array.from({ length: 12 }, (_, i) => `${i}`), 'live']);
+    expect(connection.ofType('replay_more')).to.have.length(1, 'the second join caught up');
+    await node.state.broker.publishLimited('p', 'bob', 'after', LIMITS);
+    await waitFor(() => texts().at(-1) === 'after', { what: 'live delivery resumed' });
+  });
+
+  it('two joins of one room with since: each message once, and no replay_more once caught up', async () => {
+    const node = memoryNode();
+    const rooms = roomsOn(node);
+    for (let i = 0; i < 3; i += 1) await node.state.broker.publishLimited('c', 'bob', `m${i}`, LIMITS);
+    const { session: alice, connection } = session('alice');
+    node.hub.addSession(alice);
+    await Promise.all([
+      rooms.join(alice, 'c', '0-0', () => undefined),
+      rooms.join(alice, 'c', '0-0', () => undefined),
+    ]);
+    expect(connection.ofType('message').map((m) => m.text)).to.deep.equal(['m0', 'm1', 'm2']);
+    expect(connection.ofType('replay_more')).to.deep.equal([]);
+  });
+
+  it('reads no page while the socket has no room for it, and none once it closed', async () => {
+    const node = memoryNode();
+    let reads = 0;
+    const counting = override(node.state.broker, {
+      replay: (...args: Parameters<Broker['replay']>) => {
+        reads += 1;
+        return node.state.broker.replay(...args);
+      },
+    });
+    const rooms = roomsOn(node, counting, { pageMaxBytes: 2500, replayMaxBytes: 1_000_000 });
+    for (let i = 0; i < 10; i += 1)
+      await node.state.broker.publishLimited('q', 'bob', 'x'.repeat(1000), LIMITS);
+    const { session: alice, connection } = session('alice', { maxBufferedBytes: 4000 });
+    node.hub.addSession(alice);
+    connection.buffering = true; // a reader that reads only when the test says so
+    connection.bufferedAmount = 3000;
+    const joining = rooms.join(alice, 'q', '0-0', () => undefined);
+    await waitFor(() => connection.drainWaiting === 1, { what: 'the join waiting for room' });
+    expect(reads).to.equal(0, 'no read while the buffer is high');
+    connection.drain();
+    await waitFor(() => connection.drainWaiting === 1 && reads === 1, { what: 'one page, then a wait' });
+    expect(connection.ofType('message')).to.have.length(2);
+    alice.close(CLOSE.restart);
+    connection.drain();
+    await joining;
+    expect(reads).to.equal(1, 'nothing read for a closed session');
   });
 
   it('fans out across nodes sharing the cluster', async () => {
@@ -125,8 +202,8 @@ describe('Rooms: joins, leaves, fan-out and catch-up, without a socket server', 
       onResubscribed: (handler: ResubscribedHandler) => {
         resubscribed = handler;
       },
-      replay: (room: string, since: string, limit: number) => {
-        if (failures === 0) return node.state.broker.replay(room, since, limit);
+      replay: (room: string, since: string, bounds: PageBounds) => {
+        if (failures === 0) return node.state.broker.replay(room, since, bounds);
         failures -= 1;
         return Promise.reject(new StateUnavailableError(new Error('not ready yet')));
       },
@@ -156,6 +233,9 @@ describe('Rooms: joins, leaves, fan-out and catch-up, without a socket server', 
       broker: node.state.broker,
       presence: override(node.state.presence, { members: down }),
       historyMaxLen: 1000,
+      pageMaxBytes: 256 * 1024,
+      replayMaxBytes: 4 * 1024 * 1024,
+      reads: new ReadSlots(4),
       logger: node.log.logger,
     });
     const { session: alice } = session('alice');

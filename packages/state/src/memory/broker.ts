@@ -1,12 +1,15 @@
 import { messageFrame } from '@securechat/common';
-import type {
-  Broker,
-  FrameHandler,
-  PublishOutcome,
-  RateLimits,
-  ReplayResult,
-  StoredMessage,
-  UserEventHandler,
+import {
+  messageCost,
+  type Broker,
+  type FrameHandler,
+  type HistoryPage,
+  type PageBounds,
+  type PublishOutcome,
+  type RateLimits,
+  type ReplayResult,
+  type StoredMessage,
+  type UserEventHandler,
 } from '../chat-ports';
 import { directPayload, dispatchRoomPayload, dispatchUserPayload, messagePayload } from '../room-channel';
 import { compareIds } from '../stream-id';
@@ -99,6 +102,8 @@ export class MemoryBroker implements Broker {
     private readonly bus: MemoryBus,
     private readonly historyMaxLen: number,
     private readonly limiter: MemoryMessageLimiter,
+    /** 0: no age bound. */
+    private readonly historyMaxAgeMs = 0,
   ) {}
 
   /** The same steps as publish_limited.lua and rate_violation.lua, without Redis. */
@@ -150,8 +155,14 @@ export class MemoryBroker implements Broker {
     }
     const message: StoredMessage = { id: `${log.lastMs}-${log.seq}`, room, from, text, ts };
     log.entries.push(message);
-    if (log.entries.length > this.historyMaxLen) {
-      const dropped = log.entries.splice(0, log.entries.length - this.historyMaxLen);
+    // Bounded by count and by age, as publish_limited.lua does (there approximately).
+    let drop = Math.max(0, log.entries.length - this.historyMaxLen);
+    if (this.historyMaxAgeMs > 0) {
+      const oldest = ts - this.historyMaxAgeMs;
+      while (drop < log.entries.length && (log.entries[drop] as StoredMessage).ts < oldest) drop += 1;
+    }
+    if (drop > 0) {
+      const dropped = log.entries.splice(0, drop);
       log.maxDeleted = (dropped[dropped.length - 1] as StoredMessage).id;
     }
     this.bus.inbox(from).read.set(room, message.id);
@@ -187,19 +198,21 @@ export class MemoryBroker implements Broker {
     return Promise.resolve();
   }
 
-  history(room: string, limit: number, before?: string): Promise<StoredMessage[]> {
+  history(room: string, bounds: PageBounds, before?: string): Promise<HistoryPage> {
     const entries = this.bus.logs.get(room)?.entries ?? [];
     const older = before === undefined ? entries : entries.filter((m) => compareIds(m.id, before) < 0);
-    return Promise.resolve(older.slice(Math.max(0, older.length - limit)));
+    const page = takePage([...older].reverse(), bounds);
+    return Promise.resolve({ messages: page.messages.reverse(), more: page.more });
   }
 
-  replay(room: string, since: string, limit: number): Promise<ReplayResult> {
+  replay(room: string, since: string, bounds: PageBounds): Promise<ReplayResult> {
     const log = this.bus.logs.get(room);
-    if (log === undefined) return Promise.resolve({ messages: [], truncated: false });
-    return Promise.resolve({
-      messages: log.entries.filter((m) => compareIds(m.id, since) > 0).slice(0, limit),
-      truncated: compareIds(log.maxDeleted, since) > 0,
-    });
+    if (log === undefined) return Promise.resolve({ messages: [], truncated: false, more: false });
+    const page = takePage(
+      log.entries.filter((m) => compareIds(m.id, since) > 0),
+      bounds,
+    );
+    return Promise.resolve({ ...page, truncated: compareIds(log.maxDeleted, since) > 0 });
   }
 
   close(): Promise<void> {
@@ -207,4 +220,21 @@ export class MemoryBroker implements Broker {
     for (const user of [...this.users]) void this.unsubscribeUser(user);
     return Promise.resolve();
   }
+}
+
+/** The page history.lua and replay.lua return: `bounds`, and at least one message. */
+function takePage(
+  ordered: StoredMessage[],
+  bounds: PageBounds,
+): { messages: StoredMessage[]; more: boolean } {
+  const messages: StoredMessage[] = [];
+  let bytes = 0;
+  for (const m of ordered) {
+    if (messages.length >= bounds.limit) return { messages, more: true };
+    const size = messageCost(m);
+    if (messages.length > 0 && bytes + size > bounds.maxBytes) return { messages, more: true };
+    messages.push(m);
+    bytes += size;
+  }
+  return { messages, more: false };
 }

@@ -32,6 +32,7 @@ export const ROLE_SCRIPTS: Readonly<Record<'auth' | 'chat', readonly string[]>> 
   chat: [
     'publish_limited',
     'replay',
+    'history',
     'presence',
     'acquire_connection',
     'rate_violation',
@@ -108,6 +109,7 @@ export const ROLE_COMMANDS: Readonly<Record<'auth' | 'chat', readonly string[]>>
     'xlen',
     'xrange',
     'xrevrange',
+    'xtrim',
     'subscribe',
     'unsubscribe',
     // the metrics directory (`<prefix>nodes`, chatctl top)

@@ -1,14 +1,17 @@
 import type { Redis } from 'ioredis';
 import { messageFrameParts, type KeySchema, type Logger } from '@securechat/common';
-import type {
-  Broker,
-  FrameHandler,
-  PublishOutcome,
-  RateLimits,
-  ReplayResult,
-  ResubscribedHandler,
-  StoredMessage,
-  UserEventHandler,
+import {
+  frameOverhead,
+  type Broker,
+  type FrameHandler,
+  type HistoryPage,
+  type PageBounds,
+  type PublishOutcome,
+  type RateLimits,
+  type ReplayResult,
+  type ResubscribedHandler,
+  type StoredMessage,
+  type UserEventHandler,
 } from '../chat-ports';
 import { StateUnavailableError } from '../ports';
 import type { ViolationRecorder } from '../rate-limit';
@@ -16,8 +19,23 @@ import { directPayloadTag, dispatchRoomPayload, dispatchUserPayload } from '../r
 import { guard } from './errors';
 import { luaScript } from './lua';
 
+type Entry = [string, string[]];
+
 type BrokerClient = Redis & {
-  chatReplay(stream: string, since: string, count: number): Promise<[number, [string, string[]][]]>;
+  chatReplay(
+    stream: string,
+    since: string,
+    count: number,
+    maxBytes: number,
+    overhead: number,
+  ): Promise<[number, number, Entry[]]>;
+  chatHistory(
+    stream: string,
+    end: string,
+    count: number,
+    maxBytes: number,
+    overhead: number,
+  ): Promise<[number, Entry[]]>;
   chatPublishLimited(...keysAndArgs: (string | number)[]): Promise<(number | string)[]>;
 };
 
@@ -25,13 +43,14 @@ function defineScripts(redis: Redis): BrokerClient {
   const client = redis as BrokerClient;
   if (typeof client.chatPublishLimited !== 'function') {
     redis.defineCommand('chatReplay', { numberOfKeys: 1, lua: luaScript('replay') });
+    redis.defineCommand('chatHistory', { numberOfKeys: 1, lua: luaScript('history') });
     // No fixed number of keys: a room message has one channel, a DM two (numkeys goes first).
     redis.defineCommand('chatPublishLimited', { lua: luaScript('publish_limited') });
   }
   return client;
 }
 
-export function toMessage(room: string, entry: [string, string[]]): StoredMessage {
+export function toMessage(room: string, entry: Entry): StoredMessage {
   const [id, fields] = entry;
   const f: Record<string, string> = {};
   for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i] as string] = fields[i + 1] as string;
@@ -45,6 +64,8 @@ export interface RedisBrokerOptions {
   subscriber: Redis;
   keys: KeySchema;
   historyMaxLen: number;
+  /** Messages older than this are trimmed, and an idle room expires (0: no age bound). */
+  historyMaxAgeMs: number;
   /** Counts the messages publish_limited.lua refused (RedisViolationRecorder). */
   violations: ViolationRecorder;
   logger: Logger;
@@ -153,6 +174,7 @@ export class RedisBroker implements Broker {
         tail,
         room,
         direct === undefined ? '' : directPayloadTag(room),
+        this.options.historyMaxAgeMs,
       ),
     );
     if (Number(reply[0]) === 1) return { published: { id: String(reply[1]), room, from, text, ts } };
@@ -210,19 +232,39 @@ export class RedisBroker implements Broker {
     });
   }
 
-  async history(room: string, limit: number, before?: string): Promise<StoredMessage[]> {
+  // Both reads are scripts that stop at a byte bound: Redis never builds a reply larger
+  // than one page, whatever the room holds and whether or not the caller still waits.
+  async history(room: string, bounds: PageBounds, before?: string): Promise<HistoryPage> {
+    // Nothing is before 0-0, and Redis refuses the exclusive end `(0-0` (found by fuzzing).
+    if (before !== undefined && /^0+-0+$/.test(before)) return { messages: [], more: false };
     const end = before === undefined ? '+' : `(${before}`;
-    const entries = (await guard(
-      this.redis.xrevrange(this.options.keys.roomLog(room), end, '-', 'COUNT', limit),
-    )) as [string, string[]][];
-    return entries.reverse().map((e) => toMessage(room, e));
+    const [more, entries] = await guard(
+      this.redis.chatHistory(
+        this.options.keys.roomLog(room),
+        end,
+        bounds.limit,
+        bounds.maxBytes,
+        frameOverhead(room),
+      ),
+    );
+    return { messages: entries.reverse().map((e) => toMessage(room, e)), more: more === 1 };
   }
 
-  async replay(room: string, since: string, limit: number): Promise<ReplayResult> {
-    const [truncated, entries] = await guard(
-      this.redis.chatReplay(this.options.keys.roomLog(room), since, limit),
+  async replay(room: string, since: string, bounds: PageBounds): Promise<ReplayResult> {
+    const [truncated, more, entries] = await guard(
+      this.redis.chatReplay(
+        this.options.keys.roomLog(room),
+        since,
+        bounds.limit,
+        bounds.maxBytes,
+        frameOverhead(room),
+      ),
     );
-    return { messages: entries.map((e) => toMessage(room, e)), truncated: truncated === 1 };
+    return {
+      messages: entries.map((e) => toMessage(room, e)),
+      truncated: truncated === 1,
+      more: more === 1,
+    };
   }
 
   async close(): Promise<void> {
