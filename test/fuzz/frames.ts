@@ -95,6 +95,7 @@ export function requests(tokens: readonly string[]): fc.Arbitrary<Record<string,
     }),
     request('ping', {}),
     request('conversations', {}),
+    request('read', { room: maybeWrong(room), id: maybeWrong(messageId) }),
     fc.record({ type: fc.oneof(fc.string({ maxLength: 20 }), wrong), room }),
   );
 }
