@@ -37,6 +37,25 @@ export interface BenchOptions {
    */
   readonly metrics: boolean;
   readonly metricsScrapeMs: number;
+  /** Extra environment for our chat nodes (`--chat-env=NAME=value,...`), e.g. an admission setting. */
+  readonly chatEnv: Readonly<Record<string, string>>;
+  /** Set: run the reconnect storm instead of the rate steps (`--storm=N`). */
+  readonly storm: StormOptions | undefined;
+}
+
+/** The reconnect storm (`--storm=N`): see bench/README.md. */
+export interface StormOptions {
+  /** SDK clients, all on node A at first, in rooms of `roomSize`. */
+  readonly clients: number;
+  readonly roomSize: number;
+  /** From the kill -9 of A to its restart. */
+  readonly restartMs: number;
+  /** Messages per second the senders on B post, over all rooms. */
+  readonly ratePerS: number;
+  /** Give up waiting for every client to resume after this long. */
+  readonly timeoutMs: number;
+  /** Clients per load generator process (each holds one socket per client: the file limit). */
+  readonly clientsPerWorker: number;
 }
 
 const ALL_SYSTEMS: readonly SystemName[] = ['ours', 'socketio', 'relay'];
@@ -56,7 +75,15 @@ export const USAGE = `usage: npm run bench -- [options]   (every option also rea
   --chat-main=FILE        our chat node entry (default services/chat/dist/main.js)
   --chat-log-level=L      LOG_LEVEL of our chat nodes (default info)
   --metrics=on|off        our nodes' Prometheus metrics, scraped every 5 s (default on); off
-                          sets METRICS_PORT=off: run both to see what counting costs`;
+                          sets METRICS_PORT=off: run both to see what counting costs
+  --chat-env=K=V,...      extra environment for our chat nodes (e.g. MAX_PENDING_HANDSHAKES=0)
+reconnect storm (ours only; the rate steps are not run):
+  --storm=N               N SDK clients with the node list [A, B, C], all on A, rooms of --room-size;
+                          senders on B post throughout; kill -9 A, restart it; time to all resumed
+  --storm-restart-ms=MS   from the kill of A to its restart (default 3500)
+  --storm-rate=R          messages/s the senders post over all rooms (default 100)
+  --storm-timeout-seconds=S  give up waiting for every client after S (default 180)
+  --storm-clients-per-worker=N  clients per load generator process (default 5000)`;
 
 type Raw = Record<string, string | undefined>;
 
@@ -89,6 +116,12 @@ const KNOWN = new Set([
   'chat-main',
   'chat-log-level',
   'metrics',
+  'chat-env',
+  'storm',
+  'storm-restart-ms',
+  'storm-rate',
+  'storm-timeout-seconds',
+  'storm-clients-per-worker',
   'help',
 ]);
 
@@ -134,6 +167,25 @@ export function parseOptions(argv: readonly string[], env: Raw): BenchOptions | 
   if (metrics !== 'on' && metrics !== 'off') throw new Error(`--metrics is on or off, not "${metrics}"`);
   const seconds = (name: string, def: number, quickDef: number) =>
     Math.round(positiveNumber(raw, name, quick ? quickDef : def) * 1000);
+  const chatEnv: Record<string, string> = {};
+  for (const pair of (raw['chat-env'] ?? '').split(',').filter((p) => p.trim() !== '')) {
+    const match = /^\s*([A-Z][A-Z0-9_]*)=(.*)$/.exec(pair);
+    if (match === null) throw new Error(`--chat-env takes NAME=value pairs, not "${pair}"`);
+    chatEnv[match[1] as string] = (match[2] as string).trim();
+  }
+  let storm: StormOptions | undefined;
+  if (raw.storm !== undefined) {
+    const clients = positiveNumber(raw, 'storm', 5000, true);
+    if (clients % roomSize !== 0) throw new Error('--storm must be a multiple of --room-size');
+    storm = Object.freeze({
+      clients,
+      roomSize,
+      restartMs: positiveNumber(raw, 'storm-restart-ms', 3500, true),
+      ratePerS: positiveNumber(raw, 'storm-rate', 100),
+      timeoutMs: Math.round(positiveNumber(raw, 'storm-timeout-seconds', 180) * 1000),
+      clientsPerWorker: positiveNumber(raw, 'storm-clients-per-worker', 5000, true),
+    });
+  }
 
   return Object.freeze({
     quick,
@@ -158,5 +210,7 @@ export function parseOptions(argv: readonly string[], env: Raw): BenchOptions | 
     chatLogLevel: raw['chat-log-level'] ?? 'info',
     metrics: metrics === 'on',
     metricsScrapeMs: 5000,
+    chatEnv: Object.freeze(chatEnv),
+    storm,
   });
 }

@@ -72,8 +72,11 @@ export interface ChatClientEvents {
   read: [read: ReadEvent];
   /** A live connection closed (before any reconnect is scheduled). */
   disconnect: [code: number, reason: string];
-  /** A reconnect attempt is scheduled `delayMs` from now. */
-  reconnecting: [attempt: number, delayMs: number];
+  /**
+   * A reconnect attempt is scheduled `delayMs` from now; `cause` is why the previous
+   * attempt failed (none for the first attempt after a disconnect).
+   */
+  reconnecting: [attempt: number, delayMs: number, cause?: ChatError];
   /** Connected again with every room rejoined and its gap replayed. */
   reconnected: [info: ReconnectedInfo];
   /** The server accepted a token refreshed ahead of expiry. */
@@ -645,7 +648,7 @@ export class ChatClientCore extends Emitter<ChatClientEvents> {
     this.afterFailure(action, code, reason);
   }
 
-  private afterFailure(action: CloseAction, code: number, reason: string): void {
+  private afterFailure(action: CloseAction, code: number, reason: string, cause?: ChatError): void {
     if (action === 'stop' || !this.o.reconnect.enabled) {
       this.finish(code, reason);
       return;
@@ -658,7 +661,7 @@ export class ChatClientCore extends Emitter<ChatClientEvents> {
     this.attempt += 1;
     const delay = backoffDelay(this.attempt, this.o.reconnect, this.o.random);
     this.phase = 'reconnecting';
-    this.emit('reconnecting', this.attempt, delay);
+    this.emit('reconnecting', this.attempt, delay, cause);
     this.reconnectTimer = this.o.clock.setTimeout(() => {
       this.reconnectTimer = undefined;
       void this.reconnectNow();
@@ -684,7 +687,7 @@ export class ChatClientCore extends Emitter<ChatClientEvents> {
             : 'reconnect_backoff';
       // A failed token callback is the app's to see (its session may be over: log in again).
       if (action === 'stop' || err.code === 'token_unavailable') this.emitError(err);
-      this.afterFailure(action, err.closeCode ?? 1006, err.closeReason ?? err.code);
+      this.afterFailure(action, err.closeCode ?? 1006, err.closeReason ?? err.code, err);
     }
   }
 

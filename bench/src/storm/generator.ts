@@ -1,0 +1,238 @@
+import { ChatClient, ChatError, Connection, systemClock, type MessageFrame } from '@securechat/sdk';
+import { loadSigningKey, TokenIssuer } from '@securechat/tokens';
+import { pool } from '../load/pool';
+import type { SetupResult, StormProgress, StormReport, StormRequest, StormSetup } from './protocol';
+
+interface Member {
+  readonly user: string;
+  readonly room: string;
+  readonly client: ChatClient;
+  /** Ids of the room's messages as the client emitted them, in order. */
+  readonly received: string[];
+  reconnectedAt?: number;
+  /** Acked messages of the room when it came back: resumed once it has them all. */
+  need?: number;
+  resumedAt?: number;
+  closed: boolean;
+}
+
+function bump(counts: Record<string, number>, key: string): void {
+  counts[key] = (counts[key] ?? 0) + 1;
+}
+
+function causeKey(err: ChatError): string {
+  return err.status !== undefined ? `${err.code} ${err.status}` : err.code;
+}
+
+const SENDER_TIMEOUT_MS = 30_000;
+
+/**
+ * One storm load generator process: SDK clients (the Node build, with the node list
+ * [A, B, C]) that all start on A, in rooms of ten, and one sender on B posting to their
+ * rooms. After the kill of A it records, per client, when it reconnected and when it had
+ * caught up with every message its room had acknowledged by then; at the end it checks
+ * that no acknowledged message is missing and none came twice.
+ */
+export class StormGenerator {
+  private members: Member[] = [];
+  private readonly rooms = new Map<string, Member[]>();
+  /** Ids the sender's sends were acknowledged with, per room. */
+  private readonly acked = new Map<string, string[]>();
+  private setupInfo: StormSetup | undefined;
+  private issuer: TokenIssuer | undefined;
+  private sender: Connection | undefined;
+  private sendTimer: NodeJS.Timeout | undefined;
+  private readonly sendErrors: Record<string, number> = {};
+  private killedAt: number | undefined;
+  private tokenRequests = 0;
+  private readonly failedAttempts: Record<string, number> = {};
+  private readonly landedOn: Record<string, number> = {};
+
+  async handle(request: StormRequest): Promise<unknown> {
+    switch (request.op) {
+      case 'setup':
+        return this.setup(request);
+      case 'join':
+        return this.join();
+      case 'send':
+        this.startSending(request.ratePerS);
+        return {};
+      case 'mark':
+        this.killedAt = request.killedAt;
+        this.tokenRequests = 0;
+        return {};
+      case 'progress':
+        return this.progress();
+      case 'stop_sending':
+        clearInterval(this.sendTimer);
+        this.sendTimer = undefined;
+        return {};
+      case 'verify':
+        return this.verify(request.deadlineMs);
+      case 'close':
+        await this.close();
+        return {};
+    }
+  }
+
+  private token(user: string): string {
+    if (this.issuer === undefined) throw new Error('not set up');
+    return this.issuer.issue(user).token;
+  }
+
+  private async setup(setup: StormSetup): Promise<SetupResult> {
+    this.setupInfo = setup;
+    this.issuer = new TokenIssuer(loadSigningKey(setup.keyFile), {
+      issuer: setup.issuer,
+      audience: setup.audience,
+      ttlS: setup.tokenTtlS,
+    });
+    this.members = setup.members.map(({ user, room }) => this.member(setup, user, room));
+    for (const m of this.members) {
+      const list = this.rooms.get(m.room) ?? [];
+      list.push(m);
+      this.rooms.set(m.room, list);
+      this.acked.set(m.room, []);
+    }
+    await pool(this.members, setup.concurrency, async (m) => {
+      await m.client.connect();
+    });
+    return { connected: this.members.length, tokenRequests: this.tokenRequests };
+  }
+
+  private member(setup: StormSetup, user: string, room: string): Member {
+    const client = new ChatClient({
+      url: setup.urls,
+      origin: setup.origin,
+      getToken: () => {
+        this.tokenRequests += 1;
+        return Promise.resolve(this.token(user));
+      },
+    });
+    const member: Member = { user, room, client, received: [], closed: false };
+    client.on('message', (m: MessageFrame) => {
+      member.received.push(m.id);
+      this.checkResumed(member);
+    });
+    client.on('reconnecting', (_attempt, _delay, cause) => {
+      if (this.killedAt !== undefined && cause !== undefined) bump(this.failedAttempts, causeKey(cause));
+    });
+    client.on('reconnected', (info) => {
+      if (this.killedAt === undefined || member.reconnectedAt !== undefined) return;
+      member.reconnectedAt = Date.now();
+      member.need = this.acked.get(room)?.length ?? 0;
+      bump(this.landedOn, info.welcome.node);
+      this.checkResumed(member);
+    });
+    client.on('close', () => {
+      member.closed = true;
+    });
+    // Errors are counted through `reconnecting`; an unheard `error` is dropped by the SDK.
+    client.on('error', () => undefined);
+    return member;
+  }
+
+  private checkResumed(m: Member): void {
+    if (m.resumedAt !== undefined || m.need === undefined) return;
+    if (m.received.length >= m.need) m.resumedAt = Date.now();
+  }
+
+  private async join(): Promise<{ joined: number }> {
+    const setup = this.setupInfo;
+    if (setup === undefined) throw new Error('not set up');
+    await pool(this.members, 64, async (m) => {
+      await m.client.join(m.room);
+    });
+    const sender = new Connection(
+      {
+        url: setup.senderUrl,
+        token: this.token(setup.sender),
+        tokenMethod: 'header',
+        origin: setup.origin,
+        ca: undefined,
+        rejectUnauthorized: undefined,
+        connectTimeoutMs: SENDER_TIMEOUT_MS,
+        requestTimeoutMs: SENDER_TIMEOUT_MS,
+        clock: systemClock,
+      },
+      { frame: () => undefined, invalid: () => undefined, closed: () => undefined },
+    );
+    await sender.opened;
+    this.sender = sender;
+    await pool([...this.rooms.keys()], 64, async (room) => {
+      await sender.request({ type: 'join', room });
+    });
+    return { joined: this.members.length };
+  }
+
+  /** Open loop: message n is due at start + n / rate, to the rooms in turn. */
+  private startSending(ratePerS: number): void {
+    const sender = this.sender;
+    if (sender === undefined) throw new Error('not joined');
+    const rooms = [...this.rooms.keys()];
+    const start = Date.now();
+    let sent = 0;
+    this.sendTimer = setInterval(() => {
+      const due = Math.floor(((Date.now() - start) / 1000) * ratePerS);
+      for (; sent < due; sent++) {
+        const room = rooms[sent % rooms.length] as string;
+        sender.request({ type: 'send', room, text: `storm ${sent}` }).then(
+          (ack) => this.acked.get(room)?.push(ack.id),
+          (err: unknown) => bump(this.sendErrors, err instanceof ChatError ? err.code : 'unknown'),
+        );
+      }
+    }, 10);
+  }
+
+  private progress(): StormProgress {
+    let reconnected = 0;
+    let resumed = 0;
+    let closed = 0;
+    for (const m of this.members) {
+      if (m.reconnectedAt !== undefined) reconnected += 1;
+      if (m.resumedAt !== undefined) resumed += 1;
+      if (m.closed) closed += 1;
+    }
+    return { members: this.members.length, reconnected, resumed, closed };
+  }
+
+  /** Waits (up to `deadlineMs`) for every member to hold its room's acked messages, then checks. */
+  private async verify(deadlineMs: number): Promise<StormReport> {
+    const until = Date.now() + deadlineMs;
+    const behind = () =>
+      this.members.some((m) => !m.closed && m.received.length < (this.acked.get(m.room)?.length ?? 0));
+    while (behind() && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+    const killedAt = this.killedAt ?? 0;
+    let missing = 0;
+    let doubled = 0;
+    let acked = 0;
+    let duplicatesDropped = 0;
+    for (const ids of this.acked.values()) acked += ids.length;
+    for (const m of this.members) {
+      const seen = new Set(m.received);
+      doubled += m.received.length - seen.size;
+      for (const id of this.acked.get(m.room) ?? []) if (!seen.has(id)) missing += 1;
+      duplicatesDropped += m.client.duplicatesDropped;
+    }
+    const since = (at: number | undefined) => (at === undefined ? [] : [at - killedAt]);
+    return {
+      ...this.progress(),
+      resumeMs: this.members.flatMap((m) => since(m.resumedAt)),
+      reconnectMs: this.members.flatMap((m) => since(m.reconnectedAt)),
+      tokenRequests: this.tokenRequests,
+      failedAttempts: this.failedAttempts,
+      landedOn: this.landedOn,
+      acked,
+      missing,
+      doubled,
+      duplicatesDropped,
+      sendErrors: this.sendErrors,
+    };
+  }
+
+  private async close(): Promise<void> {
+    clearInterval(this.sendTimer);
+    this.sender?.close(1000);
+    await Promise.all(this.members.map((m) => m.client.close()));
+  }
+}
