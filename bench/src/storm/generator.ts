@@ -25,6 +25,8 @@ function causeKey(err: ChatError): string {
 }
 
 const SENDER_TIMEOUT_MS = 30_000;
+/** Rooms per sender connection: its joins stay within a connection's request budget. */
+const ROOMS_PER_SENDER = 40;
 
 /**
  * One storm load generator process: SDK clients (the Node build, with the node list
@@ -40,7 +42,9 @@ export class StormGenerator {
   private readonly acked = new Map<string, string[]>();
   private setupInfo: StormSetup | undefined;
   private issuer: TokenIssuer | undefined;
-  private sender: Connection | undefined;
+  /** The sender connection of each room (one per ROOMS_PER_SENDER rooms). */
+  private readonly senders = new Map<string, Connection>();
+  private readonly senderConnections: Connection[] = [];
   private sendTimer: NodeJS.Timeout | undefined;
   private readonly sendErrors: Record<string, number> = {};
   private killedAt: number | undefined;
@@ -143,10 +147,27 @@ export class StormGenerator {
     await pool(this.members, 64, async (m) => {
       await m.client.join(m.room);
     });
+    const rooms = [...this.rooms.keys()];
+    const groups: string[][] = [];
+    for (let i = 0; i < rooms.length; i += ROOMS_PER_SENDER)
+      groups.push(rooms.slice(i, i + ROOMS_PER_SENDER));
+    await Promise.all(
+      groups.map(async (group, i) => {
+        const sender = await this.openSender(setup, `${setup.sender}x${i}`);
+        for (const room of group) {
+          await joinPaced(sender, room);
+          this.senders.set(room, sender);
+        }
+      }),
+    );
+    return { joined: this.members.length };
+  }
+
+  private async openSender(setup: StormSetup, user: string): Promise<Connection> {
     const sender = new Connection(
       {
         url: setup.senderUrl,
-        token: this.token(setup.sender),
+        token: this.token(user),
         tokenMethod: 'header',
         origin: setup.origin,
         ca: undefined,
@@ -157,25 +178,22 @@ export class StormGenerator {
       },
       { frame: () => undefined, invalid: () => undefined, closed: () => undefined },
     );
+    this.senderConnections.push(sender);
     await sender.opened;
-    this.sender = sender;
-    await pool([...this.rooms.keys()], 64, async (room) => {
-      await sender.request({ type: 'join', room });
-    });
-    return { joined: this.members.length };
+    return sender;
   }
 
   /** Open loop: message n is due at start + n / rate, to the rooms in turn. */
   private startSending(ratePerS: number): void {
-    const sender = this.sender;
-    if (sender === undefined) throw new Error('not joined');
-    const rooms = [...this.rooms.keys()];
+    const rooms = [...this.senders.keys()];
+    if (rooms.length === 0) throw new Error('not joined');
     const start = Date.now();
     let sent = 0;
     this.sendTimer = setInterval(() => {
       const due = Math.floor(((Date.now() - start) / 1000) * ratePerS);
       for (; sent < due; sent++) {
         const room = rooms[sent % rooms.length] as string;
+        const sender = this.senders.get(room) as Connection;
         sender.request({ type: 'send', room, text: `storm ${sent}` }).then(
           (ack) => this.acked.get(room)?.push(ack.id),
           (err: unknown) => bump(this.sendErrors, err instanceof ChatError ? err.code : 'unknown'),
@@ -232,7 +250,20 @@ export class StormGenerator {
 
   private async close(): Promise<void> {
     clearInterval(this.sendTimer);
-    this.sender?.close(1000);
+    for (const sender of this.senderConnections) sender.close(1000);
     await Promise.all(this.members.map((m) => m.client.close()));
+  }
+}
+
+/** Joins `room`, waiting out the connection's request budget when the node says so. */
+async function joinPaced(connection: Connection, room: string): Promise<void> {
+  for (;;) {
+    try {
+      await connection.request({ type: 'join', room });
+      return;
+    } catch (err) {
+      if (!(err instanceof ChatError) || err.code !== 'rate_limited') throw err;
+      await new Promise((resolve) => setTimeout(resolve, err.retryAfterMs ?? 1000));
+    }
   }
 }
