@@ -135,7 +135,10 @@ export class ChatClientCore extends Emitter<ChatClientEvents> {
   private readonly presence: PresenceTracker;
   private readonly queue: SendQueue;
   private attempt = 0;
-  private urlIndex = 0;
+  /** The URL of the latest attempt: a failover goes anywhere but there. */
+  private lastUrl: string | undefined;
+  /** The token of the latest attempt, reused while it has more than `refreshAheadMs` to live. */
+  private heldToken: { token: string; exp: number | undefined } | undefined;
   private connectedAt = 0;
   private tokenExp: number | undefined;
   private lastWelcome: WelcomeMessage | undefined;
@@ -399,10 +402,43 @@ export class ChatClientCore extends Emitter<ChatClientEvents> {
     return token;
   }
 
+  /**
+   * The first connection goes to the first URL. Every later attempt goes to a URL drawn
+   * at random from the others than the last one tried, so that the clients of a node that
+   * failed spread over every other node instead of all landing on "the next one".
+   */
   private nextUrl(): string {
-    const url = this.o.urls[this.urlIndex % this.o.urls.length] as string;
-    this.urlIndex += 1;
+    const { urls } = this.o;
+    const last = this.lastUrl;
+    const others = last === undefined ? [] : urls.filter((u) => u !== last);
+    let url: string;
+    if (last === undefined) url = urls[0] as string;
+    else if (others.length === 0) url = last;
+    else if (others.length === 1) url = others[0] as string;
+    else url = others[Math.min(others.length - 1, Math.floor(this.o.random() * others.length))] as string;
+    this.lastUrl = url;
     return url;
+  }
+
+  /**
+   * The token for a connection attempt: the one held while it has more than
+   * `refreshAheadMs` to live (a storm of retries must not become a storm of calls to the
+   * auth service), otherwise a new one from `getToken`. A token without a readable `exp`
+   * is never reused.
+   */
+  private async attemptToken(): Promise<string> {
+    const held = this.heldToken;
+    if (held?.exp !== undefined && held.exp * 1000 - this.o.clock.now() > this.o.refreshAheadMs) {
+      return held.token;
+    }
+    const token = await this.fetchToken();
+    this.heldToken = { token, exp: tokenExpiry(token) };
+    return token;
+  }
+
+  /** The server refused or ended the held token (401, token_expired): never offer it again. */
+  private dropToken(): void {
+    this.heldToken = undefined;
   }
 
   /** One connection attempt: token, handshake, welcome, rejoin of every room, DM catch-up. */
@@ -411,7 +447,7 @@ export class ChatClientCore extends Emitter<ChatClientEvents> {
     joined: JoinedMessage[];
     caughtUp: CaughtUpRoom[];
   }> {
-    const token = await this.fetchToken();
+    const token = await this.attemptToken();
     if (this.phase === 'closed') throw new ChatError('closed', 'the client is closed');
     const resuming = this.phase === 'reconnecting' && this.o.dmCatchUpLimit > 0;
     let conn: CoreConnection;
@@ -640,6 +676,7 @@ export class ChatClientCore extends Emitter<ChatClientEvents> {
     this.conn = undefined;
     this.clearRefresh();
     this.emit('disconnect', code, reason);
+    if (code === 1008) this.dropToken();
     // While connecting, the attempt in progress fails on its own and decides what next.
     if (this.phase !== 'ready') return;
     const action = closeAction(code, reason);
@@ -659,9 +696,14 @@ export class ChatClientCore extends Emitter<ChatClientEvents> {
       return;
     }
     this.attempt += 1;
-    const delay = backoffDelay(this.attempt, this.o.reconnect, this.o.random);
+    const jitter = backoffDelay(this.attempt, this.o.reconnect, this.o.random);
+    // A server that shed the attempt said when to come back: never sooner, and spread.
+    const hint = cause?.retryAfterMs;
+    const delay =
+      hint === undefined ? jitter : Math.max(hint, Math.min(this.o.reconnect.maxDelayMs, hint + jitter));
     this.phase = 'reconnecting';
-    this.emit('reconnecting', this.attempt, delay, cause);
+    if (cause === undefined) this.emit('reconnecting', this.attempt, delay);
+    else this.emit('reconnecting', this.attempt, delay, cause);
     this.reconnectTimer = this.o.clock.setTimeout(() => {
       this.reconnectTimer = undefined;
       void this.reconnectNow();
@@ -687,6 +729,8 @@ export class ChatClientCore extends Emitter<ChatClientEvents> {
             : 'reconnect_backoff';
       // A failed token callback is the app's to see (its session may be over: log in again).
       if (action === 'stop' || err.code === 'token_unavailable') this.emitError(err);
+      // The token was refused or ended: the next attempt asks getToken for a new one.
+      if (err.status === 401 || err.closeCode === 1008) this.dropToken();
       this.afterFailure(action, err.closeCode ?? 1006, err.closeReason ?? err.code, err);
     }
   }
@@ -724,6 +768,7 @@ export class ChatClientCore extends Emitter<ChatClientEvents> {
         );
       }
       const reply = await conn.request({ type: 'refresh_token', token });
+      this.heldToken = { token, exp };
       if (conn !== this.conn) return;
       this.emit('token_refreshed', reply.exp);
       this.scheduleRefresh(conn, token);
