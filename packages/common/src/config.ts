@@ -252,6 +252,11 @@ const CHAT = {
   configureKeyspaceEvents: variable('CONFIGURE_KEYSPACE_EVENTS', bool(true)),
   /** Whether a handshake may carry its token as `?token=` (the contract's third way). */
   allowQueryToken: variable('ALLOW_QUERY_TOKEN', bool(true)),
+  // Admission shedding (issue 15): a reconnect storm is refused early instead of queued.
+  /** Handshakes a node decides at once; more are refused at once with 503 `overloaded`. 0: no bound. */
+  maxPendingHandshakes: variable('MAX_PENDING_HANDSHAKES', int(0, 1_000_000, 256)),
+  /** The retry hint of a shed handshake (`retry_after_ms`; `Retry-After` in whole seconds, rounded up). */
+  handshakeRetryAfterMs: variable('HANDSHAKE_RETRY_AFTER_MS', int(100, 600_000, 1000)),
 };
 
 /** Variables that one mode requires and another may leave unset: see the mode types. */

@@ -30,6 +30,48 @@ export interface Refused {
 
 export type AdmissionResult = Admitted | Refused;
 
+/**
+ * The handshakes this node is deciding at once: from the upgrade request to the 101 (token
+ * verification, the Redis round trips of admission, the user's channel). In a reconnect
+ * storm, thousands arrive within a second; deciding them all at once only queues them
+ * past their clients' patience (they time out, retry, and the work is done again). Past
+ * `max`, a handshake is shed before any work: the node answers 503 `overloaded` with a
+ * retry hint, and the client comes back later, preferably to another node.
+ */
+export class HandshakeGate {
+  private pending = 0;
+  private shedSince = 0;
+
+  /** `max` 0: no bound. */
+  constructor(private readonly max: number) {}
+
+  /** Takes a slot for one handshake; false (nothing taken) when it must be shed. */
+  enter(): boolean {
+    if (this.max > 0 && this.pending >= this.max) {
+      this.shedSince += 1;
+      return false;
+    }
+    this.pending += 1;
+    return true;
+  }
+
+  /** Gives back the slot of a handshake that was decided (admitted, refused or failed). */
+  leave(): void {
+    if (this.pending > 0) this.pending -= 1;
+  }
+
+  get inProgress(): number {
+    return this.pending;
+  }
+
+  /** Handshakes shed since the last call (for a periodic log line). */
+  takeShed(): number {
+    const n = this.shedSince;
+    this.shedSince = 0;
+    return n;
+  }
+}
+
 const refused = (refusal: HandshakeRefusal, reason: string, user?: string): Refused => ({
   ok: false,
   refusal,

@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger, TrustList } from '@securechat/common';
 import type { ChatState, RateLimits } from '@securechat/state';
 import type { TokenVerifier } from '@securechat/tokens';
-import { Admission, type Admitted, type Refused } from './admission';
+import { Admission, HandshakeGate, type Admitted, type Refused } from './admission';
 import { Audit } from './audit';
 import { ReadSlots, UserBudgets } from './budget';
 import { CLOSE, HANDSHAKE } from './codes';
@@ -19,6 +19,9 @@ import { RequestHandler } from './requests';
 import { Rooms } from './rooms';
 import { Session } from './session';
 import { Users } from './users';
+
+/** A node that sheds handshakes says so in its log at most this often, with the count. */
+const SHED_LOG_INTERVAL_MS = 10_000;
 
 /**
  * Reads of history (pages of at most PAGE_MAX_BYTES) a node has in flight at once: what
@@ -36,6 +39,10 @@ export interface ChatNodeOptions {
   maxConnectionsPerUser: number;
   maxConnectionsPerAddress: number;
   maxHandshakesPerAddressPerMin: number;
+  /** Handshakes decided at once; more are shed with 503 `overloaded` (0: no bound). */
+  maxPendingHandshakes: number;
+  /** The retry hint a shed handshake gets. */
+  handshakeRetryAfterMs: number;
   pingIntervalMs: number;
   presenceTtlMs: number;
   historyMaxLen: number;
@@ -75,6 +82,8 @@ export class ChatNode {
   private readonly metrics: ChatMetrics;
   private readonly audit: Audit;
   private readonly admission: Admission;
+  private readonly gate: HandshakeGate;
+  private shedLoggedAt = 0;
   private readonly rooms: Rooms;
   private readonly users: Users;
   private readonly enforcement: Enforcement;
@@ -91,6 +100,7 @@ export class ChatNode {
     metrics.observe({ connections: () => hub.sessions.size, rooms: () => hub.localRooms.size });
     this.audit = new Audit(logger, options.nodeId);
     this.admission = new Admission(options, state);
+    this.gate = new HandshakeGate(options.maxPendingHandshakes);
     this.userBudgets = new UserBudgets(options.userBytesPerS);
     // A page never takes more than half the slow-consumer bound, so a reader that drains
     // is never closed for a page it was sent.
@@ -173,11 +183,36 @@ export class ChatNode {
       refuse(socket, HANDSHAKE.unavailable, { 'Retry-After': '1' });
       return;
     }
-    void this.upgrade(req, socket, head).catch((err: unknown) => {
-      this.deps.logger.error('handshake failed', { err });
-      this.metrics.handshake('error');
-      refuse(socket, HANDSHAKE.unavailable, { 'Retry-After': '1' });
-    });
+    // Shed before any work (token, Redis): the one cost of a shed handshake is this answer.
+    if (!this.gate.enter()) return this.shed(socket);
+    void this.upgrade(req, socket, head)
+      .catch((err: unknown) => {
+        this.deps.logger.error('handshake failed', { err });
+        this.metrics.handshake('error');
+        refuse(socket, HANDSHAKE.unavailable, { 'Retry-After': '1' });
+      })
+      .finally(() => this.gate.leave());
+  }
+
+  /** 503 `overloaded` with the retry hint; a warning now and then, not one per handshake. */
+  private shed(socket: Duplex): void {
+    const { handshakeRetryAfterMs: retryMs, maxPendingHandshakes } = this.deps.options;
+    this.metrics.handshake('overloaded');
+    refuse(
+      socket,
+      HANDSHAKE.overloaded,
+      { 'Retry-After': String(Math.ceil(retryMs / 1000)) },
+      { retry_after_ms: retryMs },
+    );
+    const now = Date.now();
+    if (now - this.shedLoggedAt >= SHED_LOG_INTERVAL_MS) {
+      this.shedLoggedAt = now;
+      this.deps.logger.warn('shedding handshakes', {
+        shed: this.gate.takeShed(),
+        pending: maxPendingHandshakes,
+        retryAfterMs: retryMs,
+      });
+    }
   }
 
   private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {

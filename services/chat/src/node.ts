@@ -18,6 +18,8 @@ export function chatOptions(config: ChatNodeConfig, listenPort: number): ChatNod
     maxConnectionsPerUser: config.maxConnectionsPerUser,
     maxConnectionsPerAddress: config.maxConnectionsPerAddress,
     maxHandshakesPerAddressPerMin: config.maxHandshakesPerAddressPerMin,
+    maxPendingHandshakes: config.maxPendingHandshakes,
+    handshakeRetryAfterMs: config.handshakeRetryAfterMs,
     pingIntervalMs: config.pingIntervalMs,
     presenceTtlMs: config.presenceTtlS * 1000,
     historyMaxLen: config.historyMaxLen,

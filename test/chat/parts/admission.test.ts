@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { MemoryCluster, StateUnavailableError } from '@securechat/state';
-import { Admission, HANDSHAKE, type AdmissionResult, type Verdict } from '@securechat/chat';
+import { Admission, HANDSHAKE, HandshakeGate, type AdmissionResult, type Verdict } from '@securechat/chat';
 import { claims, memoryNode, override } from './fakes';
 
 const OPTIONS = { maxConnectionsPerUser: 2, maxConnectionsPerAddress: 3, maxHandshakesPerAddressPerMin: 10 };
@@ -98,5 +98,31 @@ describe('Admission: who gets a socket, without a socket server', () => {
     const r = await registry.admit(ok('alice'), 's2');
     expect(r.ok === false && r.refusal).to.equal(HANDSHAKE.unavailable);
     expect(registry.connectionsFrom('192.0.2.7')).to.equal(0);
+  });
+});
+
+describe('HandshakeGate: how many handshakes a node decides at once', () => {
+  it('takes up to max slots, sheds beyond, and takes again once one is given back', () => {
+    const gate = new HandshakeGate(3);
+    expect([gate.enter(), gate.enter(), gate.enter()]).to.deep.equal([true, true, true]);
+    expect(gate.inProgress).to.equal(3);
+    expect([gate.enter(), gate.enter()], 'shed, nothing taken').to.deep.equal([false, false]);
+    expect(gate.inProgress).to.equal(3);
+    gate.leave();
+    expect(gate.enter()).to.equal(true);
+    expect(gate.enter()).to.equal(false);
+    expect(gate.takeShed(), 'shed since the last call').to.equal(3);
+    expect(gate.takeShed()).to.equal(0);
+  });
+
+  it('never goes below zero, and 0 means no bound', () => {
+    const gate = new HandshakeGate(1);
+    gate.leave();
+    expect(gate.inProgress).to.equal(0);
+    expect([gate.enter(), gate.enter()]).to.deep.equal([true, false]);
+    const unbounded = new HandshakeGate(0);
+    for (let i = 0; i < 10_000; i++) expect(unbounded.enter()).to.equal(true);
+    expect(unbounded.inProgress).to.equal(10_000);
+    expect(unbounded.takeShed()).to.equal(0);
   });
 });
