@@ -37,6 +37,8 @@ export interface BenchOptions {
    */
   readonly metrics: boolean;
   readonly metricsScrapeMs: number;
+  /** `--chat-cpu-prof=DIR`: our storm nodes write V8 CPU profiles there when they exit (A's first life is lost to its kill). */
+  readonly chatCpuProfDir: string | undefined;
   /** Extra environment for our chat nodes (`--chat-env=NAME=value,...`), e.g. an admission setting. */
   readonly chatEnv: Readonly<Record<string, string>>;
   /** Set: run the reconnect storm instead of the rate steps (`--storm=N`). */
@@ -76,14 +78,15 @@ export const USAGE = `usage: npm run bench -- [options]   (every option also rea
   --chat-log-level=L      LOG_LEVEL of our chat nodes (default info)
   --metrics=on|off        our nodes' Prometheus metrics, scraped every 5 s (default on); off
                           sets METRICS_PORT=off: run both to see what counting costs
-  --chat-env=K=V,...      extra environment for our chat nodes (e.g. MAX_PENDING_HANDSHAKES=0)
+  --chat-env=K=V,...      extra environment for our chat nodes (e.g. HANDSHAKE_MAX_WAIT_MS=0)
 reconnect storm (ours only; the rate steps are not run):
   --storm=N               N SDK clients with the node list [A, B, C], all on A, rooms of --room-size;
                           senders on B post throughout; kill -9 A, restart it; time to all resumed
   --storm-restart-ms=MS   from the kill of A to its restart (default 3500)
   --storm-rate=R          messages/s the senders post over all rooms (default 100)
   --storm-timeout-seconds=S  give up waiting for every client after S (default 180)
-  --storm-clients-per-worker=N  clients per load generator process (default 5000)`;
+  --storm-clients-per-worker=N  clients per load generator process (default 5000)
+  --chat-cpu-prof=DIR     the storm's nodes write V8 CPU profiles (--cpu-prof) to DIR on exit`;
 
 type Raw = Record<string, string | undefined>;
 
@@ -117,6 +120,7 @@ const KNOWN = new Set([
   'chat-log-level',
   'metrics',
   'chat-env',
+  'chat-cpu-prof',
   'storm',
   'storm-restart-ms',
   'storm-rate',
@@ -211,6 +215,7 @@ export function parseOptions(argv: readonly string[], env: Raw): BenchOptions | 
     metrics: metrics === 'on',
     metricsScrapeMs: 5000,
     chatEnv: Object.freeze(chatEnv),
+    chatCpuProfDir: raw['chat-cpu-prof'] === undefined ? undefined : resolve(raw['chat-cpu-prof']),
     storm,
   });
 }

@@ -44,9 +44,10 @@ function upgrade(
  * Admission shedding against real chat nodes and a real Redis. Handshakes are made to
  * wait deterministically by freezing redis-server (SIGSTOP): a handshake past the token
  * check then waits on its revocation lookup, so the node holds it as in progress, and
- * what arrives beyond MAX_PENDING_HANDSHAKES meanwhile is shed.
+ * since none completes the node's measured pace is nil, its bound is HANDSHAKE_MIN_PENDING,
+ * and what arrives beyond it meanwhile is shed.
  */
-describe('admission shedding: a burst of handshakes past MAX_PENDING_HANDSHAKES @redis', () => {
+describe('admission shedding: a burst of handshakes a node cannot decide in time @redis', () => {
   let redis: RedisServer;
   let cluster: ChatCluster;
   const nodes: ServiceProcess[] = [];
@@ -89,7 +90,7 @@ describe('admission shedding: a burst of handshakes past MAX_PENDING_HANDSHAKES 
     const node = await startChatNode({
       ...env,
       NODE_ID: 'shed-raw',
-      MAX_PENDING_HANDSHAKES: '2',
+      HANDSHAKE_MIN_PENDING: '2',
       HANDSHAKE_RETRY_AFTER_MS: '1500',
     });
     nodes.push(node);
@@ -132,7 +133,7 @@ describe('admission shedding: a burst of handshakes past MAX_PENDING_HANDSHAKES 
     const survivor = await startChatNode({
       ...env,
       NODE_ID: 'survivor',
-      MAX_PENDING_HANDSHAKES: '3',
+      HANDSHAKE_MIN_PENDING: '3',
       HANDSHAKE_RETRY_AFTER_MS: '300',
     });
     nodes.push(victim, survivor);

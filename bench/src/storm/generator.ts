@@ -20,8 +20,21 @@ function bump(counts: Record<string, number>, key: string): void {
   counts[key] = (counts[key] ?? 0) + 1;
 }
 
+/** A failed attempt's cause, coarsely: the code, and the status or the kind of network failure. */
 function causeKey(err: ChatError): string {
-  return err.status !== undefined ? `${err.code} ${err.status}` : err.code;
+  if (err.status !== undefined) return `${err.code} ${err.status}`;
+  if (err.code !== 'connect_failed') return err.code;
+  const m = err.message;
+  const kind = /welcome/.test(m)
+    ? 'no welcome in time'
+    : /ECONNREFUSED/.test(m)
+      ? 'refused'
+      : /ECONNRESET|socket hang up/.test(m)
+        ? 'reset'
+        : /timed out|timeout/i.test(m)
+          ? 'opening handshake timed out'
+          : 'other';
+  return `${err.code} (${kind})`;
 }
 
 const SENDER_TIMEOUT_MS = 30_000;

@@ -1,3 +1,4 @@
+import { cpus } from 'node:os';
 import type { StormResult } from './runner';
 
 const s = (ms: number | undefined) =>
@@ -10,6 +11,8 @@ const counts = (c: Record<string, number>) =>
 
 /** The storm's figures as a markdown table (stdout). */
 export function stormMarkdown(r: StormResult): string {
+  const c = r.cpuSeconds;
+  const cores = cpus().length;
   const rows: [string, string][] = [
     ['clients (all on A at first), rooms of', `${r.clients}, ${r.roomSize}`],
     [
@@ -36,6 +39,10 @@ export function stormMarkdown(r: StormResult): string {
     ['clients that gave up', String(r.gaveUp)],
     ['A restarted and ready after', s(r.restartedReadyMs)],
     ["node A's RSS per idle authenticated socket", `${r.idleKbPerSocket.toFixed(2)} KB`],
+    [
+      'CPU s from the kill to all resumed: nodes / Redis / load generators / whole machine (wall)',
+      `${c.nodes.toFixed(1)} / ${c.redis.toFixed(1)} / ${c.loadGenerators.toFixed(1)} / ${c.machine.toFixed(1)} (${c.wall.toFixed(1)} s on ${cores} cores)`,
+    ],
   ];
   return [
     `## Reconnect storm: ${r.clients} clients, kill -9 of A, restarted ${s(r.restartMs)} later`,

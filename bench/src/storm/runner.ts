@@ -51,6 +51,12 @@ export interface StormResult {
   sendErrors: Record<string, number>;
   /** Node A was up again (ready) this long after the kill. */
   restartedReadyMs: number;
+  /**
+   * CPU seconds spent from the kill until every client resumed (or the timeout): the
+   * nodes (A: its new process), Redis, the load generators, and the whole machine (other
+   * work on it included), beside the wall time, to tell who was the bottleneck.
+   */
+  cpuSeconds: { nodes: number; redis: number; loadGenerators: number; machine: number; wall: number };
 }
 
 async function handshakeCounts(metricsUrls: readonly string[]): Promise<HandshakeCounts> {
@@ -135,6 +141,13 @@ export async function runStorm(
         }),
         ports[index] as number,
         join(dir, `node-${'ABC'[index]}${generation > 0 ? `-${generation}` : ''}.log`),
+        options.chatCpuProfDir === undefined
+          ? []
+          : [
+              '--cpu-prof',
+              `--cpu-prof-dir=${options.chatCpuProfDir}`,
+              `--cpu-prof-name=node-${'ABC'[index]}-${generation}.cpuprofile`,
+            ],
       );
     nodes.push(...(await Promise.all([0, 1, 2].map((i) => start(i)))));
     const urls = ports.map((p) => `ws://127.0.0.1:${p}/ws`);
@@ -191,6 +204,15 @@ export async function runStorm(
     await delay(3000);
 
     const before = await handshakeCounts(metricsUrls.slice(1));
+    const cpuOf = (pids: number[]) => pids.reduce((n, pid) => n + stats.cpuMicros(pid), 0);
+    const survivorPids = nodes.slice(1).map((n) => n?.proc.pid as number);
+    const workerPids = workers.map((w) => w.pid);
+    const cpu0 = {
+      nodes: cpuOf(survivorPids),
+      redis: stats.cpuMicros(redis.pid),
+      loadGenerators: cpuOf(workerPids),
+      machine: stats.machineBusyMicros(),
+    };
     const killedAt = Date.now();
     await Promise.all(workers.map((w) => w.request({ op: 'mark', killedAt })));
     nodeA().proc.signal('SIGKILL');
@@ -230,6 +252,14 @@ export async function runStorm(
       await delay(100);
     }
     await restart;
+    const wall = (Date.now() - killedAt) / 1000;
+    const cpuSeconds = {
+      nodes: (cpuOf(survivorPids) - cpu0.nodes + stats.cpuMicros(nodeA().proc.pid as number)) / 1e6,
+      redis: (stats.cpuMicros(redis.pid) - cpu0.redis) / 1e6,
+      loadGenerators: (cpuOf(workerPids) - cpu0.loadGenerators) / 1e6,
+      machine: (stats.machineBusyMicros() - cpu0.machine) / 1e6,
+      wall,
+    };
     // Keep posting a little after the last resume: live delivery must go on too.
     await delay(2000);
     await Promise.all(workers.map((w) => w.request({ op: 'stop_sending' })));
@@ -288,6 +318,7 @@ export async function runStorm(
       duplicatesDropped: total((r) => r.duplicatesDropped),
       sendErrors,
       restartedReadyMs: restartedReadyMs ?? NaN,
+      cpuSeconds,
     };
   } finally {
     await Promise.all(workers.map((w) => w.stop()));

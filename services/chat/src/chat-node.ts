@@ -39,8 +39,10 @@ export interface ChatNodeOptions {
   maxConnectionsPerUser: number;
   maxConnectionsPerAddress: number;
   maxHandshakesPerAddressPerMin: number;
-  /** Handshakes decided at once; more are shed with 503 `overloaded` (0: no bound). */
-  maxPendingHandshakes: number;
+  /** The longest a handshake should wait to be decided; more are shed with 503 `overloaded` (0: never). */
+  handshakeMaxWaitMs: number;
+  /** Handshakes always decided at once, whatever the node's measured pace. */
+  handshakeMinPending: number;
   /** The retry hint a shed handshake gets. */
   handshakeRetryAfterMs: number;
   pingIntervalMs: number;
@@ -100,7 +102,10 @@ export class ChatNode {
     metrics.observe({ connections: () => hub.sessions.size, rooms: () => hub.localRooms.size });
     this.audit = new Audit(logger, options.nodeId);
     this.admission = new Admission(options, state);
-    this.gate = new HandshakeGate(options.maxPendingHandshakes);
+    this.gate = new HandshakeGate({
+      maxWaitMs: options.handshakeMaxWaitMs,
+      minPending: options.handshakeMinPending,
+    });
     this.userBudgets = new UserBudgets(options.userBytesPerS);
     // A page never takes more than half the slow-consumer bound, so a reader that drains
     // is never closed for a page it was sent.
@@ -196,7 +201,7 @@ export class ChatNode {
 
   /** 503 `overloaded` with the retry hint; a warning now and then, not one per handshake. */
   private shed(socket: Duplex): void {
-    const { handshakeRetryAfterMs: retryMs, maxPendingHandshakes } = this.deps.options;
+    const { handshakeRetryAfterMs: retryMs } = this.deps.options;
     this.metrics.handshake('overloaded');
     refuse(
       socket,
@@ -209,7 +214,8 @@ export class ChatNode {
       this.shedLoggedAt = now;
       this.deps.logger.warn('shedding handshakes', {
         shed: this.gate.takeShed(),
-        pending: maxPendingHandshakes,
+        pending: this.gate.inProgress,
+        perSecond: Math.round(this.gate.pace()),
         retryAfterMs: retryMs,
       });
     }

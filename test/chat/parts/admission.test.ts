@@ -102,27 +102,52 @@ describe('Admission: who gets a socket, without a socket server', () => {
 });
 
 describe('HandshakeGate: how many handshakes a node decides at once', () => {
-  it('takes up to max slots, sheds beyond, and takes again once one is given back', () => {
-    const gate = new HandshakeGate(3);
-    expect([gate.enter(), gate.enter(), gate.enter()]).to.deep.equal([true, true, true]);
-    expect(gate.inProgress).to.equal(3);
-    expect([gate.enter(), gate.enter()], 'shed, nothing taken').to.deep.equal([false, false]);
-    expect(gate.inProgress).to.equal(3);
-    gate.leave();
-    expect(gate.enter()).to.equal(true);
-    expect(gate.enter()).to.equal(false);
-    expect(gate.takeShed(), 'shed since the last call').to.equal(3);
-    expect(gate.takeShed()).to.equal(0);
+  /** A gate on a clock the test moves. */
+  function gate(maxWaitMs: number, minPending: number) {
+    const clock = { t: 1_000_000 };
+    return { clock, gate: new HandshakeGate({ maxWaitMs, minPending }, () => clock.t) };
+  }
+
+  it('takes minPending while its pace is unknown, sheds beyond, and takes again once one is decided', () => {
+    const { gate: g } = gate(2000, 3);
+    expect([g.enter(), g.enter(), g.enter()]).to.deep.equal([true, true, true]);
+    expect(g.inProgress).to.equal(3);
+    expect([g.enter(), g.enter()], 'shed, nothing taken').to.deep.equal([false, false]);
+    expect(g.inProgress).to.equal(3);
+    g.leave();
+    expect(g.enter()).to.equal(true);
+    expect(g.enter()).to.equal(false);
+    expect(g.takeShed(), 'shed since the last call').to.equal(3);
+    expect(g.takeShed()).to.equal(0);
   });
 
-  it('never goes below zero, and 0 means no bound', () => {
-    const gate = new HandshakeGate(1);
-    gate.leave();
-    expect(gate.inProgress).to.equal(0);
-    expect([gate.enter(), gate.enter()]).to.deep.equal([true, false]);
-    const unbounded = new HandshakeGate(0);
-    for (let i = 0; i < 10_000; i++) expect(unbounded.enter()).to.equal(true);
-    expect(unbounded.inProgress).to.equal(10_000);
-    expect(unbounded.takeShed()).to.equal(0);
+  it('takes as many as it decides in maxWaitMs at the pace of the last two seconds', () => {
+    const { gate: g, clock } = gate(2000, 10);
+    // 400 decided over one second: 400 per two seconds = 200/s, so 400 in 2 s.
+    for (let i = 0; i < 400; i++) {
+      expect(g.enter()).to.equal(true);
+      g.leave();
+      clock.t += 2.5;
+    }
+    expect(g.pace()).to.equal(200);
+    expect(g.bound()).to.equal(400);
+    for (let i = 0; i < 400; i++) expect(g.enter(), `handshake ${i}`).to.equal(true);
+    expect(g.enter(), 'the 401st would wait past maxWaitMs').to.equal(false);
+    // Two quiet seconds later the pace is forgotten: back to minPending (none free now).
+    clock.t += 2500;
+    expect(g.pace()).to.equal(0);
+    expect(g.bound()).to.equal(10);
+    expect(g.enter()).to.equal(false);
+  });
+
+  it('never goes below zero, and maxWaitMs 0 never sheds', () => {
+    const { gate: g } = gate(1000, 1);
+    g.leave();
+    expect(g.inProgress).to.equal(0);
+    expect([g.enter(), g.enter()]).to.deep.equal([true, false]);
+    const { gate: never } = gate(0, 1);
+    for (let i = 0; i < 10_000; i++) expect(never.enter()).to.equal(true);
+    expect(never.inProgress).to.equal(10_000);
+    expect(never.takeShed()).to.equal(0);
   });
 });
