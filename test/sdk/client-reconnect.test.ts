@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { expect } from 'chai';
-import type { ChatClient, MessageFrame } from '@securechat/sdk';
+import { AVOID_URL_MS, type ChatClient, type MessageFrame } from '@securechat/sdk';
 import { waitFor } from '../support/wait';
 import type { FakeChatServer, FakeConnection } from './fake-chat-server';
 import { Fixture, next, record, TokenSource } from './fixture';
@@ -252,23 +252,53 @@ describe('sdk client reconnect', () => {
     expect(server.handshakes.slice(5).map((h) => h.token)).to.deep.equal(short.issued);
   });
 
-  it('spreads a failover over the other URLs at random, never the one it just tried', async () => {
+  it('spreads a failover over the other URLs at random, passing over those that just failed', async () => {
     const s1 = await fx.server('fake-1');
     const s2 = await fx.server('fake-2');
     const s3 = await fx.server('fake-3');
-    // Draws alternate: the backoff's jitter, then the URL (0.9 of the two others: the second).
+    // Draws: the backoff's jitter, then the URL when more than one is left to choose from.
     const client = fx.client({
       url: [s1.url, s2.url, s3.url],
-      random: scripted([0.5, 0.9, 0.5, 0.1]),
+      random: scripted([0.5, 0.9, 0.5, 0.5, 0.1]),
       reconnect: { baseDelayMs: 5, maxDelayMs: 5 },
     });
     const first = await connect(client, s1);
     let reconnected = next(client, 'reconnected');
     first.ws.terminate();
-    expect((await reconnected)[0].welcome.node, 'others of fake-1: [fake-2, fake-3]').to.equal('fake-3');
+    expect((await reconnected)[0].welcome.node, '0.9 of [fake-2, fake-3]').to.equal('fake-3');
     reconnected = next(client, 'reconnected');
     s3.current?.ws.terminate();
-    expect((await reconnected)[0].welcome.node, 'others of fake-3: [fake-1, fake-2]').to.equal('fake-1');
+    expect(
+      (await reconnected)[0].welcome.node,
+      `fake-1 dropped us less than ${AVOID_URL_MS} ms ago: fake-2, without a draw`,
+    ).to.equal('fake-2');
+    reconnected = next(client, 'reconnected');
+    s2.current?.ws.terminate();
+    expect((await reconnected)[0].welcome.node, 'every other one failed lately: 0.1 of both').to.equal(
+      'fake-1',
+    );
+    expect(
+      [s1, s2, s3].map((s) => s.handshakes.length),
+      'no attempt went anywhere else',
+    ).to.deep.equal([2, 1, 1]);
+  });
+
+  it('after a failed attempt, tries the other nodes before that one again', async () => {
+    const s1 = await fx.server('fake-1');
+    const s2 = await fx.server('fake-2');
+    const s3 = await fx.server('fake-3');
+    const client = fx.client({
+      url: [s1.url, s2.url, s3.url],
+      random: () => 0,
+      reconnect: { baseDelayMs: 5, maxDelayMs: 5 },
+    });
+    const first = await connect(client, s1);
+    s2.refusals.push(503);
+    const reconnected = next(client, 'reconnected');
+    first.ws.terminate();
+    // 0 picks fake-2 of [fake-2, fake-3]; it sheds; fake-1 and fake-2 are both avoided now.
+    expect((await reconnected)[0].welcome.node).to.equal('fake-3');
+    expect([s1, s2, s3].map((s) => s.handshakes.length)).to.deep.equal([1, 1, 1]);
   });
 
   it("waits out a shed handshake's retry hint, plus jitter, before the next attempt", async () => {

@@ -91,6 +91,13 @@ export interface ChatClientEvents {
 /** Codes of an `error` reply after which a rejoin drops the room instead of retrying. */
 const ROOM_REFUSALS: ReadonlySet<string> = new Set(['forbidden', 'not_found', 'bad_request']);
 
+/**
+ * How long a URL whose node dropped the connection or failed an attempt (a network error,
+ * a timeout, a 503) is passed over when another one is not: a dead node is not retried
+ * until it may be back, a busy one is left alone for a while.
+ */
+export const AVOID_URL_MS = 5000;
+
 /** `since` for a room whose history was empty when joined: everything stored after the join. */
 const BEFORE_ANY_ID = '0-0';
 
@@ -137,6 +144,8 @@ export class ChatClientCore extends Emitter<ChatClientEvents> {
   private attempt = 0;
   /** The URL of the latest attempt: a failover goes anywhere but there. */
   private lastUrl: string | undefined;
+  /** URLs to pass over until the given time (clock ms), unless no other is left. */
+  private readonly avoided = new Map<string, number>();
   /** The token of the latest attempt, reused while it has more than `refreshAheadMs` to live. */
   private heldToken: { token: string; exp: number | undefined } | undefined;
   private connectedAt = 0;
@@ -405,19 +414,30 @@ export class ChatClientCore extends Emitter<ChatClientEvents> {
   /**
    * The first connection goes to the first URL. Every later attempt goes to a URL drawn
    * at random from the others than the last one tried, so that the clients of a node that
-   * failed spread over every other node instead of all landing on "the next one".
+   * failed spread over every other node instead of all landing on "the next one"; URLs
+   * avoided for now (`avoidUrl`) are passed over while any other is left.
    */
   private nextUrl(): string {
     const { urls } = this.o;
     const last = this.lastUrl;
-    const others = last === undefined ? [] : urls.filter((u) => u !== last);
+    const now = this.o.clock.now();
+    const others = last === undefined ? [] : [...new Set(urls)].filter((u) => u !== last);
+    const fresh = others.filter((u) => (this.avoided.get(u) ?? 0) <= now);
+    const pool = fresh.length > 0 ? fresh : others;
     let url: string;
     if (last === undefined) url = urls[0] as string;
-    else if (others.length === 0) url = last;
-    else if (others.length === 1) url = others[0] as string;
-    else url = others[Math.min(others.length - 1, Math.floor(this.o.random() * others.length))] as string;
+    else if (pool.length === 0) url = last;
+    else if (pool.length === 1) url = pool[0] as string;
+    else url = pool[Math.min(pool.length - 1, Math.floor(this.o.random() * pool.length))] as string;
     this.lastUrl = url;
     return url;
+  }
+
+  /** Passes over the last URL tried for `ms` (at least AVOID_URL_MS) when choosing the next. */
+  private avoidUrl(ms = 0): void {
+    if (this.lastUrl === undefined || this.o.urls.length < 2) return;
+    const until = this.o.clock.now() + Math.max(AVOID_URL_MS, ms);
+    this.avoided.set(this.lastUrl, Math.max(this.avoided.get(this.lastUrl) ?? 0, until));
   }
 
   /**
@@ -677,6 +697,9 @@ export class ChatClientCore extends Emitter<ChatClientEvents> {
     this.clearRefresh();
     this.emit('disconnect', code, reason);
     if (code === 1008) this.dropToken();
+    // The node went away (or drains): the next attempts go elsewhere. 1008 is about the
+    // user's token, 1013 about this client's reading: the node itself is fine.
+    else if (code !== 1013) this.avoidUrl();
     // While connecting, the attempt in progress fails on its own and decides what next.
     if (this.phase !== 'ready') return;
     const action = closeAction(code, reason);
@@ -731,6 +754,8 @@ export class ChatClientCore extends Emitter<ChatClientEvents> {
       if (action === 'stop' || err.code === 'token_unavailable') this.emitError(err);
       // The token was refused or ended: the next attempt asks getToken for a new one.
       if (err.status === 401 || err.closeCode === 1008) this.dropToken();
+      // Otherwise the node failed us (down, too slow, shedding): try the others first.
+      else if (err.code !== 'token_unavailable') this.avoidUrl(err.retryAfterMs);
       this.afterFailure(action, err.closeCode ?? 1006, err.closeReason ?? err.code, err);
     }
   }

@@ -15,6 +15,7 @@ export type { CommonChatClientOptions, ReconnectOptions } from './client-options
 export type { RateLimitedInfo } from './send-queue';
 export type { Transport, TransportEvents, TransportFactory, DialParams, CloseDetail } from './transport';
 export {
+  AVOID_URL_MS,
   dmRoomOf,
   type ChatClientCore,
   type ChatClientEvents,

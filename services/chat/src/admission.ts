@@ -35,7 +35,12 @@ export interface GateOptions {
   maxWaitMs: number;
   /** Handshakes always taken at once, whatever the measured pace (after a quiet spell it is unknown). */
   minPending: number;
+  /** Past this event-loop delay, handshakes beyond LAG_FREE_PENDING are shed too. */
+  maxLagMs: number;
 }
+
+/** Handshakes taken at once however late the loop runs, so that a node always makes progress. */
+const LAG_FREE_PENDING = 16;
 
 /** Completions are counted in buckets of this length; the pace is read over all of them. */
 const PACE_BUCKET_MS = 500;
@@ -49,7 +54,9 @@ const PACE_BUCKETS = 4;
  * gate takes as many as the node decides in `maxWaitMs` at its pace over the last two
  * seconds, and at least `minPending`; beyond that a handshake is shed before any work: the
  * node answers 503 `overloaded` with a retry hint, and the client comes back later,
- * preferably to another node. A burst the node can get through in time is not shed.
+ * preferably to another node. A burst the node can get through in time is not shed. A
+ * node whose event loop runs more than `maxLagMs` late (it is behind on everything, the
+ * work after the handshake included) sheds new handshakes too, beyond a few.
  */
 export class HandshakeGate {
   private pending = 0;
@@ -62,13 +69,14 @@ export class HandshakeGate {
   constructor(
     private readonly options: GateOptions,
     private readonly now: () => number = Date.now,
+    private readonly lagMs: () => number = () => 0,
   ) {
     this.bucketStart = now();
   }
 
   /** Takes a slot for one handshake; false (nothing taken) when it must be shed. */
   enter(): boolean {
-    if (this.options.maxWaitMs > 0 && this.pending >= this.bound()) {
+    if (this.options.maxWaitMs > 0 && (this.pending >= this.bound() || this.lagging())) {
       this.shedSince += 1;
       return false;
     }
@@ -97,6 +105,10 @@ export class HandshakeGate {
   /** How many may be in progress now. */
   bound(): number {
     return Math.max(this.options.minPending, Math.floor((this.pace() * this.options.maxWaitMs) / 1000));
+  }
+
+  private lagging(): boolean {
+    return this.pending >= LAG_FREE_PENDING && this.lagMs() > this.options.maxLagMs;
   }
 
   /** Handshakes shed since the last call (for a periodic log line). */

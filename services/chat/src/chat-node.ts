@@ -13,6 +13,7 @@ import { Enforcement } from './enforcement';
 import { checkRequest, refuse, SUBPROTOCOL, type OriginPolicy } from './handshake';
 import { Hub } from './hub';
 import { Liveness } from './liveness';
+import { LoopLag } from './loop-lag';
 import { noChatMetrics, type ChatMetrics } from './metrics';
 import { frame } from './protocol';
 import { RequestHandler } from './requests';
@@ -43,6 +44,8 @@ export interface ChatNodeOptions {
   handshakeMaxWaitMs: number;
   /** Handshakes always decided at once, whatever the node's measured pace. */
   handshakeMinPending: number;
+  /** Past this event-loop delay, new handshakes are shed (beyond a few). */
+  handshakeMaxLagMs: number;
   /** The retry hint a shed handshake gets. */
   handshakeRetryAfterMs: number;
   pingIntervalMs: number;
@@ -85,6 +88,7 @@ export class ChatNode {
   private readonly audit: Audit;
   private readonly admission: Admission;
   private readonly gate: HandshakeGate;
+  private readonly loopLag = new LoopLag();
   private shedLoggedAt = 0;
   private readonly rooms: Rooms;
   private readonly users: Users;
@@ -102,10 +106,15 @@ export class ChatNode {
     metrics.observe({ connections: () => hub.sessions.size, rooms: () => hub.localRooms.size });
     this.audit = new Audit(logger, options.nodeId);
     this.admission = new Admission(options, state);
-    this.gate = new HandshakeGate({
-      maxWaitMs: options.handshakeMaxWaitMs,
-      minPending: options.handshakeMinPending,
-    });
+    this.gate = new HandshakeGate(
+      {
+        maxWaitMs: options.handshakeMaxWaitMs,
+        minPending: options.handshakeMinPending,
+        maxLagMs: options.handshakeMaxLagMs,
+      },
+      Date.now,
+      () => this.loopLag.ms,
+    );
     this.userBudgets = new UserBudgets(options.userBytesPerS);
     // A page never takes more than half the slow-consumer bound, so a reader that drains
     // is never closed for a page it was sent.
@@ -178,6 +187,7 @@ export class ChatNode {
     state.enforcement.onEvent((event) => this.enforcement.onEvent(event));
     await state.enforcement.start();
     this.liveness.start();
+    this.loopLag.start();
   }
 
   /** The HTTP server's `upgrade` listener. Every check runs before any 101. */
@@ -360,6 +370,7 @@ export class ChatNode {
 
   async close(): Promise<void> {
     this.liveness.close();
+    this.loopLag.stop();
     this.rooms.close();
     this.audit.close();
     await this.drain(1000);

@@ -20,6 +20,7 @@ export function chatOptions(config: ChatNodeConfig, listenPort: number): ChatNod
     maxHandshakesPerAddressPerMin: config.maxHandshakesPerAddressPerMin,
     handshakeMaxWaitMs: config.handshakeMaxWaitMs,
     handshakeMinPending: config.handshakeMinPending,
+    handshakeMaxLagMs: config.handshakeMaxLagMs,
     handshakeRetryAfterMs: config.handshakeRetryAfterMs,
     pingIntervalMs: config.pingIntervalMs,
     presenceTtlMs: config.presenceTtlS * 1000,
