@@ -64,6 +64,8 @@ export class StormGenerator {
   private tokenRequests = 0;
   private readonly failedAttempts: Record<string, number> = {};
   private readonly landedOn: Record<string, number> = {};
+  private lagTimer: NodeJS.Timeout | undefined;
+  private readonly lag = { maxMs: 0, secondsOverOneSecond: 0 };
 
   async handle(request: StormRequest): Promise<unknown> {
     switch (request.op) {
@@ -77,6 +79,7 @@ export class StormGenerator {
       case 'mark':
         this.killedAt = request.killedAt;
         this.tokenRequests = 0;
+        this.watchLag();
         return {};
       case 'progress':
         return this.progress();
@@ -90,6 +93,18 @@ export class StormGenerator {
         await this.close();
         return {};
     }
+  }
+
+  /** How late this process's loop runs from now on (a 100 ms timer's delay). */
+  private watchLag(): void {
+    let expected = Date.now() + 100;
+    this.lagTimer = setInterval(() => {
+      const now = Date.now();
+      const late = Math.max(0, now - expected);
+      this.lag.maxMs = Math.max(this.lag.maxMs, late);
+      if (late > 1000) this.lag.secondsOverOneSecond += (late + 100) / 1000;
+      expected = now + 100;
+    }, 100);
   }
 
   private token(user: string): string {
@@ -258,11 +273,13 @@ export class StormGenerator {
       doubled,
       duplicatesDropped,
       sendErrors: this.sendErrors,
+      loopLag: this.lag,
     };
   }
 
   private async close(): Promise<void> {
     clearInterval(this.sendTimer);
+    clearInterval(this.lagTimer);
     for (const sender of this.senderConnections) sender.close(1000);
     await Promise.all(this.members.map((m) => m.client.close()));
   }

@@ -62,6 +62,12 @@ export interface StormReport extends StormProgress {
   duplicatesDropped: number;
   /** Sends the sender saw refused or failed, by code. */
   sendErrors: Record<string, number>;
+  /**
+   * This load generator's own event loop after the kill: its worst delay, and the time it
+   * ran over a second late. A client's timers fire late with it, so a welcome that came
+   * in time can still be counted as a timeout: a busy load generator inflates failures.
+   */
+  loopLag: { maxMs: number; secondsOverOneSecond: number };
 }
 
 export interface SetupResult {

@@ -44,6 +44,12 @@ export function stormMarkdown(r: StormResult): string {
       `${c.nodes.toFixed(1)} / ${c.redis.toFixed(1)} / ${c.loadGenerators.toFixed(1)} / ${c.machine.toFixed(1)} (${c.wall.toFixed(1)} s on ${cores} cores)`,
     ],
   ];
+  rows.push([
+    "load generators' event loop: worst delay, seconds over 1 s late",
+    r.loadGeneratorLag
+      .map((l) => `${(l.maxMs / 1000).toFixed(1)} s, ${l.secondsOverOneSecond.toFixed(1)} s`)
+      .join('; '),
+  ]);
   return [
     `## Reconnect storm: ${r.clients} clients, kill -9 of A, restarted ${s(r.restartMs)} later`,
     '',

@@ -57,6 +57,8 @@ export interface StormResult {
    * work on it included), beside the wall time, to tell who was the bottleneck.
    */
   cpuSeconds: { nodes: number; redis: number; loadGenerators: number; machine: number; wall: number };
+  /** Each load generator's event loop after the kill (see StormReport.loopLag). */
+  loadGeneratorLag: { maxMs: number; secondsOverOneSecond: number }[];
 }
 
 async function handshakeCounts(metricsUrls: readonly string[]): Promise<HandshakeCounts> {
@@ -319,6 +321,7 @@ export async function runStorm(
       sendErrors,
       restartedReadyMs: restartedReadyMs ?? NaN,
       cpuSeconds,
+      loadGeneratorLag: reports.map((r) => r.loopLag),
     };
   } finally {
     await Promise.all(workers.map((w) => w.stop()));

@@ -122,8 +122,13 @@ export class CoreConnection {
       closed: (code, reason, detail) => this.onClose(code, reason, detail),
     });
     this.welcomeTimer = settings.clock.setTimeout(() => {
-      this.failOpen(new ChatError('connect_failed', 'timed out waiting for welcome'));
-      this.socket.terminate();
+      // A timer can fire late, behind a welcome that did come in time: a busy (or just
+      // woken) process runs its due timers before it reads its sockets. Read them first:
+      // a timer set now runs after the sockets' next read.
+      this.welcomeTimer = settings.clock.setTimeout(() => {
+        this.failOpen(new ChatError('connect_failed', 'timed out waiting for welcome'));
+        this.socket.terminate();
+      }, 0);
     }, settings.connectTimeoutMs);
   }
 

@@ -31,7 +31,8 @@ export function wsTransport(options: NodeTransportOptions): TransportFactory {
       // The server never negotiates it and it costs memory per socket.
       perMessageDeflate: false,
       followRedirects: false,
-      handshakeTimeout: params.handshakeTimeoutMs,
+      // No timer of ws's own: the connection's timer to `welcome` covers the opening
+      // handshake, and reads what has arrived before it gives up (see CoreConnection).
       headers: params.headers,
     };
     if (options.origin !== undefined) wsOptions.origin = options.origin;
