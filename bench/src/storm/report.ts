@@ -44,6 +44,7 @@ export function stormMarkdown(r: StormResult): string {
       `${c.nodes.toFixed(1)} / ${c.redis.toFixed(1)} / ${c.loadGenerators.toFixed(1)} / ${c.machine.toFixed(1)} (${c.wall.toFixed(1)} s on ${cores} cores)`,
     ],
   ];
+  rows.push(['SYNs dropped at a full listen queue (machine-wide)', String(r.listenDrops)]);
   rows.push([
     "load generators' event loop: worst delay, seconds over 1 s late",
     r.loadGeneratorLag

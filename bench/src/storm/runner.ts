@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { freePort, RedisServer } from '@securechat/cluster';
@@ -57,6 +57,8 @@ export interface StormResult {
    * work on it included), beside the wall time, to tell who was the bottleneck.
    */
   cpuSeconds: { nodes: number; redis: number; loadGenerators: number; machine: number; wall: number };
+  /** Connections the kernel dropped at a full listen queue from the kill to all resumed (the whole machine). */
+  listenDrops: number;
   /** Each load generator's event loop after the kill (see StormReport.loopLag). */
   loadGeneratorLag: { maxMs: number; secondsOverOneSecond: number }[];
 }
@@ -89,6 +91,19 @@ function minus(later: HandshakeCounts, earlier: HandshakeCounts): HandshakeCount
     if (d > 0) refused[k] = d;
   }
   return { accepted: later.accepted - earlier.accepted, refused };
+}
+
+/** The machine's count of connections dropped because a listen queue was full (TcpExt ListenDrops). */
+function listenDrops(): number {
+  const lines = readFileSync('/proc/net/netstat', 'utf8').split('\n');
+  for (let i = 0; i + 1 < lines.length; i++) {
+    const names = (lines[i] as string).split(/\s+/);
+    const values = (lines[i + 1] as string).split(/\s+/);
+    if (names[0] !== 'TcpExt:' || values[0] !== 'TcpExt:') continue;
+    const at = names.indexOf('ListenDrops');
+    return at < 0 ? NaN : Number(values[at]);
+  }
+  return NaN;
 }
 
 function percentile(sorted: readonly number[], p: number): number {
@@ -215,6 +230,7 @@ export async function runStorm(
       loadGenerators: cpuOf(workerPids),
       machine: stats.machineBusyMicros(),
     };
+    const drops0 = listenDrops();
     const killedAt = Date.now();
     await Promise.all(workers.map((w) => w.request({ op: 'mark', killedAt })));
     nodeA().proc.signal('SIGKILL');
@@ -255,6 +271,7 @@ export async function runStorm(
     }
     await restart;
     const wall = (Date.now() - killedAt) / 1000;
+    const drops = listenDrops() - drops0;
     const cpuSeconds = {
       nodes: (cpuOf(survivorPids) - cpu0.nodes + stats.cpuMicros(nodeA().proc.pid as number)) / 1e6,
       redis: (stats.cpuMicros(redis.pid) - cpu0.redis) / 1e6,
@@ -321,6 +338,7 @@ export async function runStorm(
       sendErrors,
       restartedReadyMs: restartedReadyMs ?? NaN,
       cpuSeconds,
+      listenDrops: drops,
       loadGeneratorLag: reports.map((r) => r.loopLag),
     };
   } finally {
