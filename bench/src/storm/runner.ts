@@ -13,6 +13,9 @@ import type { SetupResult, StormProgress, StormReport, StormRequest } from './pr
 
 type Log = (line: string) => void;
 
+/** Readings of node A's RSS, one a second, with every client connected and idle. */
+const IDLE_READINGS = 10;
+
 /** What the nodes counted about handshakes, summed over them. */
 export interface HandshakeCounts {
   accepted: number;
@@ -25,7 +28,10 @@ export interface StormResult {
   restartMs: number;
   senderRatePerS: number;
   loadGenerators: number;
-  /** Node A's RSS growth per authenticated idle socket, all clients on it, before any join. */
+  /**
+   * Node A's RSS growth per authenticated idle socket, all clients on it, before any join:
+   * the lowest of IDLE_READINGS readings a second apart, minus its RSS before any client.
+   */
   idleKbPerSocket: number;
   /** From the first connect to the last welcome, and joins. */
   setupMs: number;
@@ -211,8 +217,14 @@ export async function runStorm(
       ),
     );
     const connected = setups.reduce((n, s) => n + s.connected, 0);
-    await delay(options.settleMs);
-    const idleKbPerSocket = (rssA() - baseline) / connected / 1024;
+    // The lowest of ten readings a second apart: what the sockets hold, once V8 has had
+    // the chance to collect what the handshakes left behind (it does so when idle).
+    let idleRss = Infinity;
+    for (let i = 0; i < IDLE_READINGS; i++) {
+      await delay(1000);
+      idleRss = Math.min(idleRss, rssA());
+    }
+    const idleKbPerSocket = (idleRss - baseline) / connected / 1024;
     log(`storm: ${connected} clients on A, ${idleKbPerSocket.toFixed(2)} KB of A's RSS per idle socket`);
     await Promise.all(workers.map((w) => w.request({ op: 'join' }, 600_000)));
     const setupMs = Date.now() - setupStart;
