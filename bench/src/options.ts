@@ -58,6 +58,8 @@ export interface StormOptions {
   readonly timeoutMs: number;
   /** Clients per load generator process (each holds one socket per client: the file limit). */
   readonly clientsPerWorker: number;
+  /** The clients' reconnect options over the SDK's defaults, e.g. baseDelayMs. */
+  readonly reconnect: Readonly<Record<string, number>>;
 }
 
 const ALL_SYSTEMS: readonly SystemName[] = ['ours', 'socketio', 'relay'];
@@ -86,6 +88,8 @@ reconnect storm (ours only; the rate steps are not run):
   --storm-rate=R          messages/s the senders post over all rooms (default 100)
   --storm-timeout-seconds=S  give up waiting for every client after S (default 180)
   --storm-clients-per-worker=N  clients per load generator process (default 5000)
+  --storm-reconnect=K=V,...  the clients' reconnect options over the SDK's defaults
+                          (baseDelayMs, maxDelayMs, stableAfterMs)
   --chat-cpu-prof=DIR     the storm's nodes write V8 CPU profiles (--cpu-prof) to DIR on exit`;
 
 type Raw = Record<string, string | undefined>;
@@ -126,6 +130,7 @@ const KNOWN = new Set([
   'storm-rate',
   'storm-timeout-seconds',
   'storm-clients-per-worker',
+  'storm-reconnect',
   'help',
 ]);
 
@@ -137,6 +142,18 @@ function positiveNumber(raw: Raw, name: string, def: number, integer = false): n
     throw new Error(`--${name} must be a positive ${integer ? 'whole ' : ''}number, not "${text}"`);
   }
   return value;
+}
+
+/** `baseDelayMs=2000,maxDelayMs=30000` -> the SDK's reconnect options (numbers only). */
+function reconnectOptions(text: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const pair of text.split(',').filter((p) => p.trim() !== '')) {
+    const match = /^\s*(baseDelayMs|maxDelayMs|stableAfterMs)=(\d+)\s*$/.exec(pair);
+    if (match === null)
+      throw new Error(`--storm-reconnect takes baseDelayMs|maxDelayMs|stableAfterMs=N, not "${pair}"`);
+    out[match[1] as string] = Number(match[2]);
+  }
+  return out;
 }
 
 /** Reads the options from the command line and BENCH_* variables (the command line wins). */
@@ -188,6 +205,7 @@ export function parseOptions(argv: readonly string[], env: Raw): BenchOptions | 
       ratePerS: positiveNumber(raw, 'storm-rate', 100),
       timeoutMs: Math.round(positiveNumber(raw, 'storm-timeout-seconds', 180) * 1000),
       clientsPerWorker: positiveNumber(raw, 'storm-clients-per-worker', 5000, true),
+      reconnect: Object.freeze(reconnectOptions(raw['storm-reconnect'] ?? '')),
     });
   }
 

@@ -136,6 +136,7 @@ export class StormGenerator {
     const client = new ChatClient({
       url: setup.urls,
       origin: setup.origin,
+      reconnect: setup.reconnect,
       getToken: () => {
         this.tokenRequests += 1;
         return Promise.resolve(this.token(user));

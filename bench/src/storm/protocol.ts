@@ -17,6 +17,8 @@ export interface StormSetup {
   readonly origin: string;
   /** Connections opened at once while setting up. */
   readonly concurrency: number;
+  /** The clients' `reconnect` options beside the SDK's defaults (`--storm-reconnect`). */
+  readonly reconnect: Readonly<Record<string, number>>;
 }
 
 export type StormRequest =

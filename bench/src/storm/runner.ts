@@ -211,6 +211,7 @@ export async function runStorm(
             tokenTtlS: 3600,
             origin: ORIGIN,
             concurrency: 50,
+            reconnect: storm.reconnect,
           },
           600_000,
         ),
