@@ -44,8 +44,8 @@ function upgrade(
  * Admission shedding against real chat nodes and a real Redis. Handshakes are made to
  * wait deterministically by freezing redis-server (SIGSTOP): a handshake past the token
  * check then waits on its revocation lookup, so the node holds it as in progress, and
- * since none completes the node's measured pace is nil, its bound is HANDSHAKE_MIN_PENDING,
- * and what arrives beyond it meanwhile is shed.
+ * with HANDSHAKE_MAX_WAIT_MS at 1 ms the node's bound is HANDSHAKE_MIN_PENDING whatever its
+ * pace, and what arrives beyond it meanwhile is shed.
  */
 describe('admission shedding: a burst of handshakes a node cannot decide in time @redis', () => {
   let redis: RedisServer;
@@ -91,6 +91,8 @@ describe('admission shedding: a burst of handshakes a node cannot decide in time
       ...env,
       NODE_ID: 'shed-raw',
       HANDSHAKE_MIN_PENDING: '2',
+      // The pace the probes below make would raise the bound: 1 ms of it is nothing.
+      HANDSHAKE_MAX_WAIT_MS: '1',
       HANDSHAKE_RETRY_AFTER_MS: '1500',
     });
     nodes.push(node);
@@ -134,6 +136,7 @@ describe('admission shedding: a burst of handshakes a node cannot decide in time
       ...env,
       NODE_ID: 'survivor',
       HANDSHAKE_MIN_PENDING: '3',
+      HANDSHAKE_MAX_WAIT_MS: '1',
       HANDSHAKE_RETRY_AFTER_MS: '300',
     });
     nodes.push(victim, survivor);
