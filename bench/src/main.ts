@@ -8,6 +8,8 @@ import { toMarkdown } from './report';
 import type { BenchResult, SystemResult } from './results';
 import { runSystem } from './runner';
 import { summarize } from './summary';
+import { stormMarkdown } from './storm/report';
+import { runStorm } from './storm/runner';
 import { createSystem, SYSTEM_LABELS } from './systems';
 
 /** `npm run bench`: every system in turn, one JSON result file, a markdown table on stdout. */
@@ -32,6 +34,7 @@ async function main(): Promise<number> {
   };
   const dir = mkdtempSync(join(tmpdir(), 'securechat-bench-'));
   const stats = new ProcStats();
+  if (options.storm !== undefined) return storm(options, options.storm, argv, machine, dir, stats, log);
   const systems: SystemResult[] = [];
   for (const name of options.systems) {
     const systemDir = join(dir, name);
@@ -87,6 +90,36 @@ async function main(): Promise<number> {
   );
   log(`result: ${file}`);
   const failed = systems.some((s) => s.error !== undefined);
+  if (failed) log(`node logs kept in ${dir}`);
+  else rmSync(dir, { recursive: true, force: true });
+  return failed ? 1 : 0;
+}
+
+/** `--storm=N`: the reconnect storm instead of the rate steps; its own JSON file and table. */
+async function storm(
+  options: BenchOptions,
+  stormOptions: NonNullable<BenchOptions['storm']>,
+  argv: readonly string[],
+  machine: Record<string, unknown>,
+  dir: string,
+  stats: ProcStats,
+  log: (line: string) => void,
+): Promise<number> {
+  const startedAt = new Date().toISOString();
+  let failed = false;
+  try {
+    const result = await runStorm(stormOptions, options, stats, dir, log);
+    mkdirSync(options.outDir, { recursive: true });
+    const file = join(options.outDir, `storm-${startedAt.replace(/[:.]/g, '-')}.json`);
+    const command = ['npm run bench', '--', ...argv].join(' ');
+    writeFileSync(file, `${JSON.stringify({ startedAt, command, machine, storm: result }, null, 2)}\n`);
+    process.stdout.write(stormMarkdown(result));
+    log(`result: ${file}`);
+    failed = result.allResumedMs === undefined || result.missing > 0 || result.doubled > 0;
+  } catch (err) {
+    failed = true;
+    log(`storm: FAILED: ${err instanceof Error ? err.message : String(err)}`);
+  }
   if (failed) log(`node logs kept in ${dir}`);
   else rmSync(dir, { recursive: true, force: true });
   return failed ? 1 : 0;

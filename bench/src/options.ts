@@ -37,6 +37,29 @@ export interface BenchOptions {
    */
   readonly metrics: boolean;
   readonly metricsScrapeMs: number;
+  /** `--chat-cpu-prof=DIR`: our storm nodes write V8 CPU profiles there when they exit (A's first life is lost to its kill). */
+  readonly chatCpuProfDir: string | undefined;
+  /** Extra environment for our chat nodes (`--chat-env=NAME=value,...`), e.g. an admission setting. */
+  readonly chatEnv: Readonly<Record<string, string>>;
+  /** Set: run the reconnect storm instead of the rate steps (`--storm=N`). */
+  readonly storm: StormOptions | undefined;
+}
+
+/** The reconnect storm (`--storm=N`): see bench/README.md. */
+export interface StormOptions {
+  /** SDK clients, all on node A at first, in rooms of `roomSize`. */
+  readonly clients: number;
+  readonly roomSize: number;
+  /** From the kill -9 of A to its restart. */
+  readonly restartMs: number;
+  /** Messages per second the senders on B post, over all rooms. */
+  readonly ratePerS: number;
+  /** Give up waiting for every client to resume after this long. */
+  readonly timeoutMs: number;
+  /** Clients per load generator process (each holds one socket per client: the file limit). */
+  readonly clientsPerWorker: number;
+  /** The clients' reconnect options over the SDK's defaults, e.g. baseDelayMs. */
+  readonly reconnect: Readonly<Record<string, number>>;
 }
 
 const ALL_SYSTEMS: readonly SystemName[] = ['ours', 'socketio', 'relay'];
@@ -56,7 +79,18 @@ export const USAGE = `usage: npm run bench -- [options]   (every option also rea
   --chat-main=FILE        our chat node entry (default services/chat/dist/main.js)
   --chat-log-level=L      LOG_LEVEL of our chat nodes (default info)
   --metrics=on|off        our nodes' Prometheus metrics, scraped every 5 s (default on); off
-                          sets METRICS_PORT=off: run both to see what counting costs`;
+                          sets METRICS_PORT=off: run both to see what counting costs
+  --chat-env=K=V,...      extra environment for our chat nodes (e.g. HANDSHAKE_MAX_WAIT_MS=0)
+reconnect storm (ours only; the rate steps are not run):
+  --storm=N               N SDK clients with the node list [A, B, C], all on A, rooms of --room-size;
+                          senders on B post throughout; kill -9 A, restart it; time to all resumed
+  --storm-restart-ms=MS   from the kill of A to its restart (default 3500)
+  --storm-rate=R          messages/s the senders post over all rooms (default 100)
+  --storm-timeout-seconds=S  give up waiting for every client after S (default 180)
+  --storm-clients-per-worker=N  clients per load generator process (default 5000)
+  --storm-reconnect=K=V,...  the clients' reconnect options over the SDK's defaults
+                          (baseDelayMs, maxDelayMs, stableAfterMs)
+  --chat-cpu-prof=DIR     the storm's nodes write V8 CPU profiles (--cpu-prof) to DIR on exit`;
 
 type Raw = Record<string, string | undefined>;
 
@@ -89,6 +123,14 @@ const KNOWN = new Set([
   'chat-main',
   'chat-log-level',
   'metrics',
+  'chat-env',
+  'chat-cpu-prof',
+  'storm',
+  'storm-restart-ms',
+  'storm-rate',
+  'storm-timeout-seconds',
+  'storm-clients-per-worker',
+  'storm-reconnect',
   'help',
 ]);
 
@@ -100,6 +142,18 @@ function positiveNumber(raw: Raw, name: string, def: number, integer = false): n
     throw new Error(`--${name} must be a positive ${integer ? 'whole ' : ''}number, not "${text}"`);
   }
   return value;
+}
+
+/** `baseDelayMs=2000,maxDelayMs=30000` -> the SDK's reconnect options (numbers only). */
+function reconnectOptions(text: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const pair of text.split(',').filter((p) => p.trim() !== '')) {
+    const match = /^\s*(baseDelayMs|maxDelayMs|stableAfterMs)=(\d+)\s*$/.exec(pair);
+    if (match === null)
+      throw new Error(`--storm-reconnect takes baseDelayMs|maxDelayMs|stableAfterMs=N, not "${pair}"`);
+    out[match[1] as string] = Number(match[2]);
+  }
+  return out;
 }
 
 /** Reads the options from the command line and BENCH_* variables (the command line wins). */
@@ -134,6 +188,26 @@ export function parseOptions(argv: readonly string[], env: Raw): BenchOptions | 
   if (metrics !== 'on' && metrics !== 'off') throw new Error(`--metrics is on or off, not "${metrics}"`);
   const seconds = (name: string, def: number, quickDef: number) =>
     Math.round(positiveNumber(raw, name, quick ? quickDef : def) * 1000);
+  const chatEnv: Record<string, string> = {};
+  for (const pair of (raw['chat-env'] ?? '').split(',').filter((p) => p.trim() !== '')) {
+    const match = /^\s*([A-Z][A-Z0-9_]*)=(.*)$/.exec(pair);
+    if (match === null) throw new Error(`--chat-env takes NAME=value pairs, not "${pair}"`);
+    chatEnv[match[1] as string] = (match[2] as string).trim();
+  }
+  let storm: StormOptions | undefined;
+  if (raw.storm !== undefined) {
+    const clients = positiveNumber(raw, 'storm', 5000, true);
+    if (clients % roomSize !== 0) throw new Error('--storm must be a multiple of --room-size');
+    storm = Object.freeze({
+      clients,
+      roomSize,
+      restartMs: positiveNumber(raw, 'storm-restart-ms', 3500, true),
+      ratePerS: positiveNumber(raw, 'storm-rate', 100),
+      timeoutMs: Math.round(positiveNumber(raw, 'storm-timeout-seconds', 180) * 1000),
+      clientsPerWorker: positiveNumber(raw, 'storm-clients-per-worker', 5000, true),
+      reconnect: Object.freeze(reconnectOptions(raw['storm-reconnect'] ?? '')),
+    });
+  }
 
   return Object.freeze({
     quick,
@@ -158,5 +232,8 @@ export function parseOptions(argv: readonly string[], env: Raw): BenchOptions | 
     chatLogLevel: raw['chat-log-level'] ?? 'info',
     metrics: metrics === 'on',
     metricsScrapeMs: 5000,
+    chatEnv: Object.freeze(chatEnv),
+    chatCpuProfDir: raw['chat-cpu-prof'] === undefined ? undefined : resolve(raw['chat-cpu-prof']),
+    storm,
   });
 }

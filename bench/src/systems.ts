@@ -27,15 +27,50 @@ export const SYSTEM_LABELS: Readonly<Record<SystemName, string>> = {
   relay: 'bare ws + ioredis relay',
 };
 
-const ORIGIN = 'http://bench.localhost';
 /** The flags every chat node runs with (npm run start:chat, the cluster, k8s). */
 export const CHAT_NODE_FLAGS = NODE_ARGS.chat.join(' ');
-const ISSUER = 'securechat';
-const AUDIENCE = 'securechat';
 
 /** Only PATH is inherited, so no stray variable of the caller's shell changes a node or Redis. */
 export function inheritedEnv(): Record<string, string> {
   return { PATH: process.env.PATH ?? '/usr/bin:/bin' };
+}
+
+export const ORIGIN = 'http://bench.localhost';
+export const ISSUER = 'securechat';
+export const AUDIENCE = 'securechat';
+
+/** The environment of one of our chat nodes as the bench runs them (rate steps and storm alike). */
+export function ourNodeEnv(
+  options: Pick<BenchOptions, 'chatLogLevel' | 'chatEnv'>,
+  jwksFile: string,
+  {
+    index,
+    port,
+    redisUrl,
+    metricsPort,
+  }: { index: number; port: number; redisUrl: string; metricsPort?: number },
+): Record<string, string> {
+  return {
+    ...inheritedEnv(),
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    METRICS_HOST: '127.0.0.1',
+    METRICS_PORT: metricsPort === undefined ? 'off' : String(metricsPort),
+    REDIS_URL: redisUrl,
+    JWT_PUBLIC_KEYS_FILE: jwksFile,
+    JWT_ISSUER: ISSUER,
+    JWT_AUDIENCE: AUDIENCE,
+    NODE_ID: `bench-chat-${index + 1}`,
+    // The V8 flag `npm run start:chat` runs chat nodes with (see docs/BENCHMARKS.md).
+    NODE_OPTIONS: CHAT_NODE_FLAGS,
+    ALLOWED_ORIGINS: ORIGIN,
+    RATE_LIMIT_MAX: '100000',
+    MAX_CONNECTIONS_PER_ADDRESS: '100000',
+    MAX_HANDSHAKES_PER_ADDRESS_PER_MIN: '100000',
+    SHUTDOWN_GRACE_MS: '2000',
+    LOG_LEVEL: options.chatLogLevel,
+    ...options.chatEnv,
+  };
 }
 
 /**
@@ -56,26 +91,7 @@ function ours(options: BenchOptions, dir: string): SystemUnderTest {
     name: 'ours',
     label: SYSTEM_LABELS.ours,
     script: options.chatMain,
-    nodeEnv: ({ index, port, redisUrl, metricsPort }) => ({
-      ...inheritedEnv(),
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      METRICS_HOST: '127.0.0.1',
-      METRICS_PORT: metricsPort === undefined ? 'off' : String(metricsPort),
-      REDIS_URL: redisUrl,
-      JWT_PUBLIC_KEYS_FILE: jwksFile,
-      JWT_ISSUER: ISSUER,
-      JWT_AUDIENCE: AUDIENCE,
-      NODE_ID: `bench-chat-${index + 1}`,
-      // The V8 flag `npm run start:chat` runs chat nodes with (see docs/BENCHMARKS.md).
-      NODE_OPTIONS: CHAT_NODE_FLAGS,
-      ALLOWED_ORIGINS: ORIGIN,
-      RATE_LIMIT_MAX: '100000',
-      MAX_CONNECTIONS_PER_ADDRESS: '100000',
-      MAX_HANDSHAKES_PER_ADDRESS_PER_MIN: '100000',
-      SHUTDOWN_GRACE_MS: '2000',
-      LOG_LEVEL: options.chatLogLevel,
-    }),
+    nodeEnv: (node) => ourNodeEnv(options, jwksFile, node),
     client: (index, room, publisher, port) => ({
       url: `ws://127.0.0.1:${port}/ws`,
       room,

@@ -159,7 +159,9 @@ export function sdkBuildSuite(ctx: () => BuildSuiteContext): void {
     const eve = user('eve');
     const fox = user('fox');
     const gil = user('gil');
-    const reader = await connected(eve);
+    // A token is reused on reconnect while it has more than refreshAheadMs to live: with
+    // refreshAheadMs past the token's life, every attempt asks for one, and the gate holds it.
+    const reader = await connected(eve, { refreshAheadMs: 24 * 3600 * 1000 });
     const writer = await connected(fox, { url: ws(x.nodes[1]) });
     const stranger = await connected(gil, { url: ws(x.nodes[1]) });
     const room = `porch-${eve}`;

@@ -8,6 +8,22 @@ describe('sdk client handshake', () => {
   const fx = new Fixture();
   afterEach(() => fx.cleanup());
 
+  it('reads a welcome that came in time before its timer, fired late by a busy process, fails it', async () => {
+    const server = await fx.server();
+    const client = fx.client({ url: server.url, connectTimeoutMs: 200 });
+    // The server has just written the 101 and the welcome; this process stays busy past
+    // the client's deadline before it can read them, so its timer is due first.
+    server.once('connection', () => {
+      const until = Date.now() + 400;
+      while (Date.now() < until) {
+        // busy, as a loaded process is
+      }
+    });
+    const welcome = await client.connect();
+    expect(welcome.node).to.equal('fake-1');
+    expect(client.state).to.equal('ready');
+  });
+
   const methods: TokenMethod[] = ['header', 'subprotocol', 'query'];
   for (const method of methods) {
     it(`carries the token by ${method} and gets chat.v1`, async () => {

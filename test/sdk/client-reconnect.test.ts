@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { expect } from 'chai';
-import type { ChatClient, MessageFrame } from '@securechat/sdk';
+import { AVOID_URL_MS, type ChatClient, type MessageFrame } from '@securechat/sdk';
 import { waitFor } from '../support/wait';
 import type { FakeChatServer, FakeConnection } from './fake-chat-server';
 import { Fixture, next, record, TokenSource } from './fixture';
@@ -216,7 +216,127 @@ describe('sdk client reconnect', () => {
     const [info] = await reconnected;
     expect(info.attempt).to.equal(3);
     expect(reconnecting.map(([a]) => a)).to.deep.equal([1, 2, 3]);
-    expect(new Set(server.handshakes.map((h) => h.token)).size).to.equal(4);
+    expect(reconnecting.map(([, , cause]) => cause?.status)).to.deep.equal([undefined, 401, 401]);
+    // The first retry still holds a valid token; each 401 drops the token it refused.
+    const [t1, t2, t3] = tokens.issued;
+    expect(server.handshakes.map((h) => h.token)).to.deep.equal([t1, t1, t2, t3]);
+  });
+
+  it('reuses a token with more than refreshAheadMs to live, whatever the failures, and only that', async () => {
+    const server = await fx.server();
+    const long = new TokenSource('ann', 900);
+    const client = fx.client({ url: server.url, getToken: long.getToken, reconnect: { baseDelayMs: 5 } });
+    const conn = await connect(client, server);
+    server.refusals.push(503, 429, 503);
+    const reconnected = next(client, 'reconnected');
+    conn.ws.terminate();
+    await reconnected;
+    expect(long.issued, 'one call to getToken for five handshakes').to.have.length(1);
+    expect(new Set(server.handshakes.map((h) => h.token))).to.deep.equal(new Set(long.issued));
+    expect(server.handshakes).to.have.length(5);
+
+    // A token within refreshAheadMs of its expiry is never offered again.
+    const short = new TokenSource('bob', 30);
+    const other = fx.client({
+      url: server.url,
+      getToken: short.getToken,
+      refreshAheadMs: 60_000,
+      reconnect: { baseDelayMs: 5 },
+    });
+    const conn2 = await connect(other, server);
+    server.refusals.push(503);
+    const again = next(other, 'reconnected');
+    conn2.ws.terminate();
+    await again;
+    expect(short.issued).to.have.length(3);
+    expect(server.handshakes.slice(5).map((h) => h.token)).to.deep.equal(short.issued);
+  });
+
+  it('spreads a failover over the other URLs at random, passing over those that just failed', async () => {
+    const s1 = await fx.server('fake-1');
+    const s2 = await fx.server('fake-2');
+    const s3 = await fx.server('fake-3');
+    // Draws: the backoff's jitter, then the URL when more than one is left to choose from.
+    const client = fx.client({
+      url: [s1.url, s2.url, s3.url],
+      random: scripted([0.5, 0.9, 0.5, 0.5, 0.1]),
+      reconnect: { baseDelayMs: 5, maxDelayMs: 5 },
+    });
+    const first = await connect(client, s1);
+    let reconnected = next(client, 'reconnected');
+    first.ws.terminate();
+    expect((await reconnected)[0].welcome.node, '0.9 of [fake-2, fake-3]').to.equal('fake-3');
+    reconnected = next(client, 'reconnected');
+    s3.current?.ws.terminate();
+    expect(
+      (await reconnected)[0].welcome.node,
+      `fake-1 dropped us less than ${AVOID_URL_MS} ms ago: fake-2, without a draw`,
+    ).to.equal('fake-2');
+    reconnected = next(client, 'reconnected');
+    s2.current?.ws.terminate();
+    expect((await reconnected)[0].welcome.node, 'every other one failed lately: 0.1 of both').to.equal(
+      'fake-1',
+    );
+    expect(
+      [s1, s2, s3].map((s) => s.handshakes.length),
+      'no attempt went anywhere else',
+    ).to.deep.equal([2, 1, 1]);
+  });
+
+  it('after a failed attempt, tries the other nodes before that one again', async () => {
+    const s1 = await fx.server('fake-1');
+    const s2 = await fx.server('fake-2');
+    const s3 = await fx.server('fake-3');
+    const client = fx.client({
+      url: [s1.url, s2.url, s3.url],
+      random: () => 0,
+      reconnect: { baseDelayMs: 5, maxDelayMs: 5 },
+    });
+    const first = await connect(client, s1);
+    s2.refusals.push(503);
+    const reconnected = next(client, 'reconnected');
+    first.ws.terminate();
+    // 0 picks fake-2 of [fake-2, fake-3]; it sheds; fake-1 and fake-2 are both avoided now.
+    expect((await reconnected)[0].welcome.node).to.equal('fake-3');
+    expect([s1, s2, s3].map((s) => s.handshakes.length)).to.deep.equal([1, 1, 1]);
+  });
+
+  it("waits out a shed handshake's retry hint, plus jitter, before the next attempt", async () => {
+    const clock = new ManualClock();
+    const server = await fx.server();
+    const client = fx.client({
+      url: server.url,
+      clock,
+      random: () => 0.5,
+      reconnect: { baseDelayMs: 100, maxDelayMs: 30_000 },
+    });
+    const conn = await connect(client, server);
+    const reconnecting = record(client, 'reconnecting');
+    server.refusals.push(
+      {
+        status: 503,
+        body: { error: 'overloaded', message: 'x', retry_after_ms: 2500 },
+        headers: { 'Retry-After': '3' },
+      },
+      { status: 503, headers: { 'Retry-After': '4' } },
+    );
+    const first = next(client, 'reconnecting');
+    conn.ws.terminate();
+    clock.advance((await first)[1]);
+    const second = next(client, 'reconnecting');
+    const [, delay2, cause2] = await second;
+    expect(cause2?.code).to.equal('handshake_refused');
+    expect(cause2?.retryAfterMs, 'the body wins over Retry-After').to.equal(2500);
+    expect(delay2, 'the hint plus attempt 2 jitter (0.5 * 200)').to.equal(2600);
+    const third = next(client, 'reconnecting');
+    clock.advance(delay2);
+    const [, delay3, cause3] = await third;
+    expect(cause3?.retryAfterMs, 'Retry-After when the body has no hint').to.equal(4000);
+    expect(delay3).to.equal(4000 + 200);
+    const reconnected = next(client, 'reconnected');
+    clock.advance(delay3);
+    await reconnected;
+    expect(reconnecting.map(([a]) => a)).to.deep.equal([1, 2, 3]);
   });
 
   it('moves to the next URL after 1012 restart and restarts the backoff schedule', async () => {

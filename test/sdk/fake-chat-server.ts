@@ -41,6 +41,13 @@ export interface FakeConnection {
 
 type Frame = Record<string, unknown>;
 
+/** A refused handshake's answer: the status, and the JSON body and headers when a test cares. */
+export interface Refusal {
+  status: number;
+  body?: Record<string, unknown>;
+  headers?: Record<string, string>;
+}
+
 function base64urlJson(part: string | undefined): Record<string, unknown> {
   if (part === undefined) return {};
   try {
@@ -78,8 +85,8 @@ export class FakeChatServer extends EventEmitter {
   readonly handshakes: Handshake[] = [];
   readonly connections: FakeConnection[] = [];
   readonly rooms = new Map<string, StoredMessage[]>();
-  /** Statuses the next handshakes are refused with, in order. */
-  readonly refusals: number[] = [];
+  /** Statuses (or whole answers) the next handshakes are refused with, in order. */
+  readonly refusals: (number | Refusal)[] = [];
   /** Refuse every handshake with this status while set. */
   refuseAll: number | undefined;
   readonly forbiddenRooms = new Set<string>();
@@ -198,11 +205,17 @@ export class FakeChatServer extends EventEmitter {
     };
     this.handshakes.push(handshake);
     this.emit('handshake', handshake);
-    const status = this.refusals.shift() ?? this.refuseAll;
-    if (status !== undefined) {
-      const body = JSON.stringify({ error: `refused_${status}`, message: 'refused by the test' });
+    const next = this.refusals.shift() ?? this.refuseAll;
+    if (next !== undefined) {
+      const refusal = typeof next === 'number' ? { status: next } : next;
+      const body = JSON.stringify(
+        refusal.body ?? { error: `refused_${refusal.status}`, message: 'refused by the test' },
+      );
+      const headers = Object.entries(refusal.headers ?? {})
+        .map(([k, v]) => `${k}: ${v}\r\n`)
+        .join('');
       socket.end(
-        `HTTP/1.1 ${status} Refused\r\nContent-Type: application/json\r\n` +
+        `HTTP/1.1 ${refusal.status} Refused\r\nContent-Type: application/json\r\n${headers}` +
           `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
       );
       return;

@@ -17,8 +17,16 @@ export async function startServerNode(
   env: Record<string, string>,
   port: number,
   logFile: string,
+  nodeArgs: readonly string[] = [],
 ): Promise<ServerNode> {
-  const proc = ManagedProcess.node({ name, script, env, output: { file: logFile }, ownGroup: false }).start();
+  const proc = ManagedProcess.node({
+    name,
+    script,
+    env,
+    nodeArgs,
+    output: { file: logFile },
+    ownGroup: false,
+  }).start();
   try {
     await proc.waitUntil(
       async () => (await httpStatus(`http://127.0.0.1:${port}/readyz`, undefined, 1000)) === 200,

@@ -2,14 +2,22 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import type { WorkerReply, WorkerRequest } from '../load/protocol';
 
+/** Any request a forked bench process answers: an `op` and its fields. */
+export interface OpRequest {
+  readonly op: string;
+}
+
 interface Pending {
   resolve(value: unknown): void;
   reject(err: Error): void;
   timer: NodeJS.Timeout;
 }
 
-/** The bench's side of one forked load generator process: request/reply by id. */
-export class WorkerHandle {
+/**
+ * The bench's side of one forked load generator process: request/reply by id. `R` is the
+ * requests its script answers (the rate steps' load generator by default, or the storm's).
+ */
+export class WorkerHandle<R extends OpRequest = WorkerRequest> {
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
 
@@ -33,9 +41,11 @@ export class WorkerHandle {
     proc.on('error', () => undefined);
   }
 
-  static start(): WorkerHandle {
-    const script = join(__dirname, '..', 'load', 'worker.js');
-    return new WorkerHandle(
+  /** Forks `script` (default: the rate steps' load generator, load/worker.js). */
+  static start<R extends OpRequest = WorkerRequest>(
+    script = join(__dirname, '..', 'load', 'worker.js'),
+  ): WorkerHandle<R> {
+    return new WorkerHandle<R>(
       fork(script, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] }),
     );
   }
@@ -45,7 +55,7 @@ export class WorkerHandle {
     return this.proc.pid;
   }
 
-  request<T>(request: WorkerRequest, timeoutMs = 60_000): Promise<T> {
+  request<T>(request: R | { op: 'close' }, timeoutMs = 60_000): Promise<T> {
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {

@@ -14,6 +14,7 @@ import {
   type SystemName,
   type WorkerRequest,
 } from './protocol';
+import { pool } from './pool';
 import { OpenLoopSchedule } from './schedule';
 
 /** Wall-clock milliseconds with sub-millisecond resolution. */
@@ -212,16 +213,4 @@ export class LoadGenerator {
     this.current = undefined;
     for (const m of this.members) m.client.close();
   }
-}
-
-/** Runs `task` over `items` with at most `limit` in flight; fails on the first failure. */
-async function pool<T>(items: readonly T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const runners = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const item = items[next++] as T;
-      await task(item);
-    }
-  });
-  await Promise.all(runners);
 }

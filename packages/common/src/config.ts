@@ -252,6 +252,15 @@ const CHAT = {
   configureKeyspaceEvents: variable('CONFIGURE_KEYSPACE_EVENTS', bool(true)),
   /** Whether a handshake may carry its token as `?token=` (the contract's third way). */
   allowQueryToken: variable('ALLOW_QUERY_TOKEN', bool(true)),
+  // Admission shedding (issue 15): a reconnect storm is refused early instead of queued.
+  /** The longest a handshake should wait to be decided; beyond, 503 `overloaded`. 0: never shed. */
+  handshakeMaxWaitMs: variable('HANDSHAKE_MAX_WAIT_MS', int(0, 600_000, 4000)),
+  /** Handshakes a node always decides at once, whatever its measured pace. */
+  handshakeMinPending: variable('HANDSHAKE_MIN_PENDING', int(1, 1_000_000, 500)),
+  /** Past this event-loop delay a node sheds new handshakes too (it is behind on everything). */
+  handshakeMaxLagMs: variable('HANDSHAKE_MAX_LAG_MS', int(10, 600_000, 500)),
+  /** The retry hint of a shed handshake (`retry_after_ms`; `Retry-After` in whole seconds, rounded up). */
+  handshakeRetryAfterMs: variable('HANDSHAKE_RETRY_AFTER_MS', int(100, 600_000, 1000)),
 };
 
 /** Variables that one mode requires and another may leave unset: see the mode types. */

@@ -16,9 +16,17 @@ export interface ReconnectOptions {
 
 /** The options of both builds (the Node build adds `origin`, `ca` and `rejectUnauthorized`). */
 export interface CommonChatClientOptions {
-  /** `ws://` or `wss://` URL of the chat endpoint (path `/ws`). Several are tried in turn on reconnects. */
+  /**
+   * `ws://` or `wss://` URL of the chat endpoint (path `/ws`). With several, the first
+   * connection goes to the first, and every reconnect attempt to one drawn at random
+   * from the others than the last one tried.
+   */
   url: string | readonly string[];
-  /** Called before every connection attempt and every token refresh; must return a currently valid access token. */
+  /**
+   * Returns a currently valid access token. Called for the first connection, for every
+   * token refresh, and for a reconnect attempt only when the token held has no more than
+   * `refreshAheadMs` left to live or the server refused or ended it (401, `token_expired`).
+   */
   getToken: () => Promise<string>;
   /**
    * How the token travels: a `bearer.<token>` subprotocol (the browser default),

@@ -72,8 +72,11 @@ export interface ChatClientEvents {
   read: [read: ReadEvent];
   /** A live connection closed (before any reconnect is scheduled). */
   disconnect: [code: number, reason: string];
-  /** A reconnect attempt is scheduled `delayMs` from now. */
-  reconnecting: [attempt: number, delayMs: number];
+  /**
+   * A reconnect attempt is scheduled `delayMs` from now; `cause` is why the previous
+   * attempt failed (none for the first attempt after a disconnect).
+   */
+  reconnecting: [attempt: number, delayMs: number, cause?: ChatError];
   /** Connected again with every room rejoined and its gap replayed. */
   reconnected: [info: ReconnectedInfo];
   /** The server accepted a token refreshed ahead of expiry. */
@@ -87,6 +90,13 @@ export interface ChatClientEvents {
 
 /** Codes of an `error` reply after which a rejoin drops the room instead of retrying. */
 const ROOM_REFUSALS: ReadonlySet<string> = new Set(['forbidden', 'not_found', 'bad_request']);
+
+/**
+ * How long a URL whose node dropped the connection or failed an attempt (a network error,
+ * a timeout, a 503) is passed over when another one is not: a dead node is not retried
+ * until it may be back, a busy one is left alone for a while.
+ */
+export const AVOID_URL_MS = 5000;
 
 /** `since` for a room whose history was empty when joined: everything stored after the join. */
 const BEFORE_ANY_ID = '0-0';
@@ -132,7 +142,12 @@ export class ChatClientCore extends Emitter<ChatClientEvents> {
   private readonly presence: PresenceTracker;
   private readonly queue: SendQueue;
   private attempt = 0;
-  private urlIndex = 0;
+  /** The URL of the latest attempt: a failover goes anywhere but there. */
+  private lastUrl: string | undefined;
+  /** URLs to pass over until the given time (clock ms), unless no other is left. */
+  private readonly avoided = new Map<string, number>();
+  /** The token of the latest attempt, reused while it has more than `refreshAheadMs` to live. */
+  private heldToken: { token: string; exp: number | undefined } | undefined;
   private connectedAt = 0;
   private tokenExp: number | undefined;
   private lastWelcome: WelcomeMessage | undefined;
@@ -396,10 +411,54 @@ export class ChatClientCore extends Emitter<ChatClientEvents> {
     return token;
   }
 
+  /**
+   * The first connection goes to the first URL. Every later attempt goes to a URL drawn
+   * at random from the others than the last one tried, so that the clients of a node that
+   * failed spread over every other node instead of all landing on "the next one"; URLs
+   * avoided for now (`avoidUrl`) are passed over while any other is left.
+   */
   private nextUrl(): string {
-    const url = this.o.urls[this.urlIndex % this.o.urls.length] as string;
-    this.urlIndex += 1;
+    const { urls } = this.o;
+    const last = this.lastUrl;
+    const now = this.o.clock.now();
+    const others = last === undefined ? [] : [...new Set(urls)].filter((u) => u !== last);
+    const fresh = others.filter((u) => (this.avoided.get(u) ?? 0) <= now);
+    const pool = fresh.length > 0 ? fresh : others;
+    let url: string;
+    if (last === undefined) url = urls[0] as string;
+    else if (pool.length === 0) url = last;
+    else if (pool.length === 1) url = pool[0] as string;
+    else url = pool[Math.min(pool.length - 1, Math.floor(this.o.random() * pool.length))] as string;
+    this.lastUrl = url;
     return url;
+  }
+
+  /** Passes over the last URL tried for `ms` (at least AVOID_URL_MS) when choosing the next. */
+  private avoidUrl(ms = 0): void {
+    if (this.lastUrl === undefined || this.o.urls.length < 2) return;
+    const until = this.o.clock.now() + Math.max(AVOID_URL_MS, ms);
+    this.avoided.set(this.lastUrl, Math.max(this.avoided.get(this.lastUrl) ?? 0, until));
+  }
+
+  /**
+   * The token for a connection attempt: the one held while it has more than
+   * `refreshAheadMs` to live (a storm of retries must not become a storm of calls to the
+   * auth service), otherwise a new one from `getToken`. A token without a readable `exp`
+   * is never reused.
+   */
+  private async attemptToken(): Promise<string> {
+    const held = this.heldToken;
+    if (held?.exp !== undefined && held.exp * 1000 - this.o.clock.now() > this.o.refreshAheadMs) {
+      return held.token;
+    }
+    const token = await this.fetchToken();
+    this.heldToken = { token, exp: tokenExpiry(token) };
+    return token;
+  }
+
+  /** The server refused or ended the held token (401, token_expired): never offer it again. */
+  private dropToken(): void {
+    this.heldToken = undefined;
   }
 
   /** One connection attempt: token, handshake, welcome, rejoin of every room, DM catch-up. */
@@ -408,7 +467,7 @@ export class ChatClientCore extends Emitter<ChatClientEvents> {
     joined: JoinedMessage[];
     caughtUp: CaughtUpRoom[];
   }> {
-    const token = await this.fetchToken();
+    const token = await this.attemptToken();
     if (this.phase === 'closed') throw new ChatError('closed', 'the client is closed');
     const resuming = this.phase === 'reconnecting' && this.o.dmCatchUpLimit > 0;
     let conn: CoreConnection;
@@ -637,6 +696,10 @@ export class ChatClientCore extends Emitter<ChatClientEvents> {
     this.conn = undefined;
     this.clearRefresh();
     this.emit('disconnect', code, reason);
+    if (code === 1008) this.dropToken();
+    // The node went away (or drains): the next attempts go elsewhere. 1008 is about the
+    // user's token, 1013 about this client's reading: the node itself is fine.
+    else if (code !== 1013) this.avoidUrl();
     // While connecting, the attempt in progress fails on its own and decides what next.
     if (this.phase !== 'ready') return;
     const action = closeAction(code, reason);
@@ -645,7 +708,7 @@ export class ChatClientCore extends Emitter<ChatClientEvents> {
     this.afterFailure(action, code, reason);
   }
 
-  private afterFailure(action: CloseAction, code: number, reason: string): void {
+  private afterFailure(action: CloseAction, code: number, reason: string, cause?: ChatError): void {
     if (action === 'stop' || !this.o.reconnect.enabled) {
       this.finish(code, reason);
       return;
@@ -656,9 +719,14 @@ export class ChatClientCore extends Emitter<ChatClientEvents> {
       return;
     }
     this.attempt += 1;
-    const delay = backoffDelay(this.attempt, this.o.reconnect, this.o.random);
+    const jitter = backoffDelay(this.attempt, this.o.reconnect, this.o.random);
+    // A server that shed the attempt said when to come back: never sooner, and spread.
+    const hint = cause?.retryAfterMs;
+    const delay =
+      hint === undefined ? jitter : Math.max(hint, Math.min(this.o.reconnect.maxDelayMs, hint + jitter));
     this.phase = 'reconnecting';
-    this.emit('reconnecting', this.attempt, delay);
+    if (cause === undefined) this.emit('reconnecting', this.attempt, delay);
+    else this.emit('reconnecting', this.attempt, delay, cause);
     this.reconnectTimer = this.o.clock.setTimeout(() => {
       this.reconnectTimer = undefined;
       void this.reconnectNow();
@@ -684,7 +752,11 @@ export class ChatClientCore extends Emitter<ChatClientEvents> {
             : 'reconnect_backoff';
       // A failed token callback is the app's to see (its session may be over: log in again).
       if (action === 'stop' || err.code === 'token_unavailable') this.emitError(err);
-      this.afterFailure(action, err.closeCode ?? 1006, err.closeReason ?? err.code);
+      // The token was refused or ended: the next attempt asks getToken for a new one.
+      if (err.status === 401 || err.closeCode === 1008) this.dropToken();
+      // Otherwise the node failed us (down, too slow, shedding): try the others first.
+      else if (err.code !== 'token_unavailable') this.avoidUrl(err.retryAfterMs);
+      this.afterFailure(action, err.closeCode ?? 1006, err.closeReason ?? err.code, err);
     }
   }
 
@@ -721,6 +793,7 @@ export class ChatClientCore extends Emitter<ChatClientEvents> {
         );
       }
       const reply = await conn.request({ type: 'refresh_token', token });
+      this.heldToken = { token, exp };
       if (conn !== this.conn) return;
       this.emit('token_refreshed', reply.exp);
       this.scheduleRefresh(conn, token);

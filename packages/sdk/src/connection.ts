@@ -10,7 +10,7 @@ import {
   type ServerMessage,
   type WelcomeMessage,
 } from './protocol';
-import type { DialParams, Transport, TransportFactory } from './transport';
+import type { CloseDetail, DialParams, Transport, TransportFactory } from './transport';
 
 /** How the access token reaches the server's handshake. */
 export type TokenMethod = 'header' | 'subprotocol' | 'query';
@@ -64,19 +64,24 @@ function dialParams(s: CoreConnectionSettings): DialParams {
   }
 }
 
-/** A short, token-free description of a refused handshake's JSON error body. */
-function refusalDetail(body: string | undefined): string {
-  if (body === undefined) return '';
+/**
+ * What a refused handshake's JSON error body says: its `error` code (a short, token-free
+ * description) and a `retry_after_ms` hint (a node shedding load sends one).
+ */
+function refusalDetail(body: string | undefined): { text: string; retryAfterMs?: number } {
+  if (body === undefined) return { text: '' };
   try {
     const parsed: unknown = JSON.parse(body);
     if (typeof parsed === 'object' && parsed !== null) {
-      const code = (parsed as Record<string, unknown>)['error'];
-      if (typeof code === 'string') return ` (${code})`;
+      const { error, retry_after_ms: hint } = parsed as Record<string, unknown>;
+      const text = typeof error === 'string' ? ` (${error})` : '';
+      const valid = typeof hint === 'number' && Number.isFinite(hint) && hint >= 0 && hint <= 3_600_000;
+      return valid ? { text, retryAfterMs: hint } : { text };
     }
   } catch {
     // not JSON: the status says enough
   }
-  return '';
+  return { text: '' };
 }
 
 /**
@@ -117,8 +122,13 @@ export class CoreConnection {
       closed: (code, reason, detail) => this.onClose(code, reason, detail),
     });
     this.welcomeTimer = settings.clock.setTimeout(() => {
-      this.failOpen(new ChatError('connect_failed', 'timed out waiting for welcome'));
-      this.socket.terminate();
+      // A timer can fire late, behind a welcome that did come in time: a busy (or just
+      // woken) process runs its due timers before it reads its sockets. Read them first:
+      // a timer set now runs after the sockets' next read.
+      this.welcomeTimer = settings.clock.setTimeout(() => {
+        this.failOpen(new ChatError('connect_failed', 'timed out waiting for welcome'));
+        this.socket.terminate();
+      }, 0);
     }, settings.connectTimeoutMs);
   }
 
@@ -226,11 +236,7 @@ export class CoreConnection {
     this.welcomeTimer = undefined;
   }
 
-  private onClose(
-    code: number,
-    reason: string,
-    detail: { refusedStatus?: number; refusedBody?: string; error?: Error },
-  ): void {
+  private onClose(code: number, reason: string, detail: CloseDetail): void {
     if (this.phase === 'closed') return;
     const was = this.phase;
     this.phase = 'closed';
@@ -248,16 +254,17 @@ export class CoreConnection {
     }
   }
 
-  private openFailure(
-    code: number,
-    reason: string,
-    detail: { refusedStatus?: number; refusedBody?: string; error?: Error },
-  ): ChatError {
+  private openFailure(code: number, reason: string, detail: CloseDetail): ChatError {
     if (detail.refusedStatus !== undefined) {
+      const body = refusalDetail(detail.refusedBody);
+      const retryAfterMs = body.retryAfterMs ?? detail.refusedRetryAfterMs;
       return new ChatError(
         'handshake_refused',
-        `handshake refused: HTTP ${detail.refusedStatus}${refusalDetail(detail.refusedBody)}`,
-        { status: detail.refusedStatus },
+        `handshake refused: HTTP ${detail.refusedStatus}${body.text}`,
+        {
+          status: detail.refusedStatus,
+          ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+        },
       );
     }
     if (code !== 1006) {

@@ -31,7 +31,10 @@ export type ClientErrorCode = keyof typeof CLIENT_ERROR_CODES;
 export type ChatErrorCode = ServerErrorCode | ClientErrorCode | (string & NonNullable<unknown>);
 
 export interface ChatErrorDetails {
-  /** With `rate_limited`: the server's `retry_after_ms`. */
+  /**
+   * With `rate_limited`: the server's `retry_after_ms`. With `handshake_refused`: when the
+   * node asked to be tried again (`retry_after_ms` of its body, else `Retry-After`).
+   */
   retryAfterMs?: number;
   /** With `handshake_refused`: the HTTP status (401, 403, 429, ...). */
   status?: number;

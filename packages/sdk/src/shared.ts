@@ -13,8 +13,9 @@ export * from './catch-up';
 export type { TokenMethod, ConnectionHandlers, CoreConnectionSettings } from './connection';
 export type { CommonChatClientOptions, ReconnectOptions } from './client-options';
 export type { RateLimitedInfo } from './send-queue';
-export type { Transport, TransportEvents, TransportFactory, DialParams } from './transport';
+export type { Transport, TransportEvents, TransportFactory, DialParams, CloseDetail } from './transport';
 export {
+  AVOID_URL_MS,
   dmRoomOf,
   type ChatClientCore,
   type ChatClientEvents,

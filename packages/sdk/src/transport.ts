@@ -16,6 +16,17 @@ export interface DialParams {
   handshakeTimeoutMs: number;
 }
 
+/** What a transport knows of how a socket ended. */
+export interface CloseDetail {
+  /** The HTTP status of a refused handshake. */
+  refusedStatus?: number;
+  /** The start of a refused handshake's body. */
+  refusedBody?: string;
+  /** A refused handshake's `Retry-After` (seconds), in milliseconds. */
+  refusedRetryAfterMs?: number;
+  error?: Error;
+}
+
 /** What a transport reports, each at most once except `text` and `binary`. */
 export interface TransportEvents {
   /** A text frame. */
@@ -23,11 +34,7 @@ export interface TransportEvents {
   /** A binary frame (never sent by the server). */
   binary(): void;
   /** The socket closed or could not open; `refusedStatus` when the server answered HTTP instead of 101. */
-  closed(
-    code: number,
-    reason: string,
-    detail: { refusedStatus?: number; refusedBody?: string; error?: Error },
-  ): void;
+  closed(code: number, reason: string, detail: CloseDetail): void;
 }
 
 /** An open or opening socket. */

@@ -30,6 +30,106 @@ export interface Refused {
 
 export type AdmissionResult = Admitted | Refused;
 
+export interface GateOptions {
+  /** The longest a handshake should wait to be decided; 0: never shed. */
+  maxWaitMs: number;
+  /** Handshakes always taken at once, whatever the measured pace (after a quiet spell it is unknown). */
+  minPending: number;
+  /** Past this event-loop delay, handshakes beyond LAG_FREE_PENDING are shed too. */
+  maxLagMs: number;
+}
+
+/** Handshakes taken at once however late the loop runs, so that a node always makes progress. */
+const LAG_FREE_PENDING = 16;
+
+/** Completions are counted in buckets of this length; the pace is read over all of them. */
+const PACE_BUCKET_MS = 500;
+const PACE_BUCKETS = 4;
+
+/**
+ * The handshakes this node is deciding at once: from the upgrade request to the 101 (token
+ * verification, the Redis round trips of admission, the user's channel). In a reconnect
+ * storm, thousands arrive within a second; deciding them all only queues the last ones
+ * past their clients' patience (they time out, retry, and the work is done twice). The
+ * gate takes as many as the node decides in `maxWaitMs` at its pace over the last two
+ * seconds, and at least `minPending`; beyond that a handshake is shed before any work: the
+ * node answers 503 `overloaded` with a retry hint, and the client comes back later,
+ * preferably to another node. A burst the node can get through in time is not shed. A
+ * node whose event loop runs more than `maxLagMs` late (it is behind on everything, the
+ * work after the handshake included) sheds new handshakes too, beyond a few.
+ */
+export class HandshakeGate {
+  private pending = 0;
+  private shedSince = 0;
+  /** Handshakes decided per bucket, a ring; `bucketStart` is when the current one began. */
+  private readonly done = new Array<number>(PACE_BUCKETS).fill(0);
+  private current = 0;
+  private bucketStart: number;
+
+  constructor(
+    private readonly options: GateOptions,
+    private readonly now: () => number = Date.now,
+    private readonly lagMs: () => number = () => 0,
+  ) {
+    this.bucketStart = now();
+  }
+
+  /** Takes a slot for one handshake; false (nothing taken) when it must be shed. */
+  enter(): boolean {
+    if (this.options.maxWaitMs > 0 && (this.pending >= this.bound() || this.lagging())) {
+      this.shedSince += 1;
+      return false;
+    }
+    this.pending += 1;
+    return true;
+  }
+
+  /** Gives back the slot of a handshake that was decided (admitted, refused or failed). */
+  leave(): void {
+    if (this.pending > 0) this.pending -= 1;
+    this.advance();
+    this.done[this.current] = (this.done[this.current] ?? 0) + 1;
+  }
+
+  get inProgress(): number {
+    return this.pending;
+  }
+
+  /** Handshakes decided per second, over the last PACE_BUCKETS buckets. */
+  pace(): number {
+    this.advance();
+    const total = this.done.reduce((a, b) => a + b, 0);
+    return total / ((PACE_BUCKETS * PACE_BUCKET_MS) / 1000);
+  }
+
+  /** How many may be in progress now. */
+  bound(): number {
+    return Math.max(this.options.minPending, Math.floor((this.pace() * this.options.maxWaitMs) / 1000));
+  }
+
+  private lagging(): boolean {
+    return this.pending >= LAG_FREE_PENDING && this.lagMs() > this.options.maxLagMs;
+  }
+
+  /** Handshakes shed since the last call (for a periodic log line). */
+  takeShed(): number {
+    const n = this.shedSince;
+    this.shedSince = 0;
+    return n;
+  }
+
+  private advance(): void {
+    const now = this.now();
+    let steps = Math.floor((now - this.bucketStart) / PACE_BUCKET_MS);
+    if (steps <= 0) return;
+    this.bucketStart += steps * PACE_BUCKET_MS;
+    for (steps = Math.min(steps, PACE_BUCKETS); steps > 0; steps--) {
+      this.current = (this.current + 1) % PACE_BUCKETS;
+      this.done[this.current] = 0;
+    }
+  }
+}
+
 const refused = (refusal: HandshakeRefusal, reason: string, user?: string): Refused => ({
   ok: false,
   refusal,

@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger, TrustList } from '@securechat/common';
 import type { ChatState, RateLimits } from '@securechat/state';
 import type { TokenVerifier } from '@securechat/tokens';
-import { Admission, type Admitted, type Refused } from './admission';
+import { Admission, HandshakeGate, type Admitted, type Refused } from './admission';
 import { Audit } from './audit';
 import { ReadSlots, UserBudgets } from './budget';
 import { CLOSE, HANDSHAKE } from './codes';
@@ -13,12 +13,16 @@ import { Enforcement } from './enforcement';
 import { checkRequest, refuse, SUBPROTOCOL, type OriginPolicy } from './handshake';
 import { Hub } from './hub';
 import { Liveness } from './liveness';
+import { LoopLag } from './loop-lag';
 import { noChatMetrics, type ChatMetrics } from './metrics';
 import { frame } from './protocol';
 import { RequestHandler } from './requests';
 import { Rooms } from './rooms';
 import { Session } from './session';
 import { Users } from './users';
+
+/** A node that sheds handshakes says so in its log at most this often, with the count. */
+const SHED_LOG_INTERVAL_MS = 10_000;
 
 /**
  * Reads of history (pages of at most PAGE_MAX_BYTES) a node has in flight at once: what
@@ -36,6 +40,14 @@ export interface ChatNodeOptions {
   maxConnectionsPerUser: number;
   maxConnectionsPerAddress: number;
   maxHandshakesPerAddressPerMin: number;
+  /** The longest a handshake should wait to be decided; more are shed with 503 `overloaded` (0: never). */
+  handshakeMaxWaitMs: number;
+  /** Handshakes always decided at once, whatever the node's measured pace. */
+  handshakeMinPending: number;
+  /** Past this event-loop delay, new handshakes are shed (beyond a few). */
+  handshakeMaxLagMs: number;
+  /** The retry hint a shed handshake gets. */
+  handshakeRetryAfterMs: number;
   pingIntervalMs: number;
   presenceTtlMs: number;
   historyMaxLen: number;
@@ -75,6 +87,9 @@ export class ChatNode {
   private readonly metrics: ChatMetrics;
   private readonly audit: Audit;
   private readonly admission: Admission;
+  private readonly gate: HandshakeGate;
+  private readonly loopLag = new LoopLag();
+  private shedLoggedAt = 0;
   private readonly rooms: Rooms;
   private readonly users: Users;
   private readonly enforcement: Enforcement;
@@ -91,6 +106,15 @@ export class ChatNode {
     metrics.observe({ connections: () => hub.sessions.size, rooms: () => hub.localRooms.size });
     this.audit = new Audit(logger, options.nodeId);
     this.admission = new Admission(options, state);
+    this.gate = new HandshakeGate(
+      {
+        maxWaitMs: options.handshakeMaxWaitMs,
+        minPending: options.handshakeMinPending,
+        maxLagMs: options.handshakeMaxLagMs,
+      },
+      Date.now,
+      () => this.loopLag.ms,
+    );
     this.userBudgets = new UserBudgets(options.userBytesPerS);
     // A page never takes more than half the slow-consumer bound, so a reader that drains
     // is never closed for a page it was sent.
@@ -163,6 +187,7 @@ export class ChatNode {
     state.enforcement.onEvent((event) => this.enforcement.onEvent(event));
     await state.enforcement.start();
     this.liveness.start();
+    this.loopLag.start();
   }
 
   /** The HTTP server's `upgrade` listener. Every check runs before any 101. */
@@ -173,11 +198,37 @@ export class ChatNode {
       refuse(socket, HANDSHAKE.unavailable, { 'Retry-After': '1' });
       return;
     }
-    void this.upgrade(req, socket, head).catch((err: unknown) => {
-      this.deps.logger.error('handshake failed', { err });
-      this.metrics.handshake('error');
-      refuse(socket, HANDSHAKE.unavailable, { 'Retry-After': '1' });
-    });
+    // Shed before any work (token, Redis): the one cost of a shed handshake is this answer.
+    if (!this.gate.enter()) return this.shed(socket);
+    void this.upgrade(req, socket, head)
+      .catch((err: unknown) => {
+        this.deps.logger.error('handshake failed', { err });
+        this.metrics.handshake('error');
+        refuse(socket, HANDSHAKE.unavailable, { 'Retry-After': '1' });
+      })
+      .finally(() => this.gate.leave());
+  }
+
+  /** 503 `overloaded` with the retry hint; a warning now and then, not one per handshake. */
+  private shed(socket: Duplex): void {
+    const { handshakeRetryAfterMs: retryMs } = this.deps.options;
+    this.metrics.handshake('overloaded');
+    refuse(
+      socket,
+      HANDSHAKE.overloaded,
+      { 'Retry-After': String(Math.ceil(retryMs / 1000)) },
+      { retry_after_ms: retryMs },
+    );
+    const now = Date.now();
+    if (now - this.shedLoggedAt >= SHED_LOG_INTERVAL_MS) {
+      this.shedLoggedAt = now;
+      this.deps.logger.warn('shedding handshakes', {
+        shed: this.gate.takeShed(),
+        pending: this.gate.inProgress,
+        perSecond: Math.round(this.gate.pace()),
+        retryAfterMs: retryMs,
+      });
+    }
   }
 
   private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
@@ -319,6 +370,7 @@ export class ChatNode {
 
   async close(): Promise<void> {
     this.liveness.close();
+    this.loopLag.stop();
     this.rooms.close();
     this.audit.close();
     await this.drain(1000);

@@ -54,6 +54,7 @@ export const HANDSHAKE = {
   tooManyConnections: { status: 429, error: 'too_many_connections', client: 'reconnect_backoff' },
   tooManyHandshakes: { status: 429, error: 'too_many_handshakes', client: 'reconnect_backoff' },
   unavailable: { status: 503, error: 'unavailable', client: 'reconnect_backoff' },
+  overloaded: { status: 503, error: 'overloaded', client: 'reconnect_backoff' },
 } as const satisfies Record<string, { status: number; error: string; client: ClientAction }>;
 
 export type HandshakeRefusal = (typeof HANDSHAKE)[keyof typeof HANDSHAKE];

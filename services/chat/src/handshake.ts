@@ -125,14 +125,22 @@ export function checkRequest(req: IncomingMessage, checks: HandshakeChecks): Ver
   }
 }
 
-/** Writes an HTTP error response on the raw socket (never a 101) and closes it. */
+/**
+ * Writes an HTTP error response on the raw socket (never a 101) and closes it. `fields`
+ * adds to the JSON body (a shed handshake's `retry_after_ms`).
+ */
 export function refuse(
   socket: Duplex,
   refusal: HandshakeRefusal,
   headers: Record<string, string> = {},
+  fields: Record<string, number> = {},
 ): void {
   if (socket.destroyed) return;
-  const body = JSON.stringify({ error: refusal.error, message: STATUS_CODES[refusal.status] ?? 'refused' });
+  const body = JSON.stringify({
+    error: refusal.error,
+    message: STATUS_CODES[refusal.status] ?? 'refused',
+    ...fields,
+  });
   const extra = Object.entries(headers)
     .map(([k, v]) => `${k}: ${v}\r\n`)
     .join('');

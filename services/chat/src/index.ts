@@ -9,6 +9,7 @@ export * from './handshake';
 export * from './health';
 export * from './hub';
 export * from './liveness';
+export * from './loop-lag';
 export * from './metrics';
 export * from './node';
 export * from './protocol';

@@ -41,6 +41,8 @@ export const HANDSHAKE_REFUSALS = [
   'state_unavailable',
   /** The node was draining (503). */
   'draining',
+  /** Shed: the node could not decide it within HANDSHAKE_MAX_WAIT_MS (503). */
+  'overloaded',
   /** The socket closed, or a drain began, while the handshake was being decided. */
   'gone',
   /** The handshake failed unexpectedly (503). */

@@ -1,6 +1,13 @@
 import { expect } from 'chai';
 import { MemoryCluster, StateUnavailableError } from '@securechat/state';
-import { Admission, HANDSHAKE, type AdmissionResult, type Verdict } from '@securechat/chat';
+import {
+  Admission,
+  HANDSHAKE,
+  HandshakeGate,
+  LoopLag,
+  type AdmissionResult,
+  type Verdict,
+} from '@securechat/chat';
 import { claims, memoryNode, override } from './fakes';
 
 const OPTIONS = { maxConnectionsPerUser: 2, maxConnectionsPerAddress: 3, maxHandshakesPerAddressPerMin: 10 };
@@ -98,5 +105,94 @@ describe('Admission: who gets a socket, without a socket server', () => {
     const r = await registry.admit(ok('alice'), 's2');
     expect(r.ok === false && r.refusal).to.equal(HANDSHAKE.unavailable);
     expect(registry.connectionsFrom('192.0.2.7')).to.equal(0);
+  });
+});
+
+describe('HandshakeGate: how many handshakes a node decides at once', () => {
+  /** A gate on a clock the test moves. */
+  function gate(maxWaitMs: number, minPending: number, lag = { ms: 0 }) {
+    const clock = { t: 1_000_000 };
+    return {
+      clock,
+      gate: new HandshakeGate(
+        { maxWaitMs, minPending, maxLagMs: 500 },
+        () => clock.t,
+        () => lag.ms,
+      ),
+    };
+  }
+
+  it('takes minPending while its pace is unknown, sheds beyond, and takes again once one is decided', () => {
+    const { gate: g } = gate(2000, 3);
+    expect([g.enter(), g.enter(), g.enter()]).to.deep.equal([true, true, true]);
+    expect(g.inProgress).to.equal(3);
+    expect([g.enter(), g.enter()], 'shed, nothing taken').to.deep.equal([false, false]);
+    expect(g.inProgress).to.equal(3);
+    g.leave();
+    expect(g.enter()).to.equal(true);
+    expect(g.enter()).to.equal(false);
+    expect(g.takeShed(), 'shed since the last call').to.equal(3);
+    expect(g.takeShed()).to.equal(0);
+  });
+
+  it('takes as many as it decides in maxWaitMs at the pace of the last two seconds', () => {
+    const { gate: g, clock } = gate(2000, 10);
+    // 400 decided over one second: 400 per two seconds = 200/s, so 400 in 2 s.
+    for (let i = 0; i < 400; i++) {
+      expect(g.enter()).to.equal(true);
+      g.leave();
+      clock.t += 2.5;
+    }
+    expect(g.pace()).to.equal(200);
+    expect(g.bound()).to.equal(400);
+    for (let i = 0; i < 400; i++) expect(g.enter(), `handshake ${i}`).to.equal(true);
+    expect(g.enter(), 'the 401st would wait past maxWaitMs').to.equal(false);
+    // Two quiet seconds later the pace is forgotten: back to minPending (none free now).
+    clock.t += 2500;
+    expect(g.pace()).to.equal(0);
+    expect(g.bound()).to.equal(10);
+    expect(g.enter()).to.equal(false);
+  });
+
+  it('sheds beyond a few while the event loop runs more than maxLagMs late', () => {
+    const lag = { ms: 0 };
+    const { gate: g } = gate(2000, 100, lag);
+    for (let i = 0; i < 20; i++) expect(g.enter()).to.equal(true);
+    lag.ms = 501;
+    expect(g.enter(), 'late: 20 in progress are enough').to.equal(false);
+    for (let i = 0; i < 5; i++) g.leave();
+    expect([g.enter(), g.enter()], 'under 16 in progress: progress goes on').to.deep.equal([true, false]);
+    lag.ms = 500;
+    expect(g.enter(), 'back on time').to.equal(true);
+  });
+
+  it('never goes below zero, and maxWaitMs 0 never sheds', () => {
+    const { gate: g } = gate(1000, 1);
+    g.leave();
+    expect(g.inProgress).to.equal(0);
+    expect([g.enter(), g.enter()]).to.deep.equal([true, false]);
+    const { gate: never } = gate(0, 1, { ms: 10_000 });
+    for (let i = 0; i < 10_000; i++) expect(never.enter()).to.equal(true);
+    expect(never.inProgress).to.equal(10_000);
+    expect(never.takeShed()).to.equal(0);
+  });
+});
+
+describe('LoopLag: how late the event loop runs', () => {
+  it('is how late the last timer fired, or how overdue the next one already is', () => {
+    const clock = { t: 0 };
+    const lag = new LoopLag(100, () => clock.t);
+    lag.start();
+    lag.stop(); // ticked by hand below
+    clock.t = 100;
+    lag.tick();
+    expect(lag.ms).to.equal(0);
+    clock.t = 450;
+    expect(lag.ms, 'due at 200, not fired yet').to.equal(250);
+    lag.tick();
+    expect(lag.ms, 'fired 250 late').to.equal(250);
+    clock.t = 560;
+    lag.tick();
+    expect(lag.ms).to.equal(10);
   });
 });

@@ -18,6 +18,12 @@ function rawText(data: RawData): string {
   return Buffer.from(data).toString('utf8');
 }
 
+/** `Retry-After` in delay-seconds form (the HTTP-date form is not used by chat nodes), in ms. */
+function retryAfterMs(header: string | undefined): number | undefined {
+  if (header === undefined || !/^\d{1,6}$/.test(header.trim())) return undefined;
+  return Number(header.trim()) * 1000;
+}
+
 /** The Node transport: `ws`, which can send headers and see a refused handshake's status. */
 export function wsTransport(options: NodeTransportOptions): TransportFactory {
   return (params, events) => {
@@ -25,7 +31,8 @@ export function wsTransport(options: NodeTransportOptions): TransportFactory {
       // The server never negotiates it and it costs memory per socket.
       perMessageDeflate: false,
       followRedirects: false,
-      handshakeTimeout: params.handshakeTimeoutMs,
+      // No timer of ws's own: the connection's timer to `welcome` covers the opening
+      // handshake, and reads what has arrived before it gives up (see CoreConnection).
       headers: params.headers,
     };
     if (options.origin !== undefined) wsOptions.origin = options.origin;
@@ -33,10 +40,12 @@ export function wsTransport(options: NodeTransportOptions): TransportFactory {
     if (options.rejectUnauthorized !== undefined) wsOptions.rejectUnauthorized = options.rejectUnauthorized;
     const ws = new WebSocket(params.url, params.protocols, wsOptions);
     let refusedStatus: number | undefined;
+    let refusedRetryAfterMs: number | undefined;
     let refusedBody = '';
     let lastError: Error | undefined;
     ws.on('unexpected-response', (_req, res) => {
       refusedStatus = res.statusCode;
+      refusedRetryAfterMs = retryAfterMs(res.headers['retry-after']);
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => {
         if (refusedBody.length < MAX_REFUSAL_BODY) refusedBody += chunk;
@@ -54,6 +63,7 @@ export function wsTransport(options: NodeTransportOptions): TransportFactory {
     ws.on('close', (code, reason) => {
       events.closed(code, reason.toString('utf8'), {
         ...(refusedStatus === undefined ? {} : { refusedStatus, refusedBody }),
+        ...(refusedRetryAfterMs === undefined ? {} : { refusedRetryAfterMs }),
         ...(lastError === undefined ? {} : { error: lastError }),
       });
     });
