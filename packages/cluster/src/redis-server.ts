@@ -18,6 +18,8 @@ export interface RedisServerOptions {
   appendonly?: boolean;
   /** `--enable-debug-command local`: Redis 7 refuses DEBUG without it (tests only). */
   debugCommand?: boolean;
+  /** How its port is chosen; a free one by default (a cluster node needs its bus port free too). */
+  pickPort?: () => Promise<number>;
   /** How long start() waits for "Ready to accept connections"; 10 s by default. */
   readyTimeoutMs?: number;
 }
@@ -56,6 +58,10 @@ export class RedisServer {
     return `redis://127.0.0.1:${this.port}`;
   }
 
+  get running(): boolean {
+    return this.proc?.running === true;
+  }
+
   /** The running server's pid (for CPU and memory figures). */
   get pid(): number {
     const pid = this.proc?.running === true ? this.proc.pid : undefined;
@@ -67,7 +73,8 @@ export class RedisServer {
     let lastError: unknown;
     for (let attempt = 0; attempt < START_ATTEMPTS; attempt++) {
       const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'securechat-redis-'));
-      const server = new RedisServer(await freePort(), dir, options.dir === undefined, options);
+      const port = await (options.pickPort ?? freePort)();
+      const server = new RedisServer(port, dir, options.dir === undefined, options);
       try {
         await server.start();
         return server;
