@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { Cluster } from 'ioredis';
 import type { AuthSettings, ChatNodeConfig, KeySchema, Logger } from '@securechat/common';
 import type { ChatState } from './chat-ports';
 import type { AuthLimits, AuthState, Blocklist } from './ports';
@@ -9,6 +9,8 @@ import { MemoryMessageLimiter } from './memory/rate-limit';
 import { MemoryConnectionRegistry } from './memory/registry';
 import { RedisBlocklist, RedisRevocationStore } from './redis/auth-state';
 import { RedisBroker } from './redis/broker';
+import { plainSubscriber, shardedSubscriber, type RedisLike } from './redis/channel-subscriber';
+import { RedisClusterEnforcementFeed } from './redis/cluster-enforcement';
 import { RedisEnforcementFeed } from './redis/enforcement';
 import { RedisInbox } from './redis/inbox';
 import { RedisPresence } from './redis/presence';
@@ -64,18 +66,24 @@ export function authLimits(
   };
 }
 
-/** A chat node's state on Redis: a request-path client and one subscriber connection. */
+/**
+ * A chat node's state on Redis: a request-path client and its subscriber, both `Redis`
+ * (single server, Sentinel: one subscriber connection) or both `Cluster` (Redis Cluster,
+ * the key schema's `cluster` layout; the subscriber made with `shardedSubscribers: true`).
+ */
 export function createRedisChatState(
-  redis: Redis,
-  subscriber: Redis,
+  redis: RedisLike,
+  subscriber: RedisLike,
   keys: KeySchema,
   options: ChatStateOptions,
   logger: Logger,
 ): ChatState {
+  const configureKeyspaceEvents = options.configureKeyspaceEvents ?? true;
+  const { channels, enforcement } = subscriptions(redis, subscriber, keys, logger, configureKeyspaceEvents);
   return {
     broker: new RedisBroker({
       redis,
-      subscriber,
+      subscriber: channels,
       keys,
       historyMaxLen: options.historyMaxLen,
       historyMaxAgeMs: options.historyMaxAgeMs ?? 0,
@@ -87,13 +95,7 @@ export function createRedisChatState(
     registry: new RedisConnectionRegistry(redis, keys, options.presenceTtlMs),
     revocations: new RedisRevocationStore(redis, keys),
     blocklist: new RedisBlocklist(redis, keys),
-    enforcement: new RedisEnforcementFeed({
-      subscriber,
-      redis,
-      keys,
-      logger,
-      configureKeyspaceEvents: options.configureKeyspaceEvents ?? true,
-    }),
+    enforcement,
     ready: async () => {
       try {
         return (await redis.ping()) === 'PONG' && subscriber.status === 'ready';
@@ -102,9 +104,42 @@ export function createRedisChatState(
       }
     },
     close: async () => {
-      await subscriber.quit().catch(() => subscriber.disconnect());
+      await enforcement.close();
+      await channels.close();
       await redis.quit().catch(() => redis.disconnect());
     },
+  };
+}
+
+/** The subscriptions of the layout: plain pub/sub, or sharded pub/sub and per-master keyspace events. */
+function subscriptions(
+  redis: RedisLike,
+  subscriber: RedisLike,
+  keys: KeySchema,
+  logger: Logger,
+  configureKeyspaceEvents: boolean,
+) {
+  if (keys.layout === 'cluster') {
+    if (!(redis instanceof Cluster) || !(subscriber instanceof Cluster)) {
+      throw new TypeError('the cluster key layout needs Redis Cluster clients');
+    }
+    return {
+      channels: shardedSubscriber(subscriber),
+      enforcement: new RedisClusterEnforcementFeed({
+        subscriber,
+        redis,
+        keys,
+        logger,
+        configureKeyspaceEvents,
+      }),
+    };
+  }
+  if (redis instanceof Cluster || subscriber instanceof Cluster) {
+    throw new TypeError('Redis Cluster clients need the cluster key layout');
+  }
+  return {
+    channels: plainSubscriber(subscriber),
+    enforcement: new RedisEnforcementFeed({ subscriber, redis, keys, logger, configureKeyspaceEvents }),
   };
 }
 

@@ -24,7 +24,6 @@ export interface RedisEnforcementOptions {
 export class RedisEnforcementFeed implements EnforcementFeed {
   private handler: (event: EnforcementEvent) => void = () => undefined;
   private readonly channels: { control: string; set: string; del: string; expired: string };
-  private readonly prefixes: { blocked: string; revoked: string; revokedBefore: string };
 
   constructor(private readonly options: RedisEnforcementOptions) {
     const db = options.subscriber.options.db ?? 0;
@@ -33,12 +32,6 @@ export class RedisEnforcementFeed implements EnforcementFeed {
       set: `__keyevent@${db}__:set`,
       del: `__keyevent@${db}__:del`,
       expired: `__keyevent@${db}__:expired`,
-    };
-    const p = options.keys.prefix;
-    this.prefixes = {
-      blocked: `${p}blocked:`,
-      revoked: `${p}revoked:`,
-      revokedBefore: `${p}revoked-before:`,
     };
     const mine = new Set(Object.values(this.channels));
     options.subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => {
@@ -65,14 +58,7 @@ export class RedisEnforcementFeed implements EnforcementFeed {
   private async ensureKeyspaceEvents(retries: number): Promise<void> {
     const { redis, logger } = this.options;
     try {
-      const reply = (await redis.config('GET', 'notify-keyspace-events')) as string[];
-      const current = reply[1] ?? '';
-      const has = (flag: string) =>
-        current.includes(flag) || (flag !== 'E' && flag !== 'K' && current.includes('A'));
-      const missing = [...KEYSPACE_FLAGS].filter((f) => !has(f));
-      if (missing.length === 0) return;
-      await redis.config('SET', 'notify-keyspace-events', current + missing.join(''));
-      logger.info('enabled keyspace events', { flags: current + missing.join('') });
+      await enableKeyspaceEvents(redis, logger);
     } catch (err) {
       if (retries > 0) {
         // the request-path client may reconnect a moment after the subscriber
@@ -90,22 +76,11 @@ export class RedisEnforcementFeed implements EnforcementFeed {
   }
 
   private onMessage(channel: string, message: string): void {
-    const { channels, prefixes } = this;
-    let event: EnforcementEvent | undefined;
-    if (channel === channels.control) {
-      event = parseControlMessage(message);
-    } else if (channel === channels.set) {
-      if (message.startsWith(prefixes.blocked))
-        event = { kind: 'blocked', user: message.slice(prefixes.blocked.length) };
-      else if (message.startsWith(prefixes.revokedBefore)) {
-        event = { kind: 'revoked_all', user: message.slice(prefixes.revokedBefore.length) };
-      } else if (message.startsWith(prefixes.revoked)) {
-        event = { kind: 'revoked', jti: message.slice(prefixes.revoked.length) };
-      }
-    } else if (channel === channels.del || channel === channels.expired) {
-      if (message.startsWith(prefixes.blocked))
-        event = { kind: 'unblocked', user: message.slice(prefixes.blocked.length) };
-    }
+    const { channels } = this;
+    const event =
+      channel === channels.control
+        ? parseControlMessage(message)
+        : keyspaceEvent(this.options.keys, channel === channels.set, message);
     if (event !== undefined) this.handler(event);
   }
 
@@ -113,4 +88,37 @@ export class RedisEnforcementFeed implements EnforcementFeed {
     const { control, set, del, expired } = this.channels;
     await this.options.subscriber.unsubscribe(control, set, del, expired).catch(() => undefined);
   }
+}
+
+/**
+ * Adds the KEYSPACE_FLAGS that one server's `notify-keyspace-events` lacks (CONFIG GET,
+ * then CONFIG SET); throws when it cannot.
+ */
+export async function enableKeyspaceEvents(redis: Redis, logger: Logger): Promise<void> {
+  const reply = (await redis.config('GET', 'notify-keyspace-events')) as string[];
+  const current = reply[1] ?? '';
+  const has = (flag: string) =>
+    current.includes(flag) || (flag !== 'E' && flag !== 'K' && current.includes('A'));
+  const missing = [...KEYSPACE_FLAGS].filter((f) => !has(f));
+  if (missing.length === 0) return;
+  await redis.config('SET', 'notify-keyspace-events', current + missing.join(''));
+  logger.info('enabled keyspace events', { flags: current + missing.join(''), server: describe(redis) });
+}
+
+function describe(redis: Redis): string {
+  return `${redis.options.host ?? ''}:${redis.options.port ?? ''}`;
+}
+
+/**
+ * What a keyevent notification about `key` means: a SET (`set` true) of a block or a
+ * revocation, or a DEL or expiry (`set` false) of a block. Other keys mean nothing.
+ */
+export function keyspaceEvent(keys: KeySchema, set: boolean, key: string): EnforcementEvent | undefined {
+  const blocked = keys.blockedUser(key);
+  if (blocked !== undefined) return { kind: set ? 'blocked' : 'unblocked', user: blocked };
+  if (!set) return undefined;
+  const before = keys.revokedBeforeUser(key);
+  if (before !== undefined) return { kind: 'revoked_all', user: before };
+  const jti = keys.revokedJti(key);
+  return jti !== undefined ? { kind: 'revoked', jti } : undefined;
 }

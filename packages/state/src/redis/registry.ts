@@ -1,14 +1,14 @@
-import type { Redis } from 'ioredis';
+import type { RedisLike } from './channel-subscriber';
 import type { KeySchema } from '@securechat/common';
 import type { ConnectionRegistry } from '../chat-ports';
 import { guard } from './errors';
 import { luaScript } from './lua';
 
-type RegistryClient = Redis & {
+type RegistryClient = RedisLike & {
   chatAcquire(key: string, now: number, expiry: number, session: string, limit: number): Promise<number>;
 };
 
-function defineScripts(redis: Redis): RegistryClient {
+function defineScripts(redis: RedisLike): RegistryClient {
   const client = redis as RegistryClient;
   if (typeof client.chatAcquire !== 'function') {
     redis.defineCommand('chatAcquire', { numberOfKeys: 1, lua: luaScript('acquire_connection') });
@@ -21,7 +21,7 @@ export class RedisConnectionRegistry implements ConnectionRegistry {
   private readonly redis: RegistryClient;
 
   constructor(
-    redis: Redis,
+    redis: RedisLike,
     private readonly keys: KeySchema,
     private readonly ttlMs: number,
   ) {
