@@ -1,4 +1,5 @@
-import { RedisCluster, type RedisClusterOptions } from '@securechat/cluster';
+import { Cluster } from 'ioredis';
+import { RedisCluster, waitFor, type RedisClusterOptions } from '@securechat/cluster';
 
 /**
  * A real Redis Cluster for one test suite (@securechat/cluster's harness): 3 masters and
@@ -14,4 +15,32 @@ export function startRedisCluster(options: Partial<RedisClusterOptions> = {}): P
   });
 }
 
-export type { RedisCluster };
+/**
+ * An ioredis Cluster on the harness's servers, as a node makes them: a request client (no
+ * offline queue, one retry) or a subscriber (offline queue, sharded subscribers: one
+ * connection per master). Slots are refreshed every second, as after a failover.
+ */
+export function clusterClient(cluster: RedisCluster, options: { subscriber?: boolean } = {}): Cluster {
+  const subscriber = options.subscriber === true;
+  const client = new Cluster(
+    cluster.ports.map((port) => ({ host: '127.0.0.1', port })),
+    {
+      enableOfflineQueue: subscriber,
+      shardedSubscribers: subscriber,
+      slotsRefreshInterval: 1000,
+      redisOptions: {
+        maxRetriesPerRequest: subscriber ? null : 1,
+        commandTimeout: subscriber ? undefined : 2000,
+      },
+    },
+  );
+  client.on('error', () => undefined);
+  client.on('node error', () => undefined);
+  return client;
+}
+
+/** Resolves once the client is ready. */
+export async function clusterReady(client: Cluster, timeoutMs = 10_000): Promise<void> {
+  if (client.status === 'ready') return;
+  await waitFor(() => client.status === 'ready', { what: 'redis cluster client ready', timeoutMs });
+}

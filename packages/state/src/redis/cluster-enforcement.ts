@@ -35,6 +35,8 @@ export class RedisClusterEnforcementFeed implements EnforcementFeed {
   private readonly followers = new Map<string, Redis>();
   /** Servers whose flags were set (or found set), by host:port. */
   private readonly configured = new Set<string>();
+  /** Masters whose keyevent SUBSCRIBE was answered (host:port). */
+  private readonly subscribed = new Set<string>();
   /** Servers already warned about (a dead one is retried at every refresh). */
   private readonly warned = new Set<string>();
   private started = false;
@@ -53,9 +55,9 @@ export class RedisClusterEnforcementFeed implements EnforcementFeed {
     this.handler = handler;
   }
 
-  /** The masters followed now (host:port), for tests and logs. */
+  /** The masters whose keyevents are subscribed to now (host:port), for tests and logs. */
   get followed(): string[] {
-    return [...this.followers.keys()].sort();
+    return [...this.subscribed].filter((key) => this.followers.has(key)).sort();
   }
 
   async start(): Promise<void> {
@@ -66,17 +68,19 @@ export class RedisClusterEnforcementFeed implements EnforcementFeed {
     await this.followMasters();
   }
 
-  /** Opens a keyevent subscriber on every master not followed yet, closes those of former masters. */
+  /**
+   * Opens a keyevent subscriber on every master not followed yet (and enables the flags
+   * there first), closes those of former masters. The other servers get their flags in
+   * the background: a dead one must not hold up following the live ones.
+   */
   private async followMasters(): Promise<void> {
     if (!this.started || this.closed) return;
     const { redis, configureKeyspaceEvents } = this.options;
-    if (configureKeyspaceEvents) {
-      await Promise.all(redis.nodes('all').map((node) => this.configure(node)));
-    }
     const masters = new Map(redis.nodes('master').map((node) => [address(node), node]));
     for (const [key, follower] of this.followers) {
       if (!masters.has(key)) {
         this.followers.delete(key);
+        this.subscribed.delete(key);
         follower.disconnect();
       }
     }
@@ -85,7 +89,15 @@ export class RedisClusterEnforcementFeed implements EnforcementFeed {
       if (this.followers.has(key)) continue;
       const follower = this.follow(node);
       this.followers.set(key, follower);
-      opened.push(follower.subscribe(KEYEVENT.set, KEYEVENT.del, KEYEVENT.expired).catch(() => undefined));
+      opened.push(
+        (configureKeyspaceEvents ? this.configure(node) : Promise.resolve())
+          .then(() => follower.subscribe(KEYEVENT.set, KEYEVENT.del, KEYEVENT.expired))
+          .then(() => this.subscribed.add(key))
+          .catch(() => undefined),
+      );
+    }
+    if (configureKeyspaceEvents) {
+      for (const node of redis.nodes('all')) if (!masters.has(address(node))) void this.configure(node);
     }
     await Promise.all(opened);
   }
@@ -143,6 +155,7 @@ export class RedisClusterEnforcementFeed implements EnforcementFeed {
     for (const event of ['refresh', '+node', '-node'] as const) redis.off(event, this.refresh);
     for (const follower of this.followers.values()) follower.disconnect();
     this.followers.clear();
+    this.subscribed.clear();
     await subscriber.unsubscribe(keys.control).catch(() => undefined);
   }
 }
