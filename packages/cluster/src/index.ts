@@ -8,6 +8,7 @@ export * from './ports';
 export * from './readiness';
 export * from './managed-process';
 export * from './redis-server';
+export * from './sentinel-group';
 export * from './knobs';
 export * from './cluster';
 export * from './compose';
