@@ -4,6 +4,7 @@ import {
   createRedisClient,
   keySchema,
   loadConfig,
+  singleTarget,
   type ChatConfig,
   type KeySchema,
 } from '@securechat/common';
@@ -92,7 +93,7 @@ export class ChatCluster {
     const port = typeof address === 'object' && address !== null ? address.port : 0;
     const config = this.config({ NODE_ID: name, ALLOWED_ORIGINS: `http://127.0.0.1:${port}`, ...extra });
     const common = {
-      url: this.redis.url,
+      target: singleTarget(this.redis.url),
       commandTimeoutMs: config.redisCommandTimeoutMs,
       logger: logs.logger,
     };

@@ -9,6 +9,7 @@ export * from './readiness';
 export * from './managed-process';
 export * from './redis-server';
 export * from './redis-cluster';
+export * from './sentinel-group';
 export * from './knobs';
 export * from './cluster';
 export * from './compose';

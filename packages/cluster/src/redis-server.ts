@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManagedProcess, type ExitInfo } from './managed-process';
@@ -22,9 +22,16 @@ export interface RedisServerOptions {
   pickPort?: () => Promise<number>;
   /** How long start() waits for "Ready to accept connections"; 10 s by default. */
   readyTimeoutMs?: number;
+  /**
+   * A sentinel (`redis-server sentinel.conf --sentinel`) with this configuration, written
+   * to `<dir>/sentinel.conf` at the first start (Sentinel rewrites it; a restart keeps it).
+   */
+  sentinelConfig?: string;
 }
 
 const READY_LINE = 'Ready to accept connections';
+/** A sentinel logs its id once it has loaded (and, if new, saved) its configuration. */
+const SENTINEL_READY_LINE = 'Sentinel ID is';
 /** Free ports are free when asked for, not necessarily when redis-server binds them. */
 const START_ATTEMPTS = 5;
 
@@ -90,13 +97,19 @@ export class RedisServer {
   async start(): Promise<void> {
     if (this.proc?.running === true) return;
     const o = this.options;
-    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir];
+    const args: string[] = [];
+    if (o.sentinelConfig !== undefined) {
+      const file = join(this.dir, 'sentinel.conf');
+      if (!existsSync(file)) writeFileSync(file, o.sentinelConfig, { mode: 0o600 });
+      args.push(file, '--sentinel');
+    }
+    args.push('--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir);
     args.push('--save', '', '--appendonly', o.appendonly === true ? 'yes' : 'no');
     args.push('--daemonize', 'no', '--logfile', '');
     if (o.debugCommand === true) args.push('--enable-debug-command', 'local');
     args.push(...(o.args ?? []));
     this.proc = new ManagedProcess({
-      name: `redis-server :${this.port}`,
+      name: `${o.sentinelConfig !== undefined ? 'redis-sentinel' : 'redis-server'} :${this.port}`,
       command: o.command ?? 'redis-server',
       args,
       env: o.env,
@@ -105,7 +118,8 @@ export class RedisServer {
       ownGroup: false,
     }).start();
     try {
-      await this.proc.waitForLine((line) => line.includes(READY_LINE), o.readyTimeoutMs ?? 10_000);
+      const ready = o.sentinelConfig !== undefined ? SENTINEL_READY_LINE : READY_LINE;
+      await this.proc.waitForLine((line) => line.includes(ready), o.readyTimeoutMs ?? 10_000);
     } catch (err) {
       await this.proc.stop('SIGKILL', 1000);
       this.proc = undefined;

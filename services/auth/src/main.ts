@@ -9,6 +9,7 @@ import {
   loadConfig,
   onShutdownSignals,
   redisConnection,
+  standaloneRedis,
 } from '@securechat/common';
 import { createMetricsRegistry, RedisMetrics, serveMetrics } from '@securechat/metrics';
 import { authLimits, createRedisAuthState, luaScriptNames } from '@securechat/state';
@@ -16,13 +17,15 @@ import { loadJwksFile, loadSigningKey } from '@securechat/tokens';
 import { createAuthMetrics } from './metrics';
 import { createAuthNode } from './node';
 
-/** `npm run start:auth`: one stateless auth node against REDIS_URL. */
+/** `npm run start:auth`: one stateless auth node against the configured Redis (any mode). */
 async function main(): Promise<void> {
   const config = loadConfig(process.env, 'auth');
   const logger = createLogger({ level: config.logLevel, service: 'auth', node: config.nodeId });
   const signingKey = loadSigningKey(config.jwtPrivateKeyFile);
   const extraPublicKeys = config.jwtPublicKeysFile ? loadJwksFile(config.jwtPublicKeysFile) : undefined;
-  const redis = createRedisClient({ ...redisConnection(config), name: `auth:${config.nodeId}`, logger });
+  const redis = standaloneRedis(
+    createRedisClient({ ...redisConnection(config), name: `auth:${config.nodeId}`, logger }),
+  );
   const registry = createMetricsRegistry({ service: 'auth', node: config.nodeId });
   new RedisMetrics(registry).instrument(redis, 'auth', luaScriptNames());
   const keys = keySchema(config.redisPrefix);

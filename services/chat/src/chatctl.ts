@@ -1,11 +1,16 @@
 #!/usr/bin/env node
 /**
  * chatctl: the operator's commands over the same Redis keys as `redis-cli` recipes in
- * docs/OPERATIONS.md. `npm run chatctl -- <command> ...` with REDIS_URL (and REDIS_PREFIX).
+ * docs/OPERATIONS.md. `npm run chatctl -- <command> ...` with the nodes' Redis variables
+ * (REDIS_URL, or REDIS_SENTINELS + REDIS_SENTINEL_NAME; REDIS_PREFIX; credentials).
  */
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import {
   createLogger,
+  createRedisClient,
+  describeRedisTarget,
+  redisConnection,
+  standaloneRedis,
   isRoom,
   keySchema,
   loadConfig,
@@ -149,17 +154,18 @@ async function run(redis: Redis, settings: Settings, argv: string[]): Promise<st
 /** `top`: the live view until Ctrl-C (or one report with --once); its exit code. */
 async function top(args: string[]): Promise<number> {
   // Loaded only here: the one-shot commands need none of it (nor prom-client's load time).
-  const { parseTopOptions, redisName, runTop } = await import('./top.js');
+  const { parseTopOptions, runTop } = await import('./top.js');
   const options = parseTopOptions(args);
   const config = loadConfig(process.env, 'ops');
   // Quiet: the view itself says when Redis is down.
-  const redis = new Redis(config.redisUrl, {
-    maxRetriesPerRequest: 0,
-    enableOfflineQueue: false,
-    commandTimeout: 2000,
-    retryStrategy: () => 1000,
-  });
-  redis.on('error', () => undefined);
+  const redis = standaloneRedis(
+    createRedisClient({
+      ...redisConnection(config),
+      commandTimeoutMs: 2000,
+      name: 'chatctl-top',
+      logger: createLogger({ level: 'error', service: 'chatctl' }),
+    }),
+  );
   // No offline queue: the first reading must not find the connection still opening.
   await waitReady(redis, 2000).catch(() => undefined);
   const stop = new Promise<void>((resolve) => {
@@ -172,7 +178,7 @@ async function top(args: string[]): Promise<number> {
       keySchema(config.redisPrefix),
       options,
       process.stdout,
-      redisName(config.redisUrl),
+      describeRedisTarget(config.redisTarget),
       stop,
     );
   } finally {
@@ -187,14 +193,19 @@ async function main(): Promise<void> {
   }
   const config = loadConfig(process.env, 'ops');
   const logger = createLogger({ level: 'error', service: 'chatctl' });
-  const redis = new Redis(config.redisUrl, {
-    maxRetriesPerRequest: 1,
-    commandTimeout: 5000,
-    ...(config.redisUsername !== undefined ? { username: config.redisUsername } : {}),
-    ...(config.redisPassword !== undefined ? { password: config.redisPassword } : {}),
-  });
-  redis.on('error', (err: Error) => logger.error('redis error', { err: err.message }));
+  const redis = standaloneRedis(
+    createRedisClient({
+      ...redisConnection(config),
+      commandTimeoutMs: Math.max(5000, config.redisCommandTimeoutMs),
+      name: 'chatctl',
+      logger,
+    }),
+  );
   try {
+    // No offline queue (as on the nodes): the commands wait for the connection here.
+    await waitReady(redis, 5000).catch(() => {
+      throw new Error(`cannot reach Redis (${describeRedisTarget(config.redisTarget)})`);
+    });
     process.stdout.write(
       `${await run(
         redis,

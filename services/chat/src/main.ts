@@ -9,6 +9,7 @@ import {
   loadConfig,
   onShutdownSignals,
   redisConnection,
+  standaloneRedis,
 } from '@securechat/common';
 import { createMetricsRegistry, RedisMetrics, serveMetrics } from '@securechat/metrics';
 import { chatStateOptions, createRedisChatState, luaScriptNames } from '@securechat/state';
@@ -17,14 +18,16 @@ import { healthHandler } from './health';
 import { createChatMetrics } from './metrics';
 import { createChatNode } from './node';
 
-/** `npm run start:chat`: one stateless chat node against REDIS_URL. */
+/** `npm run start:chat`: one stateless chat node against the configured Redis (any mode). */
 async function main(): Promise<void> {
   const config = loadConfig(process.env, 'chat');
   const logger = createLogger({ level: config.logLevel, service: 'chat', node: config.nodeId });
   const publicKeys = loadJwksFile(config.jwtPublicKeysFile);
   const common = { ...redisConnection(config), logger };
-  const redis = createRedisClient({ ...common, name: `chat:${config.nodeId}` });
-  const subscriber = createRedisClient({ ...common, name: `chat-sub:${config.nodeId}`, subscriber: true });
+  const redis = standaloneRedis(createRedisClient({ ...common, name: `chat:${config.nodeId}` }));
+  const subscriber = standaloneRedis(
+    createRedisClient({ ...common, name: `chat-sub:${config.nodeId}`, subscriber: true }),
+  );
   const registry = createMetricsRegistry({ service: 'chat', node: config.nodeId });
   const redisMetrics = new RedisMetrics(registry);
   const scripts = luaScriptNames();

@@ -387,16 +387,6 @@ const CLEAR = '\x1b[H\x1b[2J';
 const HIDE_CURSOR = '\x1b[?25l';
 const SHOW_CURSOR = '\x1b[?25h';
 
-/** The redis URL as shown: host and port only, never credentials. */
-export function redisName(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.hostname}:${u.port || '6379'}`;
-  } catch {
-    return 'redis';
-  }
-}
-
 /**
  * Runs the view. With `once`, two readings an interval apart and one report; otherwise a
  * redraw every interval until `stop` resolves (SIGINT in chatctl). Returns the exit code.
