@@ -1,5 +1,6 @@
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { RedisSettings, RedisTarget } from './config';
+import type { KeyLayout } from './keys';
 import type { Logger } from './logger';
 
 /**
@@ -90,6 +91,11 @@ function connect(options: RedisClientOptions): RedisLike {
         scaleReads: 'master',
         clusterRetryStrategy: backoff,
         slotsRefreshTimeout: Math.max(1000, options.commandTimeoutMs),
+        // A promoted replica or a new master is known within a second even when no
+        // command meets a MOVED: the keyevent feed follows every master from that map.
+        slotsRefreshInterval: CLUSTER_SLOTS_REFRESH_MS,
+        // Rooms' and users' channels are shard channels: one subscriber per master.
+        shardedSubscribers: options.subscriber === true,
       };
       return new Cluster(
         target.nodes.map(({ host, port }) => ({ host, port })),
@@ -97,6 +103,14 @@ function connect(options: RedisClientOptions): RedisLike {
       );
     }
   }
+}
+
+/** How often a Cluster client reads the slot map again (CLUSTER SLOTS). */
+export const CLUSTER_SLOTS_REFRESH_MS = 1000;
+
+/** The key layout of a Redis mode: hash-tagged in Redis Cluster, the contract's names otherwise. */
+export function keyLayoutOf(target: RedisTarget): KeyLayout {
+  return target.mode === 'cluster' ? 'cluster' : 'single';
 }
 
 /** The modes in which one connection is one server's: single and Sentinel. */

@@ -9,7 +9,7 @@ import {
   loadConfig,
   onShutdownSignals,
   redisConnection,
-  standaloneRedis,
+  keyLayoutOf,
 } from '@securechat/common';
 import { createMetricsRegistry, RedisMetrics, serveMetrics } from '@securechat/metrics';
 import { authLimits, createRedisAuthState, luaScriptNames } from '@securechat/state';
@@ -23,12 +23,10 @@ async function main(): Promise<void> {
   const logger = createLogger({ level: config.logLevel, service: 'auth', node: config.nodeId });
   const signingKey = loadSigningKey(config.jwtPrivateKeyFile);
   const extraPublicKeys = config.jwtPublicKeysFile ? loadJwksFile(config.jwtPublicKeysFile) : undefined;
-  const redis = standaloneRedis(
-    createRedisClient({ ...redisConnection(config), name: `auth:${config.nodeId}`, logger }),
-  );
+  const redis = createRedisClient({ ...redisConnection(config), name: `auth:${config.nodeId}`, logger });
   const registry = createMetricsRegistry({ service: 'auth', node: config.nodeId });
   new RedisMetrics(registry).instrument(redis, 'auth', luaScriptNames());
-  const keys = keySchema(config.redisPrefix);
+  const keys = keySchema(config.redisPrefix, keyLayoutOf(config.redisTarget));
   const state = createRedisAuthState(redis, keys, authLimits(config));
   const metrics = createAuthMetrics(registry);
   const node = createAuthNode({ config, state, signingKey, extraPublicKeys, logger, metrics });

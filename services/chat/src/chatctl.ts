@@ -4,13 +4,13 @@
  * docs/OPERATIONS.md. `npm run chatctl -- <command> ...` with the nodes' Redis variables
  * (REDIS_URL, or REDIS_SENTINELS + REDIS_SENTINEL_NAME; REDIS_PREFIX; credentials).
  */
-import type { Redis } from 'ioredis';
+import type { RedisLike } from '@securechat/common';
 import {
   createLogger,
   createRedisClient,
   describeRedisTarget,
   redisConnection,
-  standaloneRedis,
+  keyLayoutOf,
   isRoom,
   keySchema,
   loadConfig,
@@ -81,13 +81,13 @@ interface Settings {
 }
 
 /** Accept times (unix ms) in the user's sliding window: the list holds newest first. */
-async function rateWindow(redis: Redis, settings: Settings, user: string): Promise<number[]> {
+async function rateWindow(redis: RedisLike, settings: Settings, user: string): Promise<number[]> {
   const since = Date.now() - settings.rateWindowMs;
   const times = (await redis.lrange(settings.keys.rateWindow(user), 0, -1)).map(Number);
   return times.filter((t) => t > since);
 }
 
-async function run(redis: Redis, settings: Settings, argv: string[]): Promise<string> {
+async function run(redis: RedisLike, settings: Settings, argv: string[]): Promise<string> {
   const { keys, maxTokenLifeS } = settings;
   const [command, ...args] = argv;
   const blocklist = new RedisBlocklist(redis, keys);
@@ -158,14 +158,12 @@ async function top(args: string[]): Promise<number> {
   const options = parseTopOptions(args);
   const config = loadConfig(process.env, 'ops');
   // Quiet: the view itself says when Redis is down.
-  const redis = standaloneRedis(
-    createRedisClient({
-      ...redisConnection(config),
-      commandTimeoutMs: 2000,
-      name: 'chatctl-top',
-      logger: createLogger({ level: 'error', service: 'chatctl' }),
-    }),
-  );
+  const redis = createRedisClient({
+    ...redisConnection(config),
+    commandTimeoutMs: 2000,
+    name: 'chatctl-top',
+    logger: createLogger({ level: 'error', service: 'chatctl' }),
+  });
   // No offline queue: the first reading must not find the connection still opening.
   await waitReady(redis, 2000).catch(() => undefined);
   const stop = new Promise<void>((resolve) => {
@@ -175,7 +173,7 @@ async function top(args: string[]): Promise<number> {
   try {
     return await runTop(
       redis,
-      keySchema(config.redisPrefix),
+      keySchema(config.redisPrefix, keyLayoutOf(config.redisTarget)),
       options,
       process.stdout,
       describeRedisTarget(config.redisTarget),
@@ -193,14 +191,12 @@ async function main(): Promise<void> {
   }
   const config = loadConfig(process.env, 'ops');
   const logger = createLogger({ level: 'error', service: 'chatctl' });
-  const redis = standaloneRedis(
-    createRedisClient({
-      ...redisConnection(config),
-      commandTimeoutMs: Math.max(5000, config.redisCommandTimeoutMs),
-      name: 'chatctl',
-      logger,
-    }),
-  );
+  const redis = createRedisClient({
+    ...redisConnection(config),
+    commandTimeoutMs: Math.max(5000, config.redisCommandTimeoutMs),
+    name: 'chatctl',
+    logger,
+  });
   try {
     // No offline queue (as on the nodes): the commands wait for the connection here.
     await waitReady(redis, 5000).catch(() => {
@@ -210,7 +206,7 @@ async function main(): Promise<void> {
       `${await run(
         redis,
         {
-          keys: keySchema(config.redisPrefix),
+          keys: keySchema(config.redisPrefix, keyLayoutOf(config.redisTarget)),
           maxTokenLifeS: config.accessTokenTtlS,
           rateWindowMs: config.rateLimitWindowMs,
         },

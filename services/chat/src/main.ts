@@ -8,8 +8,8 @@ import {
   listen,
   loadConfig,
   onShutdownSignals,
+  keyLayoutOf,
   redisConnection,
-  standaloneRedis,
 } from '@securechat/common';
 import { createMetricsRegistry, RedisMetrics, serveMetrics } from '@securechat/metrics';
 import { chatStateOptions, createRedisChatState, luaScriptNames } from '@securechat/state';
@@ -24,16 +24,14 @@ async function main(): Promise<void> {
   const logger = createLogger({ level: config.logLevel, service: 'chat', node: config.nodeId });
   const publicKeys = loadJwksFile(config.jwtPublicKeysFile);
   const common = { ...redisConnection(config), logger };
-  const redis = standaloneRedis(createRedisClient({ ...common, name: `chat:${config.nodeId}` }));
-  const subscriber = standaloneRedis(
-    createRedisClient({ ...common, name: `chat-sub:${config.nodeId}`, subscriber: true }),
-  );
+  const redis = createRedisClient({ ...common, name: `chat:${config.nodeId}` });
+  const subscriber = createRedisClient({ ...common, name: `chat-sub:${config.nodeId}`, subscriber: true });
   const registry = createMetricsRegistry({ service: 'chat', node: config.nodeId });
   const redisMetrics = new RedisMetrics(registry);
   const scripts = luaScriptNames();
   redisMetrics.instrument(redis, 'chat', scripts);
   redisMetrics.instrument(subscriber, 'subscriber', scripts);
-  const keys = keySchema(config.redisPrefix);
+  const keys = keySchema(config.redisPrefix, keyLayoutOf(config.redisTarget));
   const state = createRedisChatState(redis, subscriber, keys, chatStateOptions(config), logger);
   const metrics = createChatMetrics(registry);
   const node = createChatNode({ config, listenPort: config.port, state, publicKeys, logger, metrics });

@@ -8,7 +8,7 @@ import {
   keySchema,
   listen,
   redisConnection,
-  standaloneRedis,
+  keyLayoutOf,
   waitReady,
   type EmbeddedConfig,
   type Logger,
@@ -92,13 +92,15 @@ function memoryState(config: EmbeddedConfig): States {
 
 /** With a Redis configured (any mode), `npm start` keeps its one-process shape on shared Redis state. */
 function redisState(config: EmbeddedConfig, logger: Logger, registry: Registry): States {
-  const keys = keySchema(config.redisPrefix);
   const common = { ...redisConnection(config), logger };
-  const authRedis = standaloneRedis(createRedisClient({ ...common, name: `embedded-auth:${config.nodeId}` }));
-  const chatRedis = standaloneRedis(createRedisClient({ ...common, name: `embedded-chat:${config.nodeId}` }));
-  const subscriber = standaloneRedis(
-    createRedisClient({ ...common, name: `embedded-sub:${config.nodeId}`, subscriber: true }),
-  );
+  const keys = keySchema(config.redisPrefix, keyLayoutOf(common.target));
+  const authRedis = createRedisClient({ ...common, name: `embedded-auth:${config.nodeId}` });
+  const chatRedis = createRedisClient({ ...common, name: `embedded-chat:${config.nodeId}` });
+  const subscriber = createRedisClient({
+    ...common,
+    name: `embedded-sub:${config.nodeId}`,
+    subscriber: true,
+  });
   const redisMetrics = new RedisMetrics(registry);
   const scripts = luaScriptNames();
   redisMetrics.instrument(authRedis, 'auth', scripts);

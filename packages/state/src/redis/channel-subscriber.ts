@@ -1,7 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
+import type { RedisLike } from '@securechat/common';
 
-/** A client of any Redis mode: one server (single, Sentinel) or a Redis Cluster. */
-export type RedisLike = Redis | Cluster;
+export type { RedisLike };
 
 /**
  * The broker's subscriptions to room and user channels, in either layout: plain pub/sub
