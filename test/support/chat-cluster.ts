@@ -1,12 +1,14 @@
 import { createServer, type Server } from 'node:http';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
+import { RedisCluster } from '@securechat/cluster';
 import {
   createRedisClient,
+  keyLayoutOf,
   keySchema,
   loadConfig,
-  singleTarget,
   type ChatConfig,
   type KeySchema,
+  type RedisLike,
 } from '@securechat/common';
 import {
   createMetricsRegistry,
@@ -38,26 +40,46 @@ export interface InProcessNode {
   stop(): Promise<void>;
 }
 
-/** Several chat nodes in this process on port 0, sharing one real Redis and one prefix. */
-export class ChatCluster {
+/**
+ * Several chat nodes in this process on port 0, sharing one real Redis (a server, or a
+ * Redis Cluster: then REDIS_CLUSTER_NODES and the cluster key layout) and one prefix.
+ */
+export class ChatCluster<R extends RedisServer | RedisCluster = RedisServer> {
   readonly key: SigningKey = generateSigningKey();
   readonly prefix = uniquePrefix('chat');
-  readonly keys: KeySchema = keySchema(this.prefix);
+  readonly keys: KeySchema;
   readonly nodes: InProcessNode[] = [];
-  readonly admin: Redis;
+  /** A client of the same Redis, as an operator's redis-cli (`-c` in Redis Cluster). */
+  readonly admin: R extends RedisCluster ? RedisLike : Redis;
 
   constructor(
-    readonly redis: RedisServer,
+    readonly redis: R,
     private readonly env: Record<string, string> = {},
   ) {
-    this.admin = new Redis(redis.url, { maxRetriesPerRequest: 1 });
-    this.admin.on('error', () => undefined);
+    const config = this.config();
+    this.keys = keySchema(this.prefix, keyLayoutOf(config.redisTarget));
+    const server: RedisServer | RedisCluster = this.redis;
+    // With an offline queue, unlike a node's clients: a test's first command waits for it.
+    const admin =
+      server instanceof RedisCluster
+        ? new Cluster(
+            server.ports.map((port) => ({ host: '127.0.0.1', port })),
+            { redisOptions: { maxRetriesPerRequest: 1 }, slotsRefreshInterval: 1000 },
+          )
+        : new Redis(server.url, { maxRetriesPerRequest: 1 });
+    admin.on('error', () => undefined);
+    this.admin = admin as typeof this.admin;
+  }
+
+  private redisEnv(): Record<string, string> {
+    const redis: RedisServer | RedisCluster = this.redis;
+    return redis instanceof RedisCluster ? { REDIS_CLUSTER_NODES: redis.seeds } : { REDIS_URL: redis.url };
   }
 
   config(extra: Record<string, string> = {}): ChatConfig {
     return loadConfig(
       {
-        REDIS_URL: this.redis.url,
+        ...this.redisEnv(),
         REDIS_PREFIX: this.prefix,
         JWT_PUBLIC_KEYS_FILE: '/unused',
         ALLOW_MISSING_ORIGIN: 'false',
@@ -93,7 +115,7 @@ export class ChatCluster {
     const port = typeof address === 'object' && address !== null ? address.port : 0;
     const config = this.config({ NODE_ID: name, ALLOWED_ORIGINS: `http://127.0.0.1:${port}`, ...extra });
     const common = {
-      target: singleTarget(this.redis.url),
+      target: config.redisTarget,
       commandTimeoutMs: config.redisCommandTimeoutMs,
       logger: logs.logger,
     };
