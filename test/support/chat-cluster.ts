@@ -4,7 +4,8 @@ import {
   createRedisClient,
   keySchema,
   loadConfig,
-  singleTarget,
+  redisConnection,
+  standaloneRedis,
   type ChatConfig,
   type KeySchema,
 } from '@securechat/common';
@@ -20,7 +21,15 @@ import { generateSigningKey, TokenIssuer, type SigningKey } from '@securechat/to
 import { ChatNode, createChatMetrics, createChatNode, healthHandler } from '@securechat/chat';
 import { memoryLogger } from './logs';
 import { scrape, type Scrape } from './metrics';
-import { uniquePrefix, type RedisServer } from './redis-server';
+import { uniquePrefix } from './redis-server';
+
+/** The Redis the nodes of a test use, in any mode (a RedisServer, a TestSentinel). */
+export interface RedisBackend {
+  /** A node's Redis variables (REDIS_URL, or REDIS_SENTINELS and the rest), full rights. */
+  nodeEnv(): Record<string, string>;
+  /** A plain client for the test's own commands (it follows the master), full rights. */
+  adminClient(): Redis;
+}
 
 export const ISSUER = 'securechat';
 
@@ -47,17 +56,17 @@ export class ChatCluster {
   readonly admin: Redis;
 
   constructor(
-    readonly redis: RedisServer,
+    readonly redis: RedisBackend,
     private readonly env: Record<string, string> = {},
   ) {
-    this.admin = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+    this.admin = redis.adminClient();
     this.admin.on('error', () => undefined);
   }
 
   config(extra: Record<string, string> = {}): ChatConfig {
     return loadConfig(
       {
-        REDIS_URL: this.redis.url,
+        ...this.redis.nodeEnv(),
         REDIS_PREFIX: this.prefix,
         JWT_PUBLIC_KEYS_FILE: '/unused',
         ALLOW_MISSING_ORIGIN: 'false',
@@ -92,13 +101,12 @@ export class ChatCluster {
     const address = server.address();
     const port = typeof address === 'object' && address !== null ? address.port : 0;
     const config = this.config({ NODE_ID: name, ALLOWED_ORIGINS: `http://127.0.0.1:${port}`, ...extra });
-    const common = {
-      target: singleTarget(this.redis.url),
-      commandTimeoutMs: config.redisCommandTimeoutMs,
-      logger: logs.logger,
-    };
-    const redis = createRedisClient({ ...common, name });
-    const subscriber = createRedisClient({ ...common, name: `${name}-sub`, subscriber: true });
+    // As main.ts connects: the configuration's Redis, in whichever mode it names.
+    const common = { ...redisConnection(config), logger: logs.logger };
+    const redis = standaloneRedis(createRedisClient({ ...common, name }));
+    const subscriber = standaloneRedis(
+      createRedisClient({ ...common, name: `${name}-sub`, subscriber: true }),
+    );
     // As main.ts composes it: a registry of the node's own, its Redis clients instrumented.
     const registry = createMetricsRegistry({ service: 'chat', node: name });
     const redisMetrics = new RedisMetrics(registry);
@@ -150,6 +158,15 @@ export class ChatCluster {
     };
     this.nodes.push(entry);
     return entry;
+  }
+
+  /** Kills one Redis connection by its name (a node's subscriber: `<node>-sub`). */
+  async killConnection(name: string): Promise<void> {
+    const clients = (await this.admin.call('CLIENT', 'LIST')) as string;
+    const line = clients.split('\n').find((l) => l.includes(` name=${name} `));
+    const id = /^id=(\d+) /.exec(line ?? '')?.[1];
+    if (id === undefined) throw new Error(`no Redis connection named ${name}`);
+    await this.admin.call('CLIENT', 'KILL', 'ID', id);
   }
 
   async stop(): Promise<void> {
