@@ -1,8 +1,9 @@
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
+import type { Cluster } from 'ioredis';
 import type { RedisCluster } from '@securechat/cluster';
 import { ChatCluster, type InProcessNode } from '../support/chat-cluster';
-import { startRedisCluster } from '../support/redis-cluster';
+import { clusterBackend, startRedisCluster } from '../support/redis-cluster';
 import { waitFor } from '../support/wait';
 import { connect, type Frame, type TestClient } from '../support/ws-client';
 
@@ -18,14 +19,14 @@ function redisCli(port: number, ...args: string[]): Promise<string> {
 describe('chat across two nodes on a Redis Cluster (3 masters, 3 replicas) @redis', function () {
   this.timeout(120_000);
   let redis: RedisCluster;
-  let cluster: ChatCluster<RedisCluster>;
+  let cluster: ChatCluster<Cluster>;
   let nodes: InProcessNode[];
   const opened: TestClient[] = [];
   const env = { RATE_LIMIT_MAX: '100000', PRESENCE_TTL_S: '5' };
 
   before(async () => {
     redis = await startRedisCluster();
-    cluster = new ChatCluster(redis, env);
+    cluster = new ChatCluster(clusterBackend(redis), env);
     nodes = [await cluster.startNode('n1'), await cluster.startNode('n2')];
   });
   after(async () => {

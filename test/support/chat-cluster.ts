@@ -1,11 +1,11 @@
 import { createServer, type Server } from 'node:http';
-import { Cluster, Redis } from 'ioredis';
-import { RedisCluster } from '@securechat/cluster';
+import type { Redis } from 'ioredis';
 import {
   createRedisClient,
   keyLayoutOf,
   keySchema,
   loadConfig,
+  redisConnection,
   type ChatConfig,
   type KeySchema,
   type RedisLike,
@@ -22,7 +22,18 @@ import { generateSigningKey, TokenIssuer, type SigningKey } from '@securechat/to
 import { ChatNode, createChatMetrics, createChatNode, healthHandler } from '@securechat/chat';
 import { memoryLogger } from './logs';
 import { scrape, type Scrape } from './metrics';
-import { uniquePrefix, type RedisServer } from './redis-server';
+import { uniquePrefix } from './redis-server';
+
+/**
+ * The Redis the nodes of a test use, in any mode (a RedisServer, a TestSentinel, a Redis
+ * Cluster's `clusterBackend`).
+ */
+export interface RedisBackend<A extends RedisLike = Redis> {
+  /** A node's Redis variables (REDIS_URL, or REDIS_SENTINELS, or REDIS_CLUSTER_NODES...), full rights. */
+  nodeEnv(): Record<string, string>;
+  /** A plain client for the test's own commands (it follows the master), full rights. */
+  adminClient(): A;
+}
 
 export const ISSUER = 'securechat';
 
@@ -41,45 +52,29 @@ export interface InProcessNode {
 }
 
 /**
- * Several chat nodes in this process on port 0, sharing one real Redis (a server, or a
- * Redis Cluster: then REDIS_CLUSTER_NODES and the cluster key layout) and one prefix.
+ * Several chat nodes in this process on port 0, sharing one real Redis and one prefix
+ * (in the key layout of its mode: hash-tagged in Redis Cluster).
  */
-export class ChatCluster<R extends RedisServer | RedisCluster = RedisServer> {
+export class ChatCluster<A extends RedisLike = Redis> {
   readonly key: SigningKey = generateSigningKey();
   readonly prefix = uniquePrefix('chat');
   readonly keys: KeySchema;
   readonly nodes: InProcessNode[] = [];
-  /** A client of the same Redis, as an operator's redis-cli (`-c` in Redis Cluster). */
-  readonly admin: R extends RedisCluster ? RedisLike : Redis;
+  readonly admin: A;
 
   constructor(
-    readonly redis: R,
+    readonly redis: RedisBackend<A>,
     private readonly env: Record<string, string> = {},
   ) {
-    const config = this.config();
-    this.keys = keySchema(this.prefix, keyLayoutOf(config.redisTarget));
-    const server: RedisServer | RedisCluster = this.redis;
-    // With an offline queue, unlike a node's clients: a test's first command waits for it.
-    const admin =
-      server instanceof RedisCluster
-        ? new Cluster(
-            server.ports.map((port) => ({ host: '127.0.0.1', port })),
-            { redisOptions: { maxRetriesPerRequest: 1 }, slotsRefreshInterval: 1000 },
-          )
-        : new Redis(server.url, { maxRetriesPerRequest: 1 });
-    admin.on('error', () => undefined);
-    this.admin = admin as typeof this.admin;
-  }
-
-  private redisEnv(): Record<string, string> {
-    const redis: RedisServer | RedisCluster = this.redis;
-    return redis instanceof RedisCluster ? { REDIS_CLUSTER_NODES: redis.seeds } : { REDIS_URL: redis.url };
+    this.keys = keySchema(this.prefix, keyLayoutOf(this.config().redisTarget));
+    this.admin = redis.adminClient();
+    this.admin.on('error', () => undefined);
   }
 
   config(extra: Record<string, string> = {}): ChatConfig {
     return loadConfig(
       {
-        ...this.redisEnv(),
+        ...this.redis.nodeEnv(),
         REDIS_PREFIX: this.prefix,
         JWT_PUBLIC_KEYS_FILE: '/unused',
         ALLOW_MISSING_ORIGIN: 'false',
@@ -114,11 +109,8 @@ export class ChatCluster<R extends RedisServer | RedisCluster = RedisServer> {
     const address = server.address();
     const port = typeof address === 'object' && address !== null ? address.port : 0;
     const config = this.config({ NODE_ID: name, ALLOWED_ORIGINS: `http://127.0.0.1:${port}`, ...extra });
-    const common = {
-      target: config.redisTarget,
-      commandTimeoutMs: config.redisCommandTimeoutMs,
-      logger: logs.logger,
-    };
+    // As main.ts connects: the configuration's Redis, in whichever mode it names.
+    const common = { ...redisConnection(config), logger: logs.logger };
     const redis = createRedisClient({ ...common, name });
     const subscriber = createRedisClient({ ...common, name: `${name}-sub`, subscriber: true });
     // As main.ts composes it: a registry of the node's own, its Redis clients instrumented.
@@ -172,6 +164,15 @@ export class ChatCluster<R extends RedisServer | RedisCluster = RedisServer> {
     };
     this.nodes.push(entry);
     return entry;
+  }
+
+  /** Kills one Redis connection by its name (a node's subscriber: `<node>-sub`). */
+  async killConnection(name: string): Promise<void> {
+    const clients = (await this.admin.call('CLIENT', 'LIST')) as string;
+    const line = clients.split('\n').find((l) => l.includes(` name=${name} `));
+    const id = /^id=(\d+) /.exec(line ?? '')?.[1];
+    if (id === undefined) throw new Error(`no Redis connection named ${name}`);
+    await this.admin.call('CLIENT', 'KILL', 'ID', id);
   }
 
   async stop(): Promise<void> {

@@ -1,5 +1,6 @@
 import { Cluster } from 'ioredis';
 import { RedisCluster, waitFor, type RedisClusterOptions } from '@securechat/cluster';
+import type { RedisBackend } from './chat-cluster';
 
 /**
  * A real Redis Cluster for one test suite (@securechat/cluster's harness): 3 masters and
@@ -20,12 +21,15 @@ export function startRedisCluster(options: Partial<RedisClusterOptions> = {}): P
  * offline queue, one retry) or a subscriber (offline queue, sharded subscribers: one
  * connection per master). Slots are refreshed every second, as after a failover.
  */
-export function clusterClient(cluster: RedisCluster, options: { subscriber?: boolean } = {}): Cluster {
+export function clusterClient(
+  cluster: RedisCluster,
+  options: { subscriber?: boolean; offlineQueue?: boolean } = {},
+): Cluster {
   const subscriber = options.subscriber === true;
   const client = new Cluster(
     cluster.ports.map((port) => ({ host: '127.0.0.1', port })),
     {
-      enableOfflineQueue: subscriber,
+      enableOfflineQueue: subscriber || options.offlineQueue === true,
       shardedSubscribers: subscriber,
       slotsRefreshInterval: 1000,
       redisOptions: {
@@ -43,4 +47,13 @@ export function clusterClient(cluster: RedisCluster, options: { subscriber?: boo
 export async function clusterReady(client: Cluster, timeoutMs = 10_000): Promise<void> {
   if (client.status === 'ready') return;
   await waitFor(() => client.status === 'ready', { what: 'redis cluster client ready', timeoutMs });
+}
+
+/** The cluster as chat-cluster's RedisBackend: nodes get REDIS_CLUSTER_NODES. */
+export function clusterBackend(cluster: RedisCluster): RedisBackend<Cluster> {
+  return {
+    nodeEnv: () => ({ REDIS_CLUSTER_NODES: cluster.seeds }),
+    // With an offline queue, unlike a node's clients: a test's first command waits for it.
+    adminClient: () => clusterClient(cluster, { offlineQueue: true }),
+  };
 }

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { Redis } from 'ioredis';
 import { join } from 'node:path';
 import {
   ensureRedisAcl,
@@ -96,6 +97,16 @@ export class RedisServer {
     if (this.acl === undefined) throw new Error('this redis-server runs without ACL users');
     const credentials = roleCredentials(this.acl, role);
     return { ...credentials, url: redisUrlFor(role, credentials.password, '127.0.0.1', this.port) };
+  }
+
+  /** A node's Redis variables for this server (chat-cluster's RedisBackend). */
+  nodeEnv(): Record<string, string> {
+    return { REDIS_URL: this.url };
+  }
+
+  /** A plain client with full rights; a failed command fails its test. */
+  adminClient(): Redis {
+    return new Redis(this.url, { maxRetriesPerRequest: 1 });
   }
 
   start(): Promise<void> {

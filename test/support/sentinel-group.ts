@@ -1,18 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
+import { Redis } from 'ioredis';
 import {
   createRedisClient,
   waitReady,
   type RedisConnectionSettings,
   type StandaloneTarget,
-  type standaloneRedis,
 } from '@securechat/common';
 import { SentinelGroup } from '@securechat/cluster';
 import type { RedisRole } from '@securechat/state';
 import { memoryLogger } from './logs';
 import { makeTestAcl, roleCredentials, TEST_ADMIN, type TestAcl } from './redis-server';
-
-type Redis = ReturnType<typeof standaloneRedis>;
 
 /** Keyspace events on every data node from the start: a promoted replica has them too. */
 export const KEYSPACE_ARGS = ['--notify-keyspace-events', 'KE$gx'];
@@ -83,6 +81,26 @@ export class TestSentinel {
       sentinelPassword: this.sentinelPassword,
       commandTimeoutMs: 1000,
     };
+  }
+
+  /** A node's Redis variables with full rights (chat-cluster's RedisBackend). */
+  nodeEnv(): Record<string, string> {
+    return this.env();
+  }
+
+  /** A plain Sentinel-mode client with full rights, following the master; a failed command fails its test. */
+  adminClient(): Redis {
+    const c = this.connection();
+    return new Redis({
+      sentinels: this.group.sentinels.map(({ host, port }) => ({ host, port })),
+      name: this.group.name,
+      ...(c.username !== undefined ? { username: c.username } : {}),
+      ...(c.password !== undefined ? { password: c.password } : {}),
+      ...(c.sentinelPassword !== undefined ? { sentinelPassword: c.sentinelPassword } : {}),
+      maxRetriesPerRequest: 1,
+      failoverDetector: true,
+      reconnectOnError: (err) => err.message.startsWith('READONLY'),
+    });
   }
 
   /** A node's environment for this group: REDIS_SENTINELS, REDIS_SENTINEL_NAME and credentials. */

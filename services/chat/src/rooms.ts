@@ -83,7 +83,10 @@ export class Rooms {
     try {
       await this.withLock(room, async () => {
         const first = hub.join(room, session);
-        if (first) await broker.subscribe(room);
+        if (first) {
+          await broker.subscribe(room);
+          await this.markTail(room);
+        }
       });
       await presence.join(room, session.user);
       const members = await presence.members(room);
@@ -204,14 +207,27 @@ export class Rooms {
     }
   }
 
+  /**
+   * Where a catch-up of a newly subscribed room starts: its newest message once the
+   * subscription is in place (anything later arrives live or is in the stream after it),
+   * `0-0` for an empty room. Without it, a room that had not yet delivered a message on
+   * this node would have nothing to catch up from after a reconnect.
+   */
+  private async markTail(room: string): Promise<void> {
+    const page = await this.deps.broker.history(room, { limit: 1, maxBytes: this.deps.pageMaxBytes });
+    this.advance(room, parseId(page.messages.at(-1)?.id ?? '0-0'));
+  }
+
+  /** Moves the room's high-water mark to `id` if it is newer: a catch-up may read older ids. */
+  private advance(room: string, id: ParsedId): void {
+    const last = this.lastIds.get(room);
+    if (last === undefined || isAfter(id, last)) this.lastIds.set(room, id);
+  }
+
   private onFrame(room: string, id: string | undefined, data: Buffer): void {
     // Parsed once per node, for the high-water mark here and every member's in the Hub.
     const parsed = id === undefined ? undefined : parseId(id);
-    if (parsed !== undefined) {
-      // A catch-up may replay older ids after newer live ones: keep the newest.
-      const last = this.lastIds.get(room);
-      if (last === undefined || isAfter(parsed, last)) this.lastIds.set(room, parsed);
-    }
+    if (parsed !== undefined) this.advance(room, parsed);
     this.deps.hub.fanOut(room, parsed, data);
   }
 
@@ -219,15 +235,17 @@ export class Rooms {
    * After the subscriber reconnected, reads back from the stream what pub/sub may have
    * dropped. Sessions drop anything they already have, so nothing is delivered twice.
    * The subscriber can be back before the request-path connection is: a failed read is
-   * retried with back-off (about a minute in all) while the room has local members.
+   * retried with back-off (about a minute in all) while the room has local members. A
+   * room whose first join has not yet read its tail (`markTail`) is retried the same way.
    */
   private async catchUp(room: string, attempt = 0): Promise<void> {
-    const last = this.lastIds.get(room);
-    if (this.closed || last === undefined || !this.deps.hub.hasRoom(room)) return;
+    if (this.closed || !this.deps.hub.hasRoom(room)) return;
     const { broker, pageMaxBytes, reads, historyMaxLen } = this.deps;
-    let from = formatId(last);
     let count = 0;
     try {
+      const last = this.lastIds.get(room);
+      if (last === undefined) throw new Error('the room has no mark yet');
+      let from = formatId(last);
       // Page by page, like a replay: no read larger than a page, however long the gap.
       for (let more = true; more && count < replayLimit(historyMaxLen) && this.deps.hub.hasRoom(room);) {
         const page = await reads.run(() =>

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { KeySchema, Logger } from '@securechat/common';
+import { waitReady, type KeySchema, type Logger } from '@securechat/common';
 import { parseControlMessage, type EnforcementEvent, type EnforcementFeed } from '../enforcement';
 
 /** Keyspace event classes the feed needs: keyevent channels for string SETs, DEL and expiry. */
@@ -23,6 +23,9 @@ export interface RedisEnforcementOptions {
  */
 export class RedisEnforcementFeed implements EnforcementFeed {
   private handler: (event: EnforcementEvent) => void = () => undefined;
+  /** The CONFIG SET in progress (at start, after a reconnect), shared by whoever asks. */
+  private configuring: Promise<void> | undefined;
+  private closed = false;
   private readonly channels: { control: string; set: string; del: string; expired: string };
 
   constructor(private readonly options: RedisEnforcementOptions) {
@@ -44,35 +47,56 @@ export class RedisEnforcementFeed implements EnforcementFeed {
     this.handler = handler;
   }
 
+  /**
+   * Resolves once subscribed and, with `configureKeyspaceEvents`, once the server emits
+   * the events (or refuses CONFIG for good: an ACL user without it, a managed Redis).
+   */
   async start(): Promise<void> {
     if (this.options.configureKeyspaceEvents) {
-      await this.ensureKeyspaceEvents(0);
-      // The subscriber is ready now, so its next 'ready' is a reconnect: a restarted
-      // Redis has forgotten a CONFIG SET that its config file does not hold.
-      this.options.subscriber.on('ready', () => void this.ensureKeyspaceEvents(10));
+      // A restarted Redis (or a new master) has forgotten a CONFIG SET that its config
+      // file does not hold: check again whenever the subscriber comes back.
+      this.options.subscriber.on('ready', () => void this.ensureKeyspaceEvents());
+      await this.ensureKeyspaceEvents();
     }
     const { control, set, del, expired } = this.channels;
     await this.options.subscriber.subscribe(control, set, del, expired);
   }
 
-  private async ensureKeyspaceEvents(retries: number): Promise<void> {
+  private ensureKeyspaceEvents(): Promise<void> {
+    this.configuring ??= this.configureUntilDone().finally(() => {
+      this.configuring = undefined;
+    });
+    return this.configuring;
+  }
+
+  /**
+   * The request-path client has no offline queue, and at start (or after a reconnect)
+   * it may come up after the subscriber: wait for it, and retry a failed attempt with
+   * back-off until it succeeds, the server refuses for good, or the feed closes.
+   */
+  private async configureUntilDone(): Promise<void> {
     const { redis, logger } = this.options;
-    try {
-      await enableKeyspaceEvents(redis, logger);
-    } catch (err) {
-      if (retries > 0) {
-        // the request-path client may reconnect a moment after the subscriber
-        setTimeout(() => void this.ensureKeyspaceEvents(retries - 1), 500).unref();
+    for (let attempt = 0; !this.closed; attempt++) {
+      try {
+        await waitReady(redis, 5000);
+        await this.configureOnce();
         return;
+      } catch (err) {
+        if (refusedForGood(err)) {
+          logger.warn(
+            'cannot enable keyspace events; changes made with redis-cli alone are seen at revalidation',
+            { err, needed: KEYSPACE_FLAGS },
+          );
+          return;
+        }
+        if (attempt === 0) logger.info('keyspace events not set yet, retrying', { err });
+        await new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** attempt, 2000)));
       }
-      logger.warn(
-        'cannot enable keyspace events; changes made with redis-cli alone are seen at revalidation',
-        {
-          err,
-          needed: KEYSPACE_FLAGS,
-        },
-      );
     }
+  }
+
+  private configureOnce(): Promise<void> {
+    return enableKeyspaceEvents(this.options.redis, this.options.logger);
   }
 
   private onMessage(channel: string, message: string): void {
@@ -85,9 +109,16 @@ export class RedisEnforcementFeed implements EnforcementFeed {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     const { control, set, del, expired } = this.channels;
     await this.options.subscriber.unsubscribe(control, set, del, expired).catch(() => undefined);
   }
+}
+
+/** A reply that no retry changes: no right to CONFIG (ACL), or CONFIG renamed or disabled. */
+function refusedForGood(err: unknown): boolean {
+  const message = err instanceof Error ? err.message : '';
+  return /^(NOPERM|ERR unknown command|ERR unknown subcommand)/.test(message);
 }
 
 /**
