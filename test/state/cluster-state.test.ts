@@ -110,6 +110,7 @@ describe('state on a real Redis Cluster (3 masters, 3 replicas) @redis', functio
       await auth?.close();
       await cleanup();
     },
+    { orderedWindows: false },
   );
 
   describe('the cluster layout', () => {
