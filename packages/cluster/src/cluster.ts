@@ -1,5 +1,15 @@
-import { chmodSync, cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  appendFileSync,
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { dirname, join } from 'node:path';
 import { ensureCertificate, type TlsFiles } from './certificate';
 import type { ClusterKnobs } from './knobs';
 import { describeExit, ManagedProcess, type ExitInfo } from './managed-process';
@@ -7,6 +17,7 @@ import { localFileLimits, readNginxTemplate, renderNginxConfig } from './nginx-c
 import { freePort, portIsFree } from './ports';
 import { httpStatus, redisPing, waitFor, type WaitOptions } from './readiness';
 import { ensureRedisAcl, readAclTemplate, readPassword, redisUrlFor, type RedisAclFiles } from './redis-acl';
+import { RedisCluster } from './redis-cluster';
 import { ensureSigningKeys } from './signing-keys';
 import { edgeOrigins, nodeEnvironment, nodeSpecs, redisArguments, WEB_DIST, type NodeSpec } from './topology';
 
@@ -29,7 +40,11 @@ export interface RunningCluster {
   redisUrl: string;
   /** The operator's URL (user securechat-ops and its password): `redis: <url>` in the output. */
   operatorRedisUrl: string;
-  /** redis-server's arguments, to start it again the same way (a test's restart). */
+  /** One operator URL per Redis server (one in single mode; every master and replica in cluster mode). */
+  operatorRedisUrls: string[];
+  /** Redis Cluster mode: REDIS_CLUSTER_NODES, the seeds the nodes were given. */
+  redisClusterNodes: string | undefined;
+  /** redis-server's arguments, to start it again the same way (a test's restart; single mode). */
   redisArgs: string[];
   nodes: { spec: NodeSpec; port: number; metricsUrl: string }[];
 }
@@ -57,6 +72,8 @@ export class Cluster {
   private readonly taken = new Set<number>();
   /** PROXY_SOURCE, or HOST where the system cannot bind it (then with a warning). */
   private proxySource = PROXY_SOURCE;
+  /** CLUSTER_REDIS_MODE=cluster: the Redis Cluster's servers, stopped last. */
+  private redisCluster: RedisCluster | undefined;
 
   constructor(private readonly deps: ClusterDeps) {}
 
@@ -121,23 +138,75 @@ export class Cluster {
     );
     if (acl.created.length > 0)
       this.deps.log(`made Redis passwords for ${acl.created.join(', ')} in ${acl.aclFile}`);
-    const redisPort = await this.pickPort(knobs.redisPort);
-    const redisArgs = this.redisArgs(redisPort, acl);
-    const redisUrl = await this.startRedis(redisPort, redisArgs);
-    const nodes = await this.startNodes(redisUrl, join(knobs.dir, 'keys'), acl);
+    const operatorPassword = readPassword(acl.passwordFiles.operator);
+    let redisUrl: string;
+    let redisArgs: string[] = [];
+    let clusterNodes: string | undefined;
+    let redisPorts: number[];
+    if (knobs.redisMode === 'cluster') {
+      const cluster = await this.startRedisCluster(acl);
+      clusterNodes = cluster.seeds;
+      redisPorts = cluster.ports;
+      redisUrl = `redis://${HOST}:${cluster.ports[0]}`;
+    } else if (knobs.redisMode === 'sentinel') {
+      throw new Error('CLUSTER_REDIS_MODE=sentinel is not available in this build');
+    } else {
+      const redisPort = await this.pickPort(knobs.redisPort);
+      redisArgs = this.redisArgs(redisPort, acl);
+      redisUrl = await this.startRedis(redisPort, redisArgs);
+      redisPorts = [redisPort];
+    }
+    const nodes = await this.startNodes(
+      { redisUrl, redisClusterNodes: clusterNodes },
+      join(knobs.dir, 'keys'),
+      acl,
+    );
     const httpPort = await this.pickPort(knobs.httpPort);
     const url = await this.startNginx(nodes, httpPort, tls);
 
     this.ready = true;
     const access = join(knobs.dir, 'nginx', 'access.log');
-    this.deps.log(`http redirect on http://${HOST}:${httpPort}, redis on ${redisUrl}, access log ${access}`);
-    const operatorRedisUrl = redisUrlFor(
-      'operator',
-      readPassword(acl.passwordFiles.operator),
-      HOST,
-      redisPort,
-    );
-    return { url, httpUrl: `http://${HOST}:${httpPort}`, redisUrl, operatorRedisUrl, redisArgs, nodes };
+    const where = clusterNodes !== undefined ? `redis cluster on ${clusterNodes}` : `redis on ${redisUrl}`;
+    this.deps.log(`http redirect on http://${HOST}:${httpPort}, ${where}, access log ${access}`);
+    const operatorRedisUrls = redisPorts.map((port) => redisUrlFor('operator', operatorPassword, HOST, port));
+    return {
+      url,
+      httpUrl: `http://${HOST}:${httpPort}`,
+      redisUrl,
+      operatorRedisUrl: operatorRedisUrls[0] as string,
+      operatorRedisUrls,
+      redisClusterNodes: clusterNodes,
+      redisArgs,
+      nodes,
+    };
+  }
+
+  /**
+   * CLUSTER_REDIS_MODE=cluster: 3 masters and 3 replicas with the production settings and
+   * the ACL file, formed by `redis-cli --cluster create`, each in a fresh temporary
+   * directory (a new, empty cluster at every start). Forming it and the replicas' link to
+   * their masters need a user with every right: `securechat-cluster-admin`, whose
+   * password is made once and kept beside the others (never given to a node).
+   */
+  private async startRedisCluster(acl: RedisAclFiles): Promise<RedisCluster> {
+    const passwordFile = join(dirname(acl.aclFile), 'cluster-admin.password');
+    if (!existsSync(passwordFile)) {
+      writeFileSync(passwordFile, `${randomBytes(32).toString('base64url')}\n`, { mode: 0o600, flag: 'wx' });
+    }
+    const admin = { username: 'securechat-cluster-admin', password: readPassword(passwordFile) };
+    const hash = createHash('sha256').update(admin.password).digest('hex');
+    appendFileSync(acl.aclFile, `user ${admin.username} on #${hash} ~* &* +@all\n`);
+    const redisServer = this.tool('redis-server');
+    this.redisCluster = await RedisCluster.start({
+      env: { PATH: this.deps.env.PATH },
+      command: redisServer,
+      cliCommand: join(dirname(redisServer), 'redis-cli'),
+      appendonly: true,
+      args: [...redisArguments(), '--aclfile', acl.aclFile],
+      admin,
+      nodeTimeoutMs: 5000,
+    });
+    return this.redisCluster;
   }
 
   /** redis-server's command line: AOF as the persistence, REDIS_SETTINGS, the ACL file. */
@@ -190,7 +259,7 @@ export class Cluster {
   }
 
   private async startNodes(
-    redisUrl: string,
+    redis: { redisUrl: string; redisClusterNodes: string | undefined },
     keysDir: string,
     acl: RedisAclFiles,
   ): Promise<RunningCluster['nodes']> {
@@ -208,7 +277,8 @@ export class Cluster {
       const placement = {
         host: HOST,
         port,
-        redisUrl,
+        redisUrl: redis.redisUrl,
+        ...(redis.redisClusterNodes !== undefined ? { redisClusterNodes: redis.redisClusterNodes } : {}),
         trustProxy: this.proxySource,
         allowedOrigins,
         signingKeyDir: keysDir,
@@ -292,5 +362,6 @@ export class Cluster {
     await Promise.all(nodes.map((p) => p.stop('SIGTERM', graceMs + 5000)));
     await Promise.all(named('nginx').map((p) => p.stop('SIGQUIT', 5000)));
     await Promise.all(named('redis').map((p) => p.stop('SIGTERM', 10_000)));
+    await this.redisCluster?.destroy();
   }
 }

@@ -58,7 +58,9 @@ async function main(): Promise<void> {
       // The operator's Redis URL right after the ready line (CONTRACT.md): Redis requires
       // credentials, and redis-cli -u and chatctl's REDIS_URL take this one. Then where each
       // node's metrics are.
-      process.stdout.write(`cluster ready: ${running.url}\nredis: ${running.operatorRedisUrl}\n`);
+      // In cluster mode, one line per server (redis-cli -c -u <url> follows redirects).
+      process.stdout.write(`cluster ready: ${running.url}\n`);
+      for (const url of running.operatorRedisUrls) process.stdout.write(`redis: ${url}\n`);
       for (const node of running.nodes)
         process.stdout.write(`metrics: ${node.spec.name} ${node.metricsUrl}\n`);
     }

@@ -67,7 +67,10 @@ export const WEB_DIST = 'web/dist';
 export interface NodePlacement {
   host: string;
   port: number;
+  /** A single server (REDIS_URL), unless `redisClusterNodes` is set. */
   redisUrl: string;
+  /** Redis Cluster: its seed nodes, `host:port,...` (REDIS_CLUSTER_NODES instead of REDIS_URL). */
+  redisClusterNodes?: string;
   /** Exactly the proxy in front of the nodes (nginx), never a wide range. */
   trustProxy: string;
   allowedOrigins: readonly string[];
@@ -96,7 +99,9 @@ export function nodeEnvironment(spec: NodeSpec, placement: NodePlacement): Recor
     NODE_ID: spec.name,
     HOST: placement.host,
     PORT: String(placement.port),
-    REDIS_URL: placement.redisUrl,
+    ...(placement.redisClusterNodes !== undefined
+      ? { REDIS_CLUSTER_NODES: placement.redisClusterNodes }
+      : { REDIS_URL: placement.redisUrl }),
     TRUST_PROXY: placement.trustProxy,
     ALLOWED_ORIGINS: placement.allowedOrigins.join(','),
     JWT_PUBLIC_KEYS_FILE: `${placement.jwksDir}/${KEY_FILES.jwks}`,

@@ -84,7 +84,10 @@ function connect(options: RedisClientOptions): RedisLike {
         reconnectOnError: demoted,
       });
     case 'cluster': {
-      const { retryStrategy: _retry, enableOfflineQueue, ...redisOptions } = base;
+      // Each server's connection is opened on its first command (the pool's default): a
+      // Cluster without an offline queue refuses a command for a server still
+      // connecting, its own ready check (CLUSTER INFO to any server) included.
+      const { retryStrategy: _retry, enableOfflineQueue, lazyConnect: _lazy, ...redisOptions } = base;
       const cluster: ClusterOptions = {
         redisOptions,
         enableOfflineQueue,

@@ -17,6 +17,8 @@ import {
   normalizeUsername,
   waitReady,
   type KeySchema,
+  type Logger,
+  type RedisTarget,
 } from '@securechat/common';
 import { RedisBlocklist, RedisInbox, RedisRevocationStore, type Conversation } from '@securechat/state';
 
@@ -184,6 +186,55 @@ async function top(args: string[]): Promise<number> {
   }
 }
 
+/**
+ * The operator's client, ready. A REDIS_URL naming one server of a Redis Cluster (each
+ * `redis:` line of `npm run cluster` in cluster mode) is followed as `redis-cli -c` would:
+ * the server says `cluster_enabled:1`, and chatctl goes on with a Cluster client seeded
+ * with it (same credentials), in the cluster key layout.
+ */
+async function connectOperator(
+  config: Parameters<typeof redisConnection>[0],
+  name: string,
+  commandTimeoutMs: number,
+  logger: Logger,
+): Promise<{ redis: RedisLike; target: RedisTarget }> {
+  const settings = { ...redisConnection(config), commandTimeoutMs, name, logger };
+  const unreachable = (target: RedisTarget) => () => {
+    throw new Error(`cannot reach Redis (${describeRedisTarget(target)})`);
+  };
+  const first = createRedisClient(settings);
+  try {
+    // No offline queue (as on the nodes): the commands wait for the connection here.
+    await waitReady(first, 5000).catch(unreachable(settings.target));
+    const single = settings.target;
+    if (single.mode !== 'single') return { redis: first, target: single };
+    if (!/^cluster_enabled:1/m.test(await first.info('cluster'))) return { redis: first, target: single };
+    first.disconnect();
+    const url = new URL(single.url);
+    const target: RedisTarget = Object.freeze({
+      mode: 'cluster',
+      nodes: [{ host: url.hostname, port: Number(url.port || '6379') }],
+      tls: single.tls,
+    });
+    const fromUrl = (value: string) => (value === '' ? undefined : decodeURIComponent(value));
+    const redis = createRedisClient({
+      ...settings,
+      target,
+      username: settings.username ?? fromUrl(url.username),
+      password: settings.password ?? fromUrl(url.password),
+    });
+    await waitReady(redis, 5000).catch((err: unknown) => {
+      redis.disconnect();
+      unreachable(target)();
+      throw err;
+    });
+    return { redis, target };
+  } catch (err) {
+    first.disconnect();
+    throw err;
+  }
+}
+
 async function main(): Promise<void> {
   if (process.argv[2] === 'top') {
     // Exit at once: fetch's keep-alive sockets would hold the process open for seconds.
@@ -191,22 +242,18 @@ async function main(): Promise<void> {
   }
   const config = loadConfig(process.env, 'ops');
   const logger = createLogger({ level: 'error', service: 'chatctl' });
-  const redis = createRedisClient({
-    ...redisConnection(config),
-    commandTimeoutMs: Math.max(5000, config.redisCommandTimeoutMs),
-    name: 'chatctl',
+  const { redis, target } = await connectOperator(
+    config,
+    'chatctl',
+    Math.max(5000, config.redisCommandTimeoutMs),
     logger,
-  });
+  );
   try {
-    // No offline queue (as on the nodes): the commands wait for the connection here.
-    await waitReady(redis, 5000).catch(() => {
-      throw new Error(`cannot reach Redis (${describeRedisTarget(config.redisTarget)})`);
-    });
     process.stdout.write(
       `${await run(
         redis,
         {
-          keys: keySchema(config.redisPrefix, keyLayoutOf(config.redisTarget)),
+          keys: keySchema(config.redisPrefix, keyLayoutOf(target)),
           maxTokenLifeS: config.accessTokenTtlS,
           rateWindowMs: config.rateLimitWindowMs,
         },

@@ -25,7 +25,8 @@ export const REDIS_USERNAMES: Readonly<Record<RedisRole, string>> = Object.freez
 
 /**
  * What ioredis sends on connecting: AUTH/HELLO, CLIENT SETNAME, SELECT, INFO (its ready
- * check); in Redis Cluster also CLUSTER SLOTS (the slot map), READONLY/READWRITE (each
+ * check); in Redis Cluster also CLUSTER SLOTS (the slot map), CLUSTER INFO (its ready
+ * check), READONLY/READWRITE (each
  * connection's role) and ASKING (a slot being migrated).
  */
 const CONNECTION = [
@@ -37,6 +38,7 @@ const CONNECTION = [
   'quit',
   'info',
   'cluster|slots',
+  'cluster|info',
   'readonly',
   'readwrite',
   'asking',
