@@ -40,6 +40,13 @@ describe('npm run cluster knobs', () => {
     expect(() => parseKnobs({ CLUSTER_REDIS_PORT: '70000' }, '/repo')).to.throw('CLUSTER_REDIS_PORT');
   });
 
+  it('reads CLUSTER_REDIS_MODE: single by default, sentinel or cluster, anything else refused', () => {
+    expect(parseKnobs({}, '/repo').redisMode).to.equal('single');
+    expect(parseKnobs({ CLUSTER_REDIS_MODE: 'cluster' }, '/repo').redisMode).to.equal('cluster');
+    expect(parseKnobs({ CLUSTER_REDIS_MODE: 'sentinel' }, '/repo').redisMode).to.equal('sentinel');
+    expect(() => parseKnobs({ CLUSTER_REDIS_MODE: 'shard' }, '/repo')).to.throw('CLUSTER_REDIS_MODE');
+  });
+
   it('passes every other variable on to the nodes', () => {
     const env = passedEnvironment({
       CLUSTER_CHAT_NODES: '3',
