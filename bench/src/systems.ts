@@ -15,6 +15,8 @@ export interface SystemUnderTest {
     index: number;
     port: number;
     redisUrl: string;
+    /** A Redis Cluster's seeds: then REDIS_CLUSTER_NODES instead of REDIS_URL (ours only). */
+    redisClusterNodes?: string;
     metricsPort?: number;
   }): Record<string, string>;
   /** Client `index` of `connections`, in `room`, connecting to the node on `port`. */
@@ -56,13 +58,15 @@ function ours(options: BenchOptions, dir: string): SystemUnderTest {
     name: 'ours',
     label: SYSTEM_LABELS.ours,
     script: options.chatMain,
-    nodeEnv: ({ index, port, redisUrl, metricsPort }) => ({
+    nodeEnv: ({ index, port, redisUrl, redisClusterNodes, metricsPort }) => ({
       ...inheritedEnv(),
       PORT: String(port),
       HOST: '127.0.0.1',
       METRICS_HOST: '127.0.0.1',
       METRICS_PORT: metricsPort === undefined ? 'off' : String(metricsPort),
-      REDIS_URL: redisUrl,
+      ...(redisClusterNodes !== undefined
+        ? { REDIS_CLUSTER_NODES: redisClusterNodes }
+        : { REDIS_URL: redisUrl }),
       JWT_PUBLIC_KEYS_FILE: jwksFile,
       JWT_ISSUER: ISSUER,
       JWT_AUDIENCE: AUDIENCE,

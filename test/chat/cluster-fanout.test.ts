@@ -5,7 +5,7 @@ import type { RedisCluster } from '@securechat/cluster';
 import { ChatCluster, type InProcessNode } from '../support/chat-cluster';
 import { clusterBackend, startRedisCluster } from '../support/redis-cluster';
 import { waitFor } from '../support/wait';
-import { connect, type Frame, type TestClient } from '../support/ws-client';
+import { connect, refusal, type Frame, type TestClient } from '../support/ws-client';
 
 /** `redis-cli -c -p <port> <args>`: what an operator types. */
 function redisCli(port: number, ...args: string[]): Promise<string> {
@@ -53,6 +53,21 @@ describe('chat across two nodes on a Redis Cluster (3 masters, 3 replicas) @redi
     }
     expect(rooms.size).to.equal(masters.length);
     return rooms;
+  }
+
+  /** A name (`prefix` + n) whose key `make(name)` is held by the master on `port`. */
+  async function nameOnMaster(
+    port: number,
+    make: (name: string) => string,
+    prefix = 'user',
+  ): Promise<string> {
+    const master = (await redis.masters()).find((m) => m.port === port);
+    for (let i = 0; master !== undefined && i < 5000; i++) {
+      const name = `${prefix}${i}`;
+      const slot = Number(await cluster.admin.cluster('KEYSLOT', make(name)));
+      if (master.slots.some(([a, b]) => slot >= a && slot <= b)) return name;
+    }
+    throw new Error(`no name found on the master :${port}`);
   }
 
   it('delivers every message of rooms on every shard exactly once and in order, on both nodes', async () => {
@@ -118,6 +133,18 @@ describe('chat across two nodes on a Redis Cluster (3 masters, 3 replicas) @redi
     const sender = await client(0, 'hal');
     const members = [await client(0, 'ivy'), await client(1, 'jay')];
     for (const c of [sender, ...members]) await c.join(room);
+    // A block and a revocation on the master about to die, replicated (WAIT), must survive.
+    const blockedUser = await nameOnMaster(victimPort, (u) => cluster.keys.blocked(u));
+    const blockedToken = cluster.issue(blockedUser);
+    const victim = await client(1, blockedUser);
+    await cluster.admin.set(cluster.keys.blocked(blockedUser), 'before the failover', 'EX', 600);
+    expect(await victim.waitClose(2000)).to.deep.equal({ code: 1008, reason: 'blocked' });
+    const revokedJti = await nameOnMaster(victimPort, (j) => cluster.keys.revoked(j), 'jti-');
+    await cluster.admin.set(cluster.keys.revoked(revokedJti), 'operator', 'EX', 600);
+    // WAIT counts the replicas that have this connection's writes so far: the admin's
+    // own connection to that master (its pool's) wrote both keys.
+    const master = cluster.admin.nodes('master').find((n) => n.options.port === victimPort);
+    expect(Number(await master?.call('WAIT', '1', '2000'))).to.equal(1);
     const acked: string[] = [];
     let refused = 0;
     let stop = false;
@@ -166,6 +193,11 @@ describe('chat across two nodes on a Redis Cluster (3 masters, 3 replicas) @redi
         `${acked.length - durable.length} acked but lost with the master, undelivered per member: ${undelivered().join(', ')}`,
     );
     expect(undelivered()).to.deep.equal(members.map(() => 0));
+    // The block and the revocation made before the failover hold on the promoted replica.
+    expect(await cluster.admin.get(cluster.keys.blocked(blockedUser))).to.equal('before the failover');
+    expect(await cluster.admin.get(cluster.keys.revoked(revokedJti))).to.equal('operator');
+    const refusedAgain = await refusal((nodes[0] as InProcessNode).url, { token: blockedToken.token });
+    expect(refusedAgain.status).to.equal(403);
     for (const m of members) {
       const ids = m.messages(room).map((f) => f.id as string);
       expect(new Set(ids).size).to.equal(ids.length);

@@ -31,13 +31,16 @@ export function keySchema(prefix: string, layout: KeyLayout = 'single') {
   const tag = tagged ? (value: string) => `{${value}}` : (value: string) => value;
   const room = (value: string) => tag(part(value, 'room'));
   const user = (value: string) => tag(part(value, 'username'));
-  /** The room or user named by a key built here under `head` (`<prefix>blocked:`), if it is one. */
+  /**
+   * The name in a key under `head` (`<prefix>blocked:`), as a keyspace event gives it: in
+   * the cluster layout inside its hash tag. Not validated: a key set by hand may hold any
+   * name, and whoever logs it escapes it.
+   */
   const nameIn = (key: string, head: string): string | undefined => {
     if (!key.startsWith(head)) return undefined;
     const rest = key.slice(head.length);
-    if (!tagged) return COMPONENT.test(rest) ? rest : undefined;
-    const inner = /^\{([^{}]+)\}$/.exec(rest)?.[1];
-    return inner !== undefined && COMPONENT.test(inner) ? inner : undefined;
+    const name = tagged ? /^\{([\s\S]+)\}$/.exec(rest)?.[1] : rest;
+    return name === '' ? undefined : name;
   };
   return Object.freeze({
     prefix,
@@ -54,8 +57,7 @@ export function keySchema(prefix: string, layout: KeyLayout = 'single') {
     /** The jti a `revoked` key is about, if it is one (never tagged: it stands alone). */
     revokedJti: (key: string) => {
       const head = `${prefix}revoked:`;
-      const rest = key.startsWith(head) ? key.slice(head.length) : undefined;
-      return rest !== undefined && COMPONENT.test(rest) ? rest : undefined;
+      return key.startsWith(head) && key.length > head.length ? key.slice(head.length) : undefined;
     },
     /** hash: username, password_hash, created_at */
     user: (username: string) => `${prefix}user:${user(username)}`,

@@ -10,6 +10,7 @@ import {
   onShutdownSignals,
   redisConnection,
   keyLayoutOf,
+  waitReady,
 } from '@securechat/common';
 import { createMetricsRegistry, RedisMetrics, serveMetrics } from '@securechat/metrics';
 import { authLimits, createRedisAuthState, luaScriptNames } from '@securechat/state';
@@ -31,6 +32,10 @@ async function main(): Promise<void> {
   const metrics = createAuthMetrics(registry);
   const node = createAuthNode({ config, state, signingKey, extraPublicKeys, logger, metrics });
   await node.ready();
+  // The first announcement in the node directory (and the first requests) need the
+  // connection, which has no offline queue: wait for it a moment (a Redis that is down
+  // only delays the start; /readyz says so meanwhile).
+  await waitReady(redis, 5000).catch(() => logger.warn('redis not ready at start; going on'));
   const server = createServer(httpServerOptions(config), node.app);
   const served = await serveMetrics({
     registry,
