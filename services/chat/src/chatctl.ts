@@ -159,15 +159,18 @@ async function top(args: string[]): Promise<number> {
   const { parseTopOptions, runTop } = await import('./top.js');
   const options = parseTopOptions(args);
   const config = loadConfig(process.env, 'ops');
-  // Quiet: the view itself says when Redis is down.
-  const redis = createRedisClient({
-    ...redisConnection(config),
-    commandTimeoutMs: 2000,
-    name: 'chatctl-top',
-    logger: createLogger({ level: 'error', service: 'chatctl' }),
+  // Quiet: the view itself says when Redis is down. A server of a Redis Cluster is
+  // followed as the other commands do; a Redis that does not answer yet is shown DOWN.
+  const logger = createLogger({ level: 'error', service: 'chatctl' });
+  const { redis, target } = await connectOperator(config, 'chatctl-top', 2000, logger, 2000).catch(() => {
+    const client = createRedisClient({
+      ...redisConnection(config),
+      commandTimeoutMs: 2000,
+      name: 'chatctl-top',
+      logger,
+    });
+    return { redis: client, target: config.redisTarget };
   });
-  // No offline queue: the first reading must not find the connection still opening.
-  await waitReady(redis, 2000).catch(() => undefined);
   const stop = new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
@@ -175,10 +178,10 @@ async function top(args: string[]): Promise<number> {
   try {
     return await runTop(
       redis,
-      keySchema(config.redisPrefix, keyLayoutOf(config.redisTarget)),
+      keySchema(config.redisPrefix, keyLayoutOf(target)),
       options,
       process.stdout,
-      describeRedisTarget(config.redisTarget),
+      describeRedisTarget(target),
       stop,
     );
   } finally {
@@ -197,6 +200,7 @@ async function connectOperator(
   name: string,
   commandTimeoutMs: number,
   logger: Logger,
+  readyTimeoutMs = 5000,
 ): Promise<{ redis: RedisLike; target: RedisTarget }> {
   const settings = { ...redisConnection(config), commandTimeoutMs, name, logger };
   const unreachable = (target: RedisTarget) => () => {
@@ -205,7 +209,7 @@ async function connectOperator(
   const first = createRedisClient(settings);
   try {
     // No offline queue (as on the nodes): the commands wait for the connection here.
-    await waitReady(first, 5000).catch(unreachable(settings.target));
+    await waitReady(first, readyTimeoutMs).catch(unreachable(settings.target));
     const single = settings.target;
     if (single.mode !== 'single') return { redis: first, target: single };
     if (!/^cluster_enabled:1/m.test(await first.info('cluster'))) return { redis: first, target: single };
@@ -223,7 +227,7 @@ async function connectOperator(
       username: settings.username ?? fromUrl(url.username),
       password: settings.password ?? fromUrl(url.password),
     });
-    await waitReady(redis, 5000).catch((err: unknown) => {
+    await waitReady(redis, readyTimeoutMs).catch((err: unknown) => {
       redis.disconnect();
       unreachable(target)();
       throw err;
