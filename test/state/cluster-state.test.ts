@@ -162,6 +162,22 @@ describe('state on a real Redis Cluster (3 masters, 3 replicas) @redis', functio
       );
     });
 
+    it('renews the sessions of users on every master in one heartbeat, and presence across them', async () => {
+      const keys = keySchema(uniquePrefix(), 'cluster');
+      const state = await node(keys, 'a');
+      const redis = client();
+      await clusterReady(redis);
+      const users = [...(await namesOnEveryMaster(cluster, redis, (u) => keys.connections(u))).values()];
+      for (const user of users) expect(await state.registry.acquire(user, `s-${user}`, 5)).to.equal(true);
+      const before = await Promise.all(users.map((u) => redis.zscore(keys.connections(u), `s-${u}`)));
+      await waitFor(() => Date.now() > Number(before[0]) - 10_000 + 5, { what: 'the clock to move' });
+      await state.registry.heartbeat(users.map((user) => ({ user, session: `s-${user}` })));
+      const after = await Promise.all(users.map((u) => redis.zscore(keys.connections(u), `s-${u}`)));
+      after.forEach((score, i) => expect(Number(score)).to.be.above(Number(before[i])));
+      const rooms = [...(await namesOnEveryMaster(cluster, redis, (r) => keys.presence(r))).values()];
+      await state.presence.heartbeat(rooms.map((room, i) => ({ room, user: users[i] as string })));
+    });
+
     it('hears blocks and revocations made with plain commands on every master, and after a failover', async () => {
       const keys = keySchema(uniquePrefix(), 'cluster');
       const state = await node(keys, 'a');

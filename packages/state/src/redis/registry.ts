@@ -44,6 +44,22 @@ export class RedisConnectionRegistry implements ConnectionRegistry {
   async heartbeat(sessions: readonly { user: string; session: string }[]): Promise<void> {
     if (sessions.length === 0) return;
     const expiry = Date.now() + this.ttlMs;
+    if (this.keys.layout === 'cluster') {
+      // A pipeline must stay within one server in Redis Cluster: each user's pair alone,
+      // all sent together (ioredis writes them in one go per server).
+      await guard(
+        Promise.all(
+          sessions.map(({ user, session }) =>
+            this.redis
+              .multi()
+              .zadd(this.keys.connections(user), expiry, session)
+              .pexpireat(this.keys.connections(user), expiry)
+              .exec(),
+          ),
+        ),
+      );
+      return;
+    }
     const pipeline = this.redis.pipeline();
     for (const { user, session } of sessions) {
       pipeline.zadd(this.keys.connections(user), expiry, session);
