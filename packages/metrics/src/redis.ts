@@ -70,6 +70,7 @@ export const REDIS_OPS = [
   'subscribe',
   'ttl',
   'unsubscribe',
+  'wait',
   'xadd',
   'xinfo',
   'xlen',

@@ -24,13 +24,22 @@ export interface ChatStateOptions {
   historyMaxAgeMs?: number;
   /** Redis only: try CONFIG SET notify-keyspace-events when flags are missing (default true). */
   configureKeyspaceEvents?: boolean;
+  /** Redis only: acknowledge a message once this many replicas hold it (WAIT); 0 or unset: no WAIT. */
+  waitReplicas?: number;
+  waitTimeoutMs?: number;
 }
 
 /** A chat node's state options from its configuration (`start:chat`, embedded mode, tests). */
 export function chatStateOptions(
   config: Pick<
     ChatNodeConfig,
-    'nodeId' | 'presenceTtlS' | 'historyMaxLen' | 'historyMaxAgeS' | 'configureKeyspaceEvents'
+    | 'nodeId'
+    | 'presenceTtlS'
+    | 'historyMaxLen'
+    | 'historyMaxAgeS'
+    | 'configureKeyspaceEvents'
+    | 'redisWaitReplicas'
+    | 'redisWaitTimeoutMs'
   >,
 ): ChatStateOptions {
   return {
@@ -39,6 +48,8 @@ export function chatStateOptions(
     historyMaxLen: config.historyMaxLen,
     historyMaxAgeMs: config.historyMaxAgeS * 1000,
     configureKeyspaceEvents: config.configureKeyspaceEvents,
+    waitReplicas: config.redisWaitReplicas,
+    waitTimeoutMs: config.redisWaitTimeoutMs,
   };
 }
 
@@ -81,6 +92,7 @@ export function createRedisChatState(
       historyMaxAgeMs: options.historyMaxAgeMs ?? 0,
       violations: new RedisViolationRecorder(redis, keys),
       logger,
+      replication: { replicas: options.waitReplicas ?? 0, timeoutMs: options.waitTimeoutMs ?? 500 },
     }),
     inbox: new RedisInbox(redis, keys),
     presence: new RedisPresence(redis, keys, options.nodeId, options.presenceTtlMs),

@@ -112,6 +112,8 @@ export const ROLE_COMMANDS: Readonly<Record<'auth' | 'chat', readonly string[]>>
     'xtrim',
     'subscribe',
     'unsubscribe',
+    // REDIS_WAIT_REPLICAS: an ack waits for replicas
+    'wait',
     // the metrics directory (`<prefix>nodes`, chatctl top)
     'hset',
     'hgetall',

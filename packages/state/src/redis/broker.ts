@@ -13,7 +13,7 @@ import {
   type StoredMessage,
   type UserEventHandler,
 } from '../chat-ports';
-import { StateUnavailableError } from '../ports';
+import { NotReplicatedError, StateUnavailableError } from '../ports';
 import type { ViolationRecorder } from '../rate-limit';
 import { directPayloadTag, dispatchRoomPayload, dispatchUserPayload } from '../room-channel';
 import { guard } from './errors';
@@ -71,6 +71,11 @@ export interface RedisBrokerOptions {
   logger: Logger;
   /** How long a join may wait for its SUBSCRIBE (default 2000 ms). */
   subscribeTimeoutMs?: number;
+  /**
+   * REDIS_WAIT_REPLICAS / REDIS_WAIT_TIMEOUT_MS: a published message is acknowledged only
+   * once this many replicas have it (WAIT); 0 replicas (the default): no WAIT.
+   */
+  replication?: { replicas: number; timeoutMs: number };
 }
 
 /** What a subscribed channel carries: a room's frames or a user's own events. */
@@ -177,9 +182,24 @@ export class RedisBroker implements Broker {
         this.options.historyMaxAgeMs,
       ),
     );
-    if (Number(reply[0]) === 1) return { published: { id: String(reply[1]), room, from, text, ts } };
+    if (Number(reply[0]) === 1) {
+      const id = String(reply[1]);
+      await this.replicated(id);
+      return { published: { id, room, from, text, ts } };
+    }
     // Only a refused message pays a second round trip, to count the violation.
     return { refused: await this.options.violations.record(from, limits, Number(reply[1])) };
+  }
+
+  /**
+   * WAIT on the same connection as the publish, which it follows: the replicas' offsets
+   * cover the message. Fewer than asked within the timeout is a NotReplicatedError.
+   */
+  private async replicated(id: string): Promise<void> {
+    const replication = this.options.replication;
+    if (replication === undefined || replication.replicas === 0) return;
+    const confirmed = Number(await guard(this.redis.wait(replication.replicas, replication.timeoutMs)));
+    if (confirmed < replication.replicas) throw new NotReplicatedError(id, confirmed);
   }
 
   subscribe(room: string): Promise<void> {
