@@ -19,6 +19,7 @@ import {
 import { chatStateOptions, createRedisChatState, luaScriptNames, type ChatState } from '@securechat/state';
 import { generateSigningKey, TokenIssuer, type SigningKey } from '@securechat/tokens';
 import { ChatNode, createChatMetrics, createChatNode, healthHandler } from '@securechat/chat';
+import { httpStatus } from '@securechat/cluster';
 import { memoryLogger } from './logs';
 import { scrape, type Scrape } from './metrics';
 import { uniquePrefix } from './redis-server';
@@ -38,7 +39,12 @@ export interface InProcessNode {
   node: ChatNode;
   server: Server;
   state: ChatState;
+  /** Its Redis connections: requests, and the one subscriber. */
+  redis: Redis;
+  subscriber: Redis;
   url: string;
+  /** GET /readyz on its public port: the status. */
+  readyz(): Promise<number>;
   logs: ReturnType<typeof memoryLogger>;
   registry: Registry;
   /** The node's real metrics listener (port 0), as Prometheus scrapes it. */
@@ -139,7 +145,10 @@ export class ChatCluster {
       node,
       server,
       state,
+      redis,
+      subscriber,
       url: `ws://127.0.0.1:${port}`,
+      readyz: () => httpStatus(`http://127.0.0.1:${port}/readyz`).catch(() => 0),
       logs,
       registry,
       metricsUrl: metricsServer.url,

@@ -70,6 +70,11 @@ export function keySchema(prefix: string) {
     userChannel: (username: string) => `${prefix}inbox:${part(username, 'username')}:ch`,
     /** control channel: revocations, blocks, kicks */
     control: `${prefix}control`,
+    /**
+     * pub/sub channel of one chat node's delivery probe: published by its request client,
+     * subscribed on its subscriber connection; its readiness says whether they meet
+     */
+    probe: (nodeId: string) => `${prefix}probe:${part(nodeId, 'node id')}`,
     /** hash: NODE_ID -> JSON of the node's metrics URL and last announcement (chatctl top) */
     nodes: `${prefix}nodes`,
   });

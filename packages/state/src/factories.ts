@@ -13,6 +13,7 @@ import { RedisEnforcementFeed } from './redis/enforcement';
 import { RedisInbox } from './redis/inbox';
 import { RedisPresence } from './redis/presence';
 import { RedisViolationRecorder } from './redis/rate-limit';
+import { DeliveryProbe } from './redis/probe';
 import { RedisConnectionRegistry } from './redis/registry';
 import { MemoryControlBus, type EnforcementEvent } from './enforcement';
 
@@ -27,6 +28,9 @@ export interface ChatStateOptions {
   /** Redis only: acknowledge a message once this many replicas hold it (WAIT); 0 or unset: no WAIT. */
   waitReplicas?: number;
   waitTimeoutMs?: number;
+  /** Redis only: the delivery probe's period and how recent a returned probe must be (1000, 3000 ms). */
+  probeIntervalMs?: number;
+  probeFreshMs?: number;
 }
 
 /** A chat node's state options from its configuration (`start:chat`, embedded mode, tests). */
@@ -83,6 +87,14 @@ export function createRedisChatState(
   options: ChatStateOptions,
   logger: Logger,
 ): ChatState {
+  const probe = new DeliveryProbe({
+    redis,
+    subscriber,
+    channel: keys.probe(options.nodeId),
+    logger,
+    intervalMs: options.probeIntervalMs,
+    freshMs: options.probeFreshMs,
+  });
   return {
     broker: new RedisBroker({
       redis,
@@ -106,14 +118,16 @@ export function createRedisChatState(
       logger,
       configureKeyspaceEvents: options.configureKeyspaceEvents ?? true,
     }),
+    start: () => probe.start(),
     ready: async () => {
       try {
-        return (await redis.ping()) === 'PONG' && subscriber.status === 'ready';
+        return (await redis.ping()) === 'PONG' && subscriber.status === 'ready' && probe.delivering();
       } catch {
         return false;
       }
     },
     close: async () => {
+      await probe.close();
       await subscriber.quit().catch(() => subscriber.disconnect());
       await redis.quit().catch(() => redis.disconnect());
     },
@@ -174,6 +188,7 @@ export function createMemoryChatState(
     revocations: auth.revocations,
     blocklist: auth.blocklist,
     enforcement: cluster.control,
+    start: () => Promise.resolve(),
     ready: () => Promise.resolve(true),
     close: () => Promise.resolve(),
   };

@@ -21,4 +21,5 @@ export { luaScript, luaScriptNames } from './redis/lua';
 export * from './factories';
 export * from './enforcement';
 export * from './redis/enforcement';
+export * from './redis/probe';
 export * from './redis/acl';

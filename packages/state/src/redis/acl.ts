@@ -171,10 +171,12 @@ export function aclRules(role: RedisRole, prefix: string): string[] {
         `&${p}control`,
         `&${p}room:*:ch`,
         `&${p}inbox:*:ch`,
+        // the node's delivery probe (readiness), published and received by the node itself
+        `&${p}probe:*`,
         ...keyEvents,
         // messages and presence to its rooms, DMs and read markers to their users,
-        // automatic blocks to the control channel
-        `(+publish &${p}room:*:ch &${p}inbox:*:ch &${p}control)`,
+        // automatic blocks to the control channel, probes to itself
+        `(+publish &${p}room:*:ch &${p}inbox:*:ch &${p}control &${p}probe:*)`,
       ];
     case 'operator':
       return [
