@@ -20,7 +20,7 @@ describe('chat across two nodes on a Redis Cluster (3 masters, 3 replicas) @redi
   this.timeout(120_000);
   let redis: RedisCluster;
   let cluster: ChatCluster<Cluster>;
-  let nodes: InProcessNode[];
+  let nodes: InProcessNode<Cluster>[];
   const opened: TestClient[] = [];
   const env = { RATE_LIMIT_MAX: '100000', PRESENCE_TTL_S: '5' };
 
@@ -36,7 +36,7 @@ describe('chat across two nodes on a Redis Cluster (3 masters, 3 replicas) @redi
   });
 
   async function client(node: number, user: string): Promise<TestClient> {
-    const c = await connect((nodes[node] as InProcessNode).url, { token: cluster.token(user) });
+    const c = await connect((nodes[node] as InProcessNode<Cluster>).url, { token: cluster.token(user) });
     opened.push(c);
     return c;
   }
@@ -196,7 +196,9 @@ describe('chat across two nodes on a Redis Cluster (3 masters, 3 replicas) @redi
     // The block and the revocation made before the failover hold on the promoted replica.
     expect(await cluster.admin.get(cluster.keys.blocked(blockedUser))).to.equal('before the failover');
     expect(await cluster.admin.get(cluster.keys.revoked(revokedJti))).to.equal('operator');
-    const refusedAgain = await refusal((nodes[0] as InProcessNode).url, { token: blockedToken.token });
+    const refusedAgain = await refusal((nodes[0] as InProcessNode<Cluster>).url, {
+      token: blockedToken.token,
+    });
     expect(refusedAgain.status).to.equal(403);
     for (const m of members) {
       const ids = m.messages(room).map((f) => f.id as string);

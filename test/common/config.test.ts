@@ -413,6 +413,25 @@ describe('configuration', () => {
       }
     });
 
+    it('waits for replicas only when asked, within a timeout below the command timeout', () => {
+      expect(loadConfig({}, 'embedded')).to.include({ redisWaitReplicas: 0, redisWaitTimeoutMs: 500 });
+      const chat = loadConfig(
+        {
+          REDIS_URL: 'redis://h:1',
+          JWT_PUBLIC_KEYS_FILE: '/j',
+          REDIS_WAIT_REPLICAS: '1',
+          REDIS_WAIT_TIMEOUT_MS: '200',
+        },
+        'chat',
+      );
+      expect(chat).to.include({ redisWaitReplicas: 1, redisWaitTimeoutMs: 200 });
+      const late = refusal({ REDIS_WAIT_REPLICAS: '1', REDIS_WAIT_TIMEOUT_MS: '1000' });
+      expect(late.variable).to.equal('REDIS_WAIT_TIMEOUT_MS');
+      expect(late.message).to.include('REDIS_COMMAND_TIMEOUT_MS');
+      expect(refusal({ REDIS_WAIT_TIMEOUT_MS: '0' }).variable).to.equal('REDIS_WAIT_TIMEOUT_MS');
+      expect(refusal({ REDIS_WAIT_REPLICAS: '-1' }).variable).to.equal('REDIS_WAIT_REPLICAS');
+    });
+
     it('takes TLS from the scheme in single mode, from REDIS_TLS in the others', () => {
       expect(loadConfig({ REDIS_URL: 'rediss://h:1', REDIS_TLS: 'true' }, 'ops').redisTarget.tls).to.equal(
         true,

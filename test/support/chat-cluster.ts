@@ -20,6 +20,7 @@ import {
 import { chatStateOptions, createRedisChatState, luaScriptNames, type ChatState } from '@securechat/state';
 import { generateSigningKey, TokenIssuer, type SigningKey } from '@securechat/tokens';
 import { ChatNode, createChatMetrics, createChatNode, healthHandler } from '@securechat/chat';
+import { httpStatus } from '@securechat/cluster';
 import { memoryLogger } from './logs';
 import { scrape, type Scrape } from './metrics';
 import { uniquePrefix } from './redis-server';
@@ -37,12 +38,17 @@ export interface RedisBackend<A extends RedisLike = Redis> {
 
 export const ISSUER = 'securechat';
 
-export interface InProcessNode {
+export interface InProcessNode<A extends RedisLike = Redis> {
   name: string;
   node: ChatNode;
   server: Server;
   state: ChatState;
+  /** Its Redis clients: requests, and the subscriber (a `Cluster` each in Redis Cluster). */
+  redis: A;
+  subscriber: A;
   url: string;
+  /** GET /readyz on its public port: the status. */
+  readyz(): Promise<number>;
   logs: ReturnType<typeof memoryLogger>;
   registry: Registry;
   /** The node's real metrics listener (port 0), as Prometheus scrapes it. */
@@ -59,7 +65,7 @@ export class ChatCluster<A extends RedisLike = Redis> {
   readonly key: SigningKey = generateSigningKey();
   readonly prefix = uniquePrefix('chat');
   readonly keys: KeySchema;
-  readonly nodes: InProcessNode[] = [];
+  readonly nodes: InProcessNode<A>[] = [];
   readonly admin: A;
 
   constructor(
@@ -102,7 +108,7 @@ export class ChatCluster<A extends RedisLike = Redis> {
   async startNode(
     name = `node${this.nodes.length + 1}`,
     extra: Record<string, string> = {},
-  ): Promise<InProcessNode> {
+  ): Promise<InProcessNode<A>> {
     const logs = memoryLogger(name);
     const server = createServer();
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -140,12 +146,16 @@ export class ChatCluster<A extends RedisLike = Redis> {
     server.on('upgrade', (req, socket, head: Buffer) => node.handleUpgrade(req, socket, head));
     await node.start();
     let stopped = false;
-    const entry: InProcessNode = {
+    const entry: InProcessNode<A> = {
       name,
       node,
       server,
       state,
+      // The same kind of client as the admin's: what the backend's mode makes.
+      redis: redis as A,
+      subscriber: subscriber as A,
       url: `ws://127.0.0.1:${port}`,
+      readyz: () => httpStatus(`http://127.0.0.1:${port}/readyz`).catch(() => 0),
       logs,
       registry,
       metricsUrl: metricsServer.url,

@@ -23,6 +23,8 @@ export interface TestSentinelOptions {
   /** Sentinels that require a password (REDIS_SENTINEL_PASSWORD). */
   sentinelPassword?: boolean;
   appendonly?: boolean;
+  /** Replicas of the master (1 by default). */
+  replicas?: number;
 }
 
 /**
@@ -46,7 +48,14 @@ export class TestSentinel {
         env: { PATH: process.env.PATH },
         debugCommand: true,
         appendonly: options.appendonly,
-        args: [...(acl !== undefined ? ['--aclfile', acl.files.aclFile] : []), ...(options.args ?? [])],
+        replicas: options.replicas,
+        args: [
+          ...(acl !== undefined ? ['--aclfile', acl.files.aclFile] : []),
+          // A promoted replica has no backlog to offer a partial resync: full resyncs at once.
+          '--repl-diskless-sync-delay',
+          '0',
+          ...(options.args ?? []),
+        ],
         ...(acl !== undefined ? { admin: { username: TEST_ADMIN, password: acl.adminPassword } } : {}),
         ...(sentinelPassword !== undefined ? { sentinelPassword } : {}),
       });

@@ -229,21 +229,26 @@ export class SentinelGroup {
 
   /**
    * `SENTINEL FAILOVER`: promotes a replica without waiting for the master to fail.
-   * Resolves with the new master's port once the group has settled on it.
+   * Resolves with the new master's port once every sentinel names it and it is a master;
+   * the other data nodes follow it later (`settled(to)` waits for them: the demoted
+   * master is converted at the sentinels' next INFO round, up to 10 s later).
    */
   async failover(): Promise<{ from: number; to: number }> {
     const from = await this.master();
     const sentinel = await this.client(this.sentinelServers[0]?.port ?? 0);
     await sentinel.call('SENTINEL', 'FAILOVER', this.name);
-    const to = await waitFor(
+    return { from, to: await this.newMaster(from, 'SENTINEL FAILOVER') };
+  }
+
+  /** The master after `from`, once every sentinel names it and it reports itself master. */
+  private newMaster(from: number, after: string): Promise<number> {
+    return waitFor(
       async () => {
         const now = await this.master().catch(() => undefined);
-        return now !== undefined && now !== from ? now : undefined;
+        return now !== undefined && now !== from && (await this.role(now)) === 'master' ? now : undefined;
       },
-      { what: 'a new master after SENTINEL FAILOVER', timeoutMs: 20_000, intervalMs: 50 },
+      { what: `a new master after ${after}`, timeoutMs: 30_000, intervalMs: 50 },
     );
-    await this.settled(to);
-    return { from, to };
   }
 
   /**
@@ -256,14 +261,7 @@ export class SentinelGroup {
     this.clients.get(from)?.disconnect();
     this.clients.delete(from);
     await this.server(from).stop(true);
-    const to = await waitFor(
-      async () => {
-        const now = await this.master().catch(() => undefined);
-        return now !== undefined && now !== from ? now : undefined;
-      },
-      { what: 'a new master after the master was killed', timeoutMs: 30_000, intervalMs: 50 },
-    );
-    return { from, to };
+    return { from, to: await this.newMaster(from, 'the master was killed') };
   }
 
   async destroy(): Promise<void> {

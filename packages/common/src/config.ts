@@ -296,6 +296,13 @@ const CHAT = {
   presenceTtlS: variable('PRESENCE_TTL_S', int(2, 3600, 60)),
   revalidateIntervalMs: variable('REVALIDATE_INTERVAL_MS', int(100, 3_600_000, 60000)),
   configureKeyspaceEvents: variable('CONFIGURE_KEYSPACE_EVENTS', bool(true)),
+  /**
+   * A `send`/`dm` is acknowledged only once this many replicas hold it (Redis WAIT after
+   * the publish); 0: at once, the master alone (asynchronous replication).
+   */
+  redisWaitReplicas: variable('REDIS_WAIT_REPLICAS', int(0, 100, 0)),
+  /** How long that WAIT may take; below REDIS_COMMAND_TIMEOUT_MS. */
+  redisWaitTimeoutMs: variable('REDIS_WAIT_TIMEOUT_MS', int(1, 60_000, 500)),
   /** Whether a handshake may carry its token as `?token=` (the contract's third way). */
   allowQueryToken: variable('ALLOW_QUERY_TOKEN', bool(true)),
 };
@@ -387,6 +394,12 @@ function parseAll(env: Env): Parsed {
     values[field] = result.data;
   }
   const parsed = values as Settings<typeof ALL>;
+  if (parsed.redisWaitReplicas > 0 && parsed.redisWaitTimeoutMs >= parsed.redisCommandTimeoutMs) {
+    throw new ConfigError(
+      'REDIS_WAIT_TIMEOUT_MS',
+      `must be below REDIS_COMMAND_TIMEOUT_MS (${parsed.redisCommandTimeoutMs}), which bounds the WAIT too`,
+    );
+  }
   return {
     ...parsed,
     ...redisCredentials(parsed),

@@ -13,6 +13,23 @@ function part(value: string, what: string): string {
 export type KeySchema = ReturnType<typeof keySchema>;
 
 /**
+ * The Redis Cluster hash slot of a key or shard channel (CRC16/XMODEM of the key, or of
+ * its first non-empty `{tag}`, modulo 16384), as `CLUSTER KEYSLOT` computes it.
+ */
+export function hashSlot(key: string): number {
+  const open = key.indexOf('{');
+  const close = open === -1 ? -1 : key.indexOf('}', open + 1);
+  const hashed = close > open + 1 ? key.slice(open + 1, close) : key;
+  let crc = 0;
+  for (const byte of Buffer.from(hashed)) {
+    crc ^= byte << 8;
+    for (let bit = 0; bit < 8; bit++)
+      crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+  }
+  return crc % 16384;
+}
+
+/**
  * How keys are laid out: `single` (one Redis, or Sentinel: the names of the contract,
  * unchanged) or `cluster` (Redis Cluster: the room or user in a key is a hash tag, `{...}`,
  * so that every key and channel one script touches is in one slot: a room's stream,
@@ -120,6 +137,11 @@ export function keySchema(prefix: string, layout: KeyLayout = 'single') {
     userChannel: (username: string) => `${prefix}inbox:${user(username)}:ch`,
     /** control channel: revocations, blocks, kicks */
     control: `${prefix}control`,
+    /**
+     * pub/sub channel of one chat node's delivery probe: published by its request client,
+     * subscribed on its subscriber connection; its readiness says whether they meet
+     */
+    probe: (nodeId: string) => `${prefix}probe:${tag(part(nodeId, 'node id'))}`,
     /** hash: NODE_ID -> JSON of the node's metrics URL and last announcement (chatctl top) */
     nodes: `${prefix}nodes`,
   });

@@ -77,6 +77,7 @@ export const REDIS_OPS = [
   'sunsubscribe',
   'ttl',
   'unsubscribe',
+  'wait',
   'xadd',
   'xinfo',
   'xlen',

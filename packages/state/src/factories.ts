@@ -1,5 +1,11 @@
 import { Cluster } from 'ioredis';
-import type { AuthSettings, ChatNodeConfig, KeySchema, Logger } from '@securechat/common';
+import {
+  hashSlot,
+  type AuthSettings,
+  type ChatNodeConfig,
+  type KeySchema,
+  type Logger,
+} from '@securechat/common';
 import type { ChatState } from './chat-ports';
 import type { AuthLimits, AuthState, Blocklist } from './ports';
 import { MemoryBroker, MemoryBus } from './memory/broker';
@@ -15,6 +21,7 @@ import { RedisEnforcementFeed } from './redis/enforcement';
 import { RedisInbox } from './redis/inbox';
 import { RedisPresence } from './redis/presence';
 import { RedisViolationRecorder } from './redis/rate-limit';
+import { DeliveryProbe } from './redis/probe';
 import { RedisConnectionRegistry } from './redis/registry';
 import { MemoryControlBus, type EnforcementEvent } from './enforcement';
 
@@ -26,13 +33,25 @@ export interface ChatStateOptions {
   historyMaxAgeMs?: number;
   /** Redis only: try CONFIG SET notify-keyspace-events when flags are missing (default true). */
   configureKeyspaceEvents?: boolean;
+  /** Redis only: acknowledge a message once this many replicas hold it (WAIT); 0 or unset: no WAIT. */
+  waitReplicas?: number;
+  waitTimeoutMs?: number;
+  /** Redis only: the delivery probe's period and how recent a returned probe must be (1000, 3000 ms). */
+  probeIntervalMs?: number;
+  probeFreshMs?: number;
 }
 
 /** A chat node's state options from its configuration (`start:chat`, embedded mode, tests). */
 export function chatStateOptions(
   config: Pick<
     ChatNodeConfig,
-    'nodeId' | 'presenceTtlS' | 'historyMaxLen' | 'historyMaxAgeS' | 'configureKeyspaceEvents'
+    | 'nodeId'
+    | 'presenceTtlS'
+    | 'historyMaxLen'
+    | 'historyMaxAgeS'
+    | 'configureKeyspaceEvents'
+    | 'redisWaitReplicas'
+    | 'redisWaitTimeoutMs'
   >,
 ): ChatStateOptions {
   return {
@@ -41,6 +60,8 @@ export function chatStateOptions(
     historyMaxLen: config.historyMaxLen,
     historyMaxAgeMs: config.historyMaxAgeS * 1000,
     configureKeyspaceEvents: config.configureKeyspaceEvents,
+    waitReplicas: config.redisWaitReplicas,
+    waitTimeoutMs: config.redisWaitTimeoutMs,
   };
 }
 
@@ -80,6 +101,14 @@ export function createRedisChatState(
 ): ChatState {
   const configureKeyspaceEvents = options.configureKeyspaceEvents ?? true;
   const { channels, enforcement } = subscriptions(redis, subscriber, keys, logger, configureKeyspaceEvents);
+  const probe = new DeliveryProbe({
+    subscriber: channels,
+    publish: keys.layout === 'cluster' ? (c, m) => redis.spublish(c, m) : (c, m) => redis.publish(c, m),
+    channels: () => probeChannels(redis, keys, options.nodeId),
+    logger,
+    intervalMs: options.probeIntervalMs,
+    freshMs: options.probeFreshMs,
+  });
   return {
     broker: new RedisBroker({
       redis,
@@ -89,6 +118,7 @@ export function createRedisChatState(
       historyMaxAgeMs: options.historyMaxAgeMs ?? 0,
       violations: new RedisViolationRecorder(redis, keys),
       logger,
+      replication: { replicas: options.waitReplicas ?? 0, timeoutMs: options.waitTimeoutMs ?? 500 },
     }),
     inbox: new RedisInbox(redis, keys),
     presence: new RedisPresence(redis, keys, options.nodeId, options.presenceTtlMs),
@@ -96,19 +126,39 @@ export function createRedisChatState(
     revocations: new RedisRevocationStore(redis, keys),
     blocklist: new RedisBlocklist(redis, keys),
     enforcement,
+    start: () => probe.start(),
     ready: async () => {
       try {
-        return (await redis.ping()) === 'PONG' && subscriber.status === 'ready';
+        return (await redis.ping()) === 'PONG' && subscriber.status === 'ready' && probe.delivering();
       } catch {
         return false;
       }
     },
     close: async () => {
+      await probe.close();
       await enforcement.close();
       await channels.close();
       await redis.quit().catch(() => redis.disconnect());
     },
   };
+}
+
+/**
+ * The delivery probe's channels: the node's own one; in Redis Cluster one per master at
+ * start (each a tag on that master's slots), so that every shard's subscription is
+ * probed. A failover moves a master's slots, and its probe channel, to the replica
+ * promoted; a master added later is probed from the node's next start.
+ */
+async function probeChannels(redis: RedisLike, keys: KeySchema, nodeId: string): Promise<string[]> {
+  if (!(redis instanceof Cluster)) return [keys.probe(nodeId)];
+  const masters = new Set(redis.slots.map((nodes) => nodes[0]));
+  const chosen = new Map<string, string>();
+  for (let i = 0; chosen.size < masters.size && i < 10_000; i++) {
+    const channel = keys.probe(`${nodeId}.${i}`);
+    const master = redis.slots[hashSlot(channel)]?.[0];
+    if (master !== undefined && !chosen.has(master)) chosen.set(master, channel);
+  }
+  return [...chosen.values()];
 }
 
 /** The subscriptions of the layout: plain pub/sub, or sharded pub/sub and per-master keyspace events. */
@@ -197,6 +247,7 @@ export function createMemoryChatState(
     revocations: auth.revocations,
     blocklist: auth.blocklist,
     enforcement: cluster.control,
+    start: () => Promise.resolve(),
     ready: () => Promise.resolve(true),
     close: () => Promise.resolve(),
   };

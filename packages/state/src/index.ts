@@ -23,4 +23,5 @@ export * from './enforcement';
 export * from './redis/enforcement';
 export * from './redis/cluster-enforcement';
 export * from './redis/channel-subscriber';
+export * from './redis/probe';
 export * from './redis/acl';

@@ -162,6 +162,7 @@ export class ChatNode {
     await state.broker.start();
     state.enforcement.onEvent((event) => this.enforcement.onEvent(event));
     await state.enforcement.start();
+    await state.start();
     this.liveness.start();
   }
 

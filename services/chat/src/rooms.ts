@@ -18,6 +18,16 @@ export function replayLimit(historyMaxLen: number): number {
 
 /** Reads of a room's stream after a resubscribe, 250 ms apart, doubling, at most 5 s. */
 const CATCH_UP_ATTEMPTS = 16;
+/** Live frames held per room while it catches up; past it they are read back from the stream. */
+export const HOLD_MAX_FRAMES = 1000;
+
+/** A room's live frames held back while its catch-up reads what came before them. */
+interface Held {
+  frames: { id: ParsedId | undefined; data: Buffer }[];
+  /** Frames were dropped (no room left, or the subscriber dropped again): read on before releasing. */
+  overflow: boolean;
+}
+
 /** The most messages one page of a replay holds (its bytes are bounded too). */
 export const REPLAY_PAGE_COUNT = 500;
 
@@ -52,6 +62,12 @@ export class Rooms {
   private readonly locks = new Map<string, Promise<void>>();
   /** Catch-ups waiting to be retried. */
   private readonly retries = new Set<NodeJS.Timeout>();
+  /**
+   * Rooms catching up after a resubscribe: their live frames wait here, so that a member
+   * never gets a newer live message before the older ones the catch-up reads (a session
+   * drops anything at or before its newest id: they would be lost to it).
+   */
+  private readonly holding = new Map<string, Held>();
   private closed = false;
 
   private readonly metrics: ChatMetrics;
@@ -61,7 +77,16 @@ export class Rooms {
     deps.broker.onFrame((room, id, data) => this.onFrame(room, id, data));
     deps.broker.onResubscribed((rooms) => {
       this.metrics.resubscribed(rooms.length);
-      for (const room of rooms) void this.catchUp(room);
+      for (const room of rooms) {
+        const held = this.holding.get(room);
+        // A catch-up already on it reads again before releasing: the new gap is after it.
+        if (held !== undefined) {
+          held.overflow = true;
+          continue;
+        }
+        this.holding.set(room, { frames: [], overflow: false });
+        void this.catchUp(room);
+      }
     });
   }
 
@@ -227,8 +252,22 @@ export class Rooms {
   private onFrame(room: string, id: string | undefined, data: Buffer): void {
     // Parsed once per node, for the high-water mark here and every member's in the Hub.
     const parsed = id === undefined ? undefined : parseId(id);
-    if (parsed !== undefined) this.advance(room, parsed);
-    this.deps.hub.fanOut(room, parsed, data);
+    const held = this.holding.get(room);
+    if (held === undefined) this.deliver(room, parsed, data);
+    else if (held.frames.length < HOLD_MAX_FRAMES) held.frames.push({ id: parsed, data });
+    else held.overflow = true;
+  }
+
+  private deliver(room: string, id: ParsedId | undefined, data: Buffer): void {
+    if (id !== undefined) this.advance(room, id);
+    this.deps.hub.fanOut(room, id, data);
+  }
+
+  /** Ends a room's catch-up: the frames held meanwhile go out (members drop those they have). */
+  private release(room: string): void {
+    const held = this.holding.get(room);
+    this.holding.delete(room);
+    for (const f of held?.frames ?? []) this.deliver(room, f.id, f.data);
   }
 
   /**
@@ -239,7 +278,10 @@ export class Rooms {
    * room whose first join has not yet read its tail (`markTail`) is retried the same way.
    */
   private async catchUp(room: string, attempt = 0): Promise<void> {
-    if (this.closed || !this.deps.hub.hasRoom(room)) return;
+    if (this.closed || !this.deps.hub.hasRoom(room)) {
+      this.release(room);
+      return;
+    }
     const { broker, pageMaxBytes, reads, historyMaxLen } = this.deps;
     let count = 0;
     try {
@@ -252,7 +294,7 @@ export class Rooms {
           broker.replay(room, from, { limit: REPLAY_PAGE_COUNT, maxBytes: pageMaxBytes }),
         );
         for (const m of page.messages) {
-          this.onFrame(room, m.id, Buffer.from(messageFrame(m)));
+          this.deliver(room, parseId(m.id), Buffer.from(messageFrame(m)));
           from = m.id;
         }
         count += page.messages.length;
@@ -260,9 +302,19 @@ export class Rooms {
       }
       this.metrics.replayed('catchup', count);
       if (count > 0) this.deps.logger.info('caught up after resubscribe', { room, messages: count });
+      const held = this.holding.get(room);
+      if (held?.overflow === true) {
+        // More came meanwhile than could be held: they are in the stream, read on.
+        held.frames = [];
+        held.overflow = false;
+        await this.catchUp(room);
+        return;
+      }
+      this.release(room);
     } catch (err) {
       if (attempt + 1 >= CATCH_UP_ATTEMPTS) {
         this.deps.logger.error('catch-up failed, giving up', { room, attempts: attempt + 1, err });
+        this.release(room);
         return;
       }
       if (attempt === 0) this.deps.logger.warn('catch-up failed, retrying', { room, err });
@@ -283,6 +335,7 @@ export class Rooms {
     this.closed = true;
     for (const timer of this.retries) clearTimeout(timer);
     this.retries.clear();
+    this.holding.clear();
   }
 }
 

@@ -138,6 +138,8 @@ export const ROLE_COMMANDS: Readonly<Record<'auth' | 'chat', readonly string[]>>
     // Redis Cluster: sharded pub/sub of the rooms' and users' channels
     'ssubscribe',
     'sunsubscribe',
+    // REDIS_WAIT_REPLICAS: an ack waits for replicas
+    'wait',
     // the metrics directory (`<prefix>nodes`, chatctl top)
     'hset',
     'hgetall',
@@ -192,10 +194,13 @@ export function aclRules(role: RedisRole, prefix: string): string[] {
         `&${p}control`,
         `&${p}room:*:ch`,
         `&${p}inbox:*:ch`,
+        // the node's delivery probe (readiness), published and received by the node itself
+        `&${p}probe:*`,
         ...keyEvents,
         // messages and presence to its rooms, DMs and read markers to their users,
-        // automatic blocks to the control channel (SPUBLISH: the same in Redis Cluster)
-        `(+publish +spublish &${p}room:*:ch &${p}inbox:*:ch &${p}control)`,
+        // automatic blocks to the control channel, probes to itself (SPUBLISH: the same in
+        // Redis Cluster)
+        `(+publish +spublish &${p}room:*:ch &${p}inbox:*:ch &${p}control &${p}probe:*)`,
       ];
     case 'operator':
       return [

@@ -1,4 +1,5 @@
-import { messageFrameParts, type KeySchema, type Logger } from '@securechat/common';
+import { Cluster } from 'ioredis';
+import { hashSlot, messageFrameParts, type KeySchema, type Logger } from '@securechat/common';
 import {
   frameOverhead,
   type Broker,
@@ -12,7 +13,7 @@ import {
   type StoredMessage,
   type UserEventHandler,
 } from '../chat-ports';
-import { StateUnavailableError } from '../ports';
+import { NotReplicatedError, StateUnavailableError } from '../ports';
 import type { ChannelSubscriber, RedisLike } from './channel-subscriber';
 import type { ViolationRecorder } from '../rate-limit';
 import { directPayloadTag, dispatchRoomPayload, dispatchUserPayload } from '../room-channel';
@@ -55,6 +56,15 @@ function defineScripts(redis: RedisLike): BrokerClient {
   return client;
 }
 
+/** In Redis Cluster, the connection to the master holding `key`'s slot; the client itself otherwise. */
+function masterConnection(redis: RedisLike, key: string): RedisLike {
+  if (!(redis instanceof Cluster)) return redis;
+  const master = redis.slots[hashSlot(key)]?.[0];
+  return (
+    redis.nodes('master').find((node) => `${node.options.host}:${node.options.port}` === master) ?? redis
+  );
+}
+
 export function toMessage(room: string, entry: Entry): StoredMessage {
   const [id, fields] = entry;
   const f: Record<string, string> = {};
@@ -80,6 +90,11 @@ export interface RedisBrokerOptions {
   logger: Logger;
   /** How long a join may wait for its SUBSCRIBE (default 2000 ms). */
   subscribeTimeoutMs?: number;
+  /**
+   * REDIS_WAIT_REPLICAS / REDIS_WAIT_TIMEOUT_MS: a published message is acknowledged only
+   * once this many replicas have it (WAIT); 0 replicas (the default): no WAIT.
+   */
+  replication?: { replicas: number; timeoutMs: number };
 }
 
 /** What a subscribed channel carries: a room's frames or a user's own events. */
@@ -178,7 +193,11 @@ export class RedisBroker implements Broker {
         this.options.historyMaxAgeMs,
       ),
     );
-    if (Number(reply[0]) === 1) return { published: { id: String(reply[1]), room, from, text, ts } };
+    if (Number(reply[0]) === 1) {
+      const id = String(reply[1]);
+      await this.replicated(id);
+      return { published: { id, room, from, text, ts } };
+    }
     // Only a refused message pays a second round trip, to count the violation.
     return { refused: await this.options.violations.record(from, limits, Number(reply[1])) };
   }
@@ -241,7 +260,22 @@ export class RedisBroker implements Broker {
         failed: failed.length,
       });
     }
+    await this.replicated(id, keys.roomLog(room));
     return { published: { id, room, from, text, ts } };
+  }
+
+  /**
+   * WAIT on the same connection as the publish, which it follows: the replicas' offsets
+   * cover the message. Fewer than asked within the timeout is a NotReplicatedError. In
+   * Redis Cluster that connection is the one to the master of the stream's slot (WAIT has
+   * no key, so the Cluster client would send it to any server).
+   */
+  private async replicated(id: string, stream?: string): Promise<void> {
+    const replication = this.options.replication;
+    if (replication === undefined || replication.replicas === 0) return;
+    const on = stream === undefined ? this.redis : masterConnection(this.redis, stream);
+    const confirmed = Number(await guard(on.wait(replication.replicas, replication.timeoutMs)));
+    if (confirmed < replication.replicas) throw new NotReplicatedError(id, confirmed);
   }
 
   subscribe(room: string): Promise<void> {
