@@ -160,6 +160,8 @@ describe('chat across two nodes on a Redis Cluster (3 masters, 3 replicas) @redi
       }
     })();
     await waitFor(() => acked.length >= 50, { what: '50 acked sends before the kill', timeoutMs: 10_000 });
+    // Ready: each node's delivery probe comes back through every master's shard.
+    for (const n of nodes) expect(await n.readyz()).to.equal(200);
     const ackedBefore = acked.length;
     await redis.server(victimPort).stop(true);
     await waitFor(() => acked.length >= ackedBefore + 50, {
@@ -169,6 +171,14 @@ describe('chat across two nodes on a Redis Cluster (3 masters, 3 replicas) @redi
     });
     stop = true;
     await sending;
+    // Ready again once the probes flow through the promoted replica.
+    for (const n of nodes) {
+      await waitFor(async () => (await n.readyz()) === 200, {
+        what: `${n.name} ready after the failover`,
+        timeoutMs: 10_000,
+        intervalMs: 100,
+      });
+    }
     // With asynchronous replication, an ack the dead master gave before its replica had
     // the entry is lost with it: measured (below), not a delivery fault. Every acked message
     // the stream still holds must reach every live member, live or through the catch-up.

@@ -1,11 +1,12 @@
 import { expect } from 'chai';
 import type { Cluster } from 'ioredis';
-import { keySchema, loadConfig, type KeySchema, type Logger } from '@securechat/common';
+import { hashSlot, keySchema, loadConfig, type KeySchema, type Logger } from '@securechat/common';
 import type { RedisCluster } from '@securechat/cluster';
 import {
   authLimits,
   createRedisAuthState,
   createRedisChatState,
+  NotReplicatedError,
   StateUnavailableError,
   type AuthLimits,
   type AuthState,
@@ -135,6 +136,17 @@ describe('state on a real Redis Cluster (3 masters, 3 replicas) @redis', functio
       expect(await slot(keys.presence('general'))).to.equal(await slot(keys.roomLog('general')));
       expect(await slot(keys.rateWindow('alice'))).to.equal(await slot(keys.blocked('alice')));
       expect(await slot(keys.userChannel('alice'))).to.equal(await slot(keys.inboxRead('alice')));
+      // hashSlot computes what Redis computes, tag or no tag.
+      for (const key of [
+        keys.roomLog('general'),
+        keys.revoked('jti-1'),
+        keys.control,
+        'plain',
+        '{}x',
+        'a{}{b}',
+      ]) {
+        expect(hashSlot(key), key).to.equal(await slot(key));
+      }
     });
 
     it('gives the rate slot back when the message cannot be stored, and refuses the send', async () => {
@@ -231,6 +243,40 @@ describe('state on a real Redis Cluster (3 masters, 3 replicas) @redis', functio
         timeoutMs: 2000,
       });
       await state.enforcement.close();
+    });
+    // After the failover above, the promoted master has no replica; the others have one.
+    it('with REDIS_WAIT_REPLICAS, an ack waits on the master of its room: refused where that master has no replica', async () => {
+      const keys = keySchema(uniquePrefix(), 'cluster');
+      const redis = client();
+      await clusterReady(redis);
+      const nodes = (await cluster.nodes()).filter((n) => !n.failed);
+      const replicaCount = (id: string) =>
+        nodes.filter((n) => n.role === 'replica' && n.masterId === id).length;
+      const rooms = await namesOnEveryMaster(cluster, redis, (r) => keys.roomLog(r));
+      const masters = await cluster.masters();
+      const lone = masters.find((m) => replicaCount(m.id) === 0);
+      const paired = masters.find((m) => replicaCount(m.id) === 1);
+      expect(lone, 'a master without a replica').to.not.equal(undefined);
+      expect(paired, 'a master with a replica').to.not.equal(undefined);
+      const r = client();
+      await clusterReady(r);
+      const state = createRedisChatState(r, client(true), keys, { ...options('w'), waitReplicas: 1 }, logger);
+      await state.broker.start();
+      states.push(state);
+      const sent = await state.broker.publishLimited(
+        rooms.get(paired?.port as number) as string,
+        'al',
+        'kept',
+        GENEROUS,
+      );
+      expect(sent.published).to.not.equal(undefined);
+      let failure: unknown;
+      await state.broker
+        .publishLimited(rooms.get(lone?.port as number) as string, 'al', 'unsure', GENEROUS)
+        .catch((err: unknown) => {
+          failure = err;
+        });
+      expect(failure).to.be.instanceOf(NotReplicatedError);
     });
   });
 });
