@@ -106,6 +106,7 @@ export class RedisClusterEnforcementFeed implements EnforcementFeed {
     const { logger, keys } = this.options;
     // The pool's own options (host, port, credentials, TLS), as a subscriber: it keeps its
     // offline queue and resubscribes by itself after a reconnect.
+    const key = address(node);
     const follower = new Redis({
       ...node.options,
       connectionName: 'keyevents',
@@ -114,13 +115,23 @@ export class RedisClusterEnforcementFeed implements EnforcementFeed {
       maxRetriesPerRequest: null,
       commandTimeout: undefined,
       enableReadyCheck: true,
+      readOnly: false,
+      // The pool's connections leave reconnecting to the Cluster (retryStrategy null); this
+      // one reconnects by itself (a restarted master) until a refresh says it is gone.
+      retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
     });
     follower.on('error', (err: Error) => {
-      logger.debug('keyevent subscriber error', { server: address(node), err: err.message });
+      logger.debug('keyevent subscriber error', { server: key, err: err.message });
+    });
+    // Ended for good: forgotten, so that the next refresh follows that master afresh.
+    follower.on('end', () => {
+      if (this.followers.get(key) !== follower) return;
+      this.followers.delete(key);
+      this.subscribed.delete(key);
     });
     // A restarted server has forgotten a CONFIG SET that its config file does not hold.
     follower.on('ready', () => {
-      this.configured.delete(address(node));
+      this.configured.delete(key);
       if (this.options.configureKeyspaceEvents) void this.configure(node);
     });
     follower.on('messageBuffer', (channel: Buffer, message: Buffer) => {
