@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { ChatCluster, type InProcessNode, type RedisBackend } from '../support/chat-cluster';
 import { RedisServer } from '../support/redis-server';
 import { KEYSPACE_ARGS, TestSentinel } from '../support/sentinel-group';
+import { waitFor } from '../support/wait';
 import { connect, type Frame, type TestClient } from '../support/ws-client';
 
 /** Every message id of `frames`, checked to be unique. */
@@ -93,6 +94,42 @@ function redisModeSuite(
       await Promise.all(readers.map((r) => r.request({ type: 'ping' })));
       for (const r of readers) expect(r.messages()).to.have.length(acked.length);
       await Promise.all([...readers, writer].map((c) => c.close()));
+    });
+
+    it("loses no acked DM when the reader's node has its subscriber cut under steady DMs", async () => {
+      const reader = await connect(node(0).url, { token: cluster.token('dmreader') });
+      const writers = await Promise.all(
+        [1, 2].map((i) => connect(node(i).url, { token: cluster.token(`dmwriter${i}`) })),
+      );
+      // one DM each first: the reader's node has delivered some DMs of these rooms already
+      for (const w of writers) await w.request({ type: 'dm', to: 'dmreader', text: 'hello' });
+      let resubscribed = false;
+      node(0).state.broker.onResubscribed(() => {
+        resubscribed = true;
+      });
+      await cluster.killConnection('m1-sub');
+      const acked: string[] = [];
+      await Promise.all(
+        writers.map(async (w, i) => {
+          for (let after = 0; after < 10;) {
+            if (resubscribed) after += 1;
+            const reply = await w.request({ type: 'dm', to: 'dmreader', text: `w${i + 1}` });
+            expect(reply.type, JSON.stringify(reply)).to.equal('ack');
+            // DM rooms are separate streams: an id is unique within its room only
+            acked.push(`dm:${['dmreader', `dmwriter${i + 1}`].sort().join(':')} ${String(reply.id)}`);
+          }
+        }),
+      );
+      const keys = () => reader.messages().map((f) => `${String(f.room)} ${String(f.id)}`);
+      await waitFor(
+        () => {
+          const got = new Set(keys());
+          return acked.every((id) => got.has(id));
+        },
+        { what: 'every acked DM at the reader', timeoutMs: 10_000 },
+      );
+      expect(new Set(keys()).size, 'no DM delivered twice').to.equal(keys().length);
+      await Promise.all([reader, ...writers].map((c) => c.close()));
     });
 
     it('closes a session blocked with a plain SET within 2 s', async () => {

@@ -7,13 +7,10 @@ export interface ClusterKnobs {
   httpsPort: number;
   /** The HTTP port that redirects to HTTPS; a free one when unset. */
   httpPort: number | undefined;
-  /** A free one when unset (single mode). */
+  /** A free one when unset (single mode; in sentinel mode the master's). */
   redisPort: number | undefined;
-  /**
-   * CLUSTER_REDIS_MODE: one redis-server (`single`, the default), a Sentinel group
-   * (`sentinel`), or a Redis Cluster of 3 masters and 3 replicas (`cluster`).
-   */
-  redisMode: RedisMode;
+  /** CLUSTER_REDIS_MODE: one redis-server, a Sentinel group, or a Redis Cluster. */
+  redisMode: ClusterRedisMode;
   authNodes: number;
   chatNodes: number;
   /** Certificates, keys, Redis data, nginx's run directory and logs (git-ignored). */
@@ -23,14 +20,14 @@ export interface ClusterKnobs {
 
 export const KNOB_PREFIX = 'CLUSTER_';
 
-export const REDIS_MODES = ['single', 'sentinel', 'cluster'] as const;
-export type RedisMode = (typeof REDIS_MODES)[number];
+export const CLUSTER_REDIS_MODES = ['single', 'sentinel', 'cluster'] as const;
+export type ClusterRedisMode = (typeof CLUSTER_REDIS_MODES)[number];
 
-function redisMode(env: NodeJS.ProcessEnv): RedisMode {
+function redisMode(env: NodeJS.ProcessEnv): ClusterRedisMode {
   const raw = env.CLUSTER_REDIS_MODE?.trim() || 'single';
-  const mode = REDIS_MODES.find((m) => m === raw);
+  const mode = CLUSTER_REDIS_MODES.find((m) => m === raw);
   if (mode === undefined)
-    throw new KnobError('CLUSTER_REDIS_MODE', `"${raw}" is not one of ${REDIS_MODES.join(', ')}`);
+    throw new KnobError('CLUSTER_REDIS_MODE', `must be one of ${CLUSTER_REDIS_MODES.join(', ')}`);
   return mode;
 }
 

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ManagedProcess, type ExitInfo } from './managed-process';
+import { ManagedProcess, type ExitInfo, type ProcessOutput } from './managed-process';
 import { freePort } from './ports';
 
 export interface RedisServerOptions {
@@ -27,6 +27,10 @@ export interface RedisServerOptions {
    * to `<dir>/sentinel.conf` at the first start (Sentinel rewrites it; a restart keeps it).
    */
   sentinelConfig?: string;
+  /** Where its output goes; kept in memory by default (`'capture'`). */
+  output?: ProcessOutput;
+  /** Its name in output and errors; `redis-server :<port>` by default. */
+  name?: string;
 }
 
 const READY_LINE = 'Ready to accept connections';
@@ -109,11 +113,11 @@ export class RedisServer {
     if (o.debugCommand === true) args.push('--enable-debug-command', 'local');
     args.push(...(o.args ?? []));
     this.proc = new ManagedProcess({
-      name: `${o.sentinelConfig !== undefined ? 'redis-sentinel' : 'redis-server'} :${this.port}`,
+      name: o.name ?? `${o.sentinelConfig !== undefined ? 'redis-sentinel' : 'redis-server'} :${this.port}`,
       command: o.command ?? 'redis-server',
       args,
       env: o.env,
-      output: 'capture',
+      output: o.output ?? 'capture',
       // No group of its own: a Ctrl-C on the run reaches it too.
       ownGroup: false,
     }).start();

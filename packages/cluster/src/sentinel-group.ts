@@ -6,6 +6,9 @@ import {
   type RedisAddress,
   type standaloneRedis,
 } from '@securechat/common';
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ProcessOutput } from './managed-process';
 import { waitFor } from './readiness';
 import { RedisServer, type RedisServerOptions } from './redis-server';
 
@@ -29,6 +32,17 @@ export interface SentinelGroupOptions {
    * monitor as it, and the group's own checks use it. Unset: the data nodes' default user.
    */
   admin?: { username: string; password: string };
+  /** `masteruser`/`masterauth` of every data node; `admin` by default. */
+  replicaUser?: { username: string; password: string };
+  /** `sentinel auth-user`/`auth-pass`; `admin` by default. */
+  monitorUser?: { username: string; password: string };
+  /**
+   * Data directories `<dir>/redis-<n>` and `<dir>/sentinel-<n>`, kept (the sentinels'
+   * configuration is written anew at each start); by default temporary ones, removed.
+   */
+  dir?: string;
+  /** Where each server's output goes (`redis-1`, `sentinel-1`, ...); kept in memory by default. */
+  output?: (part: string) => ProcessOutput;
   /** The sentinels' own password (`requirepass`), for REDIS_SENTINEL_PASSWORD; unset: none. */
   sentinelPassword?: string;
   /** Sentinel's `down-after-milliseconds`; 1000 by default (a kill -9 is noticed in about 1 s). */
@@ -66,9 +80,21 @@ export class SentinelGroup {
 
   static async start(options: SentinelGroupOptions): Promise<SentinelGroup> {
     const name = options.name ?? 'securechat';
-    const admin = options.admin;
+    const replicaUser = options.replicaUser ?? options.admin;
     // Every data node can be a replica after a failover, so each knows how to log in to a master.
-    const auth = admin !== undefined ? ['--masteruser', admin.username, '--masterauth', admin.password] : [];
+    const auth =
+      replicaUser !== undefined
+        ? ['--masteruser', replicaUser.username, '--masterauth', replicaUser.password]
+        : [];
+    const part = (what: string): Partial<RedisServerOptions> => {
+      const dir = options.dir === undefined ? undefined : join(options.dir, what);
+      if (dir !== undefined) mkdirSync(dir, { recursive: true, mode: 0o700 });
+      return {
+        name: what,
+        ...(dir !== undefined ? { dir } : {}),
+        ...(options.output !== undefined ? { output: options.output(what) } : {}),
+      };
+    };
     const base: RedisServerOptions = {
       env: options.env,
       appendonly: options.appendonly,
@@ -77,12 +103,13 @@ export class SentinelGroup {
     };
     const started: RedisServer[] = [];
     try {
-      const master = await RedisServer.start(base);
+      const master = await RedisServer.start({ ...base, ...part('redis-1') });
       started.push(master);
       const servers = [master];
       for (let i = 0; i < (options.replicas ?? 1); i++) {
         const replica = await RedisServer.start({
           ...base,
+          ...part(`redis-${i + 2}`),
           args: [...(base.args ?? []), '--replicaof', '127.0.0.1', String(master.port)],
         });
         started.push(replica);
@@ -91,7 +118,10 @@ export class SentinelGroup {
       const sentinels: RedisServer[] = [];
       const config = SentinelGroup.sentinelConfig(name, master.port, options);
       for (let i = 0; i < (options.sentinels ?? 3); i++) {
-        const sentinel = await RedisServer.start({ env: options.env, sentinelConfig: config });
+        const where = part(`sentinel-${i + 1}`);
+        // A kept directory holds the last run's view of the group: start from the configuration.
+        if (where.dir !== undefined) rmSync(join(where.dir, 'sentinel.conf'), { force: true });
+        const sentinel = await RedisServer.start({ env: options.env, sentinelConfig: config, ...where });
         started.push(sentinel);
         sentinels.push(sentinel);
       }
@@ -112,10 +142,11 @@ export class SentinelGroup {
       `sentinel failover-timeout ${name} 10000`,
       `sentinel parallel-syncs ${name} 1`,
     ];
-    if (o.admin !== undefined) {
+    const monitor = o.monitorUser ?? o.admin;
+    if (monitor !== undefined) {
       lines.push(
-        `sentinel auth-user ${name} ${o.admin.username}`,
-        `sentinel auth-pass ${name} ${o.admin.password}`,
+        `sentinel auth-user ${name} ${monitor.username}`,
+        `sentinel auth-pass ${name} ${monitor.password}`,
       );
     }
     if (o.sentinelPassword !== undefined) {
@@ -262,6 +293,14 @@ export class SentinelGroup {
     this.clients.delete(from);
     await this.server(from).stop(true);
     return { from, to: await this.newMaster(from, 'the master was killed') };
+  }
+
+  /** Stops every server gracefully (data nodes write their AOF out), sentinels first. */
+  async stop(): Promise<void> {
+    for (const client of this.clients.values()) client.disconnect();
+    this.clients.clear();
+    await Promise.all(this.sentinelServers.map((s) => s.stop()));
+    await Promise.all(this.servers.map((s) => s.stop()));
   }
 
   async destroy(): Promise<void> {

@@ -321,6 +321,7 @@ export class ChatNode {
   async close(): Promise<void> {
     this.liveness.close();
     this.rooms.close();
+    this.users.close();
     this.audit.close();
     await this.drain(1000);
     await Promise.all([...this.hub.sessions].map((s) => this.released(s)));

@@ -17,7 +17,7 @@ export function replayLimit(historyMaxLen: number): number {
 }
 
 /** Reads of a room's stream after a resubscribe, 250 ms apart, doubling, at most 5 s. */
-const CATCH_UP_ATTEMPTS = 16;
+export const CATCH_UP_ATTEMPTS = 16;
 /** Live frames held per room while it catches up; past it they are read back from the stream. */
 export const HOLD_MAX_FRAMES = 1000;
 
