@@ -37,21 +37,27 @@ async function main(): Promise<number> {
   if (options.storm !== undefined) return storm(options, options.storm, argv, machine, dir, stats, log);
   const systems: SystemResult[] = [];
   for (const name of options.systems) {
-    const systemDir = join(dir, name);
-    mkdirSync(systemDir);
-    try {
-      systems.push(await runSystem(createSystem(name, options, systemDir), options, stats, systemDir, log));
-    } catch (err) {
-      const error = err instanceof Error ? err.message : String(err);
-      log(`${name}: FAILED: ${error}`);
-      systems.push({
-        name,
-        label: SYSTEM_LABELS[name],
-        error,
-        steps: [],
-        skippedRates: [],
-        summary: summarize([], options),
-      });
+    for (const mode of options.redisModes) {
+      const systemDir = join(dir, `${name}-${mode}`);
+      mkdirSync(systemDir);
+      const label =
+        mode === 'cluster' ? `${SYSTEM_LABELS[name]} on Redis Cluster (3 masters)` : SYSTEM_LABELS[name];
+      try {
+        const system = { ...createSystem(name, options, systemDir), label };
+        systems.push(await runSystem(system, options, stats, systemDir, log, mode));
+      } catch (err) {
+        const error = err instanceof Error ? err.message : String(err);
+        log(`${name}: FAILED: ${error}`);
+        systems.push({
+          name,
+          label,
+          redis: mode,
+          error,
+          steps: [],
+          skippedRates: [],
+          summary: summarize([], options),
+        });
+      }
     }
   }
   const result: BenchResult = {
@@ -74,6 +80,7 @@ async function main(): Promise<number> {
       p99BarMs: options.p99BarMs,
       /** Our nodes' metrics: on (listener, counting, scraped every 5 s) or off (METRICS_PORT=off). */
       metrics: options.metrics ? 'on' : 'off',
+      redis: options.redisModes,
       referenceDeliveriesPerS: options.referenceDeliveriesPerS,
       quick: options.quick,
     },

@@ -1,9 +1,14 @@
 import { resolve } from 'node:path';
 import type { SystemName } from './load/protocol';
 
+/** What Redis a system runs on: one server, or a Redis Cluster of 3 masters (ours only). */
+export type BenchRedisMode = 'single' | 'cluster';
+
 export interface BenchOptions {
   readonly quick: boolean;
   readonly systems: readonly SystemName[];
+  /** Each system runs once per mode, in this order. */
+  readonly redisModes: readonly BenchRedisMode[];
   readonly connections: number;
   readonly roomSize: number;
   readonly nodes: number;
@@ -68,6 +73,8 @@ const REPO_ROOT = resolve(__dirname, '..', '..');
 export const USAGE = `usage: npm run bench -- [options]   (every option also reads BENCH_<NAME>, e.g. BENCH_QUICK=1)
   --quick                 smoke run: 200 connections, 2 short steps
   --systems=a,b           any of ours,socketio,relay (default: all three, in that order)
+  --redis=a,b             single and/or cluster (default single): each system once per mode;
+                          cluster is a Redis Cluster of 3 masters (no replicas), ours only
   --connections=N         total connections (default 2000; quick 200), a multiple of --room-size
   --room-size=N           members per room, one of them the publisher (default 10)
   --rates=a,b,...         aggregate publish rates in messages/s (default 500,1000,1500,2000,2500,3000,4000)
@@ -112,6 +119,7 @@ function collect(argv: readonly string[], env: Raw): Raw {
 const KNOWN = new Set([
   'quick',
   'systems',
+  'redis',
   'connections',
   'room-size',
   'rates',
@@ -172,6 +180,13 @@ export function parseOptions(argv: readonly string[], env: Raw): BenchOptions | 
   for (const s of systems) {
     if (!(ALL_SYSTEMS as readonly string[]).includes(s)) throw new Error(`unknown system "${s}"`);
   }
+  const redisModes = (raw.redis ?? 'single').split(',').map((s) => s.trim());
+  for (const m of redisModes) {
+    if (m !== 'single' && m !== 'cluster') throw new Error(`--redis is single and/or cluster, not "${m}"`);
+  }
+  if (redisModes.includes('cluster') && systems.some((s) => s !== 'ours')) {
+    throw new Error('--redis=cluster runs our nodes only: add --systems=ours');
+  }
   const roomSize = positiveNumber(raw, 'room-size', 10, true);
   const connections = positiveNumber(raw, 'connections', quick ? 200 : 2000, true);
   if (connections % roomSize !== 0) throw new Error('--connections must be a multiple of --room-size');
@@ -212,6 +227,7 @@ export function parseOptions(argv: readonly string[], env: Raw): BenchOptions | 
   return Object.freeze({
     quick,
     systems: Object.freeze(systems as SystemName[]),
+    redisModes: Object.freeze(redisModes as BenchRedisMode[]),
     connections,
     roomSize,
     nodes: 3,

@@ -34,6 +34,8 @@ export interface StepResult {
     readonly redisCores: number;
     readonly totalCores: number;
     readonly usPerDelivery: number | null;
+    /** Every redis-server's CPU over the window per message sent in it (µs); absent in older results. */
+    readonly redisUsPerMessage?: number | null;
   };
   readonly loadGenCpu: { readonly perWorkerCores: number[]; readonly totalCores: number };
   /** CPU used during the window by every other process on the machine, in cores. */
@@ -69,6 +71,7 @@ export interface SystemSummary {
     readonly p50Ms: number | null;
     readonly p99Ms: number | null;
     readonly cpuUsPerDelivery: number | null;
+    readonly redisUsPerMessage: number | null;
     readonly loadGenCores: number;
     /** Every process's CPU during the window (2.0 on a 2-core machine: CPU-bound). */
     readonly machineBusyCores: number;
@@ -84,6 +87,8 @@ export interface SystemSummary {
 export interface SystemResult {
   readonly name: SystemName;
   readonly label: string;
+  /** The Redis it ran on (single when absent: results from before --redis). */
+  readonly redis?: 'single' | 'cluster';
   readonly error?: string;
   readonly connectMs?: number;
   readonly memory?: MemoryResult;

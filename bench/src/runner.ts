@@ -1,14 +1,14 @@
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
-import { freePort, RedisServer, type ManagedProcess } from '@securechat/cluster';
+import { freePort, RedisCluster, RedisServer, type ManagedProcess } from '@securechat/cluster';
 import { MetricsScraper } from './cluster/metrics-scraper';
 import { startServerNode, type ServerNode } from './cluster/server-node';
 import { WorkerHandle } from './cluster/worker-handle';
 import { Histogram } from './histogram';
 import { layout } from './layout';
 import type { ClientSpec, ConnectResult, ProgressResult, StepReport } from './load/protocol';
-import type { BenchOptions } from './options';
+import type { BenchOptions, BenchRedisMode } from './options';
 import type { ProcStats } from './proc-stats';
 import type { LatencySummary, MemoryResult, StepResult, SystemResult } from './results';
 import { summarize } from './summary';
@@ -16,8 +16,40 @@ import { inheritedEnv, type SystemUnderTest } from './systems';
 
 export type Log = (line: string) => void;
 
+/** The Redis a system runs on: one redis-server, or every server of a Redis Cluster. */
+interface BenchRedis {
+  /** For a node's environment: REDIS_URL, or REDIS_CLUSTER_NODES. */
+  readonly url: string;
+  readonly clusterNodes: string | undefined;
+  readonly ports: readonly number[];
+  readonly pids: () => number[];
+  destroy(): Promise<void>;
+}
+
+async function startRedis(mode: BenchRedisMode, dir: string): Promise<BenchRedis> {
+  if (mode === 'single') {
+    const server = await RedisServer.start({ dir, env: inheritedEnv() });
+    return {
+      url: server.url,
+      clusterNodes: undefined,
+      ports: [server.port],
+      pids: () => [server.pid],
+      destroy: () => server.destroy(),
+    };
+  }
+  // Masters only: the figure is how the work spreads, not what replication adds.
+  const cluster = await RedisCluster.start({ env: inheritedEnv(), masters: 3, replicas: 0 });
+  return {
+    url: `redis://127.0.0.1:${cluster.ports[0]}`,
+    clusterNodes: cluster.seeds,
+    ports: cluster.ports,
+    pids: () => cluster.servers.map((s) => s.pid),
+    destroy: () => cluster.destroy(),
+  };
+}
+
 interface Cluster {
-  readonly redis: RedisServer;
+  readonly redis: BenchRedis;
   readonly nodes: ServerNode[];
   readonly workers: WorkerHandle[];
   /** Publishers per load generator: its share of the aggregate rate. */
@@ -36,19 +68,21 @@ export async function runSystem(
   stats: ProcStats,
   dir: string,
   log: Log,
+  redisMode: BenchRedisMode = 'single',
 ): Promise<SystemResult> {
   const steps: StepResult[] = [];
   const skippedRates: number[] = [];
   let memory: MemoryResult | undefined;
   let connectMs: number | undefined;
-  let redis: RedisServer | undefined;
+  let redis: BenchRedis | undefined;
   const nodes: ServerNode[] = [];
   const workers: WorkerHandle[] = [];
   let scraper: MetricsScraper | undefined;
   try {
     // The same settings for all three systems: loopback, its own directory, no persistence.
-    redis = await RedisServer.start({ dir, env: inheritedEnv() });
+    redis = await startRedis(redisMode, dir);
     const redisUrl = redis.url;
+    const redisClusterNodes = redis.clusterNodes;
     const ports = await Promise.all(Array.from({ length: options.nodes }, () => freePort()));
     const withMetrics = system.name === 'ours' && options.metrics;
     const metricsPorts = withMetrics
@@ -59,7 +93,13 @@ export async function runSystem(
         startServerNode(
           `${system.name}-node-${index + 1}`,
           system.script,
-          system.nodeEnv({ index, port, redisUrl, metricsPort: metricsPorts[index] }),
+          system.nodeEnv({
+            index,
+            port,
+            redisUrl,
+            ...(redisClusterNodes !== undefined ? { redisClusterNodes } : {}),
+            metricsPort: metricsPorts[index],
+          }),
           port,
           join(dir, `${system.name}-node-${index + 1}.log`),
         ),
@@ -74,7 +114,7 @@ export async function runSystem(
       scraper.start();
     }
     for (let i = 0; i < options.workers; i++) workers.push(WorkerHandle.start());
-    log(`${system.name}: redis on ${redis.port}, nodes on ${ports.join(', ')}`);
+    log(`${system.name}: redis (${redisMode}) on ${redis.ports.join(', ')}, nodes on ${ports.join(', ')}`);
 
     const specs: ClientSpec[][] = workers.map(() => []);
     const publishers = workers.map(() => 0);
@@ -140,6 +180,7 @@ export async function runSystem(
     return {
       name: system.name,
       label: system.label,
+      redis: redisMode,
       connectMs,
       memory,
       steps,
@@ -153,6 +194,7 @@ export async function runSystem(
     return {
       name: system.name,
       label: system.label,
+      redis: redisMode,
       error,
       ...(connectMs !== undefined ? { connectMs } : {}),
       ...(memory !== undefined ? { memory } : {}),
@@ -213,7 +255,8 @@ async function runStep(
   await sleepUntil(measureFrom);
   const t0 = performance.now();
   const nodes0 = cpuSnapshot(stats, nodePids);
-  const redis0 = stats.cpuMicros(redis.pid);
+  const redisPids = redis.pids();
+  const redis0 = sum(cpuSnapshot(stats, redisPids));
   const workers0 = cpuSnapshot(stats, workerPids);
   const machine0 = stats.machineBusyMicros();
   const self0 = process.cpuUsage();
@@ -223,7 +266,7 @@ async function runStep(
   const windowUs = (performance.now() - t0) * 1000;
   const counted1 = scraper?.deliveries();
   const nodesUs = sum(cpuSnapshot(stats, nodePids)) - sum(nodes0);
-  const redisUs = stats.cpuMicros(redis.pid) - redis0;
+  const redisUs = sum(cpuSnapshot(stats, redisPids)) - redis0;
   const workerUs = cpuSnapshot(stats, workerPids).map((us, i) => us - (workers0[i] ?? 0));
   const selfDelta = process.cpuUsage(self0);
   const selfUs = selfDelta.user + selfDelta.system;
@@ -273,6 +316,7 @@ async function runStep(
       redisCores: redisUs / windowUs,
       totalCores: serverUs / windowUs,
       usPerDelivery: delivered > 0 ? serverUs / delivered : null,
+      redisUsPerMessage: sent > 0 ? redisUs / sent : null,
     },
     loadGenCpu: { perWorkerCores: workerUs.map((us) => us / windowUs), totalCores: sum(workerUs) / windowUs },
     // Whatever else ran on the machine meanwhile: other users' work competes for the

@@ -27,6 +27,7 @@ export function summarize(
             p50Ms: reference.latencyMs?.p50 ?? null,
             p99Ms: reference.latencyMs?.p99 ?? null,
             cpuUsPerDelivery: reference.serverCpu.usPerDelivery,
+            redisUsPerMessage: reference.serverCpu.redisUsPerMessage ?? null,
             loadGenCores: reference.loadGenCpu.totalCores,
             machineBusyCores: busyCores(reference),
           },

@@ -15,6 +15,8 @@ export interface SystemUnderTest {
     index: number;
     port: number;
     redisUrl: string;
+    /** A Redis Cluster's seeds: then REDIS_CLUSTER_NODES instead of REDIS_URL (ours only). */
+    redisClusterNodes?: string;
     metricsPort?: number;
   }): Record<string, string>;
   /** Client `index` of `connections`, in `room`, connecting to the node on `port`. */
@@ -47,8 +49,9 @@ export function ourNodeEnv(
     index,
     port,
     redisUrl,
+    redisClusterNodes,
     metricsPort,
-  }: { index: number; port: number; redisUrl: string; metricsPort?: number },
+  }: { index: number; port: number; redisUrl: string; redisClusterNodes?: string; metricsPort?: number },
 ): Record<string, string> {
   return {
     ...inheritedEnv(),
@@ -56,7 +59,9 @@ export function ourNodeEnv(
     HOST: '127.0.0.1',
     METRICS_HOST: '127.0.0.1',
     METRICS_PORT: metricsPort === undefined ? 'off' : String(metricsPort),
-    REDIS_URL: redisUrl,
+    ...(redisClusterNodes !== undefined
+      ? { REDIS_CLUSTER_NODES: redisClusterNodes }
+      : { REDIS_URL: redisUrl }),
     JWT_PUBLIC_KEYS_FILE: jwksFile,
     JWT_ISSUER: ISSUER,
     JWT_AUDIENCE: AUDIENCE,

@@ -1,7 +1,14 @@
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { createRedisClient, keySchema, loadConfig, waitReady, type KeySchema } from '@securechat/common';
+import {
+  createRedisClient,
+  singleTarget,
+  keySchema,
+  loadConfig,
+  waitReady,
+  type KeySchema,
+} from '@securechat/common';
 import { authLimits, createMemoryAuthState, createRedisAuthState, type AuthState } from '@securechat/state';
 import { startAuthNode, type TestAuthNode } from '../support/auth-node';
 import { expectError, fields, type Reply } from '../support/http';
@@ -19,7 +26,7 @@ const LIMITS = authLimits(loadConfig({}, 'embedded'));
 /** The request-path client the services use: no offline queue, a command timeout. */
 async function redisState(url: string, keys: KeySchema = keySchema(uniquePrefix())): Promise<AuthState> {
   const redis = createRedisClient({
-    url,
+    target: singleTarget(url),
     name: 'test-auth',
     commandTimeoutMs: 1000,
     logger: memoryLogger('redis').logger,
@@ -40,7 +47,7 @@ describe('auth on Redis @redis', function () {
 
   const makeRedisState = async (limits: typeof LIMITS) => {
     const redis = createRedisClient({
-      url: server.url,
+      target: singleTarget(server.url),
       name: 'test-auth',
       commandTimeoutMs: 1000,
       logger: memoryLogger('redis').logger,
@@ -127,7 +134,7 @@ describe('auth on Redis @redis', function () {
       state = await redisState(server.url, keys);
       node = await startAuthNode({ state });
       raw = createRedisClient({
-        url: server.url,
+        target: singleTarget(server.url),
         name: 'operator',
         commandTimeoutMs: 1000,
         logger: memoryLogger().logger,

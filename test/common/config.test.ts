@@ -7,6 +7,7 @@ import {
   ConfigError,
   loadConfig,
   type EmbeddedConfig,
+  type RedisTarget,
   type ServiceMode,
 } from '@securechat/common';
 
@@ -43,7 +44,7 @@ describe('configuration', () => {
     const expected: Partial<EmbeddedConfig> = {
       port: 8080,
       host: '127.0.0.1',
-      redisUrl: undefined,
+      redisTarget: undefined,
       redisPrefix: 'chat:',
       allowMissingOrigin: false,
       jwtPrivateKeyFile: undefined,
@@ -105,10 +106,14 @@ describe('configuration', () => {
       },
       'embedded',
     );
+    expect(config.redisTarget).to.deep.equal({
+      mode: 'single',
+      url: 'rediss://user:pw@redis.example:6380/2',
+      tls: true,
+    });
     expect(config).to.include({
       port: 9000,
       host: '0.0.0.0',
-      redisUrl: 'rediss://user:pw@redis.example:6380/2',
       redisPrefix: 'sc:',
       allowMissingOrigin: true,
       accessTokenTtlS: 5,
@@ -201,11 +206,13 @@ describe('configuration', () => {
     expect(refusal({ PORT: 'x', BCRYPT_COST: '1' }).message).to.match(/PORT|BCRYPT_COST/);
   });
 
-  it('requires REDIS_URL for a service started alone, not in embedded mode', () => {
+  it('requires REDIS_URL (or another Redis mode) for a service started alone, not in embedded mode', () => {
     expect(refusal({ JWT_PRIVATE_KEY_FILE: '/k.pem' }, 'auth').variable).to.equal('REDIS_URL');
     expect(refusal({ JWT_PUBLIC_KEYS_FILE: '/jwks.json' }, 'chat').variable).to.equal('REDIS_URL');
-    expect(refusal({}, 'ops').message).to.equal('invalid configuration: REDIS_URL is required');
-    expect(loadConfig({}, 'embedded').redisUrl).to.equal(undefined);
+    expect(refusal({}, 'ops').message).to.equal(
+      'invalid configuration: REDIS_URL is required (or REDIS_SENTINELS with REDIS_SENTINEL_NAME, or REDIS_CLUSTER_NODES)',
+    );
+    expect(loadConfig({}, 'embedded').redisTarget).to.equal(undefined);
   });
 
   it('requires the key file each service needs', () => {
@@ -225,6 +232,7 @@ describe('configuration', () => {
   });
 
   describe('a type per mode', () => {
+    const SINGLE = { mode: 'single', url: 'redis://127.0.0.1:1', tls: false };
     const env = {
       REDIS_URL: 'redis://127.0.0.1:1',
       JWT_PRIVATE_KEY_FILE: '/keys/private.pem',
@@ -242,9 +250,9 @@ describe('configuration', () => {
     it('chat: what it requires is a string, and no auth node setting', () => {
       const chat = loadConfig(env, 'chat');
       // compile-time checks: these assignments need no cast
-      const url: string = chat.redisUrl;
+      const target: RedisTarget = chat.redisTarget;
       const keys: string = chat.jwtPublicKeysFile;
-      expect([url, keys]).to.deep.equal(['redis://127.0.0.1:1', '/keys/jwks.json']);
+      expect([target, keys]).to.deep.equal([SINGLE, '/keys/jwks.json']);
       // @ts-expect-error a chat node never holds the signing key
       expect(chat.jwtPrivateKeyFile).to.equal(undefined);
       // @ts-expect-error nor any setting of an auth node
@@ -256,9 +264,9 @@ describe('configuration', () => {
 
     it('auth: its signing key is a string, and no chat node setting', () => {
       const auth = loadConfig(env, 'auth');
-      const url: string = auth.redisUrl;
+      const target: RedisTarget = auth.redisTarget;
       const key: string = auth.jwtPrivateKeyFile;
-      expect([url, key]).to.deep.equal(['redis://127.0.0.1:1', '/keys/private.pem']);
+      expect([target, key]).to.deep.equal([SINGLE, '/keys/private.pem']);
       // optional on an auth node: the keys of a rotation in progress
       expect(auth.jwtPublicKeysFile).to.equal('/keys/jwks.json');
       expect(loadConfig({ ...env, JWT_PUBLIC_KEYS_FILE: '' }, 'auth').jwtPublicKeysFile).to.equal(undefined);
@@ -274,24 +282,26 @@ describe('configuration', () => {
     it("embedded: both nodes' settings, Redis and the key file optional", () => {
       const embedded = loadConfig({}, 'embedded');
       for (const field of [...authOnly, ...chatOnly]) expect(embedded).to.have.property(field);
-      // @ts-expect-error embedded mode runs on memory state without REDIS_URL
-      const url: string = embedded.redisUrl;
-      expect(url).to.equal(undefined);
+      // @ts-expect-error embedded mode runs on memory state without a Redis
+      const target: RedisTarget = embedded.redisTarget;
+      expect(target).to.equal(undefined);
       expect(embedded.jwtPrivateKeyFile).to.equal(undefined);
-      expect(loadConfig(env, 'embedded').redisUrl).to.equal('redis://127.0.0.1:1');
+      expect(loadConfig(env, 'embedded').redisTarget).to.deep.equal(SINGLE);
     });
 
     it('ops (chatctl): only what its commands need', () => {
       const ops = loadConfig({ ...env, REDIS_PREFIX: 'sc:', RATE_LIMIT_WINDOW_MS: '1000' }, 'ops');
-      const url: string = ops.redisUrl;
-      expect(url).to.equal('redis://127.0.0.1:1');
+      const target: RedisTarget = ops.redisTarget;
+      expect(target).to.deep.equal(SINGLE);
       expect({ ...ops }).to.deep.equal({
-        redisUrl: 'redis://127.0.0.1:1',
+        redisTarget: SINGLE,
         redisPrefix: 'sc:',
         redisCommandTimeoutMs: 1000,
         // chatctl connects as the operator's Redis ACL user when one is configured
         redisUsername: undefined,
         redisPassword: undefined,
+        redisSentinelUsername: undefined,
+        redisSentinelPassword: undefined,
         accessTokenTtlS: 900,
         rateLimitWindowMs: 1000,
       });
@@ -300,7 +310,7 @@ describe('configuration', () => {
 
   it('treats an empty optional variable as unset', () => {
     const config = loadConfig({ REDIS_URL: '', TRUST_PROXY: '', ALLOWED_ORIGINS: '' }, 'embedded');
-    expect(config.redisUrl).to.equal(undefined);
+    expect(config.redisTarget).to.equal(undefined);
     expect(config.trustProxy.ranges).to.have.length(0);
     expect(config.allowedOrigins).to.deep.equal([]);
   });
@@ -317,6 +327,161 @@ describe('configuration', () => {
     expect(a).to.match(/^node-[0-9a-f]{12}$/);
     expect(a).not.to.include(hostname());
     expect(a).not.to.include(String(process.pid));
+  });
+
+  describe('Redis modes', () => {
+    const sentinels = 'redis-a:26379, 10.0.0.2:26380,[::1]:26381';
+
+    it('selects a single server, a Sentinel group or a Redis Cluster', () => {
+      expect(loadConfig({ REDIS_URL: 'redis://h:6379' }, 'ops').redisTarget).to.deep.equal({
+        mode: 'single',
+        url: 'redis://h:6379',
+        tls: false,
+      });
+      const sentinel = loadConfig({ REDIS_SENTINELS: sentinels, REDIS_SENTINEL_NAME: 'mymaster' }, 'ops');
+      expect(sentinel.redisTarget).to.deep.equal({
+        mode: 'sentinel',
+        sentinels: [
+          { host: 'redis-a', port: 26379 },
+          { host: '10.0.0.2', port: 26380 },
+          { host: '::1', port: 26381 },
+        ],
+        name: 'mymaster',
+        tls: false,
+      });
+      expect(Object.isFrozen(sentinel.redisTarget)).to.equal(true);
+      const cluster = loadConfig({ REDIS_CLUSTER_NODES: 'n1:7000,n2:7001', REDIS_TLS: 'true' }, 'ops');
+      expect(cluster.redisTarget).to.deep.equal({
+        mode: 'cluster',
+        nodes: [
+          { host: 'n1', port: 7000 },
+          { host: 'n2', port: 7001 },
+        ],
+        tls: true,
+      });
+      // every mode satisfies a node started alone
+      for (const env of [
+        { REDIS_SENTINELS: sentinels, REDIS_SENTINEL_NAME: 'm' },
+        { REDIS_CLUSTER_NODES: 'n1:7000' },
+      ]) {
+        expect(loadConfig({ ...env, JWT_PUBLIC_KEYS_FILE: '/j' }, 'chat').redisTarget.mode).not.to.equal(
+          'single',
+        );
+        expect(loadConfig({ ...env, JWT_PRIVATE_KEY_FILE: '/k' }, 'auth').redisTarget.mode).not.to.equal(
+          'single',
+        );
+      }
+    });
+
+    it('stops at a bad combination, naming the variable', () => {
+      const cases: [Record<string, string>, string, RegExp][] = [
+        [
+          { REDIS_URL: 'redis://h:1', REDIS_SENTINELS: 's:1', REDIS_SENTINEL_NAME: 'm' },
+          'REDIS_SENTINELS',
+          /REDIS_URL/,
+        ],
+        [{ REDIS_URL: 'redis://h:1', REDIS_CLUSTER_NODES: 'n:1' }, 'REDIS_CLUSTER_NODES', /one Redis mode/],
+        [
+          { REDIS_SENTINELS: 's:1', REDIS_SENTINEL_NAME: 'm', REDIS_CLUSTER_NODES: 'n:1' },
+          'REDIS_CLUSTER_NODES',
+          /REDIS_SENTINELS/,
+        ],
+        [{ REDIS_SENTINELS: 's:1' }, 'REDIS_SENTINEL_NAME', /required with REDIS_SENTINELS/],
+        [{ REDIS_SENTINEL_NAME: 'm' }, 'REDIS_SENTINEL_NAME', /needs REDIS_SENTINELS/],
+        [
+          { REDIS_URL: 'redis://h:1', REDIS_SENTINEL_NAME: 'm' },
+          'REDIS_SENTINEL_NAME',
+          /needs REDIS_SENTINELS/,
+        ],
+        [{ REDIS_SENTINELS: 's:1', REDIS_SENTINEL_NAME: 'my master' }, 'REDIS_SENTINEL_NAME', /1-64/],
+        [{ REDIS_SENTINELS: 's', REDIS_SENTINEL_NAME: 'm' }, 'REDIS_SENTINELS', /host:port/],
+        [{ REDIS_SENTINELS: 's:1,,t:2', REDIS_SENTINEL_NAME: 'm' }, 'REDIS_SENTINELS', /host:port/],
+        [{ REDIS_CLUSTER_NODES: 'n:0' }, 'REDIS_CLUSTER_NODES', /host:port/],
+        [{ REDIS_CLUSTER_NODES: 'n:70000' }, 'REDIS_CLUSTER_NODES', /host:port/],
+        [{ REDIS_CLUSTER_NODES: 'redis://n:7000' }, 'REDIS_CLUSTER_NODES', /host:port/],
+        [{ REDIS_URL: 'redis://h:1', REDIS_TLS: 'true' }, 'REDIS_TLS', /rediss:/],
+        [{ REDIS_URL: 'rediss://h:1', REDIS_TLS: 'false' }, 'REDIS_TLS', /rediss:/],
+        [{ REDIS_TLS: 'true' }, 'REDIS_TLS', /needs a Redis/],
+        [{ REDIS_CLUSTER_NODES: 'n:1', REDIS_TLS: 'maybe' }, 'REDIS_TLS', /true or false/],
+        [
+          { REDIS_URL: 'redis://h:1', REDIS_SENTINEL_PASSWORD: 'x' },
+          'REDIS_SENTINEL_PASSWORD',
+          /only for Sentinel/,
+        ],
+        [
+          { REDIS_SENTINELS: 's:1', REDIS_SENTINEL_NAME: 'm', REDIS_SENTINEL_USERNAME: 'u' },
+          'REDIS_SENTINEL_USERNAME',
+          /needs REDIS_SENTINEL_PASSWORD/,
+        ],
+      ];
+      for (const [env, variable, message] of cases) {
+        const err = refusal(env);
+        expect(err.variable, JSON.stringify(env)).to.equal(variable);
+        expect(err.message, JSON.stringify(env)).to.match(message);
+      }
+    });
+
+    it('waits for replicas only when asked, within a timeout below the command timeout', () => {
+      expect(loadConfig({}, 'embedded')).to.include({ redisWaitReplicas: 0, redisWaitTimeoutMs: 500 });
+      const chat = loadConfig(
+        {
+          REDIS_URL: 'redis://h:1',
+          JWT_PUBLIC_KEYS_FILE: '/j',
+          REDIS_WAIT_REPLICAS: '1',
+          REDIS_WAIT_TIMEOUT_MS: '200',
+        },
+        'chat',
+      );
+      expect(chat).to.include({ redisWaitReplicas: 1, redisWaitTimeoutMs: 200 });
+      const late = refusal({ REDIS_WAIT_REPLICAS: '1', REDIS_WAIT_TIMEOUT_MS: '1000' });
+      expect(late.variable).to.equal('REDIS_WAIT_TIMEOUT_MS');
+      expect(late.message).to.include('REDIS_COMMAND_TIMEOUT_MS');
+      expect(refusal({ REDIS_WAIT_TIMEOUT_MS: '0' }).variable).to.equal('REDIS_WAIT_TIMEOUT_MS');
+      expect(refusal({ REDIS_WAIT_REPLICAS: '-1' }).variable).to.equal('REDIS_WAIT_REPLICAS');
+    });
+
+    it('takes TLS from the scheme in single mode, from REDIS_TLS in the others', () => {
+      expect(loadConfig({ REDIS_URL: 'rediss://h:1', REDIS_TLS: 'true' }, 'ops').redisTarget.tls).to.equal(
+        true,
+      );
+      expect(loadConfig({ REDIS_URL: 'redis://h:1', REDIS_TLS: 'false' }, 'ops').redisTarget.tls).to.equal(
+        false,
+      );
+      const env = { REDIS_SENTINELS: 's:1', REDIS_SENTINEL_NAME: 'm' };
+      expect(loadConfig(env, 'ops').redisTarget.tls).to.equal(false);
+      expect(loadConfig({ ...env, REDIS_TLS: 'yes' }, 'ops').redisTarget.tls).to.equal(true);
+    });
+
+    it('reads the credentials of the data nodes and, apart, of the sentinels', () => {
+      const config = loadConfig(
+        {
+          REDIS_SENTINELS: 's:1',
+          REDIS_SENTINEL_NAME: 'm',
+          REDIS_USERNAME: 'securechat-chat',
+          REDIS_PASSWORD: 'data-pw',
+          REDIS_SENTINEL_USERNAME: 'sentinel-user',
+          REDIS_SENTINEL_PASSWORD: 'sentinel-pw',
+        },
+        'ops',
+      );
+      expect(config).to.include({
+        redisUsername: 'securechat-chat',
+        redisPassword: 'data-pw',
+        redisSentinelUsername: 'sentinel-user',
+        redisSentinelPassword: 'sentinel-pw',
+      });
+      // the sentinels may ask for a password alone (requirepass)
+      const passwordOnly = loadConfig(
+        { REDIS_SENTINELS: 's:1', REDIS_SENTINEL_NAME: 'm', REDIS_SENTINEL_PASSWORD: 'p' },
+        'ops',
+      );
+      expect(passwordOnly).to.include({ redisSentinelUsername: undefined, redisSentinelPassword: 'p' });
+      const cluster = loadConfig(
+        { REDIS_CLUSTER_NODES: 'n:1', REDIS_USERNAME: 'u', REDIS_PASSWORD: 'p' },
+        'ops',
+      );
+      expect(cluster).to.include({ redisUsername: 'u', redisPassword: 'p' });
+    });
   });
 
   describe('Redis credentials', () => {

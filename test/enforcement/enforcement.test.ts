@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { createServer, type Server } from 'node:http';
 import { Redis } from 'ioredis';
-import { createRedisClient, loadConfig } from '@securechat/common';
+import { createRedisClient, singleTarget, loadConfig } from '@securechat/common';
 import { authLimits, createRedisAuthState } from '@securechat/state';
 import { createAuthNode } from '@securechat/auth';
 import { connect, refusal, type TestClient } from '../support/ws-client';
@@ -249,7 +249,7 @@ describe('abuse controls and live enforcement across three nodes @redis', () => 
     before(async () => {
       const logs = memoryLogger('auth');
       const client = createRedisClient({
-        url: redis.url,
+        target: singleTarget(redis.url),
         name: 'auth',
         commandTimeoutMs: 1000,
         logger: logs.logger,

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { createRedisClient, keySchema, loadConfig, waitReady } from '@securechat/common';
+import { createRedisClient, singleTarget, keySchema, loadConfig, waitReady } from '@securechat/common';
 import { RedisMetrics } from '@securechat/metrics';
 import { authLimits, createMemoryAuthState, createRedisAuthState, luaScriptNames } from '@securechat/state';
 import { startAuthNode, type TestAuthNode } from '../support/auth-node';
@@ -125,7 +125,7 @@ describe('auth node metrics when Redis fails @redis', function () {
   before(async () => {
     redis = await RedisServer.start();
     const client = createRedisClient({
-      url: redis.url,
+      target: singleTarget(redis.url),
       name: 'auth-metrics',
       commandTimeoutMs: 500,
       logger: memoryLogger('redis').logger,

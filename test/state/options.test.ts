@@ -27,6 +27,8 @@ describe('state options from the configuration', () => {
       historyMaxLen: 20,
       historyMaxAgeMs: 3_600_000,
       configureKeyspaceEvents: false,
+      waitReplicas: 0,
+      waitTimeoutMs: 500,
     };
     expect(chatStateOptions(loadConfig(env, 'chat'))).to.deep.equal(expected);
     expect(chatStateOptions(loadConfig(env, 'embedded'))).to.deep.equal(expected);

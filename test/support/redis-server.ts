@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { Redis } from 'ioredis';
 import { join } from 'node:path';
 import {
   ensureRedisAcl,
@@ -23,7 +24,32 @@ export interface RedisServerOptions extends Pick<ManagedRedisOptions, 'args' | '
   acl?: { prefix: string };
 }
 
-const TEST_ADMIN = 'securechat-test-admin';
+export const TEST_ADMIN = 'securechat-test-admin';
+
+/** The product's ACL users for REDIS_PREFIX `prefix`, plus a test-only admin user with every right. */
+export interface TestAcl {
+  dir: string;
+  files: RedisAclFiles;
+  adminPassword: string;
+}
+
+export function makeTestAcl(prefix: string): TestAcl {
+  const dir = mkdtempSync(join(tmpdir(), 'securechat-acl-'));
+  const files = ensureRedisAcl(dir, prefix, readAclTemplate(ROOT));
+  const adminPassword = randomBytes(24).toString('base64url');
+  const hash = createHash('sha256').update(adminPassword).digest('hex');
+  appendFileSync(files.aclFile, `user ${TEST_ADMIN} on #${hash} ~* &* +@all\n`);
+  return { dir, files, adminPassword };
+}
+
+/** A role's ACL user of `acl`: its name, password file and password. */
+export function roleCredentials(
+  acl: TestAcl,
+  role: RedisRole,
+): { username: string; passwordFile: string; password: string } {
+  const passwordFile = acl.files.passwordFiles[role];
+  return { username: REDIS_USERNAMES[role], passwordFile, password: readPassword(passwordFile) };
+}
 
 /**
  * A real redis-server for one test suite (@securechat/cluster's, shared with the
@@ -34,19 +60,11 @@ const TEST_ADMIN = 'securechat-test-admin';
 export class RedisServer {
   private constructor(
     private readonly server: ManagedRedis,
-    private readonly acl: { dir: string; files: RedisAclFiles; adminPassword: string } | undefined,
+    private readonly acl: TestAcl | undefined,
   ) {}
 
   static async start(options: RedisServerOptions = {}): Promise<RedisServer> {
-    let acl: { dir: string; files: RedisAclFiles; adminPassword: string } | undefined;
-    if (options.acl !== undefined) {
-      const dir = mkdtempSync(join(tmpdir(), 'securechat-acl-'));
-      const files = ensureRedisAcl(dir, options.acl.prefix, readAclTemplate(ROOT));
-      const adminPassword = randomBytes(24).toString('base64url');
-      const hash = createHash('sha256').update(adminPassword).digest('hex');
-      appendFileSync(files.aclFile, `user ${TEST_ADMIN} on #${hash} ~* &* +@all\n`);
-      acl = { dir, files, adminPassword };
-    }
+    const acl = options.acl !== undefined ? makeTestAcl(options.acl.prefix) : undefined;
     const server = await ManagedRedis.start({
       env: { PATH: process.env.PATH },
       debugCommand: true,
@@ -77,14 +95,18 @@ export class RedisServer {
   /** A role's ACL user (with `acl` only): its name, password file and URL. */
   credentials(role: RedisRole): { username: string; passwordFile: string; password: string; url: string } {
     if (this.acl === undefined) throw new Error('this redis-server runs without ACL users');
-    const passwordFile = this.acl.files.passwordFiles[role];
-    const password = readPassword(passwordFile);
-    return {
-      username: REDIS_USERNAMES[role],
-      passwordFile,
-      password,
-      url: redisUrlFor(role, password, '127.0.0.1', this.port),
-    };
+    const credentials = roleCredentials(this.acl, role);
+    return { ...credentials, url: redisUrlFor(role, credentials.password, '127.0.0.1', this.port) };
+  }
+
+  /** A node's Redis variables for this server (chat-cluster's RedisBackend). */
+  nodeEnv(): Record<string, string> {
+    return { REDIS_URL: this.url };
+  }
+
+  /** A plain client with full rights; a failed command fails its test. */
+  adminClient(): Redis {
+    return new Redis(this.url, { maxRetriesPerRequest: 1 });
   }
 
   start(): Promise<void> {

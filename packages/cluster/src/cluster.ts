@@ -1,14 +1,41 @@
-import { chmodSync, cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  appendFileSync,
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { dirname, join } from 'node:path';
 import { ensureCertificate, type TlsFiles } from './certificate';
 import type { ClusterKnobs } from './knobs';
 import { describeExit, ManagedProcess, type ExitInfo } from './managed-process';
 import { localFileLimits, readNginxTemplate, renderNginxConfig } from './nginx-config';
 import { freePort, portIsFree } from './ports';
 import { httpStatus, redisPing, waitFor, type WaitOptions } from './readiness';
-import { ensureRedisAcl, readAclTemplate, readPassword, redisUrlFor, type RedisAclFiles } from './redis-acl';
+import {
+  appendServiceUsers,
+  ensureRedisAcl,
+  readAclTemplate,
+  readPassword,
+  redisUrlFor,
+  type RedisAclFiles,
+} from './redis-acl';
+import { RedisCluster } from './redis-cluster';
+import { SentinelGroup } from './sentinel-group';
 import { ensureSigningKeys } from './signing-keys';
-import { edgeOrigins, nodeEnvironment, nodeSpecs, redisArguments, WEB_DIST, type NodeSpec } from './topology';
+import {
+  edgeOrigins,
+  nodeEnvironment,
+  nodeSpecs,
+  redisArguments,
+  WEB_DIST,
+  type NodePlacement,
+  type NodeSpec,
+} from './topology';
 
 export interface ClusterDeps {
   repoRoot: string;
@@ -29,6 +56,12 @@ export interface RunningCluster {
   redisUrl: string;
   /** The operator's URL (user securechat-ops and its password): `redis: <url>` in the output. */
   operatorRedisUrl: string;
+  /** The operator's URL of every Redis data server (one `redis:` line each): the master first. */
+  operatorRedisUrls: string[];
+  /** Sentinel mode: REDIS_SENTINELS and REDIS_SENTINEL_NAME as the nodes have them. */
+  sentinel?: { sentinels: string; name: string };
+  /** Redis Cluster mode: REDIS_CLUSTER_NODES, the seeds the nodes were given. */
+  redisClusterNodes?: string;
   /** redis-server's arguments, to start it again the same way (a test's restart). */
   redisArgs: string[];
   nodes: { spec: NodeSpec; port: number; metricsUrl: string }[];
@@ -45,6 +78,18 @@ const HOST = '127.0.0.1';
  */
 export const PROXY_SOURCE = '127.0.0.2';
 
+/** The Sentinel master group's name in CLUSTER_REDIS_MODE=sentinel (REDIS_SENTINEL_NAME). */
+export const CLUSTER_SENTINEL_NAME = 'securechat';
+
+/** Where the nodes find Redis, and the operator's URL of each data server. */
+interface RedisPlacement {
+  placement: Pick<NodePlacement, 'redisUrl' | 'redisSentinel' | 'redisClusterNodes'>;
+  /** The master's address, without credentials (log lines). */
+  redisUrl: string;
+  masterPort: number;
+  dataPorts: number[];
+}
+
 /**
  * The production topology as local processes: redis-server, the auth and chat nodes and
  * nginx in front of them. start() resolves once every part answers; stop() ends them all.
@@ -55,6 +100,9 @@ export class Cluster {
   private stopRequested = false;
   private stopped: Promise<void> | undefined;
   private readonly taken = new Set<number>();
+  private sentinelGroup: SentinelGroup | undefined;
+  /** CLUSTER_REDIS_MODE=cluster: the Redis Cluster's servers, stopped last. */
+  private redisCluster: RedisCluster | undefined;
   /** PROXY_SOURCE, or HOST where the system cannot bind it (then with a warning). */
   private proxySource = PROXY_SOURCE;
 
@@ -121,23 +169,77 @@ export class Cluster {
     );
     if (acl.created.length > 0)
       this.deps.log(`made Redis passwords for ${acl.created.join(', ')} in ${acl.aclFile}`);
-    const redisPort = await this.pickPort(knobs.redisPort);
-    const redisArgs = this.redisArgs(redisPort, acl);
-    const redisUrl = await this.startRedis(redisPort, redisArgs);
-    const nodes = await this.startNodes(redisUrl, join(knobs.dir, 'keys'), acl);
+    let redisArgs: string[] = [];
+    let redis: RedisPlacement;
+    if (knobs.redisMode === 'sentinel') redis = await this.startSentinelGroup(acl);
+    else if (knobs.redisMode === 'cluster') redis = await this.startRedisCluster(acl);
+    else {
+      const redisPort = await this.pickPort(knobs.redisPort);
+      redisArgs = this.redisArgs(redisPort, acl);
+      redis = await this.startRedis(redisPort, redisArgs);
+    }
+    const redisUrl = redis.redisUrl;
+    const nodes = await this.startNodes(redis.placement, join(knobs.dir, 'keys'), acl);
     const httpPort = await this.pickPort(knobs.httpPort);
     const url = await this.startNginx(nodes, httpPort, tls);
 
     this.ready = true;
     const access = join(knobs.dir, 'nginx', 'access.log');
-    this.deps.log(`http redirect on http://${HOST}:${httpPort}, redis on ${redisUrl}, access log ${access}`);
-    const operatorRedisUrl = redisUrlFor(
-      'operator',
-      readPassword(acl.passwordFiles.operator),
-      HOST,
-      redisPort,
-    );
-    return { url, httpUrl: `http://${HOST}:${httpPort}`, redisUrl, operatorRedisUrl, redisArgs, nodes };
+    const where =
+      redis.placement.redisClusterNodes !== undefined
+        ? `redis cluster on ${redis.placement.redisClusterNodes}`
+        : `redis on ${redisUrl}`;
+    this.deps.log(`http redirect on http://${HOST}:${httpPort}, ${where}, access log ${access}`);
+    const operatorUrl = (port: number) =>
+      redisUrlFor('operator', readPassword(acl.passwordFiles.operator), HOST, port);
+    return {
+      url,
+      httpUrl: `http://${HOST}:${httpPort}`,
+      redisUrl,
+      operatorRedisUrl: operatorUrl(redis.masterPort),
+      operatorRedisUrls: redis.dataPorts.map(operatorUrl),
+      ...(redis.placement.redisSentinel !== undefined ? { sentinel: redis.placement.redisSentinel } : {}),
+      ...(redis.placement.redisClusterNodes !== undefined
+        ? { redisClusterNodes: redis.placement.redisClusterNodes }
+        : {}),
+      redisArgs,
+      nodes,
+    };
+  }
+
+  /**
+   * CLUSTER_REDIS_MODE=cluster: 3 masters and 3 replicas with the production settings and
+   * the ACL file, formed by `redis-cli --cluster create`, each in a fresh temporary
+   * directory (a new, empty cluster at every start). Forming it and the replicas' link to
+   * their masters need a user with every right: `securechat-cluster-admin`, whose
+   * password is made once and kept beside the others (never given to a node).
+   */
+  private async startRedisCluster(acl: RedisAclFiles): Promise<RedisPlacement> {
+    const passwordFile = join(dirname(acl.aclFile), 'cluster-admin.password');
+    if (!existsSync(passwordFile)) {
+      writeFileSync(passwordFile, `${randomBytes(32).toString('base64url')}\n`, { mode: 0o600, flag: 'wx' });
+    }
+    const admin = { username: 'securechat-cluster-admin', password: readPassword(passwordFile) };
+    const hash = createHash('sha256').update(admin.password).digest('hex');
+    appendFileSync(acl.aclFile, `user ${admin.username} on #${hash} ~* &* +@all\n`);
+    const redisServer = this.tool('redis-server');
+    const cluster = await RedisCluster.start({
+      env: { PATH: this.deps.env.PATH },
+      command: redisServer,
+      cliCommand: join(dirname(redisServer), 'redis-cli'),
+      appendonly: true,
+      args: [...redisArguments(), '--aclfile', acl.aclFile],
+      admin,
+      nodeTimeoutMs: 5000,
+    });
+    this.redisCluster = cluster;
+    const first = cluster.ports[0] as number;
+    return {
+      placement: { redisClusterNodes: cluster.seeds },
+      redisUrl: `redis://${HOST}:${first}`,
+      masterPort: first,
+      dataPorts: cluster.ports,
+    };
   }
 
   /** redis-server's command line: AOF as the persistence, REDIS_SETTINGS, the ACL file. */
@@ -183,14 +285,51 @@ export class Cluster {
     return port;
   }
 
-  private async startRedis(port: number, args: string[]): Promise<string> {
+  private async startRedis(port: number, args: string[]): Promise<RedisPlacement> {
     this.spawn('redis', this.tool('redis-server'), args, { PATH: this.deps.env.PATH });
     await waitFor(() => redisPing(port), { ...this.wait, what: `redis on port ${port}` });
-    return `redis://${HOST}:${port}`;
+    const redisUrl = `redis://${HOST}:${port}`;
+    return { placement: { redisUrl }, redisUrl, masterPort: port, dataPorts: [port] };
+  }
+
+  /**
+   * CLUSTER_REDIS_MODE=sentinel: a master, a replica and three sentinels (free ports, data
+   * in `<dir>/redis-sentinel/`), each data node with REDIS_SETTINGS and the ACL file, the
+   * replica and the sentinels logging in as their own users (SERVICE_USERS).
+   */
+  private async startSentinelGroup(acl: RedisAclFiles): Promise<RedisPlacement> {
+    const { knobs } = this.deps;
+    const users = appendServiceUsers(join(knobs.dir, 'redis-acl'), acl);
+    const group = await SentinelGroup.start({
+      env: { PATH: this.deps.env.PATH },
+      name: CLUSTER_SENTINEL_NAME,
+      dir: join(knobs.dir, 'redis-sentinel'),
+      // Each server's log in its own file: the harness waits on their lines.
+      output: (part) => ({ file: join(knobs.dir, 'redis-sentinel', `${part}.log`) }),
+      appendonly: true,
+      args: [...redisArguments(), '--aclfile', acl.aclFile],
+      admin: users.sentinel,
+      replicaUser: users.replica,
+      monitorUser: users.sentinel,
+    });
+    this.sentinelGroup = group;
+    const master = await group.master();
+    const sentinels = group.sentinelsVariable;
+    this.deps.log(
+      `sentinels ${sentinels} watch master group ${CLUSTER_SENTINEL_NAME} (master on port ${master}); ` +
+        `chatctl: REDIS_SENTINELS=${sentinels} REDIS_SENTINEL_NAME=${CLUSTER_SENTINEL_NAME} REDIS_USERNAME=securechat-ops ` +
+        `REDIS_PASSWORD_FILE=${join(knobs.dir, 'redis-acl', 'operator.password')}`,
+    );
+    return {
+      placement: { redisSentinel: { sentinels, name: CLUSTER_SENTINEL_NAME } },
+      redisUrl: `redis://${HOST}:${master}`,
+      masterPort: master,
+      dataPorts: [master, ...group.servers.map((s) => s.port).filter((p) => p !== master)],
+    };
   }
 
   private async startNodes(
-    redisUrl: string,
+    redis: Pick<NodePlacement, 'redisUrl' | 'redisSentinel' | 'redisClusterNodes'>,
     keysDir: string,
     acl: RedisAclFiles,
   ): Promise<RunningCluster['nodes']> {
@@ -208,7 +347,7 @@ export class Cluster {
       const placement = {
         host: HOST,
         port,
-        redisUrl,
+        ...redis,
         trustProxy: this.proxySource,
         allowedOrigins,
         signingKeyDir: keysDir,
@@ -292,5 +431,7 @@ export class Cluster {
     await Promise.all(nodes.map((p) => p.stop('SIGTERM', graceMs + 5000)));
     await Promise.all(named('nginx').map((p) => p.stop('SIGQUIT', 5000)));
     await Promise.all(named('redis').map((p) => p.stop('SIGTERM', 10_000)));
+    await this.sentinelGroup?.stop();
+    await this.redisCluster?.destroy();
   }
 }

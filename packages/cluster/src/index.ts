@@ -8,6 +8,8 @@ export * from './ports';
 export * from './readiness';
 export * from './managed-process';
 export * from './redis-server';
+export * from './redis-cluster';
+export * from './sentinel-group';
 export * from './knobs';
 export * from './cluster';
 export * from './compose';

@@ -7,8 +7,10 @@ export interface ClusterKnobs {
   httpsPort: number;
   /** The HTTP port that redirects to HTTPS; a free one when unset. */
   httpPort: number | undefined;
-  /** A free one when unset. */
+  /** A free one when unset (single mode; in sentinel mode the master's). */
   redisPort: number | undefined;
+  /** CLUSTER_REDIS_MODE: one redis-server, a Sentinel group, or a Redis Cluster. */
+  redisMode: ClusterRedisMode;
   authNodes: number;
   chatNodes: number;
   /** Certificates, keys, Redis data, nginx's run directory and logs (git-ignored). */
@@ -17,6 +19,17 @@ export interface ClusterKnobs {
 }
 
 export const KNOB_PREFIX = 'CLUSTER_';
+
+export const CLUSTER_REDIS_MODES = ['single', 'sentinel', 'cluster'] as const;
+export type ClusterRedisMode = (typeof CLUSTER_REDIS_MODES)[number];
+
+function redisMode(env: NodeJS.ProcessEnv): ClusterRedisMode {
+  const raw = env.CLUSTER_REDIS_MODE?.trim() || 'single';
+  const mode = CLUSTER_REDIS_MODES.find((m) => m === raw);
+  if (mode === undefined)
+    throw new KnobError('CLUSTER_REDIS_MODE', `must be one of ${CLUSTER_REDIS_MODES.join(', ')}`);
+  return mode;
+}
 
 export class KnobError extends Error {
   constructor(variable: string, detail: string) {
@@ -42,6 +55,7 @@ export function parseKnobs(env: NodeJS.ProcessEnv, repoRoot: string): ClusterKno
     httpsPort: integer(env, 'CLUSTER_HTTPS_PORT', 1, 65535) ?? DEFAULT_HTTPS_PORT,
     httpPort: integer(env, 'CLUSTER_HTTP_PORT', 1, 65535),
     redisPort: integer(env, 'CLUSTER_REDIS_PORT', 1, 65535),
+    redisMode: redisMode(env),
     authNodes: integer(env, 'CLUSTER_AUTH_NODES', 1, 32) ?? DEFAULT_AUTH_NODES,
     chatNodes: integer(env, 'CLUSTER_CHAT_NODES', 1, 32) ?? DEFAULT_CHAT_NODES,
     dir: dirRaw ? (isAbsolute(dirRaw) ? dirRaw : resolve(dirRaw)) : join(repoRoot, '.cluster'),

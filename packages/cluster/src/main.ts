@@ -58,7 +58,11 @@ async function main(): Promise<void> {
       // The operator's Redis URL right after the ready line (CONTRACT.md): Redis requires
       // credentials, and redis-cli -u and chatctl's REDIS_URL take this one. Then where each
       // node's metrics are.
-      process.stdout.write(`cluster ready: ${running.url}\nredis: ${running.operatorRedisUrl}\n`);
+      process.stdout.write(`cluster ready: ${running.url}\n`);
+      // One line per Redis data server (the master first); in sentinel mode chatctl
+      // follows the master through the sentinels (REDIS_SENTINELS, REDIS_SENTINEL_NAME), in
+      // cluster mode any one server's URL serves (redis-cli -c, chatctl follows redirects).
+      for (const url of running.operatorRedisUrls) process.stdout.write(`redis: ${url}\n`);
       for (const node of running.nodes)
         process.stdout.write(`metrics: ${node.spec.name} ${node.metricsUrl}\n`);
     }

@@ -34,3 +34,14 @@ export async function freePorts(count: number, host = '127.0.0.1'): Promise<numb
   while (ports.size < count) ports.add(await freePort(host));
   return [...ports];
 }
+
+/**
+ * A free port whose Redis Cluster bus port (port + 10000) is free too: a cluster node
+ * listens on both, and a bus port taken by anything else fails its start.
+ */
+export async function freeClusterPort(host = '127.0.0.1'): Promise<number> {
+  for (;;) {
+    const port = await freePort(host);
+    if (port + 10_000 <= 65_535 && (await portIsFree(port + 10_000, host))) return port;
+  }
+}

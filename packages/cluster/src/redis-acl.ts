@@ -88,3 +88,43 @@ export function ensureRedisAcl(dir: string, prefix: string, template: string): R
 export function redisUrlFor(role: RedisRole, password: string, host: string, port: number): string {
   return `redis://${REDIS_USERNAMES[role]}:${encodeURIComponent(password)}@${host}:${port}`;
 }
+
+/**
+ * What a Sentinel deployment needs beyond the product's roles: a user the replicas
+ * replicate as (`masteruser`) and one the sentinels monitor and reconfigure the data
+ * nodes as (`sentinel auth-user`), with the rights Redis documents for each and no key.
+ */
+export const SERVICE_USERS = Object.freeze({
+  replica: { name: 'securechat-replica', rules: 'resetkeys resetchannels -@all +psync +replconf +ping' },
+  sentinel: {
+    name: 'securechat-sentinel',
+    rules:
+      'resetkeys resetchannels -@all allchannels +hello +auth +select +multi +slaveof +ping +exec +subscribe +config|rewrite +role +publish +info +client|setname +client|kill +script|kill',
+  },
+});
+
+export type ServiceUser = keyof typeof SERVICE_USERS;
+
+/**
+ * Adds SERVICE_USERS to the ACL file `ensureRedisAcl` wrote (call it after each), with
+ * passwords made once in `<dir>/<user>.password` and kept. Returns each user's name and password.
+ */
+export function appendServiceUsers(
+  dir: string,
+  files: RedisAclFiles,
+): Record<ServiceUser, { username: string; password: string }> {
+  const users = {} as Record<ServiceUser, { username: string; password: string }>;
+  const lines: string[] = [];
+  for (const user of Object.keys(SERVICE_USERS) as ServiceUser[]) {
+    const file = join(dir, `${user}.password`);
+    if (!existsSync(file)) writeFileSync(file, `${newPassword()}\n`, { mode: 0o600, flag: 'wx' });
+    const password = readPassword(file);
+    const { name, rules } = SERVICE_USERS[user];
+    lines.push(`user ${name} on #${createHash('sha256').update(password).digest('hex')} ${rules}`);
+    users[user] = { username: name, password };
+  }
+  writeFileSync(files.aclFile, `${readFileSync(files.aclFile, 'utf8')}${lines.join('\n')}\n`, {
+    mode: 0o644,
+  });
+  return users;
+}

@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ManagedProcess, type ExitInfo } from './managed-process';
+import { ManagedProcess, type ExitInfo, type ProcessOutput } from './managed-process';
 import { freePort } from './ports';
 
 export interface RedisServerOptions {
@@ -18,11 +18,24 @@ export interface RedisServerOptions {
   appendonly?: boolean;
   /** `--enable-debug-command local`: Redis 7 refuses DEBUG without it (tests only). */
   debugCommand?: boolean;
+  /** How its port is chosen; a free one by default (a cluster node needs its bus port free too). */
+  pickPort?: () => Promise<number>;
   /** How long start() waits for "Ready to accept connections"; 10 s by default. */
   readyTimeoutMs?: number;
+  /**
+   * A sentinel (`redis-server sentinel.conf --sentinel`) with this configuration, written
+   * to `<dir>/sentinel.conf` at the first start (Sentinel rewrites it; a restart keeps it).
+   */
+  sentinelConfig?: string;
+  /** Where its output goes; kept in memory by default (`'capture'`). */
+  output?: ProcessOutput;
+  /** Its name in output and errors; `redis-server :<port>` by default. */
+  name?: string;
 }
 
 const READY_LINE = 'Ready to accept connections';
+/** A sentinel logs its id once it has loaded (and, if new, saved) its configuration. */
+const SENTINEL_READY_LINE = 'Sentinel ID is';
 /** Free ports are free when asked for, not necessarily when redis-server binds them. */
 const START_ATTEMPTS = 5;
 
@@ -56,6 +69,10 @@ export class RedisServer {
     return `redis://127.0.0.1:${this.port}`;
   }
 
+  get running(): boolean {
+    return this.proc?.running === true;
+  }
+
   /** The running server's pid (for CPU and memory figures). */
   get pid(): number {
     const pid = this.proc?.running === true ? this.proc.pid : undefined;
@@ -67,7 +84,8 @@ export class RedisServer {
     let lastError: unknown;
     for (let attempt = 0; attempt < START_ATTEMPTS; attempt++) {
       const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'securechat-redis-'));
-      const server = new RedisServer(await freePort(), dir, options.dir === undefined, options);
+      const port = await (options.pickPort ?? freePort)();
+      const server = new RedisServer(port, dir, options.dir === undefined, options);
       try {
         await server.start();
         return server;
@@ -83,22 +101,29 @@ export class RedisServer {
   async start(): Promise<void> {
     if (this.proc?.running === true) return;
     const o = this.options;
-    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir];
+    const args: string[] = [];
+    if (o.sentinelConfig !== undefined) {
+      const file = join(this.dir, 'sentinel.conf');
+      if (!existsSync(file)) writeFileSync(file, o.sentinelConfig, { mode: 0o600 });
+      args.push(file, '--sentinel');
+    }
+    args.push('--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir);
     args.push('--save', '', '--appendonly', o.appendonly === true ? 'yes' : 'no');
     args.push('--daemonize', 'no', '--logfile', '');
     if (o.debugCommand === true) args.push('--enable-debug-command', 'local');
     args.push(...(o.args ?? []));
     this.proc = new ManagedProcess({
-      name: `redis-server :${this.port}`,
+      name: o.name ?? `${o.sentinelConfig !== undefined ? 'redis-sentinel' : 'redis-server'} :${this.port}`,
       command: o.command ?? 'redis-server',
       args,
       env: o.env,
-      output: 'capture',
+      output: o.output ?? 'capture',
       // No group of its own: a Ctrl-C on the run reaches it too.
       ownGroup: false,
     }).start();
     try {
-      await this.proc.waitForLine((line) => line.includes(READY_LINE), o.readyTimeoutMs ?? 10_000);
+      const ready = o.sentinelConfig !== undefined ? SENTINEL_READY_LINE : READY_LINE;
+      await this.proc.waitForLine((line) => line.includes(ready), o.readyTimeoutMs ?? 10_000);
     } catch (err) {
       await this.proc.stop('SIGKILL', 1000);
       this.proc = undefined;

@@ -67,7 +67,12 @@ export const WEB_DIST = 'web/dist';
 export interface NodePlacement {
   host: string;
   port: number;
-  redisUrl: string;
+  /** Single mode: REDIS_URL. */
+  redisUrl?: string;
+  /** Sentinel mode instead: REDIS_SENTINELS (`host:port,...`) and REDIS_SENTINEL_NAME. */
+  redisSentinel?: { sentinels: string; name: string };
+  /** Redis Cluster mode instead: REDIS_CLUSTER_NODES (seeds, `host:port,...`). */
+  redisClusterNodes?: string;
   /** Exactly the proxy in front of the nodes (nginx), never a wide range. */
   trustProxy: string;
   allowedOrigins: readonly string[];
@@ -96,7 +101,7 @@ export function nodeEnvironment(spec: NodeSpec, placement: NodePlacement): Recor
     NODE_ID: spec.name,
     HOST: placement.host,
     PORT: String(placement.port),
-    REDIS_URL: placement.redisUrl,
+    ...redisVariables(placement),
     TRUST_PROXY: placement.trustProxy,
     ALLOWED_ORIGINS: placement.allowedOrigins.join(','),
     JWT_PUBLIC_KEYS_FILE: `${placement.jwksDir}/${KEY_FILES.jwks}`,
@@ -114,6 +119,20 @@ export function nodeEnvironment(spec: NodeSpec, placement: NodePlacement): Recor
     env.CONFIGURE_KEYSPACE_EVENTS = 'false';
   }
   return env;
+}
+
+/** Where a node finds Redis: exactly one mode's variables. */
+function redisVariables(placement: NodePlacement): Record<string, string> {
+  if (placement.redisClusterNodes !== undefined) return { REDIS_CLUSTER_NODES: placement.redisClusterNodes };
+  if (placement.redisSentinel !== undefined) {
+    return {
+      REDIS_SENTINELS: placement.redisSentinel.sentinels,
+      REDIS_SENTINEL_NAME: placement.redisSentinel.name,
+    };
+  }
+  if (placement.redisUrl === undefined)
+    throw new Error('a node needs redisUrl, redisSentinel or redisClusterNodes');
+  return { REDIS_URL: placement.redisUrl };
 }
 
 /** The origins a browser sends for the web client served by nginx on `httpsPort`. */

@@ -62,6 +62,51 @@ const redisUrlSchema = optionalStr.refine(
   'must be a redis:// or rediss:// URL',
 );
 
+/** Where Redis is: one server, a Sentinel group's master, or a Redis Cluster (see `redisTarget`). */
+export interface RedisAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+/**
+ * The Redis a process uses, in one of three modes, chosen by exactly one of REDIS_URL,
+ * REDIS_SENTINELS (with REDIS_SENTINEL_NAME) and REDIS_CLUSTER_NODES. `tls`: a rediss://
+ * URL in single mode, REDIS_TLS=true in the others (every connection, sentinels included).
+ */
+export type RedisTarget =
+  | { readonly mode: 'single'; readonly url: string; readonly tls: boolean }
+  | {
+      readonly mode: 'sentinel';
+      readonly sentinels: readonly RedisAddress[];
+      readonly name: string;
+      readonly tls: boolean;
+    }
+  | { readonly mode: 'cluster'; readonly nodes: readonly RedisAddress[]; readonly tls: boolean };
+
+export type RedisMode = RedisTarget['mode'];
+
+/** `host:port,host:port` (an IPv6 host in brackets: `[::1]:26379`). */
+const addressList = optionalStr.transform((v, ctx): readonly RedisAddress[] | undefined => {
+  if (v === undefined) return undefined;
+  const list: RedisAddress[] = [];
+  for (const item of v.split(',').map((s) => s.trim())) {
+    const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9_.-]+)):(\d{1,5})$/.exec(item);
+    const port = m === null ? NaN : Number(m[3]);
+    if (m === null || !(port >= 1 && port <= 65535)) {
+      ctx.addIssue({ code: 'custom', message: `"${item}" is not host:port (comma-separated list)` });
+      return z.NEVER;
+    }
+    list.push(Object.freeze({ host: m[1] ?? m[2] ?? '', port }));
+  }
+  return Object.freeze(list);
+});
+
+/** Unset, true or false: REDIS_TLS may only confirm what a REDIS_URL's scheme says. */
+const optionalBool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
+  .optional()
+  .transform((v) => (v === undefined ? undefined : v === 'true' || v === '1' || v === 'yes'));
+
 const prefix = str('chat:').refine(
   (v) => /^[A-Za-z0-9_.:{}-]{1,64}$/.test(v),
   'must be 1-64 of [A-Za-z0-9_.:{}-]',
@@ -164,26 +209,27 @@ const SERVER = {
   metricsPort: variable('METRICS_PORT', metricsPort),
 };
 
-/** How a process uses Redis (whether it must is the mode's: see `redisUrl` below). */
+const aclUser = optionalStr.refine(
+  (v) => v === undefined || /^[A-Za-z0-9_.:@-]{1,128}$/.test(v),
+  'must be 1-128 of [A-Za-z0-9_.:@-]',
+);
+
+// Not trimmed: a password is what it is.
+const password = z
+  .string()
+  .optional()
+  .transform((v) => (v === '' ? undefined : v));
+
+/** How a process uses Redis (whether it must is the mode's: see `redisTarget` below). */
 const REDIS = {
   redisPrefix: variable('REDIS_PREFIX', prefix),
   redisCommandTimeoutMs: variable('REDIS_COMMAND_TIMEOUT_MS', int(50, 60_000, 1000)),
   /** Redis ACL user, and its password (REDIS_PASSWORD or REDIS_PASSWORD_FILE): see `redisCredentials`. */
-  redisUsername: variable(
-    'REDIS_USERNAME',
-    optionalStr.refine(
-      (v) => v === undefined || /^[A-Za-z0-9_.:@-]{1,128}$/.test(v),
-      'must be 1-128 of [A-Za-z0-9_.:@-]',
-    ),
-  ),
-  // Not trimmed: a password is what it is.
-  redisPassword: variable(
-    'REDIS_PASSWORD',
-    z
-      .string()
-      .optional()
-      .transform((v) => (v === '' ? undefined : v)),
-  ),
+  redisUsername: variable('REDIS_USERNAME', aclUser),
+  redisPassword: variable('REDIS_PASSWORD', password),
+  /** Sentinel mode: the sentinels' own credentials, if they require any (often other than the master's). */
+  redisSentinelUsername: variable('REDIS_SENTINEL_USERNAME', aclUser),
+  redisSentinelPassword: variable('REDIS_SENTINEL_PASSWORD', password),
 };
 
 /** Access tokens, as auth nodes issue them and chat nodes verify them. */
@@ -250,6 +296,13 @@ const CHAT = {
   presenceTtlS: variable('PRESENCE_TTL_S', int(2, 3600, 60)),
   revalidateIntervalMs: variable('REVALIDATE_INTERVAL_MS', int(100, 3_600_000, 60000)),
   configureKeyspaceEvents: variable('CONFIGURE_KEYSPACE_EVENTS', bool(true)),
+  /**
+   * A `send`/`dm` is acknowledged only once this many replicas hold it (Redis WAIT after
+   * the publish); 0: at once, the master alone (asynchronous replication).
+   */
+  redisWaitReplicas: variable('REDIS_WAIT_REPLICAS', int(0, 100, 0)),
+  /** How long that WAIT may take; below REDIS_COMMAND_TIMEOUT_MS. */
+  redisWaitTimeoutMs: variable('REDIS_WAIT_TIMEOUT_MS', int(1, 60_000, 500)),
   /** Whether a handshake may carry its token as `?token=` (the contract's third way). */
   allowQueryToken: variable('ALLOW_QUERY_TOKEN', bool(true)),
   // Admission shedding (issue 15): a reconnect storm is refused early instead of queued.
@@ -266,6 +319,16 @@ const CHAT = {
 /** Variables that one mode requires and another may leave unset: see the mode types. */
 const BY_MODE = {
   redisUrl: variable('REDIS_URL', redisUrlSchema),
+  redisSentinels: variable('REDIS_SENTINELS', addressList),
+  redisSentinelName: variable(
+    'REDIS_SENTINEL_NAME',
+    optionalStr.refine(
+      (v) => v === undefined || /^[A-Za-z0-9_.-]{1,64}$/.test(v),
+      'must be 1-64 of [A-Za-z0-9_.-]',
+    ),
+  ),
+  redisClusterNodes: variable('REDIS_CLUSTER_NODES', addressList),
+  redisTls: variable('REDIS_TLS', optionalBool),
   jwtPrivateKeyFile: variable('JWT_PRIVATE_KEY_FILE', optionalStr),
   jwtPublicKeysFile: variable('JWT_PUBLIC_KEYS_FILE', optionalStr),
   /** Read into `redisPassword`, never kept: see `redisCredentials`. */
@@ -288,7 +351,7 @@ export type ChatNodeConfig = ServerSettings & TokenSettings & ChatSettings & Rat
 /** `npm run start:auth`: one auth node on Redis, signing with its private key. */
 export type AuthConfig = AuthNodeConfig &
   RedisSettings & {
-    readonly redisUrl: string;
+    readonly redisTarget: RedisTarget;
     readonly jwtPrivateKeyFile: string;
     /** Other public keys still trusted during a key rotation, if any. */
     readonly jwtPublicKeysFile: string | undefined;
@@ -297,15 +360,15 @@ export type AuthConfig = AuthNodeConfig &
 /** `npm run start:chat`: one chat node on Redis, verifying with the public keys. */
 export type ChatConfig = ChatNodeConfig &
   RedisSettings & {
-    readonly redisUrl: string;
+    readonly redisTarget: RedisTarget;
     readonly jwtPublicKeysFile: string;
   };
 
-/** `npm start`: auth and chat in one process, on memory state unless REDIS_URL is set. */
+/** `npm start`: auth and chat in one process, on memory state unless a Redis is configured. */
 export type EmbeddedConfig = AuthNodeConfig &
   ChatNodeConfig &
   RedisSettings & {
-    readonly redisUrl: string | undefined;
+    readonly redisTarget: RedisTarget | undefined;
     /** Unset: a key generated at start. */
     readonly jwtPrivateKeyFile: string | undefined;
   };
@@ -314,7 +377,7 @@ export type EmbeddedConfig = AuthNodeConfig &
 export type OpsConfig = RedisSettings &
   Pick<TokenSettings, 'accessTokenTtlS'> &
   Pick<RateLimitSettings, 'rateLimitWindowMs'> & {
-    readonly redisUrl: string;
+    readonly redisTarget: RedisTarget;
   };
 
 export interface ConfigByMode {
@@ -330,7 +393,7 @@ export type ServiceMode = keyof ConfigByMode;
 const ALL = { ...SERVER, ...BY_MODE, ...REDIS, ...TOKENS, ...AUTH, ...RATE_LIMIT, ...CHAT };
 
 type Env = Record<string, string | undefined>;
-type Parsed = Settings<typeof ALL>;
+type Parsed = Settings<typeof ALL> & { readonly redisTarget: RedisTarget | undefined };
 
 function parseAll(env: Env): Parsed {
   const values: Record<string, unknown> = {};
@@ -339,8 +402,89 @@ function parseAll(env: Env): Parsed {
     if (!result.success) throw new ConfigError(name, result.error.issues[0]?.message ?? 'is invalid');
     values[field] = result.data;
   }
-  const parsed = values as Parsed;
-  return { ...parsed, ...redisCredentials(parsed), redisPasswordFile: undefined };
+  const parsed = values as Settings<typeof ALL>;
+  if (parsed.redisWaitReplicas > 0 && parsed.redisWaitTimeoutMs >= parsed.redisCommandTimeoutMs) {
+    throw new ConfigError(
+      'REDIS_WAIT_TIMEOUT_MS',
+      `must be below REDIS_COMMAND_TIMEOUT_MS (${parsed.redisCommandTimeoutMs}), which bounds the WAIT too`,
+    );
+  }
+  return {
+    ...parsed,
+    ...redisCredentials(parsed),
+    redisPasswordFile: undefined,
+    redisTarget: redisTarget(parsed),
+  };
+}
+
+const TARGET_REQUIRED = 'is required (or REDIS_SENTINELS with REDIS_SENTINEL_NAME, or REDIS_CLUSTER_NODES)';
+
+/**
+ * The Redis mode: exactly one of REDIS_URL, REDIS_SENTINELS (+ REDIS_SENTINEL_NAME) and
+ * REDIS_CLUSTER_NODES, or none (embedded mode on memory state). Credentials and TLS are
+ * the same variables in every mode; only a URL can carry its own.
+ */
+function redisTarget(
+  v: Pick<
+    Settings<typeof ALL>,
+    | 'redisUrl'
+    | 'redisSentinels'
+    | 'redisSentinelName'
+    | 'redisClusterNodes'
+    | 'redisTls'
+    | 'redisSentinelUsername'
+    | 'redisSentinelPassword'
+  >,
+): RedisTarget | undefined {
+  const given = (
+    [
+      ['REDIS_URL', v.redisUrl],
+      ['REDIS_SENTINELS', v.redisSentinels],
+      ['REDIS_CLUSTER_NODES', v.redisClusterNodes],
+    ] as const
+  ).filter(([, value]) => value !== undefined);
+  if (given.length > 1) {
+    const names = given.map(([name]) => name);
+    throw new ConfigError(
+      names[1] ?? '',
+      `cannot be set together with ${names[0] ?? ''} (one Redis mode only)`,
+    );
+  }
+  if (v.redisSentinelName !== undefined && v.redisSentinels === undefined) {
+    throw new ConfigError('REDIS_SENTINEL_NAME', 'needs REDIS_SENTINELS (the sentinels to ask for it)');
+  }
+  if (v.redisSentinels === undefined) {
+    for (const [name, value] of [
+      ['REDIS_SENTINEL_USERNAME', v.redisSentinelUsername],
+      ['REDIS_SENTINEL_PASSWORD', v.redisSentinelPassword],
+    ] as const) {
+      if (value !== undefined) throw new ConfigError(name, 'is only for Sentinel mode (REDIS_SENTINELS)');
+    }
+  }
+  if (v.redisSentinelUsername !== undefined && v.redisSentinelPassword === undefined) {
+    throw new ConfigError('REDIS_SENTINEL_USERNAME', 'needs REDIS_SENTINEL_PASSWORD');
+  }
+  if (v.redisUrl !== undefined) {
+    const tls = v.redisUrl.startsWith('rediss://');
+    if (v.redisTls !== undefined && v.redisTls !== tls) {
+      throw new ConfigError('REDIS_TLS', `contradicts REDIS_URL: TLS is chosen by its scheme (rediss://)`);
+    }
+    return Object.freeze({ mode: 'single', url: v.redisUrl, tls });
+  }
+  const tls = v.redisTls ?? false;
+  if (v.redisSentinels !== undefined) {
+    if (v.redisSentinelName === undefined) {
+      throw new ConfigError(
+        'REDIS_SENTINEL_NAME',
+        'is required with REDIS_SENTINELS (the master group name)',
+      );
+    }
+    return Object.freeze({ mode: 'sentinel', sentinels: v.redisSentinels, name: v.redisSentinelName, tls });
+  }
+  if (v.redisClusterNodes !== undefined)
+    return Object.freeze({ mode: 'cluster', nodes: v.redisClusterNodes, tls });
+  if (v.redisTls !== undefined) throw new ConfigError('REDIS_TLS', 'needs a Redis to connect to');
+  return undefined;
 }
 
 /**
@@ -349,8 +493,8 @@ function parseAll(env: Env): Parsed {
  * given in one place only, so that no two sources can silently disagree.
  */
 function redisCredentials(
-  v: Pick<Parsed, 'redisUrl' | 'redisUsername' | 'redisPassword' | 'redisPasswordFile'>,
-): Pick<Parsed, 'redisUsername' | 'redisPassword'> {
+  v: Pick<Settings<typeof ALL>, 'redisUrl' | 'redisUsername' | 'redisPassword' | 'redisPasswordFile'>,
+): Pick<Settings<typeof ALL>, 'redisUsername' | 'redisPassword'> {
   let url: URL | undefined;
   try {
     url = v.redisUrl === undefined ? undefined : new URL(v.redisUrl);
@@ -405,11 +549,11 @@ const MODES: { readonly [M in ServiceMode]: (v: Parsed) => ConfigByMode[M] } = {
     ...pick(v, AUTH),
     ...pick(v, RATE_LIMIT),
     ...pick(v, CHAT),
-    redisUrl: v.redisUrl,
+    redisTarget: v.redisTarget,
     jwtPrivateKeyFile: v.jwtPrivateKeyFile,
   }),
   auth: (v) => ({
-    redisUrl: required(v.redisUrl, 'REDIS_URL', 'is required for an auth node started alone'),
+    redisTarget: required(v.redisTarget, 'REDIS_URL', `${TARGET_REQUIRED} for an auth node started alone`),
     jwtPrivateKeyFile: required(
       v.jwtPrivateKeyFile,
       'JWT_PRIVATE_KEY_FILE',
@@ -422,7 +566,7 @@ const MODES: { readonly [M in ServiceMode]: (v: Parsed) => ConfigByMode[M] } = {
     ...pick(v, AUTH),
   }),
   chat: (v) => ({
-    redisUrl: required(v.redisUrl, 'REDIS_URL', 'is required for a chat node started alone'),
+    redisTarget: required(v.redisTarget, 'REDIS_URL', `${TARGET_REQUIRED} for a chat node started alone`),
     jwtPublicKeysFile: required(
       v.jwtPublicKeysFile,
       'JWT_PUBLIC_KEYS_FILE',
@@ -435,7 +579,7 @@ const MODES: { readonly [M in ServiceMode]: (v: Parsed) => ConfigByMode[M] } = {
     ...pick(v, CHAT),
   }),
   ops: (v) => ({
-    redisUrl: required(v.redisUrl, 'REDIS_URL', 'is required'),
+    redisTarget: required(v.redisTarget, 'REDIS_URL', TARGET_REQUIRED),
     ...pick(v, REDIS),
     accessTokenTtlS: v.accessTokenTtlS,
     rateLimitWindowMs: v.rateLimitWindowMs,

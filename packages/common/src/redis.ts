@@ -1,40 +1,137 @@
-import { Redis, type RedisOptions } from 'ioredis';
-import type { RedisSettings } from './config';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import type { RedisSettings, RedisTarget } from './config';
+import type { KeyLayout } from './keys';
 import type { Logger } from './logger';
 
-export interface RedisClientOptions {
-  url: string;
-  /** ACL credentials; they may also be in the URL (REDIS_USERNAME, REDIS_PASSWORD[_FILE]). */
+/**
+ * A client of any Redis mode: `Redis` for a single server and for a Sentinel group's
+ * master (ioredis finds the master through the sentinels and follows failovers),
+ * `Cluster` for Redis Cluster. Code that only sends commands takes a `RedisLike`.
+ */
+export type RedisLike = Redis | Cluster;
+
+/** Where Redis is and how to log in: the configuration's part, see `redisConnection`. */
+export interface RedisConnectionSettings {
+  target: RedisTarget;
+  /** ACL credentials of the data nodes; in single mode they may also be in the URL. */
   username?: string | undefined;
   password?: string | undefined;
+  /** Sentinel mode: the sentinels' own credentials, if they require any. */
+  sentinelUsername?: string | undefined;
+  sentinelPassword?: string | undefined;
+  commandTimeoutMs: number;
+}
+
+export interface RedisClientOptions extends RedisConnectionSettings {
   /** Shows in logs and in CLIENT LIST. */
   name: string;
-  commandTimeoutMs: number;
   logger: Logger;
   /** A subscriber connection keeps its offline queue so it can resubscribe. */
   subscriber?: boolean;
 }
 
+/** Reconnect back-off: 100 ms doubling to 2 s, for ever (a node waits for its Redis). */
+const backoff = (times: number): number => Math.min(50 * 2 ** Math.min(times, 6), 2000);
+
 /**
- * A Redis client for the request path: no offline queue and a command timeout, so a
- * request fails within about a second while Redis is unreachable instead of waiting
- * for ioredis's retries (which take over a minute by default).
+ * The options of one connection to a data node, in every mode: a request-path client has
+ * no offline queue and a command timeout, so a request fails within about a second while
+ * Redis is unreachable instead of waiting for ioredis's retries (over a minute by
+ * default); a subscriber keeps its queue and has no timeout, so it can resubscribe.
  */
-export function createRedisClient(options: RedisClientOptions): Redis {
-  const base: RedisOptions = {
+function connectionOptions(options: RedisClientOptions): RedisOptions {
+  const subscriber = options.subscriber === true;
+  return {
     connectionName: options.name,
     lazyConnect: false,
-    enableOfflineQueue: options.subscriber === true,
-    maxRetriesPerRequest: options.subscriber === true ? null : 1,
-    commandTimeout: options.subscriber === true ? undefined : options.commandTimeoutMs,
+    enableOfflineQueue: subscriber,
+    maxRetriesPerRequest: subscriber ? null : 1,
+    commandTimeout: subscriber ? undefined : options.commandTimeoutMs,
     connectTimeout: Math.max(1000, options.commandTimeoutMs * 2),
-    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+    retryStrategy: backoff,
     reconnectOnError: () => false,
     // The URL's own credentials stay in force unless the configuration names others.
     ...(options.username !== undefined ? { username: options.username } : {}),
     ...(options.password !== undefined ? { password: options.password } : {}),
+    // rediss:// turns TLS on by itself; in the other modes REDIS_TLS does.
+    ...(options.target.mode !== 'single' && options.target.tls ? { tls: {} } : {}),
   };
-  const client = new Redis(options.url, base);
+}
+
+/** A demoted master answers writes with READONLY: reconnect, which asks the sentinels again. */
+const demoted = (err: Error): 1 | false => (err.message.startsWith('READONLY') ? 1 : false);
+
+function connect(options: RedisClientOptions): RedisLike {
+  const base = connectionOptions(options);
+  const target = options.target;
+  switch (target.mode) {
+    case 'single':
+      return new Redis(target.url, base);
+    case 'sentinel':
+      return new Redis({
+        ...base,
+        sentinels: target.sentinels.map(({ host, port }) => ({ host, port })),
+        name: target.name,
+        role: 'master',
+        ...(options.sentinelUsername !== undefined ? { sentinelUsername: options.sentinelUsername } : {}),
+        ...(options.sentinelPassword !== undefined ? { sentinelPassword: options.sentinelPassword } : {}),
+        ...(target.tls ? { enableTLSForSentinelMode: true, sentinelTLS: {} } : {}),
+        sentinelCommandTimeout: Math.max(500, options.commandTimeoutMs),
+        // Ask the sentinels again at once, then back off like a data connection.
+        sentinelRetryStrategy: backoff,
+        // Sentinels announce +switch-master: reconnect then, not when a command fails.
+        failoverDetector: true,
+        reconnectOnError: demoted,
+      });
+    case 'cluster': {
+      // Each server's connection is opened on its first command (the pool's default): a
+      // Cluster without an offline queue refuses a command for a server still
+      // connecting, its own ready check (CLUSTER INFO to any server) included.
+      const { retryStrategy: _retry, enableOfflineQueue, lazyConnect: _lazy, ...redisOptions } = base;
+      const cluster: ClusterOptions = {
+        redisOptions,
+        enableOfflineQueue,
+        scaleReads: 'master',
+        clusterRetryStrategy: backoff,
+        slotsRefreshTimeout: Math.max(1000, options.commandTimeoutMs),
+        // A promoted replica or a new master is known within a second even when no
+        // command meets a MOVED: the keyevent feed follows every master from that map.
+        slotsRefreshInterval: CLUSTER_SLOTS_REFRESH_MS,
+        // Rooms' and users' channels are shard channels: one subscriber per master.
+        shardedSubscribers: options.subscriber === true,
+      };
+      return new Cluster(
+        target.nodes.map(({ host, port }) => ({ host, port })),
+        cluster,
+      );
+    }
+  }
+}
+
+/** How often a Cluster client reads the slot map again (CLUSTER SLOTS). */
+export const CLUSTER_SLOTS_REFRESH_MS = 1000;
+
+/** The key layout of a Redis mode: hash-tagged in Redis Cluster, the contract's names otherwise. */
+export function keyLayoutOf(target: RedisTarget): KeyLayout {
+  return target.mode === 'cluster' ? 'cluster' : 'single';
+}
+
+/** The modes in which one connection is one server's: single and Sentinel. */
+export type StandaloneTarget = Exclude<RedisTarget, { mode: 'cluster' }>;
+
+/** A single server's target from its URL (tests, tools). */
+export function singleTarget(url: string): StandaloneTarget {
+  return Object.freeze({ mode: 'single', url, tls: url.startsWith('rediss://') });
+}
+
+/**
+ * The one way a process connects to Redis, in the mode its configuration selects (single
+ * server, Sentinel, Cluster), with an `error` listener that logs once per outage.
+ */
+export function createRedisClient(options: RedisClientOptions & { target: StandaloneTarget }): Redis;
+export function createRedisClient(options: RedisClientOptions): RedisLike;
+export function createRedisClient(options: RedisClientOptions): RedisLike {
+  const client = connect(options);
   let down = false;
   client.on('error', (err: Error) => {
     if (!down) options.logger.warn('redis error', { client: options.name, err: err.message });
@@ -47,21 +144,58 @@ export function createRedisClient(options: RedisClientOptions): Redis {
   return client;
 }
 
+export function isCluster(client: RedisLike): client is Cluster {
+  return client instanceof Cluster;
+}
+
+/**
+ * The client as one server's connection, for code not yet written for Redis Cluster:
+ * in cluster mode it is closed and the process stops with a clear message.
+ */
+export function standaloneRedis(client: RedisLike): Redis {
+  if (!isCluster(client)) return client;
+  client.disconnect();
+  throw new Error('REDIS_CLUSTER_NODES: Redis Cluster mode is not supported by this build yet');
+}
+
 /** The connection settings of the configuration, for createRedisClient. */
 export function redisConnection(
-  config: RedisSettings & { readonly redisUrl: string | undefined },
-): Pick<RedisClientOptions, 'url' | 'username' | 'password' | 'commandTimeoutMs'> {
-  if (config.redisUrl === undefined) throw new Error('REDIS_URL is not set');
+  config: RedisSettings & { readonly redisTarget: RedisTarget | undefined },
+): RedisConnectionSettings {
+  if (config.redisTarget === undefined) throw new Error('no Redis is configured');
   return {
-    url: config.redisUrl,
+    target: config.redisTarget,
     username: config.redisUsername,
     password: config.redisPassword,
+    sentinelUsername: config.redisSentinelUsername,
+    sentinelPassword: config.redisSentinelPassword,
     commandTimeoutMs: config.redisCommandTimeoutMs,
   };
 }
 
+/** Where Redis is, for people (no credentials): `h:6379`, `sentinel mymaster at h:26379,...`, `cluster h:7000,...`. */
+export function describeRedisTarget(target: RedisTarget): string {
+  const list = (addresses: readonly { host: string; port: number }[]) =>
+    addresses
+      .map(({ host, port }) => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`))
+      .join(',');
+  switch (target.mode) {
+    case 'single':
+      try {
+        const u = new URL(target.url);
+        return `${u.hostname}:${u.port || '6379'}`;
+      } catch {
+        return 'redis';
+      }
+    case 'sentinel':
+      return `sentinel ${target.name} at ${list(target.sentinels)}`;
+    case 'cluster':
+      return `cluster ${list(target.nodes)}`;
+  }
+}
+
 /** Resolves once the client is ready, rejects after `timeoutMs`. */
-export async function waitReady(client: Redis, timeoutMs = 5000): Promise<void> {
+export async function waitReady(client: RedisLike, timeoutMs = 5000): Promise<void> {
   if (client.status === 'ready') return;
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {

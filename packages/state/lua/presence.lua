@@ -4,12 +4,13 @@
 -- KEYS[3] the room's channel (presence events are published there)
 -- ARGV[1] op: 'join' | 'leave' | 'refresh'
 -- ARGV[2] now (unix ms), ARGV[3] expiry for this node's entries (unix ms)
--- ARGV[4] node id, ARGV[5..] users this call is about
+-- ARGV[4] node id, ARGV[5] the publish command: PUBLISH, or SPUBLISH (Redis Cluster: the
+-- channel is a shard channel in the room's slot), ARGV[6..] users this call is about
 -- Every call first expires entries of nodes that stopped refreshing them; users left
 -- with no entry go offline. Events are published as "<state> <user>" (no newline: see
 -- packages/state/src/room-channel.ts); each receiving node builds the client frame.
 local function event(user, state)
-  redis.call('PUBLISH', KEYS[3], state .. ' ' .. user)
+  redis.call(ARGV[5], KEYS[3], state .. ' ' .. user)
 end
 
 local function drop(member)
@@ -26,7 +27,7 @@ for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])) d
 end
 
 local op = ARGV[1]
-for i = 5, #ARGV do
+for i = 6, #ARGV do
   local user = ARGV[i]
   local member = user .. '|' .. ARGV[4]
   if op == 'join' then

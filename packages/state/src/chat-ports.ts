@@ -240,6 +240,9 @@ export interface ChatState {
   revocations: RevocationStore;
   blocklist: Blocklist;
   enforcement: EnforcementFeed;
+  /** Starts what the state runs by itself (on Redis: the delivery probe), after the broker. */
+  start(): Promise<void>;
+  /** Reachable, and (on Redis) delivering: a probe through the node's own subscription came back recently. */
   ready(): Promise<boolean>;
   close(): Promise<void>;
 }

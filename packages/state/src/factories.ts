@@ -1,5 +1,11 @@
-import type { Redis } from 'ioredis';
-import type { AuthSettings, ChatNodeConfig, KeySchema, Logger } from '@securechat/common';
+import { Cluster } from 'ioredis';
+import {
+  hashSlot,
+  type AuthSettings,
+  type ChatNodeConfig,
+  type KeySchema,
+  type Logger,
+} from '@securechat/common';
 import type { ChatState } from './chat-ports';
 import type { AuthLimits, AuthState, Blocklist } from './ports';
 import { MemoryBroker, MemoryBus } from './memory/broker';
@@ -9,10 +15,13 @@ import { MemoryMessageLimiter } from './memory/rate-limit';
 import { MemoryConnectionRegistry } from './memory/registry';
 import { RedisBlocklist, RedisRevocationStore } from './redis/auth-state';
 import { RedisBroker } from './redis/broker';
+import { plainSubscriber, shardedSubscriber, type RedisLike } from './redis/channel-subscriber';
+import { RedisClusterEnforcementFeed } from './redis/cluster-enforcement';
 import { RedisEnforcementFeed } from './redis/enforcement';
 import { RedisInbox } from './redis/inbox';
 import { RedisPresence } from './redis/presence';
 import { RedisViolationRecorder } from './redis/rate-limit';
+import { DeliveryProbe } from './redis/probe';
 import { RedisConnectionRegistry } from './redis/registry';
 import { MemoryControlBus, type EnforcementEvent } from './enforcement';
 
@@ -24,13 +33,25 @@ export interface ChatStateOptions {
   historyMaxAgeMs?: number;
   /** Redis only: try CONFIG SET notify-keyspace-events when flags are missing (default true). */
   configureKeyspaceEvents?: boolean;
+  /** Redis only: acknowledge a message once this many replicas hold it (WAIT); 0 or unset: no WAIT. */
+  waitReplicas?: number;
+  waitTimeoutMs?: number;
+  /** Redis only: the delivery probe's period and how recent a returned probe must be (1000, 3000 ms). */
+  probeIntervalMs?: number;
+  probeFreshMs?: number;
 }
 
 /** A chat node's state options from its configuration (`start:chat`, embedded mode, tests). */
 export function chatStateOptions(
   config: Pick<
     ChatNodeConfig,
-    'nodeId' | 'presenceTtlS' | 'historyMaxLen' | 'historyMaxAgeS' | 'configureKeyspaceEvents'
+    | 'nodeId'
+    | 'presenceTtlS'
+    | 'historyMaxLen'
+    | 'historyMaxAgeS'
+    | 'configureKeyspaceEvents'
+    | 'redisWaitReplicas'
+    | 'redisWaitTimeoutMs'
   >,
 ): ChatStateOptions {
   return {
@@ -39,6 +60,8 @@ export function chatStateOptions(
     historyMaxLen: config.historyMaxLen,
     historyMaxAgeMs: config.historyMaxAgeS * 1000,
     configureKeyspaceEvents: config.configureKeyspaceEvents,
+    waitReplicas: config.redisWaitReplicas,
+    waitTimeoutMs: config.redisWaitTimeoutMs,
   };
 }
 
@@ -64,47 +87,109 @@ export function authLimits(
   };
 }
 
-/** A chat node's state on Redis: a request-path client and one subscriber connection. */
+/**
+ * A chat node's state on Redis: a request-path client and its subscriber, both `Redis`
+ * (single server, Sentinel: one subscriber connection) or both `Cluster` (Redis Cluster,
+ * the key schema's `cluster` layout; the subscriber made with `shardedSubscribers: true`).
+ */
 export function createRedisChatState(
-  redis: Redis,
-  subscriber: Redis,
+  redis: RedisLike,
+  subscriber: RedisLike,
   keys: KeySchema,
   options: ChatStateOptions,
   logger: Logger,
 ): ChatState {
+  const configureKeyspaceEvents = options.configureKeyspaceEvents ?? true;
+  const { channels, enforcement } = subscriptions(redis, subscriber, keys, logger, configureKeyspaceEvents);
+  const probe = new DeliveryProbe({
+    subscriber: channels,
+    publish: keys.layout === 'cluster' ? (c, m) => redis.spublish(c, m) : (c, m) => redis.publish(c, m),
+    channels: () => probeChannels(redis, keys, options.nodeId),
+    logger,
+    intervalMs: options.probeIntervalMs,
+    freshMs: options.probeFreshMs,
+  });
   return {
     broker: new RedisBroker({
       redis,
-      subscriber,
+      subscriber: channels,
       keys,
       historyMaxLen: options.historyMaxLen,
       historyMaxAgeMs: options.historyMaxAgeMs ?? 0,
       violations: new RedisViolationRecorder(redis, keys),
       logger,
+      replication: { replicas: options.waitReplicas ?? 0, timeoutMs: options.waitTimeoutMs ?? 500 },
     }),
     inbox: new RedisInbox(redis, keys),
     presence: new RedisPresence(redis, keys, options.nodeId, options.presenceTtlMs),
     registry: new RedisConnectionRegistry(redis, keys, options.presenceTtlMs),
     revocations: new RedisRevocationStore(redis, keys),
     blocklist: new RedisBlocklist(redis, keys),
-    enforcement: new RedisEnforcementFeed({
-      subscriber,
-      redis,
-      keys,
-      logger,
-      configureKeyspaceEvents: options.configureKeyspaceEvents ?? true,
-    }),
+    enforcement,
+    start: () => probe.start(),
     ready: async () => {
       try {
-        return (await redis.ping()) === 'PONG' && subscriber.status === 'ready';
+        return (await redis.ping()) === 'PONG' && subscriber.status === 'ready' && probe.delivering();
       } catch {
         return false;
       }
     },
     close: async () => {
-      await subscriber.quit().catch(() => subscriber.disconnect());
+      await probe.close();
+      await enforcement.close();
+      await channels.close();
       await redis.quit().catch(() => redis.disconnect());
     },
+  };
+}
+
+/**
+ * The delivery probe's channels: the node's own one; in Redis Cluster one per master at
+ * start (each a tag on that master's slots), so that every shard's subscription is
+ * probed. A failover moves a master's slots, and its probe channel, to the replica
+ * promoted; a master added later is probed from the node's next start.
+ */
+async function probeChannels(redis: RedisLike, keys: KeySchema, nodeId: string): Promise<string[]> {
+  if (!(redis instanceof Cluster)) return [keys.probe(nodeId)];
+  const masters = new Set(redis.slots.map((nodes) => nodes[0]));
+  const chosen = new Map<string, string>();
+  for (let i = 0; chosen.size < masters.size && i < 10_000; i++) {
+    const channel = keys.probe(`${nodeId}.${i}`);
+    const master = redis.slots[hashSlot(channel)]?.[0];
+    if (master !== undefined && !chosen.has(master)) chosen.set(master, channel);
+  }
+  return [...chosen.values()];
+}
+
+/** The subscriptions of the layout: plain pub/sub, or sharded pub/sub and per-master keyspace events. */
+function subscriptions(
+  redis: RedisLike,
+  subscriber: RedisLike,
+  keys: KeySchema,
+  logger: Logger,
+  configureKeyspaceEvents: boolean,
+) {
+  if (keys.layout === 'cluster') {
+    if (!(redis instanceof Cluster) || !(subscriber instanceof Cluster)) {
+      throw new TypeError('the cluster key layout needs Redis Cluster clients');
+    }
+    return {
+      channels: shardedSubscriber(subscriber),
+      enforcement: new RedisClusterEnforcementFeed({
+        subscriber,
+        redis,
+        keys,
+        logger,
+        configureKeyspaceEvents,
+      }),
+    };
+  }
+  if (redis instanceof Cluster || subscriber instanceof Cluster) {
+    throw new TypeError('Redis Cluster clients need the cluster key layout');
+  }
+  return {
+    channels: plainSubscriber(subscriber),
+    enforcement: new RedisEnforcementFeed({ subscriber, redis, keys, logger, configureKeyspaceEvents }),
   };
 }
 
@@ -162,6 +247,7 @@ export function createMemoryChatState(
     revocations: auth.revocations,
     blocklist: auth.blocklist,
     enforcement: cluster.control,
+    start: () => Promise.resolve(),
     ready: () => Promise.resolve(true),
     close: () => Promise.resolve(),
   };

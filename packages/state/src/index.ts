@@ -21,4 +21,7 @@ export { luaScript, luaScriptNames } from './redis/lua';
 export * from './factories';
 export * from './enforcement';
 export * from './redis/enforcement';
+export * from './redis/cluster-enforcement';
+export * from './redis/channel-subscriber';
+export * from './redis/probe';
 export * from './redis/acl';

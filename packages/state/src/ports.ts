@@ -13,6 +13,22 @@ export class StateUnavailableError extends Error {
 }
 
 /**
+ * A message stored and published on the master that fewer replicas than
+ * REDIS_WAIT_REPLICAS confirmed within REDIS_WAIT_TIMEOUT_MS: it may be delivered and
+ * kept, or lost in a failover. Not an ack: the client learns that resending may repeat it.
+ */
+export class NotReplicatedError extends StateUnavailableError {
+  constructor(
+    readonly id: string,
+    readonly replicas: number,
+  ) {
+    super();
+    this.message = `message ${id} confirmed by ${replicas} replica(s) only`;
+    this.name = 'NotReplicatedError';
+  }
+}
+
+/**
  * How long a revocation outlives its token's `exp`: verifiers accept a token up to
  * their clock tolerance (5 s by default) past it, so the revocation must still be there.
  */

@@ -9,6 +9,8 @@ import {
   loadConfig,
   onShutdownSignals,
   redisConnection,
+  keyLayoutOf,
+  waitReady,
 } from '@securechat/common';
 import { createMetricsRegistry, RedisMetrics, serveMetrics } from '@securechat/metrics';
 import { authLimits, createRedisAuthState, luaScriptNames } from '@securechat/state';
@@ -16,7 +18,7 @@ import { loadJwksFile, loadSigningKey } from '@securechat/tokens';
 import { createAuthMetrics } from './metrics';
 import { createAuthNode } from './node';
 
-/** `npm run start:auth`: one stateless auth node against REDIS_URL. */
+/** `npm run start:auth`: one stateless auth node against the configured Redis (any mode). */
 async function main(): Promise<void> {
   const config = loadConfig(process.env, 'auth');
   const logger = createLogger({ level: config.logLevel, service: 'auth', node: config.nodeId });
@@ -25,11 +27,15 @@ async function main(): Promise<void> {
   const redis = createRedisClient({ ...redisConnection(config), name: `auth:${config.nodeId}`, logger });
   const registry = createMetricsRegistry({ service: 'auth', node: config.nodeId });
   new RedisMetrics(registry).instrument(redis, 'auth', luaScriptNames());
-  const keys = keySchema(config.redisPrefix);
+  const keys = keySchema(config.redisPrefix, keyLayoutOf(config.redisTarget));
   const state = createRedisAuthState(redis, keys, authLimits(config));
   const metrics = createAuthMetrics(registry);
   const node = createAuthNode({ config, state, signingKey, extraPublicKeys, logger, metrics });
   await node.ready();
+  // The first announcement in the node directory (and the first requests) need the
+  // connection, which has no offline queue: wait for it a moment (a Redis that is down
+  // only delays the start; /readyz says so meanwhile).
+  await waitReady(redis, 5000).catch(() => logger.warn('redis not ready at start; going on'));
   const server = createServer(httpServerOptions(config), node.app);
   const served = await serveMetrics({
     registry,

@@ -186,6 +186,7 @@ export class ChatNode {
     await state.broker.start();
     state.enforcement.onEvent((event) => this.enforcement.onEvent(event));
     await state.enforcement.start();
+    await state.start();
     this.liveness.start();
     this.loopLag.start();
   }
@@ -372,6 +373,7 @@ export class ChatNode {
     this.liveness.close();
     this.loopLag.stop();
     this.rooms.close();
+    this.users.close();
     this.audit.close();
     await this.drain(1000);
     await Promise.all([...this.hub.sessions].map((s) => this.released(s)));

@@ -1,17 +1,24 @@
 #!/usr/bin/env node
 /**
  * chatctl: the operator's commands over the same Redis keys as `redis-cli` recipes in
- * docs/OPERATIONS.md. `npm run chatctl -- <command> ...` with REDIS_URL (and REDIS_PREFIX).
+ * docs/OPERATIONS.md. `npm run chatctl -- <command> ...` with the nodes' Redis variables
+ * (REDIS_URL, or REDIS_SENTINELS + REDIS_SENTINEL_NAME; REDIS_PREFIX; credentials).
  */
-import { Redis } from 'ioredis';
+import type { RedisLike } from '@securechat/common';
 import {
   createLogger,
+  createRedisClient,
+  describeRedisTarget,
+  redisConnection,
+  keyLayoutOf,
   isRoom,
   keySchema,
   loadConfig,
   normalizeUsername,
   waitReady,
   type KeySchema,
+  type Logger,
+  type RedisTarget,
 } from '@securechat/common';
 import { RedisBlocklist, RedisInbox, RedisRevocationStore, type Conversation } from '@securechat/state';
 
@@ -76,13 +83,13 @@ interface Settings {
 }
 
 /** Accept times (unix ms) in the user's sliding window: the list holds newest first. */
-async function rateWindow(redis: Redis, settings: Settings, user: string): Promise<number[]> {
+async function rateWindow(redis: RedisLike, settings: Settings, user: string): Promise<number[]> {
   const since = Date.now() - settings.rateWindowMs;
   const times = (await redis.lrange(settings.keys.rateWindow(user), 0, -1)).map(Number);
   return times.filter((t) => t > since);
 }
 
-async function run(redis: Redis, settings: Settings, argv: string[]): Promise<string> {
+async function run(redis: RedisLike, settings: Settings, argv: string[]): Promise<string> {
   const { keys, maxTokenLifeS } = settings;
   const [command, ...args] = argv;
   const blocklist = new RedisBlocklist(redis, keys);
@@ -149,19 +156,21 @@ async function run(redis: Redis, settings: Settings, argv: string[]): Promise<st
 /** `top`: the live view until Ctrl-C (or one report with --once); its exit code. */
 async function top(args: string[]): Promise<number> {
   // Loaded only here: the one-shot commands need none of it (nor prom-client's load time).
-  const { parseTopOptions, redisName, runTop } = await import('./top.js');
+  const { parseTopOptions, runTop } = await import('./top.js');
   const options = parseTopOptions(args);
   const config = loadConfig(process.env, 'ops');
-  // Quiet: the view itself says when Redis is down.
-  const redis = new Redis(config.redisUrl, {
-    maxRetriesPerRequest: 0,
-    enableOfflineQueue: false,
-    commandTimeout: 2000,
-    retryStrategy: () => 1000,
+  // Quiet: the view itself says when Redis is down. A server of a Redis Cluster is
+  // followed as the other commands do; a Redis that does not answer yet is shown DOWN.
+  const logger = createLogger({ level: 'error', service: 'chatctl' });
+  const { redis, target } = await connectOperator(config, 'chatctl-top', 2000, logger, 2000).catch(() => {
+    const client = createRedisClient({
+      ...redisConnection(config),
+      commandTimeoutMs: 2000,
+      name: 'chatctl-top',
+      logger,
+    });
+    return { redis: client, target: config.redisTarget };
   });
-  redis.on('error', () => undefined);
-  // No offline queue: the first reading must not find the connection still opening.
-  await waitReady(redis, 2000).catch(() => undefined);
   const stop = new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
@@ -169,14 +178,64 @@ async function top(args: string[]): Promise<number> {
   try {
     return await runTop(
       redis,
-      keySchema(config.redisPrefix),
+      keySchema(config.redisPrefix, keyLayoutOf(target)),
       options,
       process.stdout,
-      redisName(config.redisUrl),
+      describeRedisTarget(target),
       stop,
     );
   } finally {
     redis.disconnect();
+  }
+}
+
+/**
+ * The operator's client, ready. A REDIS_URL naming one server of a Redis Cluster (each
+ * `redis:` line of `npm run cluster` in cluster mode) is followed as `redis-cli -c` would:
+ * the server says `cluster_enabled:1`, and chatctl goes on with a Cluster client seeded
+ * with it (same credentials), in the cluster key layout.
+ */
+async function connectOperator(
+  config: Parameters<typeof redisConnection>[0],
+  name: string,
+  commandTimeoutMs: number,
+  logger: Logger,
+  readyTimeoutMs = 5000,
+): Promise<{ redis: RedisLike; target: RedisTarget }> {
+  const settings = { ...redisConnection(config), commandTimeoutMs, name, logger };
+  const unreachable = (target: RedisTarget) => () => {
+    throw new Error(`cannot reach Redis (${describeRedisTarget(target)})`);
+  };
+  const first = createRedisClient(settings);
+  try {
+    // No offline queue (as on the nodes): the commands wait for the connection here.
+    await waitReady(first, readyTimeoutMs).catch(unreachable(settings.target));
+    const single = settings.target;
+    if (single.mode !== 'single') return { redis: first, target: single };
+    if (!/^cluster_enabled:1/m.test(await first.info('cluster'))) return { redis: first, target: single };
+    first.disconnect();
+    const url = new URL(single.url);
+    const target: RedisTarget = Object.freeze({
+      mode: 'cluster',
+      nodes: [{ host: url.hostname, port: Number(url.port || '6379') }],
+      tls: single.tls,
+    });
+    const fromUrl = (value: string) => (value === '' ? undefined : decodeURIComponent(value));
+    const redis = createRedisClient({
+      ...settings,
+      target,
+      username: settings.username ?? fromUrl(url.username),
+      password: settings.password ?? fromUrl(url.password),
+    });
+    await waitReady(redis, readyTimeoutMs).catch((err: unknown) => {
+      redis.disconnect();
+      unreachable(target)();
+      throw err;
+    });
+    return { redis, target };
+  } catch (err) {
+    first.disconnect();
+    throw err;
   }
 }
 
@@ -187,19 +246,18 @@ async function main(): Promise<void> {
   }
   const config = loadConfig(process.env, 'ops');
   const logger = createLogger({ level: 'error', service: 'chatctl' });
-  const redis = new Redis(config.redisUrl, {
-    maxRetriesPerRequest: 1,
-    commandTimeout: 5000,
-    ...(config.redisUsername !== undefined ? { username: config.redisUsername } : {}),
-    ...(config.redisPassword !== undefined ? { password: config.redisPassword } : {}),
-  });
-  redis.on('error', (err: Error) => logger.error('redis error', { err: err.message }));
+  const { redis, target } = await connectOperator(
+    config,
+    'chatctl',
+    Math.max(5000, config.redisCommandTimeoutMs),
+    logger,
+  );
   try {
     process.stdout.write(
       `${await run(
         redis,
         {
-          keys: keySchema(config.redisPrefix),
+          keys: keySchema(config.redisPrefix, keyLayoutOf(target)),
           maxTokenLifeS: config.accessTokenTtlS,
           rateWindowMs: config.rateLimitWindowMs,
         },

@@ -8,6 +8,7 @@ import {
   listen,
   loadConfig,
   onShutdownSignals,
+  keyLayoutOf,
   redisConnection,
 } from '@securechat/common';
 import { createMetricsRegistry, RedisMetrics, serveMetrics } from '@securechat/metrics';
@@ -17,7 +18,7 @@ import { healthHandler } from './health';
 import { createChatMetrics } from './metrics';
 import { createChatNode } from './node';
 
-/** `npm run start:chat`: one stateless chat node against REDIS_URL. */
+/** `npm run start:chat`: one stateless chat node against the configured Redis (any mode). */
 async function main(): Promise<void> {
   const config = loadConfig(process.env, 'chat');
   const logger = createLogger({ level: config.logLevel, service: 'chat', node: config.nodeId });
@@ -30,7 +31,7 @@ async function main(): Promise<void> {
   const scripts = luaScriptNames();
   redisMetrics.instrument(redis, 'chat', scripts);
   redisMetrics.instrument(subscriber, 'subscriber', scripts);
-  const keys = keySchema(config.redisPrefix);
+  const keys = keySchema(config.redisPrefix, keyLayoutOf(config.redisTarget));
   const state = createRedisChatState(redis, subscriber, keys, chatStateOptions(config), logger);
   const metrics = createChatMetrics(registry);
   const node = createChatNode({ config, listenPort: config.port, state, publicKeys, logger, metrics });

@@ -1,5 +1,6 @@
 import type { Logger } from '@securechat/common';
 import {
+  NotReplicatedError,
   StateUnavailableError,
   type Broker,
   type Conversation,
@@ -102,12 +103,7 @@ export class RequestHandler {
       const unavailable = err instanceof StateUnavailableError;
       if (!unavailable)
         this.deps.logger.error('request failed', { type: message.type, session: session.id, err });
-      this.error(
-        session,
-        'internal',
-        unavailable ? 'temporarily unavailable, retry' : 'internal error',
-        message.ref,
-      );
+      this.error(session, 'internal', errorText(err), message.ref);
     }
   }
 
@@ -311,4 +307,12 @@ export class RequestHandler {
     this.metrics.error(code);
     this.reply(session, { type: 'error', code, message, ...extra }, ref);
   }
+}
+
+/** What an `internal` error tells the client: whether a resend may repeat the message. */
+function errorText(err: unknown): string {
+  if (err instanceof NotReplicatedError) {
+    return 'not confirmed by a replica in time: the message may still appear, check history before resending';
+  }
+  return err instanceof StateUnavailableError ? 'temporarily unavailable, retry' : 'internal error';
 }

@@ -17,7 +17,17 @@ export function replayLimit(historyMaxLen: number): number {
 }
 
 /** Reads of a room's stream after a resubscribe, 250 ms apart, doubling, at most 5 s. */
-const CATCH_UP_ATTEMPTS = 16;
+export const CATCH_UP_ATTEMPTS = 16;
+/** Live frames held per room while it catches up; past it they are read back from the stream. */
+export const HOLD_MAX_FRAMES = 1000;
+
+/** A room's live frames held back while its catch-up reads what came before them. */
+interface Held {
+  frames: { id: ParsedId | undefined; data: Buffer }[];
+  /** Frames were dropped (no room left, or the subscriber dropped again): read on before releasing. */
+  overflow: boolean;
+}
+
 /** The most messages one page of a replay holds (its bytes are bounded too). */
 export const REPLAY_PAGE_COUNT = 500;
 
@@ -52,6 +62,12 @@ export class Rooms {
   private readonly locks = new Map<string, Promise<void>>();
   /** Catch-ups waiting to be retried. */
   private readonly retries = new Set<NodeJS.Timeout>();
+  /**
+   * Rooms catching up after a resubscribe: their live frames wait here, so that a member
+   * never gets a newer live message before the older ones the catch-up reads (a session
+   * drops anything at or before its newest id: they would be lost to it).
+   */
+  private readonly holding = new Map<string, Held>();
   private closed = false;
 
   private readonly metrics: ChatMetrics;
@@ -61,7 +77,16 @@ export class Rooms {
     deps.broker.onFrame((room, id, data) => this.onFrame(room, id, data));
     deps.broker.onResubscribed((rooms) => {
       this.metrics.resubscribed(rooms.length);
-      for (const room of rooms) void this.catchUp(room);
+      for (const room of rooms) {
+        const held = this.holding.get(room);
+        // A catch-up already on it reads again before releasing: the new gap is after it.
+        if (held !== undefined) {
+          held.overflow = true;
+          continue;
+        }
+        this.holding.set(room, { frames: [], overflow: false });
+        void this.catchUp(room);
+      }
     });
   }
 
@@ -83,7 +108,10 @@ export class Rooms {
     try {
       await this.withLock(room, async () => {
         const first = hub.join(room, session);
-        if (first) await broker.subscribe(room);
+        if (first) {
+          await broker.subscribe(room);
+          await this.markTail(room);
+        }
       });
       await presence.join(room, session.user);
       const members = await presence.members(room);
@@ -204,37 +232,69 @@ export class Rooms {
     }
   }
 
+  /**
+   * Where a catch-up of a newly subscribed room starts: its newest message once the
+   * subscription is in place (anything later arrives live or is in the stream after it),
+   * `0-0` for an empty room. Without it, a room that had not yet delivered a message on
+   * this node would have nothing to catch up from after a reconnect.
+   */
+  private async markTail(room: string): Promise<void> {
+    const page = await this.deps.broker.history(room, { limit: 1, maxBytes: this.deps.pageMaxBytes });
+    this.advance(room, parseId(page.messages.at(-1)?.id ?? '0-0'));
+  }
+
+  /** Moves the room's high-water mark to `id` if it is newer: a catch-up may read older ids. */
+  private advance(room: string, id: ParsedId): void {
+    const last = this.lastIds.get(room);
+    if (last === undefined || isAfter(id, last)) this.lastIds.set(room, id);
+  }
+
   private onFrame(room: string, id: string | undefined, data: Buffer): void {
     // Parsed once per node, for the high-water mark here and every member's in the Hub.
     const parsed = id === undefined ? undefined : parseId(id);
-    if (parsed !== undefined) {
-      // A catch-up may replay older ids after newer live ones: keep the newest.
-      const last = this.lastIds.get(room);
-      if (last === undefined || isAfter(parsed, last)) this.lastIds.set(room, parsed);
-    }
-    this.deps.hub.fanOut(room, parsed, data);
+    const held = this.holding.get(room);
+    if (held === undefined) this.deliver(room, parsed, data);
+    else if (held.frames.length < HOLD_MAX_FRAMES) held.frames.push({ id: parsed, data });
+    else held.overflow = true;
+  }
+
+  private deliver(room: string, id: ParsedId | undefined, data: Buffer): void {
+    if (id !== undefined) this.advance(room, id);
+    this.deps.hub.fanOut(room, id, data);
+  }
+
+  /** Ends a room's catch-up: the frames held meanwhile go out (members drop those they have). */
+  private release(room: string): void {
+    const held = this.holding.get(room);
+    this.holding.delete(room);
+    for (const f of held?.frames ?? []) this.deliver(room, f.id, f.data);
   }
 
   /**
    * After the subscriber reconnected, reads back from the stream what pub/sub may have
    * dropped. Sessions drop anything they already have, so nothing is delivered twice.
    * The subscriber can be back before the request-path connection is: a failed read is
-   * retried with back-off (about a minute in all) while the room has local members.
+   * retried with back-off (about a minute in all) while the room has local members. A
+   * room whose first join has not yet read its tail (`markTail`) is retried the same way.
    */
   private async catchUp(room: string, attempt = 0): Promise<void> {
-    const last = this.lastIds.get(room);
-    if (this.closed || last === undefined || !this.deps.hub.hasRoom(room)) return;
+    if (this.closed || !this.deps.hub.hasRoom(room)) {
+      this.release(room);
+      return;
+    }
     const { broker, pageMaxBytes, reads, historyMaxLen } = this.deps;
-    let from = formatId(last);
     let count = 0;
     try {
+      const last = this.lastIds.get(room);
+      if (last === undefined) throw new Error('the room has no mark yet');
+      let from = formatId(last);
       // Page by page, like a replay: no read larger than a page, however long the gap.
       for (let more = true; more && count < replayLimit(historyMaxLen) && this.deps.hub.hasRoom(room);) {
         const page = await reads.run(() =>
           broker.replay(room, from, { limit: REPLAY_PAGE_COUNT, maxBytes: pageMaxBytes }),
         );
         for (const m of page.messages) {
-          this.onFrame(room, m.id, Buffer.from(messageFrame(m)));
+          this.deliver(room, parseId(m.id), Buffer.from(messageFrame(m)));
           from = m.id;
         }
         count += page.messages.length;
@@ -242,9 +302,19 @@ export class Rooms {
       }
       this.metrics.replayed('catchup', count);
       if (count > 0) this.deps.logger.info('caught up after resubscribe', { room, messages: count });
+      const held = this.holding.get(room);
+      if (held?.overflow === true) {
+        // More came meanwhile than could be held: they are in the stream, read on.
+        held.frames = [];
+        held.overflow = false;
+        await this.catchUp(room);
+        return;
+      }
+      this.release(room);
     } catch (err) {
       if (attempt + 1 >= CATCH_UP_ATTEMPTS) {
         this.deps.logger.error('catch-up failed, giving up', { room, attempts: attempt + 1, err });
+        this.release(room);
         return;
       }
       if (attempt === 0) this.deps.logger.warn('catch-up failed, retrying', { room, err });
@@ -265,6 +335,7 @@ export class Rooms {
     this.closed = true;
     for (const timer of this.retries) clearTimeout(timer);
     this.retries.clear();
+    this.holding.clear();
   }
 }
 

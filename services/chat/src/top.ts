@@ -5,7 +5,7 @@
  * Redis health is read by chatctl itself (PING round trip, INFO). A plain terminal view:
  * redrawn in place with ANSI codes, or printed once with `--once` for scripts.
  */
-import type { Redis } from 'ioredis';
+import type { RedisLike } from '@securechat/common';
 import type { KeySchema } from '@securechat/common';
 import {
   buckets,
@@ -90,7 +90,7 @@ export interface Reading {
 
 const errorText = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
-async function readRedis(redis: Redis): Promise<RedisReading> {
+async function readRedis(redis: RedisLike): Promise<RedisReading> {
   try {
     const start = performance.now();
     await redis.ping();
@@ -118,7 +118,7 @@ async function scrape(target: Target): Promise<NodeReading> {
 }
 
 /** One reading of everything: Redis, the node list, every node's metrics. */
-export async function read(redis: Redis, keys: KeySchema, options: TopOptions): Promise<Reading> {
+export async function read(redis: RedisLike, keys: KeySchema, options: TopOptions): Promise<Reading> {
   const redisReading = await readRedis(redis);
   let targets: Target[];
   let stale: string[] = [];
@@ -387,22 +387,12 @@ const CLEAR = '\x1b[H\x1b[2J';
 const HIDE_CURSOR = '\x1b[?25l';
 const SHOW_CURSOR = '\x1b[?25h';
 
-/** The redis URL as shown: host and port only, never credentials. */
-export function redisName(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.hostname}:${u.port || '6379'}`;
-  } catch {
-    return 'redis';
-  }
-}
-
 /**
  * Runs the view. With `once`, two readings an interval apart and one report; otherwise a
  * redraw every interval until `stop` resolves (SIGINT in chatctl). Returns the exit code.
  */
 export async function runTop(
-  redis: Redis,
+  redis: RedisLike,
   keys: KeySchema,
   options: TopOptions,
   out: NodeJS.WritableStream,

@@ -5,7 +5,7 @@ import { prepareTextFrame, type PreparedFrame } from './connection';
 import type { Hub } from './hub';
 import { noChatMetrics, type ChatMetrics } from './metrics';
 import { frame } from './protocol';
-import { REPLAY_PAGE_COUNT, replayLimit } from './rooms';
+import { CATCH_UP_ATTEMPTS, HOLD_MAX_FRAMES, REPLAY_PAGE_COUNT, replayLimit } from './rooms';
 import type { ReadSlots } from './budget';
 
 export interface UsersDeps {
@@ -45,14 +45,30 @@ export class Users {
   private readonly lastIds = new Map<string, Map<string, ParsedId>>();
   /** The last DM framed: both users of a DM may be local, and get the same bytes. */
   private lastFramed: { room: string; id: string; frame: PreparedFrame } | undefined;
+  /**
+   * Users whose DMs are being read back after a resubscribe: their live DMs wait here
+   * until the older ones went out (a session drops a DM at or before its newest one).
+   * `again`: more came than could be held, or the subscriber dropped again: read on.
+   */
+  private readonly holding = new Map<string, { events: UserEvent[]; again: boolean }>();
+  private readonly retries = new Set<NodeJS.Timeout>();
+  private closed = false;
 
   private readonly metrics: ChatMetrics;
 
   constructor(private readonly deps: UsersDeps) {
     this.metrics = deps.metrics ?? noChatMetrics();
-    deps.broker.onUserEvent((user, event) => this.onEvent(user, event));
+    deps.broker.onUserEvent((user, event) => this.receive(user, event));
     deps.broker.onResubscribed((_rooms, users, lostAtMs) => {
-      for (const user of users) void this.catchUp(user, lostAtMs);
+      for (const user of users) {
+        const held = this.holding.get(user);
+        if (held !== undefined) {
+          held.again = true;
+          continue;
+        }
+        this.holding.set(user, { events: [], again: false });
+        void this.catchUp(user, lostAtMs);
+      }
     });
   }
 
@@ -92,6 +108,20 @@ export class Users {
       release();
       if (this.locks.get(user) === chained) this.locks.delete(user);
     }
+  }
+
+  private receive(user: string, event: UserEvent): void {
+    const held = event.kind === 'message' ? this.holding.get(user) : undefined;
+    if (held === undefined) this.onEvent(user, event);
+    else if (held.events.length < HOLD_MAX_FRAMES) held.events.push(event);
+    else held.again = true;
+  }
+
+  /** Ends a user's catch-up: the DMs held meanwhile go out (sessions drop those they have). */
+  private releaseHeld(user: string): void {
+    const held = this.holding.get(user);
+    this.holding.delete(user);
+    for (const event of held?.events ?? []) this.onEvent(user, event);
   }
 
   private onEvent(user: string, event: UserEvent): void {
@@ -134,8 +164,11 @@ export class Users {
    * id delivered here, or from shortly before the connection was lost. Sessions drop
    * what they already have.
    */
-  private async catchUp(user: string, lostAtMs: number): Promise<void> {
-    if (!this.counts.has(user)) return;
+  private async catchUp(user: string, lostAtMs: number, attempt = 0): Promise<void> {
+    if (this.closed || !this.counts.has(user)) {
+      this.releaseHeld(user);
+      return;
+    }
     const { broker, inbox, historyMaxLen, pageMaxBytes, reads, logger } = this.deps;
     try {
       const rooms = (await inbox.rooms(user)).filter((room) => dmRoomUsers(room) !== undefined);
@@ -159,8 +192,39 @@ export class Users {
         }
       }
       if (caught > 0) logger.info('caught up DMs after resubscribe', { username: user, messages: caught });
+      const held = this.holding.get(user);
+      if (held?.again === true) {
+        held.events = [];
+        held.again = false;
+        await this.catchUp(user, lostAtMs);
+        return;
+      }
+      this.releaseHeld(user);
     } catch (err) {
-      logger.warn('DM catch-up failed', { username: user, err });
+      // As for rooms: the request connection may come back after the subscriber.
+      if (attempt + 1 >= CATCH_UP_ATTEMPTS) {
+        logger.error('DM catch-up failed, giving up', { username: user, attempts: attempt + 1, err });
+        this.releaseHeld(user);
+        return;
+      }
+      if (attempt === 0) logger.warn('DM catch-up failed, retrying', { username: user, err });
+      const timer = setTimeout(
+        () => {
+          this.retries.delete(timer);
+          void this.catchUp(user, lostAtMs, attempt + 1);
+        },
+        Math.min(250 * 2 ** attempt, 5000),
+      );
+      timer.unref();
+      this.retries.add(timer);
     }
+  }
+
+  /** Stops catch-up retries (the node is closing). */
+  close(): void {
+    this.closed = true;
+    for (const timer of this.retries) clearTimeout(timer);
+    this.retries.clear();
+    this.holding.clear();
   }
 }

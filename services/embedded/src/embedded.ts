@@ -8,6 +8,7 @@ import {
   keySchema,
   listen,
   redisConnection,
+  keyLayoutOf,
   waitReady,
   type EmbeddedConfig,
   type Logger,
@@ -89,10 +90,10 @@ function memoryState(config: EmbeddedConfig): States {
   };
 }
 
-/** With REDIS_URL set, `npm start` keeps its one-process shape on shared Redis state. */
+/** With a Redis configured (any mode), `npm start` keeps its one-process shape on shared Redis state. */
 function redisState(config: EmbeddedConfig, logger: Logger, registry: Registry): States {
-  const keys = keySchema(config.redisPrefix);
   const common = { ...redisConnection(config), logger };
+  const keys = keySchema(config.redisPrefix, keyLayoutOf(common.target));
   const authRedis = createRedisClient({ ...common, name: `embedded-auth:${config.nodeId}` });
   const chatRedis = createRedisClient({ ...common, name: `embedded-chat:${config.nodeId}` });
   const subscriber = createRedisClient({
@@ -115,7 +116,7 @@ function redisState(config: EmbeddedConfig, logger: Logger, registry: Registry):
 
 /**
  * The whole product in one process: auth API, chat WebSocket and the web client on one
- * HTTP server, with memory state (Redis when REDIS_URL is set) and, unless a key file is
+ * HTTP server, with memory state (Redis when one is configured) and, unless a key file is
  * given, a key generated at start.
  */
 export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Promise<Embedded> {
@@ -124,7 +125,7 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
     : generateSigningKey();
   // One registry for the process: the auth and the chat metrics side by side.
   const registry = createMetricsRegistry({ service: 'embedded', node: config.nodeId });
-  const { authState, chatState, connected, directory } = config.redisUrl
+  const { authState, chatState, connected, directory } = config.redisTarget
     ? redisState(config, logger, registry)
     : memoryState(config);
   await connected;

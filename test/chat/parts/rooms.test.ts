@@ -225,6 +225,71 @@ describe('Rooms: joins, leaves, fan-out and catch-up, without a socket server', 
     rooms.close();
   });
 
+  it('catches up a room that had delivered nothing on this node yet', async () => {
+    const node = memoryNode();
+    let live = true;
+    let resubscribed: ResubscribedHandler = () => undefined;
+    const broker = override(node.state.broker, {
+      onFrame: (handler: FrameHandler) =>
+        node.state.broker.onFrame((room, id, data) => {
+          if (live) handler(room, id, data);
+        }),
+      onResubscribed: (handler: ResubscribedHandler) => {
+        resubscribed = handler;
+      },
+    });
+    const rooms = roomsOn(node, broker);
+    // an older message, before anyone here joined: not to be delivered
+    await node.state.broker.publishLimited('new', 'bob', 'old', LIMITS);
+    const { session: alice, connection } = session('alice');
+    node.hub.addSession(alice);
+    await rooms.join(alice, 'new', undefined, () => undefined);
+    live = false;
+    await node.state.broker.publishLimited('new', 'bob', 'lost', LIMITS);
+    live = true;
+    resubscribed(['new'], [], Date.now());
+    await waitFor(() => connection.ofType('message').length === 1, { what: 'the caught-up message' });
+    expect(connection.ofType('message').map((m) => m.text)).to.deep.equal(['lost']);
+    rooms.close();
+  });
+
+  it('holds live frames while a room catches up, so that none overtakes an older message', async () => {
+    const node = memoryNode();
+    let live = true;
+    let resubscribed: ResubscribedHandler = () => undefined;
+    let releaseRead: () => void = () => undefined;
+    const readGate = new Promise<void>((resolve) => (releaseRead = resolve));
+    const broker = override(node.state.broker, {
+      onFrame: (handler: FrameHandler) =>
+        node.state.broker.onFrame((room, id, data) => {
+          if (live) handler(room, id, data);
+        }),
+      onResubscribed: (handler: ResubscribedHandler) => {
+        resubscribed = handler;
+      },
+      // the catch-up's read answers only after a newer message went out live
+      replay: async (room: string, since: string, bounds: PageBounds) => {
+        const page = await node.state.broker.replay(room, since, bounds);
+        await readGate;
+        return page;
+      },
+    });
+    const rooms = roomsOn(node, broker);
+    const { session: alice, connection } = session('alice');
+    node.hub.addSession(alice);
+    await rooms.join(alice, 'r', undefined, () => undefined);
+    live = false;
+    await node.state.broker.publishLimited('r', 'bob', 'missed', LIMITS);
+    live = true;
+    resubscribed(['r'], [], Date.now());
+    await node.state.broker.publishLimited('r', 'bob', 'newer', LIMITS);
+    expect(connection.ofType('message'), 'held while catching up').to.have.length(0);
+    releaseRead();
+    await waitFor(() => connection.ofType('message').length === 2, { what: 'both, in order' });
+    expect(connection.ofType('message').map((m) => m.text)).to.deep.equal(['missed', 'newer']);
+    rooms.close();
+  });
+
   it('a failed join leaves the session out of the room and the node unsubscribed', async () => {
     const node = memoryNode();
     const down = () => Promise.reject(new StateUnavailableError(new Error('down')));

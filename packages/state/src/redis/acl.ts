@@ -23,8 +23,26 @@ export const REDIS_USERNAMES: Readonly<Record<RedisRole, string>> = Object.freez
   'operator-ro': 'securechat-ops-ro',
 });
 
-/** What ioredis sends on connecting: AUTH/HELLO, CLIENT SETNAME, SELECT, INFO (its ready check). */
-const CONNECTION = ['ping', 'hello', 'auth', 'client|setname', 'select', 'quit', 'info'];
+/**
+ * What ioredis sends on connecting: AUTH/HELLO, CLIENT SETNAME, SELECT, INFO (its ready
+ * check); in Redis Cluster also CLUSTER SLOTS (the slot map), CLUSTER INFO (its ready
+ * check), READONLY/READWRITE (each
+ * connection's role) and ASKING (a slot being migrated).
+ */
+const CONNECTION = [
+  'ping',
+  'hello',
+  'auth',
+  'client|setname',
+  'select',
+  'quit',
+  'info',
+  'cluster|slots',
+  'cluster|info',
+  'readonly',
+  'readwrite',
+  'asking',
+];
 
 /** The Lua scripts (packages/state/lua) each node role runs. */
 export const ROLE_SCRIPTS: Readonly<Record<'auth' | 'chat', readonly string[]>> = Object.freeze({
@@ -39,6 +57,9 @@ export const ROLE_SCRIPTS: Readonly<Record<'auth' | 'chat', readonly string[]>> 
     'inbox_remember',
     'inbox_read',
     'room_tail',
+    // Redis Cluster: publish_limited.lua's two steps
+    'rate_take',
+    'store_message',
   ],
 });
 
@@ -104,6 +125,8 @@ export const ROLE_COMMANDS: Readonly<Record<'auth' | 'chat', readonly string[]>>
     'llen',
     'lpush',
     'ltrim',
+    // Redis Cluster: a rate slot given back when its message could not be stored
+    'lrem',
     'xadd',
     'xinfo|stream',
     'xlen',
@@ -112,6 +135,11 @@ export const ROLE_COMMANDS: Readonly<Record<'auth' | 'chat', readonly string[]>>
     'xtrim',
     'subscribe',
     'unsubscribe',
+    // Redis Cluster: sharded pub/sub of the rooms' and users' channels
+    'ssubscribe',
+    'sunsubscribe',
+    // REDIS_WAIT_REPLICAS: an ack waits for replicas
+    'wait',
     // the metrics directory (`<prefix>nodes`, chatctl top)
     'hset',
     'hgetall',
@@ -145,7 +173,7 @@ export function aclRules(role: RedisRole, prefix: string): string[] {
         // the metrics directory: the node's entry, so that chatctl top finds it
         `~${p}nodes`,
         // revocations are announced to the chat nodes
-        `(+publish &${p}control)`,
+        `(+publish +spublish &${p}control)`,
       ];
     case 'chat':
       return [
@@ -163,16 +191,16 @@ export function aclRules(role: RedisRole, prefix: string): string[] {
         `~${p}inbox:*`,
         // the metrics directory: the node's entry, so that chatctl top finds it
         `~${p}nodes`,
-        // rate_violation.lua is handed the control channel's name as a key; no key of
-        // that name is ever stored
-        `~${p}control`,
         `&${p}control`,
         `&${p}room:*:ch`,
         `&${p}inbox:*:ch`,
+        // the node's delivery probe (readiness), published and received by the node itself
+        `&${p}probe:*`,
         ...keyEvents,
         // messages and presence to its rooms, DMs and read markers to their users,
-        // automatic blocks to the control channel
-        `(+publish &${p}room:*:ch &${p}inbox:*:ch &${p}control)`,
+        // automatic blocks to the control channel, probes to itself (SPUBLISH: the same in
+        // Redis Cluster)
+        `(+publish +spublish &${p}room:*:ch &${p}inbox:*:ch &${p}control &${p}probe:*)`,
       ];
     case 'operator':
       return [
@@ -188,7 +216,7 @@ export function aclRules(role: RedisRole, prefix: string): string[] {
         `~${p}*`,
         // announces blocks and revocations; never speaks on a room's channel
         `&${p}control`,
-        `(+subscribe +unsubscribe &${p}room:*:ch ${keyEvents.join(' ')})`,
+        `(+subscribe +unsubscribe +ssubscribe +sunsubscribe &${p}room:*:ch ${keyEvents.join(' ')})`,
       ];
     case 'operator-ro':
       return [
@@ -198,6 +226,8 @@ export function aclRules(role: RedisRole, prefix: string): string[] {
         ...plus(CONNECTION),
         '+subscribe',
         '+unsubscribe',
+        '+ssubscribe',
+        '+sunsubscribe',
         `%R~${p}*`,
         `&${p}control`,
         `&${p}room:*:ch`,

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisLike } from './channel-subscriber';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
 import type { KeySchema } from '@securechat/common';
 import {
@@ -26,7 +26,7 @@ import { luaScript } from './lua';
 import { formatControlMessage } from '../enforcement';
 import { guard } from './errors';
 
-type ScriptClient = Redis & {
+type ScriptClient = RedisLike & {
   createUser(key: string, username: string, hash: string, createdAt: number): Promise<number>;
   rotateRefresh(
     oldKey: string,
@@ -64,7 +64,7 @@ type ScriptClient = Redis & {
   ): Promise<number>;
 };
 
-function withScripts(redis: Redis): ScriptClient {
+function withScripts(redis: RedisLike): ScriptClient {
   const client = redis as ScriptClient;
   if (typeof client.createUser !== 'function') {
     redis.defineCommand('createUser', { numberOfKeys: 1, lua: luaScript('create_user') });
@@ -81,7 +81,7 @@ export class RedisUserStore implements UserStore {
   private readonly redis: ScriptClient;
 
   constructor(
-    redis: Redis,
+    redis: RedisLike,
     private readonly keys: KeySchema,
   ) {
     this.redis = withScripts(redis);
@@ -107,7 +107,7 @@ export class RedisUserStore implements UserStore {
 
 export class RedisRevocationStore implements RevocationStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisLike,
     private readonly keys: KeySchema,
   ) {}
 
@@ -141,8 +141,12 @@ export class RedisRevocationStore implements RevocationStore {
   }
 
   async isRevoked(token: TokenRef): Promise<boolean> {
+    const keys = [this.keys.revoked(token.jti), this.keys.revokedBefore(token.sub)] as const;
+    // In Redis Cluster the two keys are in different slots: two GETs, sent together.
     const [one, before] = await guard(
-      this.redis.mget(this.keys.revoked(token.jti), this.keys.revokedBefore(token.sub)),
+      this.keys.layout === 'cluster'
+        ? Promise.all(keys.map((key) => this.redis.get(key)))
+        : this.redis.mget(...keys),
     );
     if (one !== null && one !== undefined) return true;
     return before !== null && before !== undefined && token.iat * 1000 <= Number(before);
@@ -151,7 +155,7 @@ export class RedisRevocationStore implements RevocationStore {
 
 export class RedisBlocklist implements Blocklist {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisLike,
     private readonly keys: KeySchema,
   ) {}
 
@@ -184,15 +188,31 @@ export class RedisBlocklist implements Blocklist {
 
 export class RedisRefreshTokenStore implements RefreshTokenStore {
   private readonly redis: ScriptClient;
+  /** The key of a token's state: by its hash alone, or (Redis Cluster) in its family's slot. */
+  private readonly tokenKey: (family: string, hash: string) => string;
 
   constructor(
-    redis: Redis,
+    redis: RedisLike,
     private readonly keys: KeySchema,
   ) {
     this.redis = withScripts(redis);
+    this.tokenKey =
+      keys.layout === 'cluster'
+        ? (family, hash) => keys.refreshFamilyToken(family, hash)
+        : (_family, hash) => keys.refreshToken(hash);
   }
 
+  /*
+   * Redis Cluster: a family's keys, its tokens' states included, share the family's slot,
+   * so that rotate_refresh.lua runs unchanged there; `refresh:<hash>` is then only an
+   * index from a presented token to its family, written before the token's state. An
+   * index without a state (a failure between the two) finds nothing: `invalid`.
+   */
   async createFamily(family: string, username: string, tokenHash: string, ttlS: number): Promise<void> {
+    const tokenKey = this.tokenKey(family, tokenHash);
+    if (this.keys.layout === 'cluster') {
+      await guard(this.redis.set(this.keys.refreshToken(tokenHash), family, 'EX', ttlS));
+    }
     await guard(
       this.redis
         .multi()
@@ -206,19 +226,27 @@ export class RedisRefreshTokenStore implements RefreshTokenStore {
           String(Date.now()),
         )
         .expire(this.keys.refreshFamily(family), ttlS)
-        .hset(this.keys.refreshToken(tokenHash), 'family', family, 'user', username, 'state', 'active')
-        .expire(this.keys.refreshToken(tokenHash), ttlS)
+        .hset(tokenKey, 'family', family, 'user', username, 'state', 'active')
+        .expire(tokenKey, ttlS)
         .exec(),
     );
   }
 
+  private async familyOf(tokenHash: string): Promise<string | null> {
+    const key = this.keys.refreshToken(tokenHash);
+    return guard(this.keys.layout === 'cluster' ? this.redis.get(key) : this.redis.hget(key, 'family'));
+  }
+
   async rotate(oldHash: string, newHash: string, ttlS: number): Promise<RotateResult> {
-    const family = await guard(this.redis.hget(this.keys.refreshToken(oldHash), 'family'));
+    const family = await this.familyOf(oldHash);
     if (family === null || !/^[A-Za-z0-9_-]{8,64}$/.test(family)) return { kind: 'invalid' };
+    if (this.keys.layout === 'cluster') {
+      await guard(this.redis.set(this.keys.refreshToken(newHash), family, 'EX', ttlS));
+    }
     const reply = await guard(
       this.redis.rotateRefresh(
-        this.keys.refreshToken(oldHash),
-        this.keys.refreshToken(newHash),
+        this.tokenKey(family, oldHash),
+        this.tokenKey(family, newHash),
         this.keys.refreshFamily(family),
         this.keys.refreshFamilyTokens(family),
         family,
@@ -269,7 +297,7 @@ export class RedisAccountThrottle implements AccountThrottle {
   private readonly redis: ScriptClient;
 
   constructor(
-    redis: Redis,
+    redis: RedisLike,
     private readonly keys: KeySchema,
     private readonly limits: AuthLimits,
   ) {
@@ -307,7 +335,7 @@ export class RedisAccountThrottle implements AccountThrottle {
 }
 
 /** The login limiter counting in Redis, shared by every auth node. */
-export function redisLoginLimiter(redis: Redis, keys: KeySchema, limits: AuthLimits): LoginLimiter {
+export function redisLoginLimiter(redis: RedisLike, keys: KeySchema, limits: AuthLimits): LoginLimiter {
   const prefixes = { consecutive: keys.loginConsecutive, daily: keys.loginDaily };
   return new FlexibleLoginLimiter(
     limits,
@@ -324,7 +352,7 @@ export function redisLoginLimiter(redis: Redis, keys: KeySchema, limits: AuthLim
 
 /** The registration limiter counting in Redis, shared by every auth node. */
 export function redisRegistrationLimiter(
-  redis: Redis,
+  redis: RedisLike,
   keys: KeySchema,
   limits: AuthLimits,
 ): RegistrationLimiter {
@@ -341,7 +369,7 @@ export function redisRegistrationLimiter(
   );
 }
 
-export function createRedisAuthState(redis: Redis, keys: KeySchema, limits: AuthLimits): AuthState {
+export function createRedisAuthState(redis: RedisLike, keys: KeySchema, limits: AuthLimits): AuthState {
   return {
     users: new RedisUserStore(redis, keys),
     revocations: new RedisRevocationStore(redis, keys),

@@ -1,5 +1,5 @@
-import type { Redis } from 'ioredis';
-import { messageFrameParts, type KeySchema, type Logger } from '@securechat/common';
+import { Cluster } from 'ioredis';
+import { hashSlot, messageFrameParts, type KeySchema, type Logger } from '@securechat/common';
 import {
   frameOverhead,
   type Broker,
@@ -13,7 +13,8 @@ import {
   type StoredMessage,
   type UserEventHandler,
 } from '../chat-ports';
-import { StateUnavailableError } from '../ports';
+import { NotReplicatedError, StateUnavailableError } from '../ports';
+import type { ChannelSubscriber, RedisLike } from './channel-subscriber';
 import type { ViolationRecorder } from '../rate-limit';
 import { directPayloadTag, dispatchRoomPayload, dispatchUserPayload } from '../room-channel';
 import { guard } from './errors';
@@ -21,7 +22,7 @@ import { luaScript } from './lua';
 
 type Entry = [string, string[]];
 
-type BrokerClient = Redis & {
+type BrokerClient = RedisLike & {
   chatReplay(
     stream: string,
     since: string,
@@ -37,17 +38,31 @@ type BrokerClient = Redis & {
     overhead: number,
   ): Promise<[number, Entry[]]>;
   chatPublishLimited(...keysAndArgs: (string | number)[]): Promise<(number | string)[]>;
+  chatRateTake(window: string, now: number, windowMs: number, max: number): Promise<number>;
+  chatStoreMessage(...keysAndArgs: (string | number)[]): Promise<string>;
 };
 
-function defineScripts(redis: Redis): BrokerClient {
+function defineScripts(redis: RedisLike): BrokerClient {
   const client = redis as BrokerClient;
   if (typeof client.chatPublishLimited !== 'function') {
     redis.defineCommand('chatReplay', { numberOfKeys: 1, lua: luaScript('replay') });
     redis.defineCommand('chatHistory', { numberOfKeys: 1, lua: luaScript('history') });
     // No fixed number of keys: a room message has one channel, a DM two (numkeys goes first).
     redis.defineCommand('chatPublishLimited', { lua: luaScript('publish_limited') });
+    // Redis Cluster: the same path in two steps, one per slot (publishInSteps).
+    redis.defineCommand('chatRateTake', { numberOfKeys: 1, lua: luaScript('rate_take') });
+    redis.defineCommand('chatStoreMessage', { lua: luaScript('store_message') });
   }
   return client;
+}
+
+/** In Redis Cluster, the connection to the master holding `key`'s slot; the client itself otherwise. */
+function masterConnection(redis: RedisLike, key: string): RedisLike {
+  if (!(redis instanceof Cluster)) return redis;
+  const master = redis.slots[hashSlot(key)]?.[0];
+  return (
+    redis.nodes('master').find((node) => `${node.options.host}:${node.options.port}` === master) ?? redis
+  );
 }
 
 export function toMessage(room: string, entry: Entry): StoredMessage {
@@ -59,9 +74,13 @@ export function toMessage(room: string, entry: Entry): StoredMessage {
 
 export interface RedisBrokerOptions {
   /** Request-path client: no offline queue, command timeout. */
-  redis: Redis;
-  /** The node's one subscriber connection; it does nothing else. */
-  subscriber: Redis;
+  redis: RedisLike;
+  /**
+   * The node's subscriptions: its one subscriber connection, or in Redis Cluster sharded
+   * pub/sub (one connection per master). It does nothing else.
+   */
+  subscriber: ChannelSubscriber;
+  /** Its keys' layout decides how a message is published: one script, or two steps (Cluster). */
   keys: KeySchema;
   historyMaxLen: number;
   /** Messages older than this are trimmed, and an idle room expires (0: no age bound). */
@@ -71,6 +90,11 @@ export interface RedisBrokerOptions {
   logger: Logger;
   /** How long a join may wait for its SUBSCRIBE (default 2000 ms). */
   subscribeTimeoutMs?: number;
+  /**
+   * REDIS_WAIT_REPLICAS / REDIS_WAIT_TIMEOUT_MS: a published message is acknowledged only
+   * once this many replicas have it (WAIT); 0 replicas (the default): no WAIT.
+   */
+  replication?: { replicas: number; timeoutMs: number };
 }
 
 /** What a subscribed channel carries: a room's frames or a user's own events. */
@@ -96,16 +120,17 @@ export class RedisBroker implements Broker {
   constructor(private readonly options: RedisBrokerOptions) {
     this.redis = defineScripts(options.redis);
     const sub = options.subscriber;
+    if (options.keys.layout === 'cluster') this.publishLimited = this.publishInSteps;
     // Buffers, not strings: a message frame goes to the sockets as the bytes Redis sent.
-    sub.on('messageBuffer', (channel: Buffer, payload: Buffer) => {
+    sub.onMessage((channel: Buffer, payload: Buffer) => {
       const target = this.channels.get(channel.toString('latin1'));
       if (target?.room !== undefined) dispatchRoomPayload(target.room, payload, this.handler);
       else if (target?.user !== undefined) dispatchUserPayload(target.user, payload, this.userHandler);
     });
-    sub.on('close', () => {
+    sub.onLost(() => {
       this.lostAt ??= Date.now();
     });
-    sub.on('ready', () => {
+    sub.onRestored(() => {
       // ioredis resubscribes by itself; what was published meanwhile must be read back.
       const lostAt = this.lostAt ?? Date.now();
       this.lostAt = undefined;
@@ -132,16 +157,7 @@ export class RedisBroker implements Broker {
   }
 
   async start(): Promise<void> {
-    const sub = this.options.subscriber;
-    if (sub.status !== 'ready') {
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error('redis subscriber not ready')), 10_000);
-        sub.once('ready', () => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
+    await this.options.subscriber.ready(10_000);
     this.wasConnected = true;
   }
 
@@ -177,9 +193,89 @@ export class RedisBroker implements Broker {
         this.options.historyMaxAgeMs,
       ),
     );
-    if (Number(reply[0]) === 1) return { published: { id: String(reply[1]), room, from, text, ts } };
+    if (Number(reply[0]) === 1) {
+      const id = String(reply[1]);
+      await this.replicated(id);
+      return { published: { id, room, from, text, ts } };
+    }
     // Only a refused message pays a second round trip, to count the violation.
     return { refused: await this.options.violations.record(from, limits, Number(reply[1])) };
+  }
+
+  /**
+   * publishLimited in Redis Cluster, where the sender's keys and the room's are in
+   * different slots and no script may touch both: (1) the rate window (rate_take.lua, the
+   * user's slot); (2) the stream and the room's shard channel (store_message.lua, the
+   * room's slot); then a DM's frame on both users' shard channels and the sender's read
+   * marker, each in its user's slot. When (2) fails, the rate slot is given back (LREM of
+   * its accept time) and the send fails: a message that is not stored is not counted. A
+   * failure after (2) leaves the message stored and acknowledged (history and catch-up
+   * have it), and is logged.
+   */
+  private async publishInSteps(
+    room: string,
+    from: string,
+    text: string,
+    limits: RateLimits,
+    direct?: readonly string[],
+  ): Promise<PublishOutcome> {
+    const ts = Date.now();
+    const { keys } = this.options;
+    const window = keys.rateWindow(from);
+    const retry = Number(await guard(this.redis.chatRateTake(window, ts, limits.windowMs, limits.max)));
+    if (retry !== 0) return { refused: await this.options.violations.record(from, limits, retry) };
+    const [head, tail] = messageFrameParts(room, from, text, ts);
+    const channels = direct === undefined ? [keys.roomChannel(room)] : [];
+    let id: string;
+    try {
+      id = String(
+        await this.redis.chatStoreMessage(
+          1 + channels.length,
+          keys.roomLog(room),
+          ...channels,
+          ts,
+          this.options.historyMaxLen,
+          from,
+          text,
+          head,
+          tail,
+          this.options.historyMaxAgeMs,
+        ),
+      );
+    } catch (err) {
+      await this.redis.lrem(window, 1, String(ts)).catch((giveBackErr: unknown) => {
+        this.options.logger.warn('rate slot not given back after a failed store', { err: giveBackErr });
+      });
+      throw new StateUnavailableError(err);
+    }
+    const after: Promise<unknown>[] = [this.redis.hset(keys.inboxRead(from), room, id)];
+    if (direct !== undefined) {
+      const payload = `${id}${directPayloadTag(room)}\n${head}${id}${tail}`;
+      for (const user of direct) after.push(this.redis.spublish(keys.userChannel(user), payload));
+    }
+    const failed = (await Promise.allSettled(after)).filter((r) => r.status === 'rejected');
+    if (failed.length > 0) {
+      this.options.logger.warn('message stored, but not all of its fan-out and read marker were written', {
+        room,
+        failed: failed.length,
+      });
+    }
+    await this.replicated(id, keys.roomLog(room));
+    return { published: { id, room, from, text, ts } };
+  }
+
+  /**
+   * WAIT on the same connection as the publish, which it follows: the replicas' offsets
+   * cover the message. Fewer than asked within the timeout is a NotReplicatedError. In
+   * Redis Cluster that connection is the one to the master of the stream's slot (WAIT has
+   * no key, so the Cluster client would send it to any server).
+   */
+  private async replicated(id: string, stream?: string): Promise<void> {
+    const replication = this.options.replication;
+    if (replication === undefined || replication.replicas === 0) return;
+    const on = stream === undefined ? this.redis : masterConnection(this.redis, stream);
+    const confirmed = Number(await guard(on.wait(replication.replicas, replication.timeoutMs)));
+    if (confirmed < replication.replicas) throw new NotReplicatedError(id, confirmed);
   }
 
   subscribe(room: string): Promise<void> {
@@ -269,6 +365,6 @@ export class RedisBroker implements Broker {
 
   async close(): Promise<void> {
     this.channels.clear();
-    await this.options.subscriber.quit().catch(() => this.options.subscriber.disconnect());
+    await this.options.subscriber.close();
   }
 }

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisLike } from './channel-subscriber';
 import { dmRoomUsers, type KeySchema } from '@securechat/common';
 import { INBOX_LIMITS, type Conversation, type Inbox, type ReadOutcome } from '../chat-ports';
 import { compareIds } from '../stream-id';
@@ -6,13 +6,13 @@ import { toMessage } from './broker';
 import { guard } from './errors';
 import { luaScript } from './lua';
 
-type InboxClient = Redis & {
+type InboxClient = RedisLike & {
   chatInboxRemember(rooms: string, read: string, ...args: (string | number)[]): Promise<number>;
   chatInboxRead(rooms: string, read: string, channel: string, ...args: string[]): Promise<string[]>;
   chatRoomTail(stream: string, marker: string, cap: number): Promise<[] | [string, string[], number]>;
 };
 
-function defineScripts(redis: Redis): InboxClient {
+function defineScripts(redis: RedisLike): InboxClient {
   const client = redis as InboxClient;
   if (typeof client.chatInboxRemember !== 'function') {
     redis.defineCommand('chatInboxRemember', { numberOfKeys: 2, lua: luaScript('inbox_remember') });
@@ -48,7 +48,7 @@ export class RedisInbox implements Inbox {
   private readonly redis: InboxClient;
 
   constructor(
-    redis: Redis,
+    redis: RedisLike,
     private readonly keys: KeySchema,
     private readonly now: () => number = Date.now,
   ) {
@@ -154,6 +154,7 @@ export class RedisInbox implements Inbox {
         room,
         mark,
         session,
+        k.channelPublish,
       ),
     );
     if (status === 'unknown' || marker === undefined) return { status: 'unknown' };

@@ -4,9 +4,18 @@ import { join } from 'node:path';
 
 const LUA_DIR = join(__dirname, '..', '..', 'lua');
 
-/** Reads a Lua script shipped in packages/state/lua (loaded once per process). */
+const INCLUDE = /^--#include ([a-z_]+)$/gm;
+
+/**
+ * Reads a Lua script shipped in packages/state/lua (loaded once per process), each
+ * `--#include <name>` line replaced by lua/lib/<name>.lua: the functions that scripts of
+ * both Redis layouts share (publish_limited.lua in one round trip, rate_take.lua and
+ * store_message.lua as its two steps in Redis Cluster).
+ */
 export function luaScript(name: string): string {
-  return readFileSync(join(LUA_DIR, `${name}.lua`), 'utf8');
+  return readFileSync(join(LUA_DIR, `${name}.lua`), 'utf8').replace(INCLUDE, (_line, lib: string) =>
+    readFileSync(join(LUA_DIR, 'lib', `${lib}.lua`), 'utf8').trimEnd(),
+  );
 }
 
 /**

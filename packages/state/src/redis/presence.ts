@@ -1,14 +1,14 @@
-import type { Redis } from 'ioredis';
+import type { RedisLike } from './channel-subscriber';
 import type { KeySchema } from '@securechat/common';
 import type { Presence } from '../chat-ports';
 import { guard } from './errors';
 import { luaScript } from './lua';
 
-type PresenceClient = Redis & {
+type PresenceClient = RedisLike & {
   chatPresence(hash: string, zset: string, channel: string, ...args: (string | number)[]): Promise<number>;
 };
 
-function defineScripts(redis: Redis): PresenceClient {
+function defineScripts(redis: RedisLike): PresenceClient {
   const client = redis as PresenceClient;
   if (typeof client.chatPresence !== 'function') {
     redis.defineCommand('chatPresence', { numberOfKeys: 3, lua: luaScript('presence') });
@@ -25,7 +25,7 @@ export class RedisPresence implements Presence {
   private readonly redis: PresenceClient;
 
   constructor(
-    redis: Redis,
+    redis: RedisLike,
     private readonly keys: KeySchema,
     private readonly node: string,
     private readonly ttlMs: number,
@@ -45,6 +45,7 @@ export class RedisPresence implements Presence {
         now,
         now + this.ttlMs,
         this.node,
+        k.channelPublish,
         ...users,
       ),
     );

@@ -1,29 +1,29 @@
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisLike } from './channel-subscriber';
 import type { KeySchema } from '@securechat/common';
 import type { RateLimits, RateRefusal } from '../chat-ports';
 import type { ViolationRecorder } from '../rate-limit';
 import { guard } from './errors';
 import { luaScript } from './lua';
 
-type ViolationClient = Redis & {
+type ViolationClient = RedisLike & {
   chatRateViolation(
     violations: string,
     blocked: string,
-    control: string,
     now: number,
     windowMs: number,
     member: string,
     blockAfter: number,
     blockDurationS: number,
     user: string,
+    control: string,
   ): Promise<[number, number]>;
 };
 
-function defineScripts(redis: Redis): ViolationClient {
+function defineScripts(redis: RedisLike): ViolationClient {
   const client = redis as ViolationClient;
   if (typeof client.chatRateViolation !== 'function') {
-    redis.defineCommand('chatRateViolation', { numberOfKeys: 3, lua: luaScript('rate_violation') });
+    redis.defineCommand('chatRateViolation', { numberOfKeys: 2, lua: luaScript('rate_violation') });
   }
   return client;
 }
@@ -42,7 +42,7 @@ export class RedisViolationRecorder implements ViolationRecorder {
   private memberCounter = 0;
 
   constructor(
-    redis: Redis,
+    redis: RedisLike,
     private readonly keys: KeySchema,
   ) {
     this.redis = defineScripts(redis);
@@ -55,13 +55,13 @@ export class RedisViolationRecorder implements ViolationRecorder {
       this.redis.chatRateViolation(
         k.rateViolations(user),
         k.blocked(user),
-        k.control,
         now,
         limits.windowMs,
         this.uniqueMember(now),
         limits.blockAfterViolations,
         limits.blockDurationS,
         user,
+        k.control,
       ),
     );
     return { retryAfterMs, violations: Number(violations), blocked: Number(blocked) === 1 };

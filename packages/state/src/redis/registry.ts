@@ -1,14 +1,14 @@
-import type { Redis } from 'ioredis';
+import type { RedisLike } from './channel-subscriber';
 import type { KeySchema } from '@securechat/common';
 import type { ConnectionRegistry } from '../chat-ports';
 import { guard } from './errors';
 import { luaScript } from './lua';
 
-type RegistryClient = Redis & {
+type RegistryClient = RedisLike & {
   chatAcquire(key: string, now: number, expiry: number, session: string, limit: number): Promise<number>;
 };
 
-function defineScripts(redis: Redis): RegistryClient {
+function defineScripts(redis: RedisLike): RegistryClient {
   const client = redis as RegistryClient;
   if (typeof client.chatAcquire !== 'function') {
     redis.defineCommand('chatAcquire', { numberOfKeys: 1, lua: luaScript('acquire_connection') });
@@ -21,7 +21,7 @@ export class RedisConnectionRegistry implements ConnectionRegistry {
   private readonly redis: RegistryClient;
 
   constructor(
-    redis: Redis,
+    redis: RedisLike,
     private readonly keys: KeySchema,
     private readonly ttlMs: number,
   ) {
@@ -44,6 +44,22 @@ export class RedisConnectionRegistry implements ConnectionRegistry {
   async heartbeat(sessions: readonly { user: string; session: string }[]): Promise<void> {
     if (sessions.length === 0) return;
     const expiry = Date.now() + this.ttlMs;
+    if (this.keys.layout === 'cluster') {
+      // A pipeline must stay within one server in Redis Cluster: each user's pair alone,
+      // all sent together (ioredis writes them in one go per server).
+      await guard(
+        Promise.all(
+          sessions.map(({ user, session }) =>
+            this.redis
+              .multi()
+              .zadd(this.keys.connections(user), expiry, session)
+              .pexpireat(this.keys.connections(user), expiry)
+              .exec(),
+          ),
+        ),
+      );
+      return;
+    }
     const pipeline = this.redis.pipeline();
     for (const { user, session } of sessions) {
       pipeline.zadd(this.keys.connections(user), expiry, session);
