@@ -77,8 +77,11 @@ function connect(options: RedisClientOptions): RedisLike {
         ...(options.sentinelPassword !== undefined ? { sentinelPassword: options.sentinelPassword } : {}),
         ...(target.tls ? { enableTLSForSentinelMode: true, sentinelTLS: {} } : {}),
         sentinelCommandTimeout: Math.max(500, options.commandTimeoutMs),
-        // Ask the sentinels again at once, then back off like a data connection.
+        // Ask the sentinels again at once, then back off like a data connection; the same
+        // for the failover detector's connections to them (they have no error listener of
+        // ours: ioredis prints their errors while a sentinel is down).
         sentinelRetryStrategy: backoff,
+        sentinelReconnectStrategy: backoff,
         // Sentinels announce +switch-master: reconnect then, not when a command fails.
         failoverDetector: true,
         reconnectOnError: demoted,
