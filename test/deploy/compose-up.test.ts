@@ -488,8 +488,9 @@ describe('docker compose up: the deployment in containers, through nginx over TL
       this.timeout(120_000);
       const writerToken = await edge().newUser('writer');
       const readerToken = await edge().newUser('reader');
-      // Readers fetch their token before every connection attempt: holding it back keeps
-      // them away until every message of the outage is published.
+      // Readers fetch their token before every connection attempt (a refreshAheadMs longer
+      // than the token's life: the SDK otherwise reuses a token still valid): holding it
+      // back keeps them away until every message of the outage is published.
       let gate: Promise<void> = Promise.resolve();
       let openGate: () => void = () => undefined;
       const writer = edge().sdk(() => Promise.resolve(writerToken));
@@ -509,10 +510,14 @@ describe('docker compose up: the deployment in containers, through nginx over TL
       while (victimOf() === undefined) {
         if (readers.length >= 12) throw new Error(`readers on ${readers.map((r) => r.node).join(', ')}`);
         // ?token= on purpose: the reconnects meet the dead container through nginx with the token in the URL.
-        const client = edge().sdk(async () => {
-          await gate;
-          return readerToken;
-        }, 'query');
+        const client = edge().sdk(
+          async () => {
+            await gate;
+            return readerToken;
+          },
+          'query',
+          { refreshAheadMs: 24 * 3600_000 },
+        );
         const reader: Reader = { client, node: (await client.connect()).node, got: [], disconnects: 0 };
         client.on('message', (m) => reader.got.push(m));
         client.on('disconnect', () => (reader.disconnects += 1));

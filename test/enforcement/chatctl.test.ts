@@ -216,7 +216,11 @@ describe('chatctl against live chat nodes @redis', () => {
     const friend = await connect(b.url, { token: cluster.token('friend') });
     await owner.join('den');
     await friend.join('den');
-    await friend.request({ type: 'send', room: 'den', text: 'hi' });
+    const hi = await friend.request({ type: 'send', room: 'den', text: 'hi' });
+    // Activity is a message id's millisecond: two in one millisecond tie (and go by name),
+    // so the DM that must come first is sent in a later one.
+    const hiMs = Number(String(hi.id).split('-')[0]);
+    await waitFor(() => Date.now() > hiMs, { what: 'a millisecond after the room message' });
     await friend.request({ type: 'dm', to: 'owner', text: 'line\nbreak \u001b[31m' });
     const run = await ctl('conversations', 'Owner');
     expect(run.code, run.stderr).to.equal(0);

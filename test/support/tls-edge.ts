@@ -165,7 +165,15 @@ export class TlsEdge {
   }
 
   /** An SDK client of the edge (closed by closeAll). */
-  sdk(getToken: () => Promise<string>, tokenMethod: TokenMethod = 'header'): ChatClient {
+  /**
+   * An SDK client through the edge. `refreshAheadMs` over the token's life makes it ask
+   * `getToken` before every attempt (it reuses a token with longer to live by default).
+   */
+  sdk(
+    getToken: () => Promise<string>,
+    tokenMethod: TokenMethod = 'header',
+    options: { refreshAheadMs?: number } = {},
+  ): ChatClient {
     const client = new ChatClient({
       url: this.wsUrl,
       origin: this.origin,
@@ -173,6 +181,7 @@ export class TlsEdge {
       getToken,
       tokenMethod,
       reconnect: { baseDelayMs: 50, maxDelayMs: 500 },
+      ...options,
     });
     this.sdkClients.push(client);
     return client;
