@@ -318,7 +318,12 @@ describe('the real cluster through nginx, over TLS @redis @nginx', function () {
   const nodesOf = (open: readonly { welcome: Frame | WelcomeMessage }[]) =>
     new Set(open.map((o) => String(o.welcome.node)));
 
-  function sdk(getToken: () => Promise<string>, tokenMethod: TokenMethod = 'header'): ChatClient {
+  /** `refreshAheadMs` over the token's life: `getToken` before every attempt (see the SDK). */
+  function sdk(
+    getToken: () => Promise<string>,
+    tokenMethod: TokenMethod = 'header',
+    options: { refreshAheadMs?: number } = {},
+  ): ChatClient {
     const client = new ChatClient({
       url: wsUrl(),
       origin: topology.url,
@@ -326,6 +331,7 @@ describe('the real cluster through nginx, over TLS @redis @nginx', function () {
       getToken,
       tokenMethod,
       reconnect: { baseDelayMs: 50, maxDelayMs: 500 },
+      ...options,
     });
     sdkClients.push(client);
     return client;
@@ -552,8 +558,9 @@ describe('the real cluster through nginx, over TLS @redis @nginx', function () {
     const writerToken = (await login('writer')).access_token;
     await register('reader');
     const readerToken = (await login('reader')).access_token;
-    // Readers fetch their token before every connection attempt: holding it back keeps
-    // them disconnected until the outage's messages are all published.
+    // Readers fetch their token before every connection attempt (a refreshAheadMs longer
+    // than the token's life: the SDK otherwise reuses a token still valid): holding it
+    // back keeps them disconnected until the outage's messages are all published.
     let gate: Promise<void> = Promise.resolve();
     let openGate: () => void = () => undefined;
     const writer = sdk(() => Promise.resolve(writerToken));
@@ -578,10 +585,14 @@ describe('the real cluster through nginx, over TLS @redis @nginx', function () {
     while (victimOf() === undefined) {
       if (readers.length >= 12) throw new Error(`readers on ${readers.map((r) => r.node).join(', ')}`);
       // ?token= on purpose: the reconnects meet the dead node through nginx with the token in the URL.
-      const client = sdk(async () => {
-        await gate;
-        return readerToken;
-      }, 'query');
+      const client = sdk(
+        async () => {
+          await gate;
+          return readerToken;
+        },
+        'query',
+        { refreshAheadMs: 24 * 3600_000 },
+      );
       const reader: Reader = { client, node: (await client.connect()).node, got: [], disconnects: 0 };
       client.on('message', (m) => reader.got.push(m));
       client.on('disconnect', () => (reader.disconnects += 1));
