@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds local stand-ins for the base images that docker-compose.yml and deploy/Dockerfile
 # name (node:20-bookworm-slim, debian:bookworm-slim, redis:7.2-bookworm, nginx:1.27-bookworm,
-# and prom/prometheus:v2.53.0 for the `monitoring` profile) for a machine whose Docker engine reaches Debian's mirror and the npm registry but no
-# container registry. Made from Debian packages only:
+# and prom/prometheus:v2.53.0 for the `monitoring` profile) for a machine whose Docker
+# engine reaches Debian's mirror and the npm registry but no container registry. Made from
+# Debian packages only:
 #
 #   debian  a minimal bookworm root file system (mmdebstrap --variant=minbase), imported
 #   node    debian + this machine's own node binary and npm, its CA bundle, user node (1000)
