@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Builds local stand-ins for the base images that docker-compose.yml and deploy/Dockerfile
-# name (node:20-bookworm-slim, debian:bookworm-slim, redis:7.2-bookworm, nginx:1.27-bookworm)
-# for a machine whose Docker engine reaches Debian's mirror and the npm registry but no
-# container registry. Made from Debian packages only:
+# name (node:20-bookworm-slim, debian:bookworm-slim, redis:7.2-bookworm, nginx:1.27-bookworm,
+# and prom/prometheus:v2.53.0 for the `monitoring` profile) for a machine whose Docker
+# engine reaches Debian's mirror and the npm registry but no container registry. Made from
+# Debian packages only:
 #
 #   debian  a minimal bookworm root file system (mmdebstrap --variant=minbase), imported
 #   node    debian + this machine's own node binary and npm, its CA bundle, user node (1000)
 #   redis   debian + Debian's redis-server and redis-cli, /data, user redis (999)
 #   nginx   debian + Debian's nginx, user and group nginx (101)
+#   prometheus  debian + Debian's prometheus as entrypoint, user nobody (65534), /prometheus
+#
+# Grafana is not packaged by Debian: no stand-in is made for it (docs/DEPLOY.md).
 #
 # Each image is labelled with a digest of what it was made from (this script, its
 # Dockerfile under deploy/base-images/, the node binary, the CA bundle, its parent image)
@@ -41,6 +45,7 @@ debian_image="$prefix/debian:$suite-slim"
 node_image="$prefix/node:20-$suite-slim"
 redis_image="$prefix/redis:$suite"
 nginx_image="$prefix/nginx:$suite"
+prometheus_image="$prefix/prometheus:$suite"
 
 say() { printf '[base-images] %s\n' "$*" >&2; }
 die() {
@@ -147,8 +152,8 @@ if ! fresh "$node_image" "$node_inputs"; then
   build "$node_image" node.Dockerfile "$work/node" "$node_inputs"
 fi
 
-# ---- redis and nginx: Debian's packages ---------------------------------------------------
-for pair in "redis:$redis_image" "nginx:$nginx_image"; do
+# ---- redis, nginx and prometheus: Debian's packages -----------------------------------------
+for pair in "redis:$redis_image" "nginx:$nginx_image" "prometheus:$prometheus_image"; do
   name="${pair%%:*}"
   image="${pair#*:}"
   inputs="$(printf '%s\n' "$debian_id" "$(file_digest "$dockerfiles/$name.Dockerfile")" | digest)"
@@ -163,4 +168,5 @@ NODE_IMAGE=$node_image
 DEBIAN_IMAGE=$debian_image
 REDIS_IMAGE=$redis_image
 NGINX_IMAGE=$nginx_image
+PROMETHEUS_IMAGE=$prometheus_image
 EOF

@@ -6,7 +6,10 @@
  *
  * Base images that cannot be pulled are replaced by the stand-ins scripts/docker-base-images.sh
  * builds from Debian packages. Where no engine can run, the suite is skipped and says why.
- * docs/DEPLOY.md ("docker compose" and "Without a container registry").
+ * The compose profiles run with it (PROFILES: `monitoring`, compose-monitoring.ts); a
+ * profile's service whose image cannot be had and has no stand-in (Grafana) is left out of
+ * `up`, and the run says so loudly. docs/DEPLOY.md ("docker compose", "Without a container
+ * registry" and "The compose test").
  */
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
@@ -15,11 +18,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { COMPOSE, freePorts, portIsFree } from '@securechat/cluster';
 import { compareMessageIds, type ChatClient, type MessageFrame, type WelcomeMessage } from '@securechat/sdk';
-import { chooseBaseImages, ComposeProject, networksUsing } from '../support/compose-project';
+import {
+  chooseBaseImages,
+  ComposeProject,
+  findImage,
+  networksUsing,
+  shout,
+  type ComposeProfile,
+} from '../support/compose-project';
 import { ensureDockerEngine, findExecutable, mustRun, type DockerEngine } from '../support/docker-engine';
 import { ROOT } from '../support/processes';
 import { isAccepted, jwtPayload, nodesOf, TlsEdge, type Accepted } from '../support/tls-edge';
 import { waitFor } from '../support/wait';
+import { MONITORING } from './compose-monitoring';
 
 const AUTH = ['auth-1', 'auth-2'] as const;
 const CHAT = ['chat-1', 'chat-2', 'chat-3'] as const;
@@ -34,19 +45,13 @@ const STAND_IN_LABEL = 'org.securechat.base-image.inputs';
 /** The contract: a revocation or block reaches every node's live sockets within 2 s. */
 const ENFORCEMENT_MS = 2000;
 
-/** What a profile's checks get: the running project and a client of its edge. */
-export interface Deployment {
-  project: ComposeProject;
-  edge: TlsEdge;
-}
-
 /**
  * Compose profiles started with the default services, and the checks each adds. A later
- * profile (metrics, Sentinel, ...) is one more entry here: `up` then starts it with
- * `--profile <name>` and its checks run on the same deployment, before `down -v` proves
- * that nothing of it is left.
+ * profile (Sentinel, ...) is one more entry here: `up` then starts it with `--profile
+ * <name>` and its checks run on the whole deployment (after the default services' checks,
+ * before the tests that kill containers), and `down -v` proves that nothing of it is left.
  */
-const PROFILES: readonly { profile: string; checks: (deployment: () => Deployment) => void }[] = [];
+const PROFILES: readonly ComposeProfile[] = [MONITORING];
 
 function log(line: string): void {
   process.stdout.write(`      [compose-up] ${line}\n`);
@@ -74,6 +79,10 @@ describe('docker compose up: the deployment in containers, through nginx over TL
   let project: ComposeProject | undefined;
   let edgeClient: TlsEdge | undefined;
   let httpsPort: number;
+  /** The free ports given to the profiles' port variables. */
+  const profilePorts: Record<string, number> = {};
+  /** Services of the profiles this run cannot start, with why. */
+  const leftOut = new Map<string, string>();
   /** Logs are kept when a test or the set-up failed; removed after a clean run or a skip. */
   let keepLogs = true;
   let down = false;
@@ -126,10 +135,7 @@ describe('docker compose up: the deployment in containers, through nginx over TL
     let phase = Date.now();
     const outcome = await ensureDockerEngine({ env, logFile: join(dir, 'dockerd.log') });
     if ('unavailable' in outcome) {
-      const bar = '!'.repeat(78);
-      process.stdout.write(
-        `\n${bar}\n  SKIPPED: docker compose up @docker. ${outcome.unavailable}\n${bar}\n\n`,
-      );
+      shout(`SKIPPED: docker compose up @docker. ${outcome.unavailable}`);
       keepLogs = false;
       this.skip();
     }
@@ -146,6 +152,25 @@ describe('docker compose up: the deployment in containers, through nginx over TL
     phase = Date.now();
     const base = await chooseBaseImages({ repoRoot: ROOT, env, logFile: join(dir, 'base-images.log') });
     log(`base images in ${seconds(phase)}: ${base.report.join('; ')}`);
+
+    // A profile's service with no stand-in runs only where its image can be had.
+    const optionalImages: Record<string, string> = {};
+    for (const { service, variable, image: fallback } of PROFILES.flatMap((p) => p.optionalImages ?? [])) {
+      const image = process.env[variable] ?? fallback;
+      const found = await findImage(image, env, join(dir, 'base-images.log'));
+      if ('unavailable' in found) {
+        leftOut.set(
+          service,
+          `${variable}=${image} cannot be had here (${found.unavailable}) and nothing stands in for it: ` +
+            `the service is left out of \`up\`. Set ${variable} to an image this engine has to run it.`,
+        );
+        shout(`NOT RUN: ${service}. ${leftOut.get(service) ?? ''}`);
+      } else {
+        optionalImages[variable] = image;
+        log(`${image}: ${found.found}`);
+      }
+    }
+    const portVariables = PROFILES.flatMap((p) => p.portVariables ?? []);
 
     // The host's hard limit caps the container's (runc refuses more): ask a container.
     const hardLimit = Number(
@@ -174,25 +199,41 @@ describe('docker compose up: the deployment in containers, through nginx over TL
     let lastError: unknown;
     // A port found free may be taken before docker binds it: then again with others.
     for (let attempt = 0; attempt < 3 && project === undefined; attempt++) {
-      const [https, http] = (await freePorts(2, '0.0.0.0')) as [number, number];
+      const [https, http, ...more] = (await freePorts(2 + portVariables.length, '0.0.0.0')) as [
+        number,
+        number,
+        ...number[],
+      ];
+      const ports = Object.fromEntries(portVariables.map((v, i) => [v, more[i] as number]));
       const candidate = new ComposeProject({
         repoRoot: ROOT,
         name: `sctest${randomBytes(4).toString('hex')}`,
         variables: {
           ...base.variables,
+          ...optionalImages,
           SECURECHAT_TAG: IMAGE_TAG,
           HTTPS_PORT: String(https),
           HTTP_PORT: String(http),
           NGINX_NOFILE: String(nofile),
+          ...Object.fromEntries(Object.entries(ports).map(([v, port]) => [v, String(port)])),
         },
         profiles: PROFILES.map((p) => p.profile),
         env,
         dir,
       });
-      const up = await candidate.compose(['up', '--build', '--detach'], 15 * 60_000);
+      // Services left out: `up` names all the others (their dependencies come with them).
+      const services =
+        leftOut.size === 0
+          ? []
+          : (await candidate.mustCompose(['config', '--services']))
+              .split('\n')
+              .map((l) => l.trim())
+              .filter((name) => name !== '' && !leftOut.has(name));
+      const up = await candidate.compose(['up', '--build', '--detach', ...services], 15 * 60_000);
       if (up.status === 0) {
         project = candidate;
         httpsPort = https;
+        Object.assign(profilePorts, ports);
         break;
       }
       lastError = new Error(`docker-compose up exited ${up.status ?? up.signal}:\n${up.stderr.slice(-3000)}`);
@@ -200,7 +241,11 @@ describe('docker compose up: the deployment in containers, through nginx over TL
       if (!/port is already allocated|address already in use/i.test(up.stderr)) break;
     }
     if (project === undefined) throw lastError instanceof Error ? lastError : new Error(String(lastError));
-    log(`docker-compose up --build as project ${project.name} in ${seconds(phase)} (NGINX_NOFILE=${nofile})`);
+    log(
+      `docker-compose ${PROFILES.map((p) => `--profile ${p.profile} `).join('')}up --build as project ` +
+        `${project.name} in ${seconds(phase)} (NGINX_NOFILE=${nofile}` +
+        `${[...leftOut.keys()].map((s) => `; ${s} left out`).join('')})`,
+    );
 
     const url = `https://127.0.0.1:${httpsPort}`;
     const ca = Buffer.from(await project.exec('nginx', ['cat', '/etc/nginx/certs/cert.pem']));
@@ -250,6 +295,21 @@ describe('docker compose up: the deployment in containers, through nginx over TL
       else rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  /**
+   * redis-cli in the redis container as the operator (DEPLOY.md's recipe): Redis runs with
+   * the ACL file, so the default user can do nothing.
+   */
+  const operatorCli = async (...args: string[]): Promise<string> =>
+    (
+      await compose().exec('redis', [
+        'sh',
+        '-c',
+        'exec redis-cli --no-auth-warning --user securechat-ops --pass "$(cat /redis-ops/operator.password)" "$@"',
+        'redis-cli',
+        ...args,
+      ])
+    ).trim();
 
   describe('the default services', () => {
     it('runs every service healthy; nginx serves health, keys and the web client over TLS', async () => {
@@ -362,21 +422,6 @@ describe('docker compose up: the deployment in containers, through nginx over TL
       expect((await edge().refused(token)).status).to.equal(401);
     });
 
-    /**
-     * redis-cli in the redis container as the operator (DEPLOY.md's recipe): Redis runs with
-     * the ACL file, so the default user can do nothing.
-     */
-    const operatorCli = async (...args: string[]): Promise<string> =>
-      (
-        await compose().exec('redis', [
-          'sh',
-          '-c',
-          'exec redis-cli --no-auth-warning --user securechat-ops --pass "$(cat /redis-ops/operator.password)" "$@"',
-          'redis-cli',
-          ...args,
-        ])
-      ).trim();
-
     it('a block set with redis-cli in the redis container closes the user’s sockets on every chat container within 2 s', async () => {
       const token = await edge().newUser('blockee');
       const open = await onEveryChatNode(token);
@@ -396,7 +441,15 @@ describe('docker compose up: the deployment in containers, through nginx over TL
       expect(CHAT).to.include(again.welcome.node);
       await again.client.close();
     });
+  });
 
+  for (const { profile, checks } of PROFILES) {
+    describe(`profile ${profile}`, () =>
+      checks(() => ({ project: compose(), edge: edge(), ports: profilePorts, leftOut })));
+  }
+
+  // After the profiles' checks: these leave a chat container down.
+  describe('containers killed', () => {
     it('a Redis container killed and started again still holds a revocation (AOF); the nodes recover', async function () {
       this.timeout(120_000);
       const token = await edge().newUser('erin');
@@ -580,7 +633,9 @@ describe('docker compose up: the deployment in containers, through nginx over TL
       for (const r of spared) expect(r.disconnects, `reader on ${r.node}`).to.equal(0);
       await Promise.all([writer, ...readers.map((r) => r.client)].map((c) => c.close()));
     });
+  });
 
+  describe('the logs', () => {
     it('writes no token to any container’s log', async () => {
       expect(edge().secrets.size).to.be.above(20);
       const logs = new Map<string, string>();
@@ -596,10 +651,6 @@ describe('docker compose up: the deployment in containers, through nginx over TL
       }
     });
   });
-
-  for (const { profile, checks } of PROFILES) {
-    describe(`profile ${profile}`, () => checks(() => ({ project: compose(), edge: edge() })));
-  }
 
   describe('docker-compose down -v', () => {
     it('leaves no container, network or volume of the project, and frees the published port', async function () {

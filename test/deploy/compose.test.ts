@@ -16,18 +16,11 @@ import {
   selfSignedArguments,
   WEB_DIST,
 } from '@securechat/cluster';
+import { object, type Json } from '../support/json-shape';
 import { ROOT } from '../support/processes';
-
-type Json = Record<string, unknown>;
 
 function read(path: string): string {
   return readFileSync(join(ROOT, path), 'utf8');
-}
-
-function object(value: unknown, what: string): Json {
-  if (typeof value !== 'object' || value === null || Array.isArray(value))
-    throw new Error(`${what} is not a mapping`);
-  return value as Json;
 }
 
 function strings(value: unknown, what: string): string[] {
@@ -53,6 +46,7 @@ function mounts(service: Json, name: string): Map<string, { source: string; read
 function composeConfig(
   file: string,
   variables: Record<string, string> = {},
+  profiles: readonly string[] = [],
 ): { status: number | null; stdout: string; stderr: string } {
   const dir = mkdtempSync(join(tmpdir(), 'compose-env-'));
   try {
@@ -65,7 +59,16 @@ function composeConfig(
     );
     const run = spawnSync(
       'docker-compose',
-      ['--project-directory', ROOT, '-f', file, '--env-file', envFile, 'config'],
+      [
+        '--project-directory',
+        ROOT,
+        '-f',
+        file,
+        '--env-file',
+        envFile,
+        ...profiles.flatMap((p) => ['--profile', p]),
+        'config',
+      ],
       { encoding: 'utf8', env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } },
     );
     if (run.error !== undefined) throw run.error;
@@ -384,6 +387,8 @@ describe('docker-compose.yml adapts to the host through its variables', () => {
         'NGINX_NOFILE',
         'PROMETHEUS_IMAGE',
         'GRAFANA_IMAGE',
+        'PROMETHEUS_PORT',
+        'GRAFANA_PORT',
       ].sort(),
     );
     const deploy = read('docs/DEPLOY.md');
@@ -405,16 +410,24 @@ describe('docker-compose.yml adapts to the host through its variables', () => {
   });
 
   it('passes them on: base images to the builds and services, image tag, published ports, file limit', () => {
-    const result = composeConfig(join(ROOT, 'docker-compose.yml'), {
-      NODE_IMAGE: 'example.test/node:20',
-      DEBIAN_IMAGE: 'example.test/debian:12',
-      REDIS_IMAGE: 'example.test/redis:7',
-      NGINX_IMAGE: 'example.test/nginx:1',
-      SECURECHAT_TAG: 'v9',
-      HTTPS_PORT: '9443',
-      HTTP_PORT: '9080',
-      NGINX_NOFILE: '4096',
-    });
+    const result = composeConfig(
+      join(ROOT, 'docker-compose.yml'),
+      {
+        NODE_IMAGE: 'example.test/node:20',
+        DEBIAN_IMAGE: 'example.test/debian:12',
+        REDIS_IMAGE: 'example.test/redis:7',
+        NGINX_IMAGE: 'example.test/nginx:1',
+        SECURECHAT_TAG: 'v9',
+        HTTPS_PORT: '9443',
+        HTTP_PORT: '9080',
+        NGINX_NOFILE: '4096',
+        PROMETHEUS_IMAGE: 'example.test/prometheus:2',
+        GRAFANA_IMAGE: 'example.test/grafana:11',
+        PROMETHEUS_PORT: '19090',
+        GRAFANA_PORT: '13000',
+      },
+      ['monitoring'],
+    );
     expect(result.status, result.stderr).to.equal(0);
     const services = object(object(parse(result.stdout) as unknown, 'config').services, 'services');
     const service = (name: string) => object(services[name], name);
@@ -438,5 +451,10 @@ describe('docker-compose.yml adapts to the host through its variables', () => {
       { published: 9080, target: COMPOSE.httpPort },
     ]);
     expect(object(nginx.ulimits, 'ulimits').nofile).to.deep.equal({ soft: 4096, hard: 4096 });
+    // The monitoring profile's images, and its ports published on loopback only.
+    expect(service('prometheus').image).to.equal('example.test/prometheus:2');
+    expect(service('prometheus').ports).to.deep.equal(['127.0.0.1:19090:9090/tcp']);
+    expect(service('grafana').image).to.equal('example.test/grafana:11');
+    expect(service('grafana').ports).to.deep.equal(['127.0.0.1:13000:3000/tcp']);
   });
 });

@@ -1,13 +1,18 @@
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { mustRun, runCommand, type CommandResult } from './docker-engine';
+import type { TlsEdge } from './tls-edge';
 
-/** The base images docker-compose.yml and deploy/Dockerfile name, by their variable. */
+/**
+ * The images docker-compose.yml and deploy/Dockerfile name, by their variable, that
+ * scripts/docker-base-images.sh can stand in for (Prometheus: the `monitoring` profile's).
+ */
 export const BASE_IMAGES = Object.freeze({
   NODE_IMAGE: 'node:20-bookworm-slim',
   DEBIAN_IMAGE: 'debian:bookworm-slim',
   REDIS_IMAGE: 'redis:7.2-bookworm',
   NGINX_IMAGE: 'nginx:1.27-bookworm',
+  PROMETHEUS_IMAGE: 'prom/prometheus:v2.53.0',
 });
 
 export type BaseImageVariable = keyof typeof BASE_IMAGES;
@@ -39,17 +44,12 @@ export async function chooseBaseImages(options: BaseImageOptions): Promise<BaseI
   const missing: BaseImageVariable[] = [];
   const pullErrors = new Set<string>();
   for (const [name, image] of Object.entries(BASE_IMAGES) as [BaseImageVariable, string][]) {
-    if ((await runCommand('docker', ['image', 'inspect', image], { env, timeoutMs: 20_000 })).status === 0) {
-      report.push(`${image}: present`);
-      continue;
-    }
-    const pull = await runCommand('docker', ['pull', '--quiet', image], { env, timeoutMs: 300_000 });
-    appendFileSync(logFile, `docker pull ${image}: ${pull.stdout}${pull.stderr}\n`);
-    if (pull.status === 0) {
-      report.push(`${image}: pulled`);
-    } else {
+    const found = await findImage(image, env, logFile);
+    if ('unavailable' in found) {
       missing.push(name);
-      pullErrors.add(pull.stderr.trim().split('\n').pop() ?? '');
+      pullErrors.add(found.unavailable);
+    } else {
+      report.push(`${image}: ${found.found}`);
     }
   }
   if (missing.length === 0) return { variables, report };
@@ -81,6 +81,21 @@ export async function chooseBaseImages(options: BaseImageOptions): Promise<BaseI
   return { variables, report };
 }
 
+/** An image the engine has, or pulls now; else why it cannot be had (the pull's last error line). */
+export async function findImage(
+  image: string,
+  env: NodeJS.ProcessEnv,
+  logFile: string,
+): Promise<{ found: 'present' | 'pulled' } | { unavailable: string }> {
+  if ((await runCommand('docker', ['image', 'inspect', image], { env, timeoutMs: 20_000 })).status === 0) {
+    return { found: 'present' };
+  }
+  const pull = await runCommand('docker', ['pull', '--quiet', image], { env, timeoutMs: 300_000 });
+  appendFileSync(logFile, `docker pull ${image}: ${pull.stdout}${pull.stderr}\n`);
+  if (pull.status === 0) return { found: 'pulled' };
+  return { unavailable: pull.stderr.trim().split('\n').pop() ?? `docker pull exited ${String(pull.status)}` };
+}
+
 /** Networks of the engine that already use `subnet` (e.g. a project of the same compose file). */
 export async function networksUsing(subnet: string, env: NodeJS.ProcessEnv): Promise<string[]> {
   const docker = (args: string[]) => mustRun('docker', args, { env, timeoutMs: 60_000 });
@@ -98,6 +113,39 @@ export async function networksUsing(subnet: string, env: NodeJS.ProcessEnv): Pro
     .map((line) => line.trim().split(/\s+/))
     .filter(([name, ...subnets]) => name !== undefined && name !== '' && subnets.includes(subnet))
     .map(([name]) => name as string);
+}
+
+/** What a compose profile's checks get: the running project and a client of its edge. */
+export interface Deployment {
+  project: ComposeProject;
+  edge: TlsEdge;
+  /** The free host port the run gave each port variable of the profiles. */
+  ports: Readonly<Record<string, number>>;
+  /** Services of the profiles left out of the run, with why. */
+  leftOut: ReadonlyMap<string, string>;
+}
+
+/**
+ * A compose profile the deployment test starts with the default services, and the checks it
+ * adds: they run on the whole deployment, before the tests that kill containers.
+ */
+export interface ComposeProfile {
+  profile: string;
+  /** Variables of the profile's published ports: each gets a free port. */
+  portVariables?: readonly string[];
+  /**
+   * Services run only where their image can be had (present or pullable) and no stand-in
+   * can be built: `variable` names the image (the test's environment may set it), `image`
+   * is the compose default. Otherwise the service is left out of `up`, loudly.
+   */
+  optionalImages?: readonly { service: string; variable: string; image: string }[];
+  checks: (deployment: () => Deployment) => void;
+}
+
+/** A banner in the test's output for what a reader must not miss (a skip, a service not run). */
+export function shout(text: string): void {
+  const bar = '!'.repeat(78);
+  process.stdout.write(`\n${bar}\n  ${text}\n${bar}\n\n`);
 }
 
 export interface ComposeProjectOptions {
