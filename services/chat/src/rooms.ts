@@ -6,6 +6,7 @@ import type { Hub } from './hub';
 import { noChatMetrics, type ChatMetrics } from './metrics';
 import { frame } from './protocol';
 import type { Session } from './session';
+import { CatchUpRetries } from './retries';
 
 /**
  * How many messages a catch-up after a resubscribe may read. Streams are trimmed
@@ -16,8 +17,6 @@ export function replayLimit(historyMaxLen: number): number {
   return historyMaxLen * 2 + 1000;
 }
 
-/** Reads of a room's stream after a resubscribe, 250 ms apart, doubling, at most 5 s. */
-export const CATCH_UP_ATTEMPTS = 16;
 /** Live frames held per room while it catches up; past it they are read back from the stream. */
 export const HOLD_MAX_FRAMES = 1000;
 
@@ -61,7 +60,7 @@ export class Rooms {
   /** Rooms whose local subscription is being set up or torn down, serialised per room. */
   private readonly locks = new Map<string, Promise<void>>();
   /** Catch-ups waiting to be retried. */
-  private readonly retries = new Set<NodeJS.Timeout>();
+  private readonly retries = new CatchUpRetries();
   /**
    * Rooms catching up after a resubscribe: their live frames wait here, so that a member
    * never gets a newer live message before the older ones the catch-up reads (a session
@@ -312,28 +311,18 @@ export class Rooms {
       }
       this.release(room);
     } catch (err) {
-      if (attempt + 1 >= CATCH_UP_ATTEMPTS) {
+      if (!this.retries.schedule(attempt, (next) => void this.catchUp(room, next))) {
         this.deps.logger.error('catch-up failed, giving up', { room, attempts: attempt + 1, err });
         this.release(room);
         return;
       }
       if (attempt === 0) this.deps.logger.warn('catch-up failed, retrying', { room, err });
-      const timer = setTimeout(
-        () => {
-          this.retries.delete(timer);
-          void this.catchUp(room, attempt + 1);
-        },
-        Math.min(250 * 2 ** attempt, 5000),
-      );
-      timer.unref();
-      this.retries.add(timer);
     }
   }
 
   /** Stops catch-up retries (the node is closing). */
   close(): void {
     this.closed = true;
-    for (const timer of this.retries) clearTimeout(timer);
     this.retries.clear();
     this.holding.clear();
   }

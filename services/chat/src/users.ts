@@ -5,7 +5,8 @@ import { prepareTextFrame, type PreparedFrame } from './connection';
 import type { Hub } from './hub';
 import { noChatMetrics, type ChatMetrics } from './metrics';
 import { frame } from './protocol';
-import { CATCH_UP_ATTEMPTS, HOLD_MAX_FRAMES, REPLAY_PAGE_COUNT, replayLimit } from './rooms';
+import { HOLD_MAX_FRAMES, REPLAY_PAGE_COUNT, replayLimit } from './rooms';
+import { CatchUpRetries } from './retries';
 import type { ReadSlots } from './budget';
 
 export interface UsersDeps {
@@ -51,7 +52,7 @@ export class Users {
    * `again`: more came than could be held, or the subscriber dropped again: read on.
    */
   private readonly holding = new Map<string, { events: UserEvent[]; again: boolean }>();
-  private readonly retries = new Set<NodeJS.Timeout>();
+  private readonly retries = new CatchUpRetries();
   private closed = false;
 
   private readonly metrics: ChatMetrics;
@@ -202,28 +203,18 @@ export class Users {
       this.releaseHeld(user);
     } catch (err) {
       // As for rooms: the request connection may come back after the subscriber.
-      if (attempt + 1 >= CATCH_UP_ATTEMPTS) {
+      if (!this.retries.schedule(attempt, (next) => void this.catchUp(user, lostAtMs, next))) {
         logger.error('DM catch-up failed, giving up', { username: user, attempts: attempt + 1, err });
         this.releaseHeld(user);
         return;
       }
       if (attempt === 0) logger.warn('DM catch-up failed, retrying', { username: user, err });
-      const timer = setTimeout(
-        () => {
-          this.retries.delete(timer);
-          void this.catchUp(user, lostAtMs, attempt + 1);
-        },
-        Math.min(250 * 2 ** attempt, 5000),
-      );
-      timer.unref();
-      this.retries.add(timer);
     }
   }
 
   /** Stops catch-up retries (the node is closing). */
   close(): void {
     this.closed = true;
-    for (const timer of this.retries) clearTimeout(timer);
     this.retries.clear();
     this.holding.clear();
   }
