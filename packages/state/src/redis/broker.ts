@@ -22,6 +22,9 @@ import { luaScript } from './lua';
 
 type Entry = [string, string[]];
 
+/** How many frames wait while a resubscribe is confirmed (one round trip's worth, and more). */
+const EARLY_FRAMES_MAX = 10_000;
+
 type BrokerClient = RedisLike & {
   chatReplay(
     stream: string,
@@ -116,6 +119,8 @@ export class RedisBroker implements Broker {
   private readonly resubscribed: ResubscribedHandler[] = [];
   private wasConnected = false;
   private lostAt: number | undefined;
+  /** Frames that came while a resubscribe is being confirmed (see `restored`). */
+  private early: Array<[Buffer, Buffer]> | undefined;
 
   constructor(private readonly options: RedisBrokerOptions) {
     this.redis = defineScripts(options.redis);
@@ -123,25 +128,55 @@ export class RedisBroker implements Broker {
     if (options.keys.layout === 'cluster') this.publishLimited = this.publishInSteps;
     // Buffers, not strings: a message frame goes to the sockets as the bytes Redis sent.
     sub.onMessage((channel: Buffer, payload: Buffer) => {
-      const target = this.channels.get(channel.toString('latin1'));
-      if (target?.room !== undefined) dispatchRoomPayload(target.room, payload, this.handler);
-      else if (target?.user !== undefined) dispatchUserPayload(target.user, payload, this.userHandler);
+      if (this.early === undefined) this.dispatch(channel, payload);
+      else if (this.early.length < EARLY_FRAMES_MAX) this.early.push([channel, payload]);
+      // Beyond the bound a message is dropped here and read back by the catch-up, which
+      // reads after this point; a presence or read-marker event is lost (never seen so far).
     });
     sub.onLost(() => {
       this.lostAt ??= Date.now();
     });
-    sub.onRestored(() => {
-      // ioredis resubscribes by itself; what was published meanwhile must be read back.
-      const lostAt = this.lostAt ?? Date.now();
-      this.lostAt = undefined;
-      if (this.wasConnected && this.channels.size > 0) {
-        const subs = [...this.channels.values()];
-        const rooms = subs.flatMap((s) => (s.room === undefined ? [] : [s.room]));
-        const users = subs.flatMap((s) => (s.user === undefined ? [] : [s.user]));
-        for (const handler of this.resubscribed) handler(rooms, users, lostAt);
-      }
+    sub.onRestored(() => void this.restored());
+  }
+
+  private dispatch(channel: Buffer, payload: Buffer): void {
+    const target = this.channels.get(channel.toString('latin1'));
+    if (target?.room !== undefined) dispatchRoomPayload(target.room, payload, this.handler);
+    else if (target?.user !== undefined) dispatchUserPayload(target.user, payload, this.userHandler);
+  }
+
+  /**
+   * The subscriber is back: once every channel is subscribed again, the handlers read
+   * back what was published meanwhile. ioredis resubscribes by itself, but it tells of
+   * the reconnect before its SUBSCRIBE has even been sent (the Cluster's sharded group
+   * likewise): a catch-up read that Redis ran before the SUBSCRIBE would miss every
+   * message published between the two (a CI run lost acked messages to a live member
+   * across a Sentinel failover). So the channels are subscribed again on the same
+   * connections and the handlers run once the replies are in. Frames arriving meanwhile
+   * wait and follow the handlers, which hold them until their catch-up is done.
+   */
+  private async restored(): Promise<void> {
+    const lostAt = this.lostAt ?? Date.now();
+    this.lostAt = undefined;
+    if (!this.wasConnected || this.channels.size === 0) {
       this.wasConnected = true;
-    });
+      return;
+    }
+    if (this.early !== undefined) return; // a confirmation is under way: it covers this one too
+    const subs = [...this.channels];
+    this.early = [];
+    try {
+      await Promise.all(subs.map(([channel]) => this.options.subscriber.subscribe(channel)));
+    } catch (err) {
+      // Lost again or refused: catch up anyway, as well as can be (a new reconnect repeats it).
+      this.options.logger.warn('resubscribe not confirmed', { channels: subs.length, err });
+    }
+    const early = this.early;
+    this.early = undefined;
+    const rooms = subs.flatMap(([, s]) => (s.room === undefined ? [] : [s.room]));
+    const users = subs.flatMap(([, s]) => (s.user === undefined ? [] : [s.user]));
+    for (const handler of this.resubscribed) handler(rooms, users, lostAt);
+    for (const [channel, payload] of early) this.dispatch(channel, payload);
   }
 
   onFrame(handler: FrameHandler): void {
