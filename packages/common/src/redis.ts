@@ -147,6 +147,17 @@ export function createRedisClient(options: RedisClientOptions): RedisLike {
   return client;
 }
 
+/**
+ * Closes a client for good: QUIT (pending replies arrive first), then a disconnect, which
+ * also ends what QUIT leaves open: a Sentinel-mode client's failover-detector connections
+ * to the sentinels (ioredis closes them only on disconnect; left open, they reconnect
+ * forever and print "Unhandled error event" once the sentinels are gone).
+ */
+export async function closeRedis(client: RedisLike): Promise<void> {
+  await client.quit().catch(() => undefined);
+  client.disconnect();
+}
+
 export function isCluster(client: RedisLike): client is Cluster {
   return client instanceof Cluster;
 }

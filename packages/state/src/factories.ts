@@ -1,5 +1,6 @@
 import { Cluster } from 'ioredis';
 import {
+  closeRedis,
   hashSlot,
   type AuthSettings,
   type ChatNodeConfig,
@@ -138,7 +139,7 @@ export function createRedisChatState(
       await probe.close();
       await enforcement.close();
       await channels.close();
-      await redis.quit().catch(() => redis.disconnect());
+      await closeRedis(redis);
     },
   };
 }

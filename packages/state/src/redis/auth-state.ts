@@ -1,6 +1,6 @@
 import type { RedisLike } from './channel-subscriber';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
-import type { KeySchema } from '@securechat/common';
+import { closeRedis, type KeySchema } from '@securechat/common';
 import {
   REVOCATION_MARGIN_S,
   type AuthLimits,
@@ -385,7 +385,7 @@ export function createRedisAuthState(redis: RedisLike, keys: KeySchema, limits: 
       }
     },
     close: async () => {
-      await redis.quit().catch(() => redis.disconnect());
+      await closeRedis(redis);
     },
   };
 }

@@ -1,5 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
-import type { RedisLike } from '@securechat/common';
+import { closeRedis, type RedisLike } from '@securechat/common';
 
 export type { RedisLike };
 
@@ -50,7 +50,7 @@ export function plainSubscriber(sub: Redis): ChannelSubscriber {
         ? Promise.resolve()
         : once(sub, 'ready', timeoutMs, 'redis subscriber not ready'),
     close: async () => {
-      await sub.quit().catch(() => sub.disconnect());
+      await closeRedis(sub);
     },
   };
 }
@@ -76,7 +76,7 @@ export function shardedSubscriber(cluster: Cluster): ChannelSubscriber {
         ? Promise.resolve()
         : once(cluster, 'ready', timeoutMs, 'redis cluster not ready'),
     close: async () => {
-      await cluster.quit().catch(() => cluster.disconnect());
+      await closeRedis(cluster);
     },
   };
 }
