@@ -17,7 +17,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { COMPOSE, freePorts, portIsFree } from '@securechat/cluster';
-import { compareMessageIds, type ChatClient, type MessageFrame, type WelcomeMessage } from '@securechat/sdk';
+import { compareMessageIds } from '@securechat/sdk';
 import {
   chooseBaseImages,
   ComposeProject,
@@ -29,6 +29,7 @@ import {
 import { ensureDockerEngine, findExecutable, mustRun, type DockerEngine } from '../support/docker-engine';
 import { ROOT } from '../support/processes';
 import { isAccepted, jwtPayload, nodesOf, TlsEdge, type Accepted } from '../support/tls-edge';
+import { killDrill } from '../support/kill-drill';
 import { waitFor } from '../support/wait';
 import { MONITORING } from './compose-monitoring';
 
@@ -59,16 +60,6 @@ function log(line: string): void {
 
 function seconds(since: number): string {
   return `${((Date.now() - since) / 1000).toFixed(1)} s`;
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }
 
 describe('docker compose up: the deployment in containers, through nginx over TLS @docker @redis @nginx', function () {
@@ -541,97 +532,27 @@ describe('docker compose up: the deployment in containers, through nginx over TL
       this.timeout(120_000);
       const writerToken = await edge().newUser('writer');
       const readerToken = await edge().newUser('reader');
-      // Readers fetch their token before every connection attempt (a refreshAheadMs longer
-      // than the token's life: the SDK otherwise reuses a token still valid): holding it
-      // back keeps them away until every message of the outage is published.
-      let gate: Promise<void> = Promise.resolve();
-      let openGate: () => void = () => undefined;
       const writer = edge().sdk(() => Promise.resolve(writerToken));
-      const writerNode = (await writer.connect()).node;
-      const room = 'failover';
-      await writer.join(room);
-
-      interface Reader {
-        client: ChatClient;
-        node: string;
-        got: MessageFrame[];
-        disconnects: number;
-      }
-      const readers: Reader[] = [];
-      const victimOf = () =>
-        CHAT.find((name) => name !== writerNode && readers.filter((r) => r.node === name).length >= 2);
-      while (victimOf() === undefined) {
-        if (readers.length >= 12) throw new Error(`readers on ${readers.map((r) => r.node).join(', ')}`);
-        // ?token= on purpose: the reconnects meet the dead container through nginx with the token in the URL.
-        const client = edge().sdk(
-          async () => {
-            await gate;
-            return readerToken;
-          },
-          'query',
-          { refreshAheadMs: 24 * 3600_000 },
-        );
-        const reader: Reader = { client, node: (await client.connect()).node, got: [], disconnects: 0 };
-        client.on('message', (m) => reader.got.push(m));
-        client.on('disconnect', () => (reader.disconnects += 1));
-        await client.join(room);
-        readers.push(reader);
-      }
-      const victim = victimOf() as string;
-      const cut = readers.filter((r) => r.node === victim);
-      const spared = readers.filter((r) => r.node !== victim);
-      const reconnected = cut.map((r) =>
-        withTimeout(
-          new Promise<WelcomeMessage>((resolve) => r.client.once('reconnected', (e) => resolve(e.welcome))),
-          60_000,
-          `a reader of ${victim} to reconnect`,
-        ),
-      );
-      const texts: string[] = [];
-      const publish = async (text: string) => {
-        await writer.send(room, text);
-        texts.push(text);
-      };
-      // Nine messages in all: within one user's default rate limit (10 a minute), which the
-      // deployment keeps.
-      for (let i = 0; i < 3; i++) await publish(`before-${i}`);
-      await waitFor(() => readers.every((r) => r.got.length === 3), { what: 'the first messages' });
-
-      gate = new Promise<void>((resolve) => {
-        openGate = () => resolve();
+      await killDrill({
+        sdk: (getToken, method, options) => edge().sdk(getToken, method, options),
+        writer,
+        writerNode: (await writer.connect()).node,
+        readerToken,
+        nodes: CHAT,
+        // Nine messages in all: within one user's default rate limit (10 a minute), which
+        // the deployment keeps.
+        before: 3,
+        during: 5,
+        reconnectTimeoutMs: 60_000,
+        lastMessageTimeoutMs: 15_000,
+        kill: async (victim) => {
+          await compose().docker(['kill', await compose().container(victim)]);
+          await waitFor(async () => (await compose().state(victim)).status === 'exited', {
+            what: `${victim} to be down`,
+          });
+        },
       });
-      await compose().docker(['kill', await compose().container(victim)]);
-      await waitFor(async () => (await compose().state(victim)).status === 'exited', {
-        what: `${victim} to be down`,
-      });
-      await waitFor(() => cut.every((r) => r.client.state === 'reconnecting'), {
-        timeoutMs: 10_000,
-        what: `the readers of ${victim} to notice`,
-      });
-      // Published while the readers of the dead container are away.
-      for (let i = 0; i < 5; i++) await publish(`during-${i}`);
-      for (const r of cut) expect(r.got.map((m) => m.text)).to.deep.equal(texts.slice(0, 3));
-      openGate();
-
-      for (const welcome of await Promise.all(reconnected)) {
-        expect(welcome.node).to.not.equal(victim);
-        expect(CHAT).to.include(welcome.node);
-      }
-      await publish('after');
-      await waitFor(() => readers.every((r) => r.got.some((m) => m.text === 'after')), {
-        what: 'every reader to get the last message',
-        timeoutMs: 15_000,
-      });
-      for (const r of readers) {
-        expect(
-          r.got.map((m) => m.text),
-          `reader first on ${r.node}`,
-        ).to.deep.equal(texts);
-        const ids = r.got.map((m) => m.id);
-        expect([...ids].sort(compareMessageIds)).to.deep.equal(ids);
-      }
-      for (const r of spared) expect(r.disconnects, `reader on ${r.node}`).to.equal(0);
-      await Promise.all([writer, ...readers.map((r) => r.client)].map((c) => c.close()));
+      await writer.close();
     });
   });
 
