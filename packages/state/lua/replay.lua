@@ -32,38 +32,9 @@ if f['max-deleted-entry-id'] and before(ARGV[1], f['max-deleted-entry-id']) then
   truncated = 1
 end
 
-local function cost(fields, overhead)
-  local size = overhead
-  for i = 2, #fields, 2 do
-    local v = fields[i]
-    local _, escapes = string.gsub(v, '[%c"\\]', '')
-    size = size + #v + 5 * escapes
-  end
-  return size
-end
+--#include read_page
 
-local limit, max_bytes, overhead = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local out, bytes, more = {}, 0, 0
-local from = '(' .. ARGV[1]
-while true do
-  local want = math.min(16, limit - #out + 1)
-  local chunk = redis.call('XRANGE', KEYS[1], from, '+', 'COUNT', want)
-  for _, entry in ipairs(chunk) do
-    if #out >= limit then
-      more = 1
-      break
-    end
-    local size = cost(entry[2], overhead)
-    if #out > 0 and bytes + size > max_bytes then
-      more = 1
-      break
-    end
-    out[#out + 1] = entry
-    bytes = bytes + size
-  end
-  if more == 1 or #chunk < want then
-    break
-  end
-  from = '(' .. chunk[#chunk][1]
-end
+local out, more = read_page(function(from, count)
+  return redis.call('XRANGE', KEYS[1], from, '+', 'COUNT', count)
+end, '(' .. ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]))
 return {truncated, more, out}
