@@ -17,7 +17,6 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { COMPOSE, freePorts, portIsFree } from '@securechat/cluster';
-import { compareMessageIds } from '@securechat/sdk';
 import {
   chooseBaseImages,
   ComposeProject,
@@ -29,7 +28,7 @@ import {
 import { ensureDockerEngine, findExecutable, mustRun, type DockerEngine } from '../support/docker-engine';
 import { ROOT } from '../support/processes';
 import { isAccepted, jwtPayload, nodesOf, TlsEdge, type Accepted } from '../support/tls-edge';
-import { killDrill } from '../support/kill-drill';
+import { fanOutDrill, killDrill } from '../support/drills';
 import { waitFor } from '../support/wait';
 import { MONITORING } from './compose-monitoring';
 
@@ -365,42 +364,8 @@ describe('docker compose up: the deployment in containers, through nginx over TL
     });
 
     it('fans a room out across all three chat containers, each message to each member exactly once, in order', async () => {
-      const tokens = [
-        await edge().newUser('fan_a'),
-        await edge().newUser('fan_b'),
-        await edge().newUser('fan_c'),
-      ];
-      const members = await edge().spread(
-        tokens,
-        (open) => open.length >= 6 && nodesOf(open).size === CHAT.length,
-      );
-      expect([...nodesOf(members)].sort()).to.deep.equal([...CHAT]);
-      const room = 'fanout';
-      for (const m of members) await m.client.join(room);
-      const senders = CHAT.map((name) => members.find((m) => m.welcome.node === name) as Accepted);
-      const sent: { id: string; text: string }[] = [];
-      for (let round = 0; round < 4; round++) {
-        for (const sender of senders) {
-          const text = `${String(sender.welcome.node)}#${round}`;
-          const ack = await sender.client.request({ type: 'send', room, text });
-          expect(ack.type, JSON.stringify(ack)).to.equal('ack');
-          sent.push({ id: String(ack.id), text });
-        }
-      }
-      // Once the last message is in, anything due before it has arrived (a room is delivered
-      // in id order): a duplicate or a gap would show now.
-      const last = await (senders[0] as Accepted).client.request({ type: 'send', room, text: 'last' });
-      sent.push({ id: String(last.id), text: 'last' });
-      const ids = sent.map((s) => s.id);
-      expect([...ids].sort(compareMessageIds), 'acked ids are in send order').to.deep.equal(ids);
-      for (const m of members) {
-        await m.client.next((f) => f.type === 'message' && f.room === room && f.id === last.id, 10_000);
-        const got = m.client.messages(room).map((f) => ({ id: String(f.id), text: String(f.text) }));
-        expect(got, `member on ${String(m.welcome.node)}`).to.deep.equal(sent);
-      }
-      for (const m of members) await m.client.close();
+      await fanOutDrill(edge(), CHAT);
     });
-
     it('a logout closes the user’s sockets on every chat container (1008 token_revoked) within 2 s', async () => {
       const token = await edge().newUser('revokee');
       const open = await onEveryChatNode(token);
@@ -534,7 +499,7 @@ describe('docker compose up: the deployment in containers, through nginx over TL
       const readerToken = await edge().newUser('reader');
       const writer = edge().sdk(() => Promise.resolve(writerToken));
       await killDrill({
-        sdk: (getToken, method, options) => edge().sdk(getToken, method, options),
+        edge: edge(),
         writer,
         writerNode: (await writer.connect()).node,
         readerToken,

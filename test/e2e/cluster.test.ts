@@ -27,16 +27,14 @@ import {
   redisPing,
   type RunningCluster,
 } from '@securechat/cluster';
-import { ChatClient, compareMessageIds, type WelcomeMessage } from '@securechat/sdk';
-import { httpsSend, type HttpsReply, type HttpsRequestOptions } from '../support/https';
 import { PartOutput } from '../support/part-output';
 import { ENTRIES, ROOT, runScript } from '../support/processes';
-import { killDrill } from '../support/kill-drill';
+import { fanOutDrill, killDrill } from '../support/drills';
 import { waitFor } from '../support/wait';
+import { isAccepted, nodesOf, PASSWORD, TlsEdge, type Accepted, type Tokens } from '../support/tls-edge';
 import { TestClient, type Frame } from '../support/ws-client';
 
 const HOST = '127.0.0.1';
-const PASSWORD = 'correct horse battery staple';
 /** The idle socket must outlive nginx's default 60 s and the template's 75 s proxy_read_timeout. */
 const IDLE_MS = 80_000;
 
@@ -90,39 +88,6 @@ function running(id: ProcessId): boolean {
 }
 
 // ---- the suite ------------------------------------------------------------------------
-
-type Reply = HttpsReply;
-
-interface Tokens {
-  access_token: string;
-  refresh_token: string;
-  token_type: string;
-  expires_in: number;
-}
-
-type TokenMethod = 'header' | 'subprotocol' | 'query';
-
-interface Accepted {
-  client: TestClient;
-  welcome: Frame;
-  /** The Sec-WebSocket-Protocol header of the 101. */
-  protocolHeader: string | undefined;
-}
-
-interface Refusal {
-  status: number;
-  body: string;
-}
-
-function isAccepted(result: Accepted | Refusal): result is Accepted {
-  return 'client' in result;
-}
-
-function signatureOf(jwt: string): string {
-  const signature = jwt.split('.')[2];
-  if (signature === undefined || signature.length < 20) throw new Error('not a signed JWT');
-  return signature;
-}
 
 /** The same token with its signature altered: well formed, badly signed. */
 function tampered(jwt: string): string {
@@ -179,105 +144,13 @@ describe('the real cluster through nginx, over TLS @redis @nginx', function () {
   let tools: ReadonlyMap<string, string>;
   let ca: Buffer;
   let chatNames: string[];
-  /** Every access token, JWT signature and refresh token handed out: none may reach a log. */
-  const secrets = new Set<string>();
-  const sockets: TestClient[] = [];
-  const sdkClients: ChatClient[] = [];
+  /** The deployment's TLS edge: every token it hands out is remembered (none may reach a log). */
+  let edge: TlsEdge;
   let restartedRedis: ManagedProcess | undefined;
 
   let idle: Accepted;
   let idleOpenedAt: number;
   let idlePings = 0;
-
-  const wsUrl = () => `${topology.url.replace(/^https:/, 'wss:')}/ws`;
-
-  function send(method: string, path: string, options: HttpsRequestOptions = {}): Promise<Reply> {
-    return httpsSend(topology.url, ca, method, path, options);
-  }
-
-  function remember(tokens: Tokens): Tokens {
-    secrets.add(tokens.access_token);
-    secrets.add(signatureOf(tokens.access_token));
-    secrets.add(tokens.refresh_token);
-    return tokens;
-  }
-
-  async function register(username: string): Promise<void> {
-    const reply = await send('POST', '/auth/register', { body: { username, password: PASSWORD } });
-    expect(reply.status, reply.text).to.equal(201);
-    expect(JSON.parse(reply.text)).to.deep.equal({ username });
-  }
-
-  async function login(username: string, headers: Record<string, string> = {}): Promise<Tokens> {
-    const reply = await send('POST', '/auth/login', { body: { username, password: PASSWORD }, headers });
-    expect(reply.status, reply.text).to.equal(200);
-    return remember(JSON.parse(reply.text) as Tokens);
-  }
-
-  async function newUser(username: string): Promise<string> {
-    await register(username);
-    return (await login(username)).access_token;
-  }
-
-  /** One wss handshake through nginx: the socket and its welcome, or the HTTP refusal. */
-  function handshake(
-    options: { token?: string; method?: TokenMethod; origin?: string; headers?: Record<string, string> } = {},
-  ): Promise<Accepted | Refusal> {
-    const method = options.method ?? 'header';
-    const headers: Record<string, string> = { ...options.headers };
-    const protocols = ['chat.v1'];
-    let url = wsUrl();
-    if (options.token !== undefined) {
-      if (method === 'header') headers.Authorization = `Bearer ${options.token}`;
-      if (method === 'subprotocol') protocols.push(`bearer.${options.token}`);
-      if (method === 'query') url += `?token=${encodeURIComponent(options.token)}`;
-    }
-    const ws = new WebSocket(url, protocols, {
-      ca,
-      headers,
-      origin: options.origin ?? topology.url,
-      perMessageDeflate: false,
-    });
-    const client = new TestClient(ws);
-    let protocolHeader: string | undefined;
-    ws.once('upgrade', (res) => {
-      const value = res.headers['sec-websocket-protocol'];
-      protocolHeader = Array.isArray(value) ? value.join(',') : value;
-    });
-    return new Promise((resolve, reject) => {
-      ws.once('open', () => {
-        sockets.push(client);
-        client
-          .next((f) => f.type === 'welcome', 10_000)
-          .then((welcome) => resolve({ client, welcome, protocolHeader }), reject);
-      });
-      ws.once('unexpected-response', (req, res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => (body += chunk));
-        res.on('end', () => {
-          req.destroy();
-          resolve({ status: res.statusCode ?? 0, body });
-        });
-      });
-      ws.once('error', reject);
-    });
-  }
-
-  async function accepted(token: string, method: TokenMethod = 'header'): Promise<Accepted> {
-    const result = await handshake({ token, method });
-    if (!isAccepted(result)) throw new Error(`handshake refused: ${result.status} ${result.body}`);
-    return result;
-  }
-
-  async function refused(options: Parameters<typeof handshake>[0]): Promise<Refusal> {
-    const result = await handshake(options);
-    if (isAccepted(result)) {
-      result.client.ws.terminate();
-      throw new Error(`the handshake was accepted (101) on ${String(result.welcome.node)}`);
-    }
-    return result;
-  }
 
   /** The `connected` audit line a chat node wrote for a session. */
   function connectedLine(welcome: Frame): Promise<Record<string, unknown>> {
@@ -288,44 +161,6 @@ describe('the real cluster through nginx, over TLS @redis @nginx', function () {
           .find((l) => l.event === 'connected' && l.session === welcome.session),
       { what: `the connected line of session ${String(welcome.session)}` },
     );
-  }
-
-  /** Opens sockets, taking `tokens` in turn, until `enough` holds (nginx decides where each lands). */
-  async function spread(
-    tokens: string[],
-    enough: (open: Accepted[]) => boolean,
-    max = 12,
-  ): Promise<Accepted[]> {
-    const open: Accepted[] = [];
-    while (!enough(open)) {
-      if (open.length >= max) {
-        throw new Error(`${max} sockets landed on ${open.map((o) => String(o.welcome.node)).join(', ')}`);
-      }
-      open.push(await accepted(tokens[open.length % tokens.length] as string));
-    }
-    return open;
-  }
-
-  const nodesOf = (open: readonly { welcome: Frame | WelcomeMessage }[]) =>
-    new Set(open.map((o) => String(o.welcome.node)));
-
-  /** `refreshAheadMs` over the token's life: `getToken` before every attempt (see the SDK). */
-  function sdk(
-    getToken: () => Promise<string>,
-    tokenMethod: TokenMethod = 'header',
-    options: { refreshAheadMs?: number } = {},
-  ): ChatClient {
-    const client = new ChatClient({
-      url: wsUrl(),
-      origin: topology.url,
-      ca,
-      getToken,
-      tokenMethod,
-      reconnect: { baseDelayMs: 50, maxDelayMs: 500 },
-      ...options,
-    });
-    sdkClients.push(client);
-    return client;
   }
 
   before(async function () {
@@ -377,21 +212,21 @@ describe('the real cluster through nginx, over TLS @redis @nginx', function () {
       throw new Error(`the cluster did not start: ${detail}\n${output.tail()}`);
     }
     ca = readFileSync(join(dir, 'tls', 'cert.pem'));
+    edge = new TlsEdge(topology.url, ca, topology.url);
     chatNames = topology.nodes.filter((n) => n.spec.role === 'chat').map((n) => n.spec.name);
     expect(chatNames).to.have.length(3);
     expect(topology.nodes.filter((n) => n.spec.role === 'auth')).to.have.length(2);
 
     // The idle socket of the last test opens first, so that its long wait runs alongside
     // every other test instead of after them.
-    idle = await accepted(await newUser('idler'));
+    idle = await edge.accepted(await edge.newUser('idler'));
     idleOpenedAt = Date.now();
     idle.client.ws.on('ping', () => (idlePings += 1));
   });
 
   after(async function () {
     this.timeout(60_000);
-    await Promise.all(sdkClients.map((c) => c.close().catch(() => undefined)));
-    for (const socket of sockets) socket.ws.terminate();
+    await edge?.closeAll();
     await cluster?.stop();
     await restartedRedis?.stop('SIGTERM', 10_000);
     output.uninstall();
@@ -399,22 +234,26 @@ describe('the real cluster through nginx, over TLS @redis @nginx', function () {
   });
 
   it('registers and logs in through nginx; the tokens work and refresh', async () => {
-    await register('alice');
-    const duplicate = await send('POST', '/auth/register', {
+    await edge.register('alice');
+    const duplicate = await edge.send('POST', '/auth/register', {
       body: { username: 'ALICE', password: PASSWORD },
     });
     expect(duplicate.status).to.equal(409);
-    const tokens = await login('alice');
+    const { tokens } = await edge.login('alice');
     expect(tokens.token_type).to.equal('Bearer');
     expect(tokens.expires_in).to.be.a('number');
-    const me = await send('GET', '/auth/me', { headers: { Authorization: `Bearer ${tokens.access_token}` } });
+    const me = await edge.send('GET', '/auth/me', {
+      headers: { Authorization: `Bearer ${tokens.access_token}` },
+    });
     expect(me.status, me.text).to.equal(200);
     expect(JSON.parse(me.text)).to.deep.equal({ username: 'alice' });
-    const refreshed = await send('POST', '/auth/refresh', { body: { refresh_token: tokens.refresh_token } });
+    const refreshed = await edge.send('POST', '/auth/refresh', {
+      body: { refresh_token: tokens.refresh_token },
+    });
     expect(refreshed.status, refreshed.text).to.equal(200);
-    const rotated = remember(JSON.parse(refreshed.text) as Tokens);
+    const rotated = edge.remember(JSON.parse(refreshed.text) as Tokens);
     expect(rotated.refresh_token).to.not.equal(tokens.refresh_token);
-    const wrong = await send('POST', '/auth/login', {
+    const wrong = await edge.send('POST', '/auth/login', {
       body: { username: 'alice', password: 'not the password' },
     });
     expect(wrong.status).to.equal(401);
@@ -422,9 +261,9 @@ describe('the real cluster through nginx, over TLS @redis @nginx', function () {
   });
 
   it('accepts a wss handshake with each token method; the subprotocol is chat.v1, never the token', async () => {
-    const token = await newUser('bob');
+    const token = await edge.newUser('bob');
     for (const method of ['header', 'subprotocol', 'query'] as const) {
-      const { client, welcome, protocolHeader } = await accepted(token, method);
+      const { client, welcome, protocolHeader } = await edge.accepted(token, method);
       expect(welcome.user, method).to.equal('bob');
       expect(chatNames, method).to.include(welcome.node);
       expect(client.ws.protocol, method).to.equal('chat.v1');
@@ -437,61 +276,35 @@ describe('the real cluster through nginx, over TLS @redis @nginx', function () {
   });
 
   it('refuses bad handshakes through nginx with their HTTP status, never a 101', async () => {
-    const token = await newUser('carol');
-    const badOrigin = await refused({ token, origin: 'https://evil.example' });
+    const token = await edge.newUser('carol');
+    const badOrigin = await edge.refusedWith({ token, origin: 'https://evil.example' });
     expect(badOrigin.status, badOrigin.body).to.equal(403);
-    const wrongPort = await refused({ token, origin: 'https://127.0.0.1:1' });
+    const wrongPort = await edge.refusedWith({ token, origin: 'https://127.0.0.1:1' });
     expect(wrongPort.status, wrongPort.body).to.equal(403);
     for (const method of ['header', 'subprotocol', 'query'] as const) {
-      const badToken = await refused({ token: tampered(token), method });
+      const badToken = await edge.refusedWith({ token: tampered(token), method });
       expect(badToken.status, `${method}: ${badToken.body}`).to.equal(401);
       expect(JSON.parse(badToken.body), method).to.have.property('error').that.is.a('string');
     }
-    const none = await refused({});
+    const none = await edge.refusedWith({});
     expect(none.status, none.body).to.equal(401);
-    const garbage = await refused({ token: 'not-a-jwt', method: 'query' });
+    const garbage = await edge.refusedWith({ token: 'not-a-jwt', method: 'query' });
     expect(garbage.status, garbage.body).to.equal(401);
   });
 
   it('fans a room out across the three chat nodes, each message to each member exactly once, in order', async () => {
-    const tokens = [await newUser('fan_a'), await newUser('fan_b'), await newUser('fan_c')];
-    const members = await spread(tokens, (open) => open.length >= 6 && nodesOf(open).size === 3);
-    const room = 'fanout';
-    for (const m of members) await m.client.join(room);
-    // One sender on each node; the ids a member sees must be every acked id, in id order.
-    const senders = chatNames.map((name) => members.find((m) => m.welcome.node === name) as Accepted);
-    const sent: { id: string; text: string }[] = [];
-    for (let round = 0; round < 4; round++) {
-      for (const sender of senders) {
-        const text = `${String(sender.welcome.node)}#${round}`;
-        const ack = await sender.client.request({ type: 'send', room, text });
-        expect(ack.type, JSON.stringify(ack)).to.equal('ack');
-        sent.push({ id: String(ack.id), text });
-      }
-    }
-    // A last message: once it is in, anything sent before it that was due has been delivered
-    // (a room arrives in id order), so a duplicate would be visible now.
-    const last = await (senders[0] as Accepted).client.request({ type: 'send', room, text: 'last' });
-    sent.push({ id: String(last.id), text: 'last' });
-    const ids = sent.map((s) => s.id);
-    expect([...ids].sort(compareMessageIds), 'acked ids are in send order').to.deep.equal(ids);
-    for (const m of members) {
-      await m.client.next((f) => f.type === 'message' && f.room === room && f.id === last.id, 10_000);
-      const got = m.client.messages(room).map((f) => ({ id: String(f.id), text: String(f.text) }));
-      expect(got, `member on ${String(m.welcome.node)}`).to.deep.equal(sent);
-    }
-    for (const m of members) await m.client.close();
+    await fanOutDrill(edge, chatNames);
   });
 
   it('gives the nodes the real client address and ignores a forged X-Forwarded-For', async () => {
     const forged = { 'X-Forwarded-For': '203.0.113.7', 'X-Real-IP': '203.0.113.8' };
-    await register('dave');
-    const reply = await send('POST', '/auth/login', {
+    await edge.register('dave');
+    const reply = await edge.send('POST', '/auth/login', {
       body: { username: 'dave', password: PASSWORD },
       headers: forged,
     });
     expect(reply.status, reply.text).to.equal(200);
-    remember(JSON.parse(reply.text) as Tokens);
+    edge.remember(JSON.parse(reply.text) as Tokens);
     const requestId = reply.headers['x-request-id'];
     expect(requestId).to.be.a('string');
     const authLine = await waitFor(
@@ -505,7 +318,7 @@ describe('the real cluster through nginx, over TLS @redis @nginx', function () {
 
     const token = (JSON.parse(reply.text) as Tokens).access_token;
     for (const method of ['header', 'query'] as const) {
-      const result = await handshake({ token, method, headers: forged });
+      const result = await edge.handshakeWith({ token, method, headers: forged });
       if (!isAccepted(result)) throw new Error(`refused: ${result.status} ${result.body}`);
       const line = await connectedLine(result.welcome);
       expect(line.address, method).to.equal(HOST);
@@ -545,13 +358,13 @@ describe('the real cluster through nginx, over TLS @redis @nginx', function () {
 
   it('kill -9 of a chat node: its SDK clients reconnect through nginx to the others and miss nothing', async function () {
     this.timeout(90_000);
-    await register('writer');
-    const writerToken = (await login('writer')).access_token;
-    await register('reader');
-    const readerToken = (await login('reader')).access_token;
-    const writer = sdk(() => Promise.resolve(writerToken));
+    await edge.register('writer');
+    const writerToken = (await edge.login('writer')).tokens.access_token;
+    await edge.register('reader');
+    const readerToken = (await edge.login('reader')).tokens.access_token;
+    const writer = edge.sdk(() => Promise.resolve(writerToken));
     const victim = await killDrill({
-      sdk,
+      edge: edge,
       writer,
       writerNode: (await writer.connect()).node,
       readerToken,
@@ -577,12 +390,12 @@ describe('the real cluster through nginx, over TLS @redis @nginx', function () {
 
   it('a Redis restart: a revocation made before it still holds, and the nodes recover without a restart', async function () {
     this.timeout(90_000);
-    const token = await newUser('erin');
-    const socket = await accepted(token);
-    const logout = await send('POST', '/auth/logout', { headers: { Authorization: `Bearer ${token}` } });
+    const token = await edge.newUser('erin');
+    const socket = await edge.accepted(token);
+    const logout = await edge.send('POST', '/auth/logout', { headers: { Authorization: `Bearer ${token}` } });
     expect(logout.status, logout.text).to.equal(204);
     expect(await socket.client.waitClose(5000)).to.deep.equal({ code: 1008, reason: 'token_revoked' });
-    expect((await refused({ token })).status).to.equal(401);
+    expect((await edge.refusedWith({ token })).status).to.equal(401);
 
     const live = topology.nodes.filter((n) => cluster?.part(n.spec.name)?.running === true);
     const pids = new Map(live.map((n) => [n.spec.name, cluster?.part(n.spec.name)?.pid]));
@@ -590,7 +403,7 @@ describe('the real cluster through nginx, over TLS @redis @nginx', function () {
     if (redis === undefined) throw new Error('no redis part');
     await redis.stop('SIGTERM', 10_000);
     // Down: the nodes fail closed, the revoked token above all.
-    expect((await refused({ token })).status).to.equal(503);
+    expect((await edge.refusedWith({ token })).status).to.equal(503);
 
     // The cluster's own command line for it: same port, same data directory, same users.
     const port = Number(new URL(topology.redisUrl).port);
@@ -613,7 +426,7 @@ describe('the real cluster through nginx, over TLS @redis @nginx', function () {
     const statuses: number[] = [];
     await waitFor(
       async () => {
-        const result = await handshake({ token });
+        const result = await edge.handshakeWith({ token });
         if (isAccepted(result)) {
           acceptedRevoked = true;
           result.client.ws.terminate();
@@ -635,7 +448,7 @@ describe('the real cluster through nginx, over TLS @redis @nginx', function () {
     // 503 while the auth nodes reconnect; 409 only if an earlier attempt's reply was lost.
     await waitFor(
       async () => {
-        const reply = await send('POST', '/auth/register', {
+        const reply = await edge.send('POST', '/auth/register', {
           body: { username: 'frank', password: PASSWORD },
         });
         return reply.status === 201 || reply.status === 409;
@@ -644,13 +457,15 @@ describe('the real cluster through nginx, over TLS @redis @nginx', function () {
     );
     const fresh = await waitFor(
       async () => {
-        const reply = await send('POST', '/auth/login', { body: { username: 'frank', password: PASSWORD } });
-        return reply.status === 200 ? remember(JSON.parse(reply.text) as Tokens) : undefined;
+        const reply = await edge.send('POST', '/auth/login', {
+          body: { username: 'frank', password: PASSWORD },
+        });
+        return reply.status === 200 ? edge.remember(JSON.parse(reply.text) as Tokens) : undefined;
       },
       { timeoutMs: 20_000, intervalMs: 200, what: 'a login after the restart' },
     );
     // And a send and receive across two chat nodes.
-    const pair = await spread([fresh.access_token], (open) => nodesOf(open).size >= 2);
+    const pair = await edge.spread([fresh.access_token], (open) => nodesOf(open).size >= 2);
     const [a, b] = [
       pair[0] as Accepted,
       pair.find((p) => p.welcome.node !== pair[0]?.welcome.node) as Accepted,
@@ -677,19 +492,27 @@ describe('the real cluster through nginx, over TLS @redis @nginx', function () {
   });
 
   it("writes no token to nginx's access or error log, nor to any node's log", async () => {
-    await register('grace');
-    const tokens = await login('grace');
-    const result = await accepted(tokens.access_token, 'query');
+    await edge.register('grace');
+    const { tokens } = await edge.login('grace');
+    const result = await edge.accepted(tokens.access_token, 'query');
     expect((await connectedLine(result.welcome)).method).to.equal('query');
     await result.client.close();
     expect(
-      (await refused({ token: tokens.access_token, method: 'query', origin: 'https://evil.example' })).status,
+      (
+        await edge.refusedWith({
+          token: tokens.access_token,
+          method: 'query',
+          origin: 'https://evil.example',
+        })
+      ).status,
     ).to.equal(403);
-    const refreshed = await send('POST', '/auth/refresh', { body: { refresh_token: tokens.refresh_token } });
+    const refreshed = await edge.send('POST', '/auth/refresh', {
+      body: { refresh_token: tokens.refresh_token },
+    });
     expect(refreshed.status).to.equal(200);
-    remember(JSON.parse(refreshed.text) as Tokens);
+    edge.remember(JSON.parse(refreshed.text) as Tokens);
     // nginx logs this one to its error log: proof that the error log is being read.
-    const large = await send('POST', '/auth/login', {
+    const large = await edge.send('POST', '/auth/login', {
       body: { username: 'grace', password: 'x'.repeat(20_000) },
     });
     expect(large.status).to.equal(413);
@@ -715,9 +538,9 @@ describe('the real cluster through nginx, over TLS @redis @nginx', function () {
       logs[name] = output.text([name]);
     }
     expect(`${logs['auth-1']}${logs['auth-2']}`).to.include('login_success');
-    expect(secrets.size).to.be.above(20);
+    expect(edge.secrets.size).to.be.above(20);
     for (const [name, text] of Object.entries(logs)) {
-      const leaked = [...secrets].filter((s) => text.includes(s));
+      const leaked = [...edge.secrets].filter((s) => text.includes(s));
       expect(leaked.length, `${name} log holds ${leaked.length} tokens`).to.equal(0);
       expect(text.includes('token='), `${name} log holds a query token`).to.equal(false);
       expect(/eyJ[A-Za-z0-9_-]{10,}\.eyJ/.test(text), `${name} log holds a JWT`).to.equal(false);

@@ -18,6 +18,16 @@ export type TokenMethod = 'header' | 'subprotocol' | 'query';
 export interface Accepted {
   client: TestClient;
   welcome: Frame;
+  /** The Sec-WebSocket-Protocol header of the 101. */
+  protocolHeader?: string | undefined;
+}
+
+/** A handshake's credentials and what else it sends (the edge's own origin by default). */
+export interface HandshakeOptions {
+  token?: string | undefined;
+  method?: TokenMethod;
+  origin?: string;
+  headers?: Record<string, string>;
 }
 
 export interface Refusal {
@@ -95,7 +105,12 @@ export class TlsEdge {
 
   /** One wss handshake through the edge: the socket and its welcome, or the HTTP refusal. */
   handshake(token: string | undefined, method: TokenMethod = 'header'): Promise<Accepted | Refusal> {
-    const headers: Record<string, string> = {};
+    return this.handshakeWith({ token, method });
+  }
+
+  handshakeWith(options: HandshakeOptions): Promise<Accepted | Refusal> {
+    const { token, method = 'header' } = options;
+    const headers: Record<string, string> = { ...options.headers };
     const protocols = ['chat.v1'];
     let url = this.wsUrl;
     if (token !== undefined) {
@@ -106,16 +121,21 @@ export class TlsEdge {
     const ws = new WebSocket(url, protocols, {
       ca: this.ca,
       headers,
-      origin: this.origin,
+      origin: options.origin ?? this.origin,
       perMessageDeflate: false,
     });
     const client = new TestClient(ws);
+    let protocolHeader: string | undefined;
+    ws.once('upgrade', (res) => {
+      const value = res.headers['sec-websocket-protocol'];
+      protocolHeader = Array.isArray(value) ? value.join(',') : value;
+    });
     return new Promise((resolve, reject) => {
       ws.once('open', () => {
         this.sockets.push(client);
         client
           .next((f) => f.type === 'welcome', 10_000)
-          .then((welcome) => resolve({ client, welcome }), reject);
+          .then((welcome) => resolve({ client, welcome, protocolHeader }), reject);
       });
       ws.once('unexpected-response', (req, res) => {
         let body = '';
@@ -136,8 +156,12 @@ export class TlsEdge {
     return result;
   }
 
-  async refused(token: string | undefined, method: TokenMethod = 'header'): Promise<Refusal> {
-    const result = await this.handshake(token, method);
+  refused(token: string | undefined, method: TokenMethod = 'header'): Promise<Refusal> {
+    return this.refusedWith({ token, method });
+  }
+
+  async refusedWith(options: HandshakeOptions): Promise<Refusal> {
+    const result = await this.handshakeWith(options);
     if (isAccepted(result)) {
       result.client.ws.terminate();
       throw new Error(`the handshake was accepted (101) on ${String(result.welcome.node)}`);
@@ -164,7 +188,6 @@ export class TlsEdge {
     return open;
   }
 
-  /** An SDK client of the edge (closed by closeAll). */
   /**
    * An SDK client through the edge. `refreshAheadMs` over the token's life makes it ask
    * `getToken` before every attempt (it reuses a token with longer to live by default).

@@ -1,17 +1,11 @@
 import { expect } from 'chai';
 import { compareMessageIds, type ChatClient, type MessageFrame, type WelcomeMessage } from '@securechat/sdk';
+import { nodesOf, type TlsEdge } from './tls-edge';
 import { waitFor, withTimeout } from './wait';
 
-/** How a deployment under test hands out SDK clients (TlsEdge.sdk and its likes). */
-export type SdkFactory = (
-  getToken: () => Promise<string>,
-  tokenMethod: 'query',
-  options: { refreshAheadMs: number },
-) => ChatClient;
-
 export interface KillDrill {
-  /** SDK clients through the deployment's front door. */
-  sdk: SdkFactory;
+  /** The deployment's front door, for the readers' SDK clients. */
+  edge: TlsEdge;
   /** A connected writer (its node is never the victim) and a reader's token. */
   writer: ChatClient;
   writerNode: string;
@@ -59,7 +53,7 @@ export async function killDrill(d: KillDrill): Promise<string> {
   while (victimOf() === undefined) {
     if (readers.length >= 12) throw new Error(`readers on ${readers.map((r) => r.node).join(', ')}`);
     // ?token= on purpose: the reconnects meet the dead node through nginx with the token in the URL.
-    const client = d.sdk(
+    const client = d.edge.sdk(
       async () => {
         await gate;
         return d.readerToken;
@@ -124,4 +118,50 @@ export async function killDrill(d: KillDrill): Promise<string> {
   for (const r of spared) expect(r.disconnects, `reader on ${r.node}`).to.equal(0);
   await Promise.all(readers.map((r) => r.client.close()));
   return victim;
+}
+
+/**
+ * A room fanned out across every chat node of a deployment: six members spread until each
+ * node holds one, a sender on each node, four rounds and a last message. Every member must
+ * get every acked message once, in id order (acked ids grow in send order).
+ */
+export async function fanOutDrill(edge: TlsEdge, nodes: readonly string[]): Promise<void> {
+  const tokens = [await edge.newUser('fan_a'), await edge.newUser('fan_b'), await edge.newUser('fan_c')];
+  const members = await edge.spread(
+    tokens,
+    (open) => open.length >= 6 && nodesOf(open).size === nodes.length,
+  );
+  expect([...nodesOf(members)].sort()).to.deep.equal([...nodes].sort());
+  const room = 'fanout';
+  for (const m of members) await m.client.join(room);
+  const senders = nodes.map((name) => {
+    const sender = members.find((m) => m.welcome.node === name);
+    if (sender === undefined) throw new Error(`no member on ${name}`);
+    return sender;
+  });
+  const sent: { id: string; text: string }[] = [];
+  for (let round = 0; round < 4; round++) {
+    for (const sender of senders) {
+      const text = `${String(sender.welcome.node)}#${round}`;
+      const ack = await sender.client.request({ type: 'send', room, text });
+      expect(ack.type, JSON.stringify(ack)).to.equal('ack');
+      sent.push({ id: String(ack.id), text });
+    }
+  }
+  // Once the last message is in, anything due before it has arrived (a room is delivered
+  // in id order): a duplicate or a gap would show now.
+  const last = await (senders[0] as (typeof senders)[number]).client.request({
+    type: 'send',
+    room,
+    text: 'last',
+  });
+  sent.push({ id: String(last.id), text: 'last' });
+  const ids = sent.map((s) => s.id);
+  expect([...ids].sort(compareMessageIds), 'acked ids are in send order').to.deep.equal(ids);
+  for (const m of members) {
+    await m.client.next((f) => f.type === 'message' && f.room === room && f.id === last.id, 10_000);
+    const got = m.client.messages(room).map((f) => ({ id: String(f.id), text: String(f.text) }));
+    expect(got, `member on ${String(m.welcome.node)}`).to.deep.equal(sent);
+  }
+  for (const m of members) await m.client.close();
 }
