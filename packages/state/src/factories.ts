@@ -145,10 +145,11 @@ export function createRedisChatState(
 }
 
 /**
- * The delivery probe's channels: the node's own one; in Redis Cluster one per master at
- * start (each a tag on that master's slots), so that every shard's subscription is
- * probed. A failover moves a master's slots, and its probe channel, to the replica
- * promoted; a master added later is probed from the node's next start.
+ * The delivery probe's channels: the node's own one; in Redis Cluster one per master in
+ * the client's slot map (each a tag on that master's slots), so that every shard's
+ * subscription is probed. The same `<n>` is chosen as long as the master owns the same
+ * first slot: a failover moves a master's slots, and its probe channel, to the replica
+ * promoted; a master added (the map refreshes every second) gets a channel of its own.
  */
 async function probeChannels(redis: RedisLike, keys: KeySchema, nodeId: string): Promise<string[]> {
   if (!(redis instanceof Cluster)) return [keys.probe(nodeId)];

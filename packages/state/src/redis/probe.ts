@@ -8,8 +8,8 @@ export interface DeliveryProbeOptions {
   /** The node's subscriptions, shared with the broker: the probes come back on them. */
   subscriber: ChannelSubscriber;
   /**
-   * The node's own channels (`keys.probe(nodeId)`; in Redis Cluster one per master), read
-   * once at start, when the client knows the cluster's slots.
+   * The node's own channels (`keys.probe(nodeId)`; in Redis Cluster one per master), asked
+   * again before every probe: a master added to the cluster is probed from then on.
    */
   channels: () => Promise<string[]>;
   logger: Logger;
@@ -40,6 +40,7 @@ export class DeliveryProbe {
   private readonly back = new Map<string, number>();
   private failing = false;
   private firstBack: (() => void) | undefined;
+  private following: Promise<void> | undefined;
 
   constructor(private readonly options: DeliveryProbeOptions) {
     this.intervalMs = options.intervalMs ?? 1000;
@@ -63,8 +64,7 @@ export class DeliveryProbe {
     if (this.timer !== undefined) return;
     this.timer = setInterval(() => void this.send(), this.intervalMs);
     this.timer.unref();
-    this.channels = await this.options.channels();
-    await Promise.all(this.channels.map((channel) => this.options.subscriber.subscribe(channel)));
+    await this.follow();
     let timeout: NodeJS.Timeout | undefined;
     const back = new Promise<void>((resolve) => {
       this.firstBack = resolve;
@@ -85,8 +85,36 @@ export class DeliveryProbe {
     );
   }
 
+  /**
+   * Subscribes the channels that are new (a master added) and drops those gone. A new
+   * channel counts as fresh for its first `freshMs`: readiness does not flap while its
+   * first probe is on the way, and says 503 if none comes back.
+   */
+  private follow(): Promise<void> {
+    this.following ??= this.refollow().finally(() => (this.following = undefined));
+    return this.following;
+  }
+
+  private async refollow(): Promise<void> {
+    const wanted = await this.options.channels();
+    const added = wanted.filter((channel) => !this.channels.includes(channel));
+    const gone = this.channels.filter((channel) => !wanted.includes(channel));
+    if (added.length === 0 && gone.length === 0) return;
+    const first = this.channels.length === 0;
+    await Promise.all(added.map((channel) => this.options.subscriber.subscribe(channel)));
+    const now = this.now();
+    if (!first) for (const channel of added) this.back.set(channel, now);
+    for (const channel of gone) {
+      this.back.delete(channel);
+      this.options.subscriber.unsubscribe(channel).catch(() => undefined);
+    }
+    this.channels = wanted;
+    if (!first) this.options.logger.info('delivery probe follows the cluster', { added, gone });
+  }
+
   private async send(): Promise<void> {
     try {
+      await this.follow();
       await Promise.all(this.channels.map((channel) => this.options.publish(channel, this.token)));
       this.failing = false;
     } catch (err) {
