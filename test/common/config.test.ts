@@ -421,6 +421,52 @@ describe('configuration', () => {
       }
     });
 
+    it('reads REDIS_TLS_CA_FILE into the target, with TLS only, stopping at a file that holds no certificate', () => {
+      const dir = mkdtempSync(join(tmpdir(), 'securechat-ca-'));
+      try {
+        const pem = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+        const caFile = join(dir, 'ca.pem');
+        writeFileSync(caFile, pem);
+        const single = loadConfig({ REDIS_URL: 'rediss://h:6380', REDIS_TLS_CA_FILE: caFile }, 'ops');
+        expect(single.redisTarget).to.deep.equal({
+          mode: 'single',
+          url: 'rediss://h:6380',
+          tls: true,
+          ca: pem,
+        });
+        expect(single).not.to.have.property('redisTlsCaFile').that.is.a('string');
+        const sentinel = loadConfig(
+          {
+            REDIS_SENTINELS: 's:26379',
+            REDIS_SENTINEL_NAME: 'm',
+            REDIS_TLS: 'true',
+            REDIS_TLS_CA_FILE: caFile,
+          },
+          'ops',
+        );
+        expect(sentinel.redisTarget).to.include({ mode: 'sentinel', tls: true, ca: pem });
+        expect(Object.isFrozen(sentinel.redisTarget)).to.equal(true);
+        const notPem = join(dir, 'key.txt');
+        writeFileSync(notPem, 'not a certificate');
+        for (const [env, message] of [
+          [{ REDIS_URL: 'redis://h:1', REDIS_TLS_CA_FILE: caFile }, /needs TLS/],
+          [{ REDIS_CLUSTER_NODES: 'n:1', REDIS_TLS_CA_FILE: caFile }, /needs TLS/],
+          [{ REDIS_TLS_CA_FILE: caFile }, /needs TLS/],
+          [
+            { REDIS_URL: 'rediss://h:1', REDIS_TLS_CA_FILE: join(dir, 'missing.pem') },
+            /cannot be read \(ENOENT\)/,
+          ],
+          [{ REDIS_URL: 'rediss://h:1', REDIS_TLS_CA_FILE: notPem }, /no PEM certificate/],
+        ] as const) {
+          const err = refusal(env);
+          expect(err.variable, JSON.stringify(env)).to.equal('REDIS_TLS_CA_FILE');
+          expect(err.message, JSON.stringify(env)).to.match(message);
+        }
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
     it('waits for replicas only when asked, within a timeout below the command timeout', () => {
       expect(loadConfig({}, 'embedded')).to.include({ redisWaitReplicas: 0, redisWaitTimeoutMs: 500 });
       const chat = loadConfig(

@@ -72,8 +72,10 @@ export interface RedisAddress {
  * The Redis a process uses, in one of three modes, chosen by exactly one of REDIS_URL,
  * REDIS_SENTINELS (with REDIS_SENTINEL_NAME) and REDIS_CLUSTER_NODES. `tls`: a rediss://
  * URL in single mode, REDIS_TLS=true in the others (every connection, sentinels included).
+ * `ca`: with TLS, the PEM of the CAs the servers' certificates are checked against
+ * (REDIS_TLS_CA_FILE), instead of Node's own store (and NODE_EXTRA_CA_CERTS).
  */
-export type RedisTarget =
+export type RedisTarget = (
   | { readonly mode: 'single'; readonly url: string; readonly tls: boolean }
   | {
       readonly mode: 'sentinel';
@@ -81,7 +83,8 @@ export type RedisTarget =
       readonly name: string;
       readonly tls: boolean;
     }
-  | { readonly mode: 'cluster'; readonly nodes: readonly RedisAddress[]; readonly tls: boolean };
+  | { readonly mode: 'cluster'; readonly nodes: readonly RedisAddress[]; readonly tls: boolean }
+) & { readonly ca?: string };
 
 export type RedisMode = RedisTarget['mode'];
 
@@ -329,6 +332,8 @@ const BY_MODE = {
   ),
   redisClusterNodes: variable('REDIS_CLUSTER_NODES', addressList),
   redisTls: variable('REDIS_TLS', optionalBool),
+  /** Read into `redisTarget.ca`, never kept as a path: see `redisTlsCa`. */
+  redisTlsCaFile: variable('REDIS_TLS_CA_FILE', optionalStr),
   jwtPrivateKeyFile: variable('JWT_PRIVATE_KEY_FILE', optionalStr),
   jwtPublicKeysFile: variable('JWT_PUBLIC_KEYS_FILE', optionalStr),
   /** Read into `redisPassword`, never kept: see `redisCredentials`. */
@@ -413,8 +418,32 @@ function parseAll(env: Env): Parsed {
     ...parsed,
     ...redisCredentials(parsed),
     redisPasswordFile: undefined,
-    redisTarget: redisTarget(parsed),
+    redisTlsCaFile: undefined,
+    redisTarget: withTlsCa(redisTarget(parsed), parsed.redisTlsCaFile),
   };
+}
+
+/**
+ * REDIS_TLS_CA_FILE: the CA certificates (PEM) that a TLS connection to Redis checks the
+ * servers against, read at start. Only with TLS on; a file without a certificate stops
+ * the process here rather than at the first connection.
+ */
+function withTlsCa(target: RedisTarget | undefined, file: string | undefined): RedisTarget | undefined {
+  if (file === undefined) return target;
+  if (target === undefined || !target.tls) {
+    throw new ConfigError('REDIS_TLS_CA_FILE', 'needs TLS to Redis (a rediss:// URL, or REDIS_TLS=true)');
+  }
+  let ca: string;
+  try {
+    ca = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
+    throw new ConfigError('REDIS_TLS_CA_FILE', `cannot be read (${code})`);
+  }
+  if (!ca.includes('-----BEGIN CERTIFICATE-----')) {
+    throw new ConfigError('REDIS_TLS_CA_FILE', 'holds no PEM certificate');
+  }
+  return Object.freeze({ ...target, ca });
 }
 
 const TARGET_REQUIRED = 'is required (or REDIS_SENTINELS with REDIS_SENTINEL_NAME, or REDIS_CLUSTER_NODES)';

@@ -53,9 +53,14 @@ function connectionOptions(options: RedisClientOptions): RedisOptions {
     // The URL's own credentials stay in force unless the configuration names others.
     ...(options.username !== undefined ? { username: options.username } : {}),
     ...(options.password !== undefined ? { password: options.password } : {}),
-    // rediss:// turns TLS on by itself; in the other modes REDIS_TLS does.
-    ...(options.target.mode !== 'single' && options.target.tls ? { tls: {} } : {}),
+    // rediss:// turns TLS on by itself; in the other modes REDIS_TLS does. A CA of
+    // REDIS_TLS_CA_FILE replaces Node's store for these connections.
+    ...(options.target.tls ? { tls: tlsOptions(options.target) } : {}),
   };
+}
+
+function tlsOptions(target: RedisTarget): { ca?: string } {
+  return target.ca !== undefined ? { ca: target.ca } : {};
 }
 
 /** A demoted master answers writes with READONLY: reconnect, which asks the sentinels again. */
@@ -75,7 +80,7 @@ function connect(options: RedisClientOptions): RedisLike {
         role: 'master',
         ...(options.sentinelUsername !== undefined ? { sentinelUsername: options.sentinelUsername } : {}),
         ...(options.sentinelPassword !== undefined ? { sentinelPassword: options.sentinelPassword } : {}),
-        ...(target.tls ? { enableTLSForSentinelMode: true, sentinelTLS: {} } : {}),
+        ...(target.tls ? { enableTLSForSentinelMode: true, sentinelTLS: tlsOptions(target) } : {}),
         sentinelCommandTimeout: Math.max(500, options.commandTimeoutMs),
         // Ask the sentinels again at once, then back off like a data connection; the same
         // for the failover detector's connections to them (they have no error listener of
