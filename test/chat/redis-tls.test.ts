@@ -3,110 +3,169 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { ensureCertificate, freePort, RedisServer as ManagedRedis } from '@securechat/cluster';
+import { ensureCertificate, RedisServer as ManagedRedis, type RedisTlsFiles } from '@securechat/cluster';
 import { ChatCluster, type RedisBackend } from '../support/chat-cluster';
 import { ENTRIES, runScript, startChatNode, writeJwks } from '../support/processes';
-import { connect } from '../support/ws-client';
+import { KEYSPACE_ARGS, TestSentinel } from '../support/sentinel-group';
+import { connect, type TestClient } from '../support/ws-client';
+
+/** A node to connect to: a process node takes no Origin, an in-process one its own (the default). */
+interface Endpoint {
+  url: string;
+  origin?: null;
+}
+
+/** alice on one node, bob on another: a message crosses, a block set over TLS closes bob in 2 s. */
+async function crossAndBlock(cluster: ChatCluster, a: Endpoint, b: Endpoint, room: string): Promise<void> {
+  const alice = await connect(a.url, { token: cluster.token(`${room}-alice`), ...a });
+  const bob = await connect(b.url, { token: cluster.token(`${room}-bob`), ...b });
+  await alice.join(room);
+  await bob.join(room);
+  await sendAndReceive(alice, bob, room, 'over tls');
+  // the history is on the server, which the test's admin reads over TLS too
+  const stored = await cluster.admin.xrange(cluster.keys.roomLog(room), '-', '+');
+  expect(stored.map(([, fields]) => fields[fields.indexOf('text') + 1])).to.include('over tls');
+  // keyspace events reach the nodes' keyevent subscriber over TLS: the 2-second block
+  await cluster.admin.set(cluster.keys.blocked(`${room}-bob`), 'operator', 'EX', 60);
+  expect(await bob.waitClose(2000)).to.deep.equal({ code: 1008, reason: 'blocked' });
+  await alice.close();
+}
+
+async function sendAndReceive(from: TestClient, to: TestClient, room: string, text: string): Promise<void> {
+  const ack = await from.request({ type: 'send', room, text });
+  expect(ack.type, JSON.stringify(ack)).to.equal('ack');
+  expect(await to.next((f) => f.type === 'message' && f.id === ack.id)).to.include({ text });
+}
 
 /**
- * `rediss://`: chat node processes on a redis-server that speaks only TLS, with a
- * certificate of a private CA that the nodes trust through NODE_EXTRA_CA_CERTS (what
- * docs/DEPLOY.md tells operators). The certificate is verified: a node that does not
- * trust it never becomes ready.
+ * Redis over TLS in the modes that take it: servers that speak only TLS, with a
+ * certificate of a private CA that the nodes are given by REDIS_TLS_CA_FILE or, for a
+ * whole process, NODE_EXTRA_CA_CERTS (docs/DEPLOY.md). The certificate is verified: a
+ * node that does not trust it never listens.
  */
 describe('chat nodes on Redis over TLS @redis', function () {
   this.timeout(60_000);
   let dir: string;
-  let ca: string;
-  let redis: ManagedRedis;
-  let cluster: ChatCluster;
-  let jwks: string;
+  let tls: RedisTlsFiles;
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'securechat-redis-tls-'));
-    const tls = await ensureCertificate(join(dir, 'tls'));
-    ca = tls.cert;
-    const port = await freePort();
-    redis = await ManagedRedis.start({
-      env: { PATH: process.env.PATH },
-      pickPort: () => Promise.resolve(port),
-      // TLS only: the plain port is off.
-      args: [
-        '--port',
-        '0',
-        '--tls-port',
-        String(port),
-        '--tls-cert-file',
-        tls.cert,
-        '--tls-key-file',
-        tls.key,
-        '--tls-ca-cert-file',
-        tls.cert,
-        '--tls-auth-clients',
-        'no',
-        '--notify-keyspace-events',
-        'E$gx',
-      ],
-    });
-    const backend: RedisBackend = {
-      nodeEnv: () => ({ REDIS_URL: `rediss://127.0.0.1:${port}` }),
-      adminClient: () => new Redis({ host: '127.0.0.1', port, tls: { ca: readFileSync(ca) } }),
-    };
-    cluster = new ChatCluster(backend);
-    jwks = writeJwks([cluster.key]);
+    const made = await ensureCertificate(join(dir, 'tls'));
+    // self-signed: the certificate is its own CA
+    tls = { cert: made.cert, key: made.key, ca: made.cert };
   });
-  after(async () => {
-    await cluster?.stop();
-    await redis?.destroy();
+  after(() => {
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   });
 
-  const env = (id: string, extra: Record<string, string> = {}) => ({
-    ...cluster.redis.nodeEnv(),
-    REDIS_PREFIX: cluster.prefix,
-    JWT_PUBLIC_KEYS_FILE: jwks,
-    ALLOW_MISSING_ORIGIN: 'true',
-    NODE_ID: id,
-    NODE_EXTRA_CA_CERTS: ca,
-    ...extra,
+  describe('one server (rediss://)', () => {
+    let redis: ManagedRedis;
+    let cluster: ChatCluster;
+    let jwks: string;
+
+    before(async () => {
+      redis = await ManagedRedis.start({
+        env: { PATH: process.env.PATH },
+        tls,
+        args: ['--notify-keyspace-events', 'E$gx'],
+      });
+      expect(redis.url).to.match(/^rediss:\/\//);
+      const backend: RedisBackend = {
+        nodeEnv: () => ({ REDIS_URL: redis.url, REDIS_TLS_CA_FILE: tls.ca }),
+        adminClient: () => new Redis(redis.url, { tls: { ca: readFileSync(tls.ca) } }),
+      };
+      cluster = new ChatCluster(backend);
+      jwks = writeJwks([cluster.key]);
+    });
+    after(async () => {
+      await cluster?.stop();
+      await redis?.destroy();
+    });
+
+    /** A node process that trusts the CA through NODE_EXTRA_CA_CERTS (or not at all). */
+    const processEnv = (id: string, trust: boolean) => ({
+      REDIS_URL: redis.url,
+      REDIS_PREFIX: cluster.prefix,
+      JWT_PUBLIC_KEYS_FILE: jwks,
+      ALLOW_MISSING_ORIGIN: 'true',
+      NODE_ID: id,
+      ...(trust ? { NODE_EXTRA_CA_CERTS: tls.ca } : {}),
+    });
+
+    it('delivers between a node trusting the CA by REDIS_TLS_CA_FILE and one by NODE_EXTRA_CA_CERTS', async () => {
+      const inProcess = await cluster.startNode('tls-file');
+      // startChatNode resolves once /readyz answers 200: its delivery probe came back over TLS
+      const child = await startChatNode(processEnv('tls-extra-ca', true));
+      try {
+        await crossAndBlock(cluster, { url: child.wsUrl, origin: null }, { url: inProcess.url }, 'sealed');
+      } finally {
+        await child.stop();
+      }
+    });
+
+    it('does not trust a certificate it was not given: the node says why and stops, never listening', async () => {
+      const proc = runScript(ENTRIES.chat, {
+        ...processEnv('tls-untrusting', false),
+        PORT: '0',
+        METRICS_PORT: '0',
+        HOST: '127.0.0.1',
+      });
+      try {
+        // it waits 10 s for its subscriber, then gives up
+        const exit = await proc.exitWithin(20_000);
+        expect(exit.code).to.not.equal(0);
+        const errors = proc.logLines().filter((l) => l.message === 'redis error');
+        expect(errors.map((l) => l.err)).to.include('self-signed certificate');
+        expect(proc.text()).not.to.include('chat node listening');
+      } finally {
+        await proc.stop('SIGKILL', 1000);
+      }
+    });
   });
 
-  it('delivers across two nodes and enforces a block set on the server, all over TLS', async () => {
-    // startChatNode resolves once /readyz answers 200: its delivery probe came back over TLS
-    const nodes = await Promise.all([startChatNode(env('tls-1')), startChatNode(env('tls-2'))]);
-    try {
-      const [a, b] = nodes as [(typeof nodes)[0], (typeof nodes)[0]];
-      const alice = await connect(a.wsUrl, { token: cluster.token('alice'), origin: null });
-      const bob = await connect(b.wsUrl, { token: cluster.token('bob'), origin: null });
-      await alice.join('sealed');
-      await bob.join('sealed');
-      const ack = await alice.request({ type: 'send', room: 'sealed', text: 'over tls' });
-      expect(ack.type, JSON.stringify(ack)).to.equal('ack');
-      expect(await bob.next((f) => f.type === 'message' && f.id === ack.id)).to.include({ text: 'over tls' });
-      // the history is on the server the admin reads over TLS too
-      const stored = await cluster.admin.xrange(cluster.keys.roomLog('sealed'), '-', '+');
-      expect(stored.map(([id]) => id)).to.deep.equal([ack.id]);
-      // keyspace events reach the nodes' keyevent subscriber over TLS: the 2-second block
-      await cluster.admin.set(cluster.keys.blocked('bob'), 'operator', 'EX', 60);
-      expect(await bob.waitClose(2000)).to.deep.equal({ code: 1008, reason: 'blocked' });
-      await alice.close();
-    } finally {
-      await Promise.all(nodes.map((n) => n.stop()));
-    }
-  });
+  describe('a Sentinel group (REDIS_TLS=true): sentinels and data nodes over TLS', () => {
+    let sentinel: TestSentinel;
+    let cluster: ChatCluster;
 
-  it('does not trust a certificate it was not given: the node says why and stops, never listening', async () => {
-    const { NODE_EXTRA_CA_CERTS: _trusted, ...untrusting } = env('tls-untrusting');
-    const proc = runScript(ENTRIES.chat, { ...untrusting, PORT: '0', METRICS_PORT: '0', HOST: '127.0.0.1' });
-    try {
-      // it waits 10 s for its subscriber, then gives up
-      const exit = await proc.exitWithin(20_000);
-      expect(exit.code).to.not.equal(0);
-      const errors = proc.logLines().filter((l) => l.message === 'redis error');
-      expect(errors.map((l) => l.err)).to.include('self-signed certificate');
-      expect(proc.text()).not.to.include('chat node listening');
-    } finally {
-      await proc.stop('SIGKILL', 1000);
-    }
+    before(async () => {
+      sentinel = await TestSentinel.start({ args: KEYSPACE_ARGS, tls, sentinelPassword: true });
+      cluster = new ChatCluster(sentinel);
+    });
+    after(async () => {
+      await cluster?.stop();
+      await sentinel?.destroy();
+    });
+
+    it('delivers across nodes, follows a failover, and enforces a block, all over TLS', async () => {
+      expect(sentinel.nodeEnv()).to.include({ REDIS_TLS: 'true', REDIS_TLS_CA_FILE: tls.ca });
+      const a = await cluster.startNode('stls-1');
+      const b = await cluster.startNode('stls-2');
+      const alice = await connect(a.url, { token: cluster.token('alice') });
+      const bob = await connect(b.url, { token: cluster.token('bob') });
+      await alice.join('switch');
+      await bob.join('switch');
+      await sendAndReceive(alice, bob, 'switch', 'before');
+      const { from, to } = await sentinel.group.failover();
+      expect(to).not.to.equal(from);
+      // the nodes find the new master through the sentinels, over TLS
+      await sendAndReceiveEventually(alice, bob, 'switch', 'after');
+      await Promise.all([alice.close(), bob.close()]);
+      await crossAndBlock(cluster, { url: a.url }, { url: b.url }, 'sentinel-sealed');
+    });
   });
 });
+
+/** Sends until one is acked (sends fail while the master switches), then checks it arrives. */
+async function sendAndReceiveEventually(from: TestClient, to: TestClient, room: string, text: string) {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const ack = await from.request({ type: 'send', room, text: `${text}-${attempt}` });
+    if (ack.type === 'ack') {
+      expect(await to.next((f) => f.type === 'message' && f.id === ack.id, 10_000)).to.include({
+        text: `${text}-${attempt}`,
+      });
+      return;
+    }
+    await new Promise<void>((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error('no send was acked after the failover');
+}

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import {
   createRedisClient,
@@ -7,7 +7,7 @@ import {
   type RedisConnectionSettings,
   type StandaloneTarget,
 } from '@securechat/common';
-import { SentinelGroup } from '@securechat/cluster';
+import { SentinelGroup, type RedisTlsFiles } from '@securechat/cluster';
 import type { RedisRole } from '@securechat/state';
 import { memoryLogger } from './logs';
 import { makeTestAcl, roleCredentials, TEST_ADMIN, type TestAcl } from './redis-server';
@@ -25,6 +25,8 @@ export interface TestSentinelOptions {
   appendonly?: boolean;
   /** Replicas of the master (1 by default). */
   replicas?: number;
+  /** Every server speaks only TLS (REDIS_TLS=true, REDIS_TLS_CA_FILE=`tls.ca`). */
+  tls?: RedisTlsFiles;
 }
 
 /**
@@ -37,6 +39,7 @@ export class TestSentinel {
     readonly group: SentinelGroup,
     private readonly acl: TestAcl | undefined,
     readonly sentinelPassword: string | undefined,
+    readonly tls: RedisTlsFiles | undefined,
   ) {}
 
   static async start(options: TestSentinelOptions = {}): Promise<TestSentinel> {
@@ -58,8 +61,9 @@ export class TestSentinel {
         ],
         ...(acl !== undefined ? { admin: { username: TEST_ADMIN, password: acl.adminPassword } } : {}),
         ...(sentinelPassword !== undefined ? { sentinelPassword } : {}),
+        ...(options.tls !== undefined ? { tls: options.tls } : {}),
       });
-      return new TestSentinel(group, acl, sentinelPassword);
+      return new TestSentinel(group, acl, sentinelPassword, options.tls);
     } catch (err) {
       if (acl !== undefined) rmSync(acl.dir, { recursive: true, force: true });
       throw err;
@@ -71,7 +75,8 @@ export class TestSentinel {
       mode: 'sentinel',
       sentinels: this.group.sentinels,
       name: this.group.name,
-      tls: false,
+      tls: this.tls !== undefined,
+      ...(this.tls !== undefined ? { ca: readFileSync(this.tls.ca, 'utf8') } : {}),
     });
   }
 
@@ -100,12 +105,14 @@ export class TestSentinel {
   /** A plain Sentinel-mode client with full rights, following the master; a failed command fails its test. */
   adminClient(): Redis {
     const c = this.connection();
+    const ca = this.target.ca;
     return new Redis({
       sentinels: this.group.sentinels.map(({ host, port }) => ({ host, port })),
       name: this.group.name,
       ...(c.username !== undefined ? { username: c.username } : {}),
       ...(c.password !== undefined ? { password: c.password } : {}),
       ...(c.sentinelPassword !== undefined ? { sentinelPassword: c.sentinelPassword } : {}),
+      ...(ca !== undefined ? { tls: { ca }, sentinelTLS: { ca }, enableTLSForSentinelMode: true } : {}),
       maxRetriesPerRequest: 1,
       failoverDetector: true,
       reconnectOnError: (err) => err.message.startsWith('READONLY'),
@@ -121,6 +128,7 @@ export class TestSentinel {
       ...(c.username !== undefined ? { REDIS_USERNAME: c.username } : {}),
       ...(c.password !== undefined ? { REDIS_PASSWORD: c.password } : {}),
       ...(c.sentinelPassword !== undefined ? { REDIS_SENTINEL_PASSWORD: c.sentinelPassword } : {}),
+      ...(this.tls !== undefined ? { REDIS_TLS: 'true', REDIS_TLS_CA_FILE: this.tls.ca } : {}),
     };
   }
 

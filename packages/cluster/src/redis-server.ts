@@ -31,6 +31,18 @@ export interface RedisServerOptions {
   output?: ProcessOutput;
   /** Its name in output and errors; `redis-server :<port>` by default. */
   name?: string;
+  /**
+   * TLS only, on its port (the plain port off), with this certificate and key; clients are
+   * not asked for certificates. Replication (and a sentinel's monitoring) over TLS too.
+   */
+  tls?: RedisTlsFiles;
+}
+
+/** PEM files of a TLS server: its certificate and key, and the CA its peers' are checked with. */
+export interface RedisTlsFiles {
+  cert: string;
+  key: string;
+  ca: string;
 }
 
 const READY_LINE = 'Ready to accept connections';
@@ -66,7 +78,7 @@ export class RedisServer {
   ) {}
 
   get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
+    return `${this.options.tls !== undefined ? 'rediss' : 'redis'}://127.0.0.1:${this.port}`;
   }
 
   get running(): boolean {
@@ -107,7 +119,13 @@ export class RedisServer {
       if (!existsSync(file)) writeFileSync(file, o.sentinelConfig, { mode: 0o600 });
       args.push(file, '--sentinel');
     }
-    args.push('--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir);
+    if (o.tls === undefined) args.push('--port', String(this.port));
+    else {
+      args.push('--port', '0', '--tls-port', String(this.port), '--tls-replication', 'yes');
+      args.push('--tls-cert-file', o.tls.cert, '--tls-key-file', o.tls.key, '--tls-ca-cert-file', o.tls.ca);
+      args.push('--tls-auth-clients', 'no');
+    }
+    args.push('--bind', '127.0.0.1', '--dir', this.dir);
     args.push('--save', '', '--appendonly', o.appendonly === true ? 'yes' : 'no');
     args.push('--daemonize', 'no', '--logfile', '');
     if (o.debugCommand === true) args.push('--enable-debug-command', 'local');

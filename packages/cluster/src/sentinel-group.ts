@@ -6,11 +6,11 @@ import {
   type RedisAddress,
   type standaloneRedis,
 } from '@securechat/common';
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ProcessOutput } from './managed-process';
 import { waitFor } from './readiness';
-import { RedisServer, type RedisServerOptions } from './redis-server';
+import { RedisServer, type RedisServerOptions, type RedisTlsFiles } from './redis-server';
 
 type Redis = ReturnType<typeof standaloneRedis>;
 
@@ -47,6 +47,8 @@ export interface SentinelGroupOptions {
   sentinelPassword?: string;
   /** Sentinel's `down-after-milliseconds`; 1000 by default (a kill -9 is noticed in about 1 s). */
   downAfterMs?: number;
+  /** Every server (data nodes and sentinels) speaks only TLS, with these files (REDIS_TLS). */
+  tls?: RedisTlsFiles;
 }
 
 /** `host:port` of a server. */
@@ -97,6 +99,7 @@ export class SentinelGroup {
     };
     const base: RedisServerOptions = {
       env: options.env,
+      ...(options.tls !== undefined ? { tls: options.tls } : {}),
       appendonly: options.appendonly,
       debugCommand: options.debugCommand,
       args: [...(options.args ?? []), ...auth],
@@ -121,7 +124,12 @@ export class SentinelGroup {
         const where = part(`sentinel-${i + 1}`);
         // A kept directory holds the last run's view of the group: start from the configuration.
         if (where.dir !== undefined) rmSync(join(where.dir, 'sentinel.conf'), { force: true });
-        const sentinel = await RedisServer.start({ env: options.env, sentinelConfig: config, ...where });
+        const sentinel = await RedisServer.start({
+          env: options.env,
+          sentinelConfig: config,
+          ...(options.tls !== undefined ? { tls: options.tls } : {}),
+          ...where,
+        });
         started.push(sentinel);
         sentinels.push(sentinel);
       }
@@ -178,8 +186,12 @@ export class SentinelGroup {
     if (client === undefined) {
       const sentinel = this.sentinelServers.some((s) => s.port === port);
       const o = this.options;
+      const tls = o.tls;
       client = createRedisClient({
-        target: singleTarget(`redis://127.0.0.1:${port}`),
+        target:
+          tls === undefined
+            ? singleTarget(`redis://127.0.0.1:${port}`)
+            : { ...singleTarget(`rediss://127.0.0.1:${port}`), ca: readFileSync(tls.ca, 'utf8') },
         ...(sentinel
           ? { password: o.sentinelPassword }
           : { username: o.admin?.username, password: o.admin?.password }),
