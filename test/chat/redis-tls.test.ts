@@ -2,10 +2,17 @@ import { expect } from 'chai';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
-import { ensureCertificate, RedisServer as ManagedRedis, type RedisTlsFiles } from '@securechat/cluster';
+import { Redis, type Cluster } from 'ioredis';
+import type { RedisLike } from '@securechat/common';
+import {
+  ensureCertificate,
+  RedisServer as ManagedRedis,
+  type RedisCluster,
+  type RedisTlsFiles,
+} from '@securechat/cluster';
 import { ChatCluster, type RedisBackend } from '../support/chat-cluster';
 import { ENTRIES, runScript, startChatNode, writeJwks } from '../support/processes';
+import { clusterBackend, startRedisCluster } from '../support/redis-cluster';
 import { KEYSPACE_ARGS, TestSentinel } from '../support/sentinel-group';
 import { connect, type TestClient } from '../support/ws-client';
 
@@ -16,7 +23,12 @@ interface Endpoint {
 }
 
 /** alice on one node, bob on another: a message crosses, a block set over TLS closes bob in 2 s. */
-async function crossAndBlock(cluster: ChatCluster, a: Endpoint, b: Endpoint, room: string): Promise<void> {
+async function crossAndBlock(
+  cluster: ChatCluster<RedisLike>,
+  a: Endpoint,
+  b: Endpoint,
+  room: string,
+): Promise<void> {
   const alice = await connect(a.url, { token: cluster.token(`${room}-alice`), ...a });
   const bob = await connect(b.url, { token: cluster.token(`${room}-bob`), ...b });
   await alice.join(room);
@@ -151,6 +163,29 @@ describe('chat nodes on Redis over TLS @redis', function () {
       await sendAndReceiveEventually(alice, bob, 'switch', 'after');
       await Promise.all([alice.close(), bob.close()]);
       await crossAndBlock(cluster, { url: a.url }, { url: b.url }, 'sentinel-sealed');
+    });
+  });
+
+  describe('a Redis Cluster (REDIS_TLS=true): TLS to every master and on the cluster bus', () => {
+    let redis: RedisCluster;
+    let cluster: ChatCluster<Cluster>;
+
+    before(async () => {
+      redis = await startRedisCluster({ tls, args: KEYSPACE_ARGS });
+      cluster = new ChatCluster(clusterBackend(redis, tls));
+    });
+    after(async () => {
+      await cluster?.stop();
+      await redis?.destroy();
+    });
+
+    it('is ready (every shard probed), delivers across nodes and enforces a block, all over TLS', async () => {
+      const a = await cluster.startNode('ctls-1');
+      const b = await cluster.startNode('ctls-2');
+      // ready: a probe came back through every master's sharded subscription, over TLS
+      expect(await a.readyz()).to.equal(200);
+      expect(await b.readyz()).to.equal(200);
+      await crossAndBlock(cluster, { url: a.url }, { url: b.url }, 'cluster-sealed');
     });
   });
 });

@@ -1,5 +1,6 @@
 import { Cluster } from 'ioredis';
-import { RedisCluster, waitFor, type RedisClusterOptions } from '@securechat/cluster';
+import { readFileSync } from 'node:fs';
+import { RedisCluster, waitFor, type RedisClusterOptions, type RedisTlsFiles } from '@securechat/cluster';
 import type { RedisBackend } from './chat-cluster';
 
 /**
@@ -23,7 +24,7 @@ export function startRedisCluster(options: Partial<RedisClusterOptions> = {}): P
  */
 export function clusterClient(
   cluster: RedisCluster,
-  options: { subscriber?: boolean; offlineQueue?: boolean } = {},
+  options: { subscriber?: boolean; offlineQueue?: boolean; tlsCa?: string } = {},
 ): Cluster {
   const subscriber = options.subscriber === true;
   const client = new Cluster(
@@ -35,6 +36,7 @@ export function clusterClient(
       redisOptions: {
         maxRetriesPerRequest: subscriber ? null : 1,
         commandTimeout: subscriber ? undefined : 2000,
+        ...(options.tlsCa !== undefined ? { tls: { ca: options.tlsCa } } : {}),
       },
     },
   );
@@ -49,11 +51,19 @@ export async function clusterReady(client: Cluster, timeoutMs = 10_000): Promise
   await waitFor(() => client.status === 'ready', { what: 'redis cluster client ready', timeoutMs });
 }
 
-/** The cluster as chat-cluster's RedisBackend: nodes get REDIS_CLUSTER_NODES. */
-export function clusterBackend(cluster: RedisCluster): RedisBackend<Cluster> {
+/**
+ * The cluster as chat-cluster's RedisBackend: nodes get REDIS_CLUSTER_NODES (and, for a
+ * cluster of TLS servers, REDIS_TLS and REDIS_TLS_CA_FILE).
+ */
+export function clusterBackend(cluster: RedisCluster, tls?: RedisTlsFiles): RedisBackend<Cluster> {
+  const tlsCa = tls === undefined ? undefined : readFileSync(tls.ca, 'utf8');
   return {
-    nodeEnv: () => ({ REDIS_CLUSTER_NODES: cluster.seeds }),
+    nodeEnv: () => ({
+      REDIS_CLUSTER_NODES: cluster.seeds,
+      ...(tls !== undefined ? { REDIS_TLS: 'true', REDIS_TLS_CA_FILE: tls.ca } : {}),
+    }),
     // With an offline queue, unlike a node's clients: a test's first command waits for it.
-    adminClient: () => clusterClient(cluster, { offlineQueue: true }),
+    adminClient: () =>
+      clusterClient(cluster, { offlineQueue: true, ...(tlsCa !== undefined ? { tlsCa } : {}) }),
   };
 }

@@ -67,6 +67,8 @@ export class RedisCluster {
       ...(options.admin !== undefined
         ? ['--masteruser', options.admin.username, '--masterauth', options.admin.password]
         : []),
+      // TLS servers talk TLS on the cluster bus too.
+      ...(options.tls !== undefined ? ['--tls-cluster', 'yes'] : []),
       ...(options.args ?? []),
     ];
     const servers: RedisServer[] = [];
@@ -107,6 +109,7 @@ export class RedisCluster {
       name: 'redis-cli --cluster create',
       command: this.options.cliCommand ?? 'redis-cli',
       args: [
+        ...this.cliTls(),
         ...(admin !== undefined ? ['--user', admin.username] : []),
         '--cluster',
         'create',
@@ -124,10 +127,23 @@ export class RedisCluster {
     if (exit.code !== 0) throw new Error(`redis-cli --cluster create failed: ${cli.tail()}`);
   }
 
+  /** redis-cli's TLS arguments, for a cluster of TLS servers. */
+  private cliTls(): string[] {
+    const { tls } = this.options;
+    return tls === undefined ? [] : ['--tls', '--cacert', tls.ca];
+  }
+
   /** One command on one server through redis-cli (its raw reply as text). */
   cli(port: number, ...command: string[]): Promise<string> {
     const { admin } = this.options;
-    const args = ['-h', HOST, '-p', String(port), ...(admin !== undefined ? ['--user', admin.username] : [])];
+    const args = [
+      ...this.cliTls(),
+      '-h',
+      HOST,
+      '-p',
+      String(port),
+      ...(admin !== undefined ? ['--user', admin.username] : []),
+    ];
     return new Promise((resolve, reject) => {
       execFile(
         this.options.cliCommand ?? 'redis-cli',
