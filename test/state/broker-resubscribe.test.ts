@@ -29,6 +29,9 @@ class ScriptedSubscriber implements ChannelSubscriber {
       });
     });
   }
+  confirm(channels: readonly string[]): Promise<unknown> {
+    return Promise.all(channels.map((channel) => this.subscribe(channel)));
+  }
   unsubscribe(): Promise<unknown> {
     return Promise.resolve(0);
   }

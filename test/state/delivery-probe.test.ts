@@ -18,6 +18,9 @@ class LoopbackPubSub implements ChannelSubscriber {
     this.subscribed.add(channel);
     return Promise.resolve(1);
   }
+  confirm(channels: readonly string[]): Promise<unknown> {
+    return Promise.all(channels.map((channel) => this.subscribe(channel)));
+  }
   unsubscribe(channel: string): Promise<unknown> {
     this.subscribed.delete(channel);
     return Promise.resolve(0);

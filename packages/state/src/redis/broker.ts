@@ -166,7 +166,7 @@ export class RedisBroker implements Broker {
     const subs = [...this.channels];
     this.early = [];
     try {
-      await Promise.all(subs.map(([channel]) => this.options.subscriber.subscribe(channel)));
+      await this.options.subscriber.confirm(subs.map(([channel]) => channel));
     } catch (err) {
       // Lost again or refused: catch up anyway, as well as can be (a new reconnect repeats it).
       this.options.logger.warn('resubscribe not confirmed', { channels: subs.length, err });

@@ -11,6 +11,12 @@ export type { RedisLike };
  */
 export interface ChannelSubscriber {
   subscribe(channel: string): Promise<unknown>;
+  /**
+   * Subscribes `channels` again, resolving once Redis has confirmed every one (after a
+   * reconnect: the subscriptions are in effect from then on). In as few commands as the
+   * layout allows.
+   */
+  confirm(channels: readonly string[]): Promise<unknown>;
   unsubscribe(channel: string): Promise<unknown>;
   /** Every message of a subscribed channel, as the bytes Redis sent. */
   onMessage(handler: (channel: Buffer, payload: Buffer) => void): void;
@@ -22,6 +28,9 @@ export interface ChannelSubscriber {
   ready(timeoutMs: number): Promise<void>;
   close(): Promise<void>;
 }
+
+/** Channels per SUBSCRIBE when confirming a node's subscriptions after a reconnect. */
+const CONFIRM_BATCH = 1000;
 
 function once(emitter: Redis | Cluster, event: string, timeoutMs: number, what: string): Promise<void> {
   return new Promise<void>((resolve, reject) => {
@@ -41,6 +50,13 @@ function once(emitter: Redis | Cluster, event: string, timeoutMs: number, what: 
 export function plainSubscriber(sub: Redis): ChannelSubscriber {
   return {
     subscribe: (channel) => sub.subscribe(channel),
+    confirm: (channels) => {
+      const commands: Promise<unknown>[] = [];
+      for (let i = 0; i < channels.length; i += CONFIRM_BATCH) {
+        commands.push(sub.subscribe(...channels.slice(i, i + CONFIRM_BATCH)));
+      }
+      return Promise.all(commands);
+    },
     unsubscribe: (channel) => sub.unsubscribe(channel),
     onMessage: (handler) => sub.on('messageBuffer', handler),
     onLost: (handler) => sub.on('close', handler),
@@ -63,6 +79,8 @@ export function plainSubscriber(sub: Redis): ChannelSubscriber {
 export function shardedSubscriber(cluster: Cluster): ChannelSubscriber {
   return {
     subscribe: (channel) => cluster.ssubscribe(channel),
+    // One command per channel: an SSUBSCRIBE takes channels of one slot only.
+    confirm: (channels) => Promise.all(channels.map((channel) => cluster.ssubscribe(channel))),
     unsubscribe: (channel) => cluster.sunsubscribe(channel),
     onMessage: (handler) => cluster.on('smessageBuffer', handler),
     // A shard's connection ends ('-node') before the group replaces it ('-subscriber').
