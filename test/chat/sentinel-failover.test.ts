@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { httpStatus } from '@securechat/cluster';
 import { ChatCluster, type InProcessNode } from '../support/chat-cluster';
 import { KEYSPACE_ARGS, TestSentinel } from '../support/sentinel-group';
+import { captureConsoleError } from '../support/logs';
 import { waitFor } from '../support/wait';
 import { connect, openSocket, TestClient, type Frame } from '../support/ws-client';
 
@@ -120,6 +121,25 @@ describe('chat nodes across a Sentinel failover @redis @sentinel', function () {
       await sentinel.group.settled(master);
     }
     expect((await a.request({ type: 'send', room: 'waited', text: 'again' })).type).to.equal('ack');
+  });
+
+  it('logs a sentinel going down as JSON, never as an ioredis "Unhandled error event" on stderr', async () => {
+    const node = nodes[0] as InProcessNode;
+    const printed = captureConsoleError();
+    const down = sentinel.group.sentinelServers[0];
+    if (down === undefined) throw new Error('no sentinel');
+    try {
+      await down.stop();
+      // the failover detector's connection to it fails, and says so in the node's log
+      await waitFor(() => node.logs.lines().some((l) => l.message === 'sentinel connection error'), {
+        what: "the detector's connection error in the log",
+        timeoutMs: 10_000,
+      });
+    } finally {
+      printed.restore();
+      await down.start();
+    }
+    expect(printed.lines.filter((line) => line.includes('Unhandled error event'))).to.deep.equal([]);
   });
 
   /*

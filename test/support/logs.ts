@@ -23,3 +23,16 @@ export function memoryLogger(service = 'test'): {
       .map((l) => JSON.parse(l) as Record<string, unknown>);
   return { logger, lines, text };
 }
+
+/**
+ * What console.error prints until `restore()`: libraries (ioredis's "[ioredis] Unhandled
+ * error event") write there, outside the JSON log.
+ */
+export function captureConsoleError(): { lines: string[]; restore(): void } {
+  const lines: string[] = [];
+  /* eslint-disable no-console -- the console is what this captures */
+  const original = console.error;
+  console.error = (...args: unknown[]) => lines.push(args.map(String).join(' '));
+  return { lines, restore: () => (console.error = original) };
+  /* eslint-enable no-console */
+}

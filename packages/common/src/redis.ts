@@ -148,8 +148,32 @@ export function createRedisClient(options: RedisClientOptions): RedisLike {
   client.on('ready', () => {
     if (down) options.logger.info('redis reconnected', { client: options.name });
     down = false;
+    if (options.target.mode === 'sentinel') listenToFailoverDetector(client, options);
   });
   return client;
+}
+
+/** What ioredis (5 and 6) keeps of a Sentinel-mode client's failover detector. */
+interface SentinelInternals {
+  connector?: { failoverDetector?: { sentinels?: readonly { client?: Redis }[] } | null };
+}
+
+/**
+ * ioredis's failover detector holds a connection to each sentinel (for +switch-master)
+ * with no error listener, so while a sentinel is down ioredis prints "[ioredis] Unhandled
+ * error event" to stderr at every retry: unstructured lines outside the JSON log. Each new
+ * detector (one per connection to the master, made before the client is ready) gets a
+ * listener that logs at debug level; the data connection's own listener reports outages.
+ */
+function listenToFailoverDetector(client: RedisLike, options: RedisClientOptions): void {
+  const detector = (client as unknown as SentinelInternals).connector?.failoverDetector;
+  for (const sentinel of detector?.sentinels ?? []) {
+    const connection = sentinel.client;
+    if (connection === undefined || connection.listenerCount('error') > 0) continue;
+    connection.on('error', (err: Error) => {
+      options.logger.debug('sentinel connection error', { client: options.name, err: err.message });
+    });
+  }
 }
 
 /**
