@@ -19,11 +19,9 @@ import type { ViolationRecorder } from '../rate-limit';
 import { directPayloadTag, dispatchRoomPayload, dispatchUserPayload } from '../room-channel';
 import { guard } from './errors';
 import { luaScript } from './lua';
+import { Resubscription, type Subscription } from './resubscription';
 
 type Entry = [string, string[]];
-
-/** How many frames wait while a resubscribe is confirmed (one round trip's worth, and more). */
-const EARLY_FRAMES_MAX = 10_000;
 
 type BrokerClient = RedisLike & {
   chatReplay(
@@ -100,10 +98,6 @@ export interface RedisBrokerOptions {
   replication?: { replicas: number; timeoutMs: number };
 }
 
-/** What a subscribed channel carries: a room's frames or a user's own events. */
-type Subscription =
-  { readonly room: string; readonly user?: undefined } | { readonly user: string; readonly room?: undefined };
-
 /**
  * Fan-out through Redis pub/sub with the room's Stream as the source of truth. One
  * subscriber connection per node, one channel per room with local members and one per
@@ -116,67 +110,23 @@ export class RedisBroker implements Broker {
   private readonly channels = new Map<string, Subscription>();
   private handler: FrameHandler = () => undefined;
   private userHandler: UserEventHandler = () => undefined;
-  private readonly resubscribed: ResubscribedHandler[] = [];
-  private wasConnected = false;
-  private lostAt: number | undefined;
-  /** Frames that came while a resubscribe is being confirmed (see `restored`). */
-  private early: Array<[Buffer, Buffer]> | undefined;
+  private readonly resubscription: Resubscription;
 
   constructor(private readonly options: RedisBrokerOptions) {
     this.redis = defineScripts(options.redis);
-    const sub = options.subscriber;
     if (options.keys.layout === 'cluster') this.publishLimited = this.publishInSteps;
-    // Buffers, not strings: a message frame goes to the sockets as the bytes Redis sent.
-    sub.onMessage((channel: Buffer, payload: Buffer) => {
-      if (this.early === undefined) this.dispatch(channel, payload);
-      else if (this.early.length < EARLY_FRAMES_MAX) this.early.push([channel, payload]);
-      // Beyond the bound a message is dropped here and read back by the catch-up, which
-      // reads after this point; a presence or read-marker event is lost (never seen so far).
+    this.resubscription = new Resubscription({
+      subscriber: options.subscriber,
+      channels: () => this.channels,
+      dispatch: (channel, payload) => this.dispatch(channel, payload),
+      logger: options.logger,
     });
-    sub.onLost(() => {
-      this.lostAt ??= Date.now();
-    });
-    sub.onRestored(() => void this.restored());
   }
 
   private dispatch(channel: Buffer, payload: Buffer): void {
     const target = this.channels.get(channel.toString('latin1'));
     if (target?.room !== undefined) dispatchRoomPayload(target.room, payload, this.handler);
     else if (target?.user !== undefined) dispatchUserPayload(target.user, payload, this.userHandler);
-  }
-
-  /**
-   * The subscriber is back: once every channel is subscribed again, the handlers read
-   * back what was published meanwhile. ioredis resubscribes by itself, but it tells of
-   * the reconnect before its SUBSCRIBE has even been sent (the Cluster's sharded group
-   * likewise): a catch-up read that Redis ran before the SUBSCRIBE would miss every
-   * message published between the two (a CI run lost acked messages to a live member
-   * across a Sentinel failover). So the channels are subscribed again on the same
-   * connections and the handlers run once the replies are in. Frames arriving meanwhile
-   * wait and follow the handlers, which hold them until their catch-up is done.
-   */
-  private async restored(): Promise<void> {
-    const lostAt = this.lostAt ?? Date.now();
-    this.lostAt = undefined;
-    if (!this.wasConnected || this.channels.size === 0) {
-      this.wasConnected = true;
-      return;
-    }
-    if (this.early !== undefined) return; // a confirmation is under way: it covers this one too
-    const subs = [...this.channels];
-    this.early = [];
-    try {
-      await this.options.subscriber.confirm(subs.map(([channel]) => channel));
-    } catch (err) {
-      // Lost again or refused: catch up anyway, as well as can be (a new reconnect repeats it).
-      this.options.logger.warn('resubscribe not confirmed', { channels: subs.length, err });
-    }
-    const early = this.early;
-    this.early = undefined;
-    const rooms = subs.flatMap(([, s]) => (s.room === undefined ? [] : [s.room]));
-    const users = subs.flatMap(([, s]) => (s.user === undefined ? [] : [s.user]));
-    for (const handler of this.resubscribed) handler(rooms, users, lostAt);
-    for (const [channel, payload] of early) this.dispatch(channel, payload);
   }
 
   onFrame(handler: FrameHandler): void {
@@ -188,12 +138,12 @@ export class RedisBroker implements Broker {
   }
 
   onResubscribed(handler: ResubscribedHandler): void {
-    this.resubscribed.push(handler);
+    this.resubscription.onResubscribed(handler);
   }
 
   async start(): Promise<void> {
     await this.options.subscriber.ready(10_000);
-    this.wasConnected = true;
+    this.resubscription.connected();
   }
 
   async publishLimited(
