@@ -78,6 +78,9 @@ function webAppSuite(name: string, tags: string, deploy: () => Promise<Deploymen
       await b.sees('Hello Bob!');
       await b.send('Hi Alice, good to see you.');
       await a.sees('Hi Alice, good to see you.');
+      // Bob's own line turns from pending to sent when his node echoes it: that may come
+      // after Alice's node delivered it to her.
+      await b.sees('Hi Alice, good to see you.');
       for (const p of [a, b]) {
         expect(await p.texts()).to.deep.equal(['Hello Bob!', 'Hi Alice, good to see you.']);
         expect(await p.page.locator('.pane:not([hidden]) .msg time').count()).to.be.at.least(2);
