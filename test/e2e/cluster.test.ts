@@ -654,6 +654,11 @@ describe('the real cluster through nginx, over TLS @redis @nginx', function () {
         throw new Error(`ports still bound: ${(await stillBound()).join(', ')}`);
       });
     } finally {
+      // A check that failed before `started` was read leaves the cluster's parts running
+      // once the supervisor is killed (a redis-server outlived two such runs): read them now.
+      if (child?.running === true && started.length === 0 && child.pid !== undefined) {
+        started = descendants(child.pid);
+      }
       if (child?.running === true) await child.stop('SIGKILL', 1000);
       // Only processes this test's cluster started (by pid and start time).
       for (const p of started.filter(running)) process.kill(p.pid, 'SIGKILL');
