@@ -337,6 +337,7 @@ export class ChatNode {
     const rooms = session.release();
     if (rooms === undefined) return;
     this.hub.removeSession(session);
+    this.enforcement.forget(session);
     this.userBudgets.release(session.user);
     await Promise.all([
       this.rooms.leaveAll(session, rooms),
@@ -378,6 +379,7 @@ export class ChatNode {
     await this.drain(1000);
     await Promise.all([...this.hub.sessions].map((s) => this.released(s)));
     this.userBudgets.close();
+    this.enforcement.close();
     this.edge.close();
   }
 }

@@ -58,7 +58,6 @@ export class Session {
    */
   private readonly marks = new Map<string, ParsedId>();
   private awaitingPong = false;
-  private expiryTimer: NodeJS.Timeout | undefined;
   private cutTimer: NodeJS.Timeout | undefined;
   /** A small per-session budget for requests, against floods of cheap requests. */
   private tokens: number;
@@ -114,14 +113,6 @@ export class Session {
     if (claims.sub !== this.user || claims.exp < this.currentClaims.exp || this.closed) return false;
     this.currentClaims = claims;
     return true;
-  }
-
-  /** Calls `onExpired` at `atMs` (epoch ms) unless rescheduled, closed or released first. */
-  expireAt(atMs: number, onExpired: (session: Session) => void): void {
-    clearTimeout(this.expiryTimer);
-    if (this.closed) return;
-    this.expiryTimer = setTimeout(() => onExpired(this), Math.max(0, atMs - Date.now()));
-    this.expiryTimer.unref();
   }
 
   // ---- liveness -------------------------------------------------------------------
@@ -345,7 +336,6 @@ export class Session {
   close(close: CloseCode): void {
     if (this.closed) return;
     this.lifecycle = 'closing';
-    clearTimeout(this.expiryTimer);
     this.connection.close(close.code, close.reason);
     this.cutTimer = setTimeout(() => this.connection.terminate(), 5000);
     this.cutTimer.unref();
@@ -355,7 +345,6 @@ export class Session {
   terminate(): void {
     if (this.lifecycle === 'released') return;
     this.lifecycle = 'closing';
-    clearTimeout(this.expiryTimer);
     this.connection.terminate();
   }
 
@@ -366,7 +355,6 @@ export class Session {
   release(): string[] | undefined {
     if (this.lifecycle === 'released') return undefined;
     this.lifecycle = 'released';
-    clearTimeout(this.expiryTimer);
     clearTimeout(this.cutTimer);
     const rooms = [...this.rooms.keys()];
     this.rooms.clear();
