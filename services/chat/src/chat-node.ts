@@ -18,7 +18,7 @@ import { noChatMetrics, type ChatMetrics } from './metrics';
 import { frame } from './protocol';
 import { RequestHandler } from './requests';
 import { Rooms } from './rooms';
-import { Session } from './session';
+import { Session, type SessionOptions } from './session';
 import { Users } from './users';
 
 /**
@@ -104,6 +104,8 @@ export class ChatNode {
   private readonly liveness: Liveness;
   private readonly requests: RequestHandler;
   private readonly edge: WebSocketEdge<Session>;
+  /** What every session is made with but its user's budget (one onSlow for the node, not a closure each). */
+  private readonly sessionOptions: SessionOptions;
   private readonly userBudgets: UserBudgets;
   private draining = false;
 
@@ -180,6 +182,11 @@ export class ChatNode {
       logger,
       metrics,
     });
+    this.sessionOptions = {
+      maxBufferedBytes: options.maxBufferedBytes,
+      connectionBytesPerS: options.connectionBytesPerS,
+      onSlow: (s) => this.enforcement.end(s, CLOSE.slowConsumer, 'slow_consumer'),
+    };
     this.edge = new WebSocketEdge<Session>({
       maxMessageBytes: options.maxMessageBytes,
       subprotocol: SUBPROTOCOL,
@@ -314,10 +321,8 @@ export class ChatNode {
     const { options } = this.deps;
     const { session: id, claims, address } = admitted;
     const session = new Session(id, claims, address, connection, {
-      maxBufferedBytes: options.maxBufferedBytes,
-      connectionBytesPerS: options.connectionBytesPerS,
+      ...this.sessionOptions,
       userBudget: this.userBudgets.acquire(claims.sub),
-      onSlow: (s) => this.enforcement.end(s, CLOSE.slowConsumer, 'slow_consumer'),
     });
     this.hub.addSession(session);
     this.enforcement.watchExpiry(session);
