@@ -24,11 +24,15 @@ export function parseTrustList(raw: string): TrustList {
   return Object.freeze({ ranges: Object.freeze(ranges) });
 }
 
-/** Canonical text of an address; IPv4-mapped IPv6 (`::ffff:1.2.3.4`) becomes IPv4. */
+/**
+ * Canonical text of an address; IPv4-mapped IPv6 (`::ffff:1.2.3.4`) becomes IPv4. An
+ * address already canonical comes back as the same string, not a copy (a session keeps
+ * it beside the socket's own).
+ */
 export function normalizeAddress(raw: string): string {
   if (!ipaddr.isValid(raw)) return raw;
-  const addr = ipaddr.process(raw);
-  return addr.toString();
+  const text = ipaddr.process(raw).toString();
+  return text === raw ? raw : text;
 }
 
 function isTrusted(list: TrustList, address: string): boolean {

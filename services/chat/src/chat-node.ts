@@ -8,7 +8,7 @@ import { Admission, HandshakeGate, type Admitted, type Refused } from './admissi
 import { Audit } from './audit';
 import { ReadSlots, UserBudgets } from './budget';
 import { CLOSE, HANDSHAKE } from './codes';
-import { WebSocketEdge, wsCloseReason, type Connection, type ConnectionEvents } from './connection';
+import { WebSocketEdge, wsCloseReason, type Connection } from './connection';
 import { Enforcement } from './enforcement';
 import { checkRequest, refuse, SUBPROTOCOL, type OriginPolicy } from './handshake';
 import { Hub } from './hub';
@@ -18,8 +18,16 @@ import { noChatMetrics, type ChatMetrics } from './metrics';
 import { frame } from './protocol';
 import { RequestHandler } from './requests';
 import { Rooms } from './rooms';
-import { Session } from './session';
+import { Session, type SessionOptions } from './session';
 import { Users } from './users';
+
+/**
+ * Until ws takes the socket over (it then listens for errors itself): an error of the raw
+ * socket destroys it. One function for every socket rather than a closure each.
+ */
+function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
 
 /** A node that sheds handshakes says so in its log at most this often, with the count. */
 const SHED_LOG_INTERVAL_MS = 10_000;
@@ -95,7 +103,9 @@ export class ChatNode {
   private readonly enforcement: Enforcement;
   private readonly liveness: Liveness;
   private readonly requests: RequestHandler;
-  private readonly edge: WebSocketEdge;
+  private readonly edge: WebSocketEdge<Session>;
+  /** What every session is made with but its user's budget (one onSlow for the node, not a closure each). */
+  private readonly sessionOptions: SessionOptions;
   private readonly userBudgets: UserBudgets;
   private draining = false;
 
@@ -172,11 +182,30 @@ export class ChatNode {
       logger,
       metrics,
     });
-    this.edge = new WebSocketEdge({
+    this.sessionOptions = {
+      maxBufferedBytes: options.maxBufferedBytes,
+      connectionBytesPerS: options.connectionBytesPerS,
+      onSlow: (s) => this.enforcement.end(s, CLOSE.slowConsumer, 'slow_consumer'),
+    };
+    this.edge = new WebSocketEdge<Session>({
       maxMessageBytes: options.maxMessageBytes,
       subprotocol: SUBPROTOCOL,
       onError: (err) => logger.error('websocket server error', { err }),
       wire: metrics.wire,
+      events: {
+        text: (session, data) => void this.requests.handle(session, data),
+        binary: (session) => {
+          if (!session.closed) this.metrics.closed('unsupported_data');
+          session.close(CLOSE.unsupportedData);
+        },
+        pong: (session) => session.pong(),
+        error: (session, err) => {
+          const reason = wsCloseReason(err);
+          if (reason !== undefined) this.metrics.closed(reason);
+          logger.debug('socket error', { session: session.id, err: err.message });
+        },
+        closed: (session) => void this.released(session),
+      },
     });
   }
 
@@ -193,7 +222,7 @@ export class ChatNode {
 
   /** The HTTP server's `upgrade` listener. Every check runs before any 101. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    socket.on('error', () => socket.destroy());
+    socket.on('error', destroyOnError);
     if (this.draining) {
       this.metrics.handshake('draining');
       refuse(socket, HANDSHAKE.unavailable, { 'Retry-After': '1' });
@@ -264,7 +293,11 @@ export class ChatNode {
       return;
     }
     this.metrics.handshake();
-    this.edge.accept(req, socket, head, (connection) => this.accept(connection, result));
+    this.edge.accept(req, socket, head, (connection) => {
+      // ws listens for the socket's errors now (and destroys it on one).
+      socket.off('error', destroyOnError);
+      return this.accept(connection, result);
+    });
   }
 
   private refused(socket: Duplex, result: Refused, address: string, session: string): void {
@@ -284,14 +317,12 @@ export class ChatNode {
     refuse(socket, refusal, headers);
   }
 
-  private accept(connection: Connection, admitted: Admitted): ConnectionEvents {
-    const { options, logger } = this.deps;
+  private accept(connection: Connection, admitted: Admitted): Session {
+    const { options } = this.deps;
     const { session: id, claims, address } = admitted;
     const session = new Session(id, claims, address, connection, {
-      maxBufferedBytes: options.maxBufferedBytes,
-      connectionBytesPerS: options.connectionBytesPerS,
+      ...this.sessionOptions,
       userBudget: this.userBudgets.acquire(claims.sub),
-      onSlow: (s) => this.enforcement.end(s, CLOSE.slowConsumer, 'slow_consumer'),
     });
     this.hub.addSession(session);
     this.enforcement.watchExpiry(session);
@@ -316,20 +347,7 @@ export class ChatNode {
         max_message_bytes: options.maxMessageBytes,
       }),
     );
-    return {
-      text: (data) => void this.requests.handle(session, data),
-      binary: () => {
-        if (!session.closed) this.metrics.closed('unsupported_data');
-        session.close(CLOSE.unsupportedData);
-      },
-      pong: () => session.pong(),
-      error: (err) => {
-        const reason = wsCloseReason(err);
-        if (reason !== undefined) this.metrics.closed(reason);
-        logger.debug('socket error', { session: id, err: err.message });
-      },
-      closed: () => void this.released(session),
-    };
+    return session;
   }
 
   /** The socket is gone: give back everything the session held, once. */
@@ -337,6 +355,7 @@ export class ChatNode {
     const rooms = session.release();
     if (rooms === undefined) return;
     this.hub.removeSession(session);
+    this.enforcement.forget(session);
     this.userBudgets.release(session.user);
     await Promise.all([
       this.rooms.leaveAll(session, rooms),
@@ -378,6 +397,7 @@ export class ChatNode {
     await this.drain(1000);
     await Promise.all([...this.hub.sessions].map((s) => this.released(s)));
     this.userBudgets.close();
+    this.enforcement.close();
     this.edge.close();
   }
 }

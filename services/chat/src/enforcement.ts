@@ -3,6 +3,7 @@ import type { ChatState, EnforcementEvent } from '@securechat/state';
 import type { AccessClaims } from '@securechat/tokens';
 import type { Audit, SessionCloseEvent } from './audit';
 import { CLOSE, type CloseCode } from './codes';
+import { Expiries } from './expiries';
 import type { Hub } from './hub';
 import { noChatMetrics, type ChatMetrics } from './metrics';
 import type { Session } from './session';
@@ -27,16 +28,34 @@ const REVALIDATE_CHUNK = 200;
  */
 export class Enforcement {
   private readonly metrics: ChatMetrics;
+  /** The sessions' token expiries, on one timer for the node. */
+  private readonly expiries: Expiries<Session>;
 
   constructor(private readonly deps: EnforcementDeps) {
     this.metrics = deps.metrics ?? noChatMetrics();
+    this.expiries = new Expiries(deps.expiryToleranceMs, (s, exp) => {
+      // A session whose token was renewed meanwhile is due later, under its new exp.
+      if (s.claims.exp <= exp) this.end(s, CLOSE.tokenExpired, 'token_expired');
+    });
   }
 
-  /** Closes the session with 1008 token_expired once its token (plus tolerance) expires. */
-  watchExpiry(session: Session): void {
-    session.expireAt(session.claims.exp * 1000 + this.deps.expiryToleranceMs, (s) =>
-      this.end(s, CLOSE.tokenExpired, 'token_expired'),
-    );
+  /**
+   * Closes the session with 1008 token_expired once its token (plus tolerance) expires;
+   * after a renewal, `previousExp` is the replaced token's, whose deadline no longer holds.
+   */
+  watchExpiry(session: Session, previousExp?: number): void {
+    if (previousExp !== undefined) this.expiries.delete(session, previousExp);
+    if (!session.closed) this.expiries.add(session, session.claims.exp);
+  }
+
+  /** The session was released: its expiry no longer concerns the node. */
+  forget(session: Session): void {
+    this.expiries.delete(session, session.claims.exp);
+  }
+
+  /** Stops the expiry timer (the node is closing). */
+  close(): void {
+    this.expiries.close();
   }
 
   /** Closes one session with `close`, recording `event` in the audit trail. */

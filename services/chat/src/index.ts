@@ -5,6 +5,7 @@ export * from './chat-node';
 export * from './codes';
 export * from './connection';
 export * from './enforcement';
+export * from './expiries';
 export * from './handshake';
 export * from './health';
 export * from './hub';

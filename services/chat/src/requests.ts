@@ -289,7 +289,8 @@ export class RequestHandler {
     if (await this.deps.revocations.isRevoked(claims)) return refuse('revoked');
     if (session.closed) return;
     // An older token of the same user is accepted and changes nothing.
-    if (session.renewToken(claims)) this.deps.enforcement.watchExpiry(session);
+    const previousExp = session.claims.exp;
+    if (session.renewToken(claims)) this.deps.enforcement.watchExpiry(session, previousExp);
     this.reply(session, { type: 'token_refreshed', exp: session.claims.exp }, m.ref);
   }
 

@@ -46,29 +46,36 @@ export interface SessionOptions {
   onSlow: (session: Session) => void;
 }
 
-/** One authenticated WebSocket: its identity, rooms, what it has been sent, its lifecycle. */
+/**
+ * One authenticated WebSocket: its identity, rooms, what it has been sent, its lifecycle.
+ * Most sockets sit idle in no room, so what only a room or a read needs is made on first
+ * use, and nothing of `options` but what it names is kept (a node passes one object).
+ */
 export class Session {
   private lifecycle: SessionState = 'open';
   private currentClaims: AccessClaims;
-  private readonly rooms = new Map<string, Membership>();
+  /** Made at the first join. */
+  private rooms: Map<string, Membership> | undefined;
   /**
    * The newest message id this session was given per room: one high-water mark for the
    * room's fan-out, a join's replay and the user's own channel (DMs) alike, so a
-   * message reaches the session once whichever way it came.
+   * message reaches the session once whichever way it came. Made at the first message.
    */
-  private readonly marks = new Map<string, ParsedId>();
+  private marks: Map<string, ParsedId> | undefined;
   private awaitingPong = false;
-  private expiryTimer: NodeJS.Timeout | undefined;
   private cutTimer: NodeJS.Timeout | undefined;
   /** A small per-session budget for requests, against floods of cheap requests. */
   private tokens: number;
   private refilledAt: number;
   private readonly requestBurst: number;
   private readonly requestsPerSecond: number;
+  private readonly maxBufferedBytes: number;
+  private readonly onSlow: (session: Session) => void;
   /** What this connection's requests may cost, in bytes: its own budget and its user's. */
-  private readonly budgets: ByteBucket[];
-  /** Reads (history, replay) run one at a time per session; the tail of that queue. */
-  private readTail: Promise<unknown> = Promise.resolve();
+  private readonly connectionBudget: ByteBucket;
+  private readonly userBudget: ByteBucket | undefined;
+  /** Reads (history, replay) run one at a time per session; the tail of that queue, while any. */
+  private readTail: Promise<unknown> | undefined;
   private queuedReads = 0;
 
   constructor(
@@ -76,15 +83,17 @@ export class Session {
     claims: AccessClaims,
     readonly address: string,
     private readonly connection: Connection,
-    private readonly options: SessionOptions,
+    options: SessionOptions,
   ) {
     this.currentClaims = claims;
     this.requestBurst = options.requestBurst ?? 100;
     this.requestsPerSecond = options.requestsPerSecond ?? 50;
+    this.maxBufferedBytes = options.maxBufferedBytes;
+    this.onSlow = options.onSlow;
     this.tokens = this.requestBurst;
     this.refilledAt = Date.now();
-    this.budgets = [new ByteBucket(options.connectionBytesPerS ?? Number.MAX_SAFE_INTEGER / 8)];
-    if (options.userBudget !== undefined) this.budgets.push(options.userBudget);
+    this.connectionBudget = new ByteBucket(options.connectionBytesPerS ?? Number.MAX_SAFE_INTEGER / 8);
+    this.userBudget = options.userBudget;
   }
 
   get state(): SessionState {
@@ -114,14 +123,6 @@ export class Session {
     if (claims.sub !== this.user || claims.exp < this.currentClaims.exp || this.closed) return false;
     this.currentClaims = claims;
     return true;
-  }
-
-  /** Calls `onExpired` at `atMs` (epoch ms) unless rescheduled, closed or released first. */
-  expireAt(atMs: number, onExpired: (session: Session) => void): void {
-    clearTimeout(this.expiryTimer);
-    if (this.closed) return;
-    this.expiryTimer = setTimeout(() => onExpired(this), Math.max(0, atMs - Date.now()));
-    this.expiryTimer.unref();
   }
 
   // ---- liveness -------------------------------------------------------------------
@@ -157,12 +158,13 @@ export class Session {
 
   /** Charges bytes this session's requests caused to its budgets (it may go into debt). */
   charge(bytes: number): void {
-    for (const b of this.budgets) b.charge(bytes);
+    this.connectionBudget.charge(bytes);
+    this.userBudget?.charge(bytes);
   }
 
   /** Milliseconds until no budget of the session is in debt; 0: requests are admitted. */
   budgetWaitMs(): number {
-    return Math.max(...this.budgets.map((b) => b.waitMs()));
+    return Math.max(this.connectionBudget.waitMs(), this.userBudget?.waitMs() ?? 0);
   }
 
   /**
@@ -173,8 +175,15 @@ export class Session {
   exclusive<T>(work: () => Promise<T>): Promise<T> | undefined {
     if (this.queuedReads >= MAX_QUEUED_READS) return undefined;
     this.queuedReads += 1;
-    const run = this.readTail.then(work);
-    this.readTail = run.catch(() => undefined).finally(() => (this.queuedReads -= 1));
+    const run = (this.readTail ?? Promise.resolve()).then(work);
+    const tail: Promise<unknown> = run
+      .catch(() => undefined)
+      .finally(() => {
+        this.queuedReads -= 1;
+        // The last read ended: an idle session holds no promise.
+        if (this.readTail === tail) this.readTail = undefined;
+      });
+    this.readTail = tail;
     return run;
   }
 
@@ -185,7 +194,7 @@ export class Session {
    */
   async readyFor(bytes: number): Promise<boolean> {
     if (this.closed) return false;
-    if (this.connection.bufferedAmount + bytes > this.options.maxBufferedBytes) {
+    if (this.connection.bufferedAmount + bytes > this.maxBufferedBytes) {
       await this.connection.drained();
     }
     for (let wait = this.budgetWaitMs(); wait > 0 && !this.closed; wait = this.budgetWaitMs()) {
@@ -197,18 +206,19 @@ export class Session {
   // ---- rooms ----------------------------------------------------------------------
 
   inRoom(room: string): boolean {
-    return this.rooms.has(room);
+    return this.rooms?.has(room) === true;
   }
 
   get roomNames(): string[] {
-    return [...this.rooms.keys()];
+    return this.rooms === undefined ? [] : [...this.rooms.keys()];
   }
 
   /** Starts (or restarts) a join: live frames of the room are held until `finishJoin`. */
   beginJoin(room: string): void {
-    const existing = this.rooms.get(room);
+    const rooms = (this.rooms ??= new Map());
+    const existing = rooms.get(room);
     if (existing !== undefined) existing.pending ??= { frames: [], bytes: 0, overflowed: false };
-    else this.rooms.set(room, { pending: { frames: [], bytes: 0, overflowed: false }, behind: false });
+    else rooms.set(room, { pending: { frames: [], bytes: 0, overflowed: false }, behind: false });
   }
 
   /**
@@ -219,7 +229,7 @@ export class Session {
    * counted).
    */
   finishJoin(room: string, complete = true): number {
-    const membership = this.rooms.get(room);
+    const membership = this.rooms?.get(room);
     if (membership?.pending === undefined) return 0;
     const { frames, overflowed } = membership.pending;
     membership.pending = undefined;
@@ -235,13 +245,13 @@ export class Session {
 
   /** Whether the room's live messages are withheld behind a replay that stopped short. */
   isBehind(room: string): boolean {
-    return this.rooms.get(room)?.behind === true;
+    return this.rooms?.get(room)?.behind === true;
   }
 
   /** Forgets the room (and its mark: a later join with `since` replays again); false when not in it. */
   leaveRoom(room: string): boolean {
-    this.marks.delete(room);
-    return this.rooms.delete(room);
+    this.marks?.delete(room);
+    return this.rooms?.delete(room) === true;
   }
 
   // ---- output ---------------------------------------------------------------------
@@ -265,7 +275,7 @@ export class Session {
    * writable), so that a fan-out counts its deliveries with additions.
    */
   deliver(room: string, id: ParsedId | undefined, frame: PreparedFrame): number {
-    const membership = this.rooms.get(room);
+    const membership = this.rooms?.get(room);
     if (membership === undefined) return 0;
     if (this.held(membership, id, frame)) return 0;
     return this.write(room, id, frame);
@@ -277,7 +287,7 @@ export class Session {
    * is in flight or behind. Returns 1 when written, like `deliver`.
    */
   deliverDirect(room: string, id: ParsedId, frame: PreparedFrame): number {
-    const membership = this.rooms.get(room);
+    const membership = this.rooms?.get(room);
     if (membership !== undefined && this.held(membership, id, frame)) return 0;
     return this.write(room, id, frame);
   }
@@ -293,7 +303,7 @@ export class Session {
     if (pending !== undefined) {
       if (pending.overflowed) return true;
       pending.bytes += frame.wire.length;
-      if (pending.bytes > this.options.maxBufferedBytes) {
+      if (pending.bytes > this.maxBufferedBytes) {
         pending.overflowed = true;
         pending.frames = [];
         return true;
@@ -306,7 +316,7 @@ export class Session {
 
   /** Sends a replayed message and remembers it as the newest seen; 1 when written. */
   replayed(room: string, id: string, data: Buffer): number {
-    if (!this.rooms.has(room)) return 0;
+    if (this.rooms?.has(room) !== true) return 0;
     const parsed = parseId(id);
     if (!this.advance(room, parsed)) return 0;
     if (!this.writable()) return 0;
@@ -325,17 +335,18 @@ export class Session {
 
   /** Moves the room's mark to `id`; false for a duplicate (at or before the mark). */
   private advance(room: string, id: ParsedId): boolean {
-    const mark = this.marks.get(room);
+    const marks = (this.marks ??= new Map());
+    const mark = marks.get(room);
     if (mark !== undefined && !isAfter(id, mark)) return false;
-    this.marks.set(room, id);
+    marks.set(room, id);
     return true;
   }
 
   /** The one slow-consumer check: an open session whose output stays within the bound. */
   private writable(): boolean {
     if (this.closed) return false;
-    if (this.connection.bufferedAmount <= this.options.maxBufferedBytes) return true;
-    this.options.onSlow(this);
+    if (this.connection.bufferedAmount <= this.maxBufferedBytes) return true;
+    this.onSlow(this);
     return false;
   }
 
@@ -345,7 +356,6 @@ export class Session {
   close(close: CloseCode): void {
     if (this.closed) return;
     this.lifecycle = 'closing';
-    clearTimeout(this.expiryTimer);
     this.connection.close(close.code, close.reason);
     this.cutTimer = setTimeout(() => this.connection.terminate(), 5000);
     this.cutTimer.unref();
@@ -355,7 +365,6 @@ export class Session {
   terminate(): void {
     if (this.lifecycle === 'released') return;
     this.lifecycle = 'closing';
-    clearTimeout(this.expiryTimer);
     this.connection.terminate();
   }
 
@@ -366,11 +375,10 @@ export class Session {
   release(): string[] | undefined {
     if (this.lifecycle === 'released') return undefined;
     this.lifecycle = 'released';
-    clearTimeout(this.expiryTimer);
     clearTimeout(this.cutTimer);
-    const rooms = [...this.rooms.keys()];
-    this.rooms.clear();
-    this.marks.clear();
+    const rooms = this.roomNames;
+    this.rooms = undefined;
+    this.marks = undefined;
     return rooms;
   }
 }

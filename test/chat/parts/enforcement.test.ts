@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { StateUnavailableError } from '@securechat/state';
-import { Enforcement } from '@securechat/chat';
+import { CLOSE, Enforcement } from '@securechat/chat';
 import { waitFor } from '../../support/wait';
 import { claims, memoryNode, override, session } from './fakes';
 
@@ -58,6 +58,33 @@ describe('Enforcement: expiry, revocations, blocks and revalidation, without a s
     await waitFor(() => expiring.connection.closes.length === 1, { what: 'the expiry close' });
     expect(expiring.connection.closes[0]).to.deep.equal({ code: 1008, reason: 'token_expired' });
     expect(node.audits('token_expired')[0]).to.include({ username: 'alice', session: expiring.session.id });
+  });
+
+  it('closes each expiring session at its deadline, but not one closed, released or renewed first', async () => {
+    const node = memoryNode();
+    const enforcement = enforcementOn(node);
+    const nowS = Math.floor(Date.now() / 1000);
+    const expiring = () => session('alice', { claims: claims('alice', { exp: nowS }) });
+    const [closedFirst, released, renewed, later] = [expiring(), expiring(), expiring(), expiring()];
+    for (const s of [closedFirst, released, renewed]) {
+      node.hub.addSession(s.session);
+      enforcement.watchExpiry(s.session);
+    }
+    closedFirst.session.close(CLOSE.restart);
+    enforcement.forget(released.session);
+    const previousExp = renewed.session.claims.exp;
+    expect(renewed.session.renewToken(claims('alice', { exp: nowS + 60 }))).to.equal(true);
+    enforcement.watchExpiry(renewed.session, previousExp);
+    // Due at the same deadline as the three: once it is closed, theirs has passed.
+    node.hub.addSession(later.session);
+    enforcement.watchExpiry(later.session);
+    await waitFor(() => later.connection.closes.length === 1, { what: 'the later expiry' });
+    expect(later.connection.closes).to.deep.equal([{ code: 1008, reason: 'token_expired' }]);
+    expect(closedFirst.connection.closes).to.deep.equal([{ code: 1012, reason: 'restart' }]);
+    expect(released.connection.closes).to.deep.equal([]);
+    expect(renewed.connection.closes).to.deep.equal([]);
+    expect(node.audits('token_expired').map((a) => a.session)).to.deep.equal([later.session.id]);
+    enforcement.close();
   });
 
   it('revalidation closes what a lost announcement missed, and stops quietly on a Redis failure', async () => {

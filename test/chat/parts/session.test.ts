@@ -59,24 +59,6 @@ describe('Session: one lifecycle, one output bound', () => {
     expect(s.renewToken(claims('alice', { exp: first.exp + 120 }))).to.equal(false);
   });
 
-  it('calls its expiry at the deadline, unless closed first', async () => {
-    const { session: s } = session('alice');
-    const expired: Session[] = [];
-    s.expireAt(Date.now() + 10, (x) => expired.push(x));
-    await waitFor(() => expired.length > 0, { what: 'the expiry' });
-    expect(expired).to.deep.equal([s]);
-    const other = session('bob').session;
-    let called = false;
-    other.expireAt(Date.now() + 30, () => (called = true));
-    other.close(CLOSE.restart);
-    // A later session's expiry, due after the closed one's, has fired: the closed one's did not.
-    const later = session('carol').session;
-    let laterFired = false;
-    later.expireAt(Date.now() + 60, () => (laterFired = true));
-    await waitFor(() => laterFired, { what: 'the later expiry' });
-    expect(called).to.equal(false);
-  });
-
   it('holds live frames during a join and drops what it already has, in id order', () => {
     const { session: s, connection } = session('alice');
     s.beginJoin('r');
