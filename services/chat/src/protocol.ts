@@ -120,6 +120,15 @@ export function roomAccess(room: string, user: string): RoomAccess {
   return { ok: true, room, dm: true };
 }
 
+/**
+ * The `ack` of an accepted send or dm: the bytes `frame({ type: 'ack', id, room, ref })`
+ * writes, without building and walking the object (one per message).
+ */
+export function ackFrame(id: string, room: string, ref: string | undefined): string {
+  const head = `{"type":"ack","id":${JSON.stringify(id)},"room":${JSON.stringify(room)}`;
+  return ref === undefined ? `${head}}` : `${head},"ref":${JSON.stringify(ref)}}`;
+}
+
 /** Server frames built per request (replies); fan-out frames come from @securechat/common. */
 export function frame(message: Record<string, unknown>): string {
   return JSON.stringify(message);

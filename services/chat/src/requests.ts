@@ -15,6 +15,7 @@ import type { ErrorCode } from './codes';
 import type { Enforcement } from './enforcement';
 import { noChatMetrics, type ChatMetrics } from './metrics';
 import {
+  ackFrame,
   dmRoom,
   frame,
   HISTORY_DEFAULT_LIMIT,
@@ -242,7 +243,7 @@ export class RequestHandler {
       }
       return;
     }
-    this.reply(session, { type: 'ack', id: outcome.published.id, room }, ref);
+    session.sendText(ackFrame(outcome.published.id, room, ref));
   }
 
   private async history(session: Session, m: Msg<'history'>): Promise<void> {
