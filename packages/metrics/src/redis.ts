@@ -101,6 +101,9 @@ export const REDIS_LABELS = {
   op: { name: 'op', values: REDIS_OPS } satisfies LabelSpec,
 };
 
+/** Marks a command already timed by `instrument`. */
+const TIMED = Symbol('securechat.timed');
+
 /** The part of an ioredis command the instrumentation reads. */
 interface CommandLike {
   readonly name: string;
@@ -178,11 +181,13 @@ export class RedisMetrics {
       wasReady = true;
     });
     const original = client.sendCommand.bind(client) as (command: CommandLike, ...rest: unknown[]) => unknown;
-    // A command may pass through sendCommand more than once (offline queue, resend).
-    const seen = new WeakSet<CommandLike>();
-    const send = (command: CommandLike, ...rest: unknown[]): unknown => {
-      if (!seen.has(command)) {
-        seen.add(command);
+    // A command may pass through sendCommand more than once (offline queue, resend): it
+    // is timed from the first, marked by a property of its own. (A WeakSet of the
+    // commands cost each one an ephemeron entry, which every young-generation collection
+    // then walks: measurable per message, docs/BENCHMARKS.md.)
+    const send = (command: CommandLike & { [TIMED]?: true }, ...rest: unknown[]): unknown => {
+      if (command[TIMED] !== true) {
+        command[TIMED] = true;
         const op = operation(command, scripts);
         const start = performance.now();
         command.promise.then(

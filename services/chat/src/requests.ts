@@ -15,6 +15,7 @@ import type { ErrorCode } from './codes';
 import type { Enforcement } from './enforcement';
 import { noChatMetrics, type ChatMetrics } from './metrics';
 import {
+  ackFrame,
   dmRoom,
   frame,
   HISTORY_DEFAULT_LIMIT,
@@ -189,12 +190,14 @@ export class RequestHandler {
     }
   }
 
-  private async send(session: Session, m: Msg<'send'>): Promise<void> {
+  // Not async: the message path's promise is publish's own, not one more around it.
+  private send(session: Session, m: Msg<'send'>): Promise<void> {
     if (!session.inRoom(m.room)) {
       this.metrics.message('send', 'forbidden');
-      return this.error(session, 'forbidden', 'join the room first', m.ref);
+      this.error(session, 'forbidden', 'join the room first', m.ref);
+      return Promise.resolve();
     }
-    await this.publish('send', session, m.room, m.text, m.ref);
+    return this.publish('send', session, m.room, m.text, m.ref);
   }
 
   private async dm(session: Session, m: Msg<'dm'>): Promise<void> {
@@ -242,7 +245,7 @@ export class RequestHandler {
       }
       return;
     }
-    this.reply(session, { type: 'ack', id: outcome.published.id, room }, ref);
+    session.sendText(ackFrame(outcome.published.id, room, ref));
   }
 
   private async history(session: Session, m: Msg<'history'>): Promise<void> {

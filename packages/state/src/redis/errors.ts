@@ -5,10 +5,10 @@ import { StateUnavailableError } from '../ports';
  * StateUnavailableError: a 503 or an `internal` error, never a hang, and a different
  * thing from a refusal, which is a normal return value.
  */
-export async function guard<T>(work: Promise<T>): Promise<T> {
-  try {
-    return await work;
-  } catch (err) {
+export function guard<T>(work: Promise<T>): Promise<T> {
+  // One derived promise, not an async function's own promise and its await: this wraps
+  // every command of the message path.
+  return work.then(undefined, (err: unknown) => {
     throw new StateUnavailableError(err);
-  }
+  });
 }
