@@ -31,7 +31,6 @@ const clientMessage = z.discriminatedUnion('type', [
 ]);
 
 export type ClientMessage = z.infer<typeof clientMessage>;
-type Msg<T extends ClientMessage['type']> = Extract<ClientMessage, { type: T }>;
 
 export type ParseResult =
   | { ok: true; message: ClientMessage }
@@ -60,17 +59,6 @@ export function parseClientMessage(text: string): ParseResult {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     return { ok: false, ref: undefined, reason: 'not a JSON object' };
   }
-  const send = validSend(raw as Record<string, unknown>);
-  if (send !== undefined) return { ok: true, message: send };
-  return parseWithSchema(raw);
-}
-
-/**
- * The schema's answer for any parsed JSON object: what parseClientMessage returns for
- * every frame that validSend does not take (exported for the test that holds the two to
- * the same answers).
- */
-export function parseWithSchema(raw: object): ParseResult {
   const rawRef = Object.hasOwn(raw, 'ref') ? (raw as { ref: unknown }).ref : undefined;
   const echo = typeof rawRef === 'string' && rawRef.length > 0 && rawRef.length <= 64 ? rawRef : undefined;
   const parsed = clientMessage.safeParse(raw);
@@ -85,24 +73,6 @@ export function parseWithSchema(raw: object): ParseResult {
     return { ok: false, ref: echo, reason: `invalid ${where}`, type };
   }
   return { ok: true, message: parsed.data };
-}
-
-/**
- * A well-formed `send`, the one frame of the message path, checked by hand: the same
- * rules as the schema (room at most 100 characters, text at least 1, ref 1 to 64 when
- * present) and the same result, a fresh object of the known fields only. Anything else,
- * a malformed `send` included, is left to the schema and its reasons. zod costs a few
- * microseconds and some garbage per frame, on every message (docs/BENCHMARKS.md).
- */
-function validSend(raw: Record<string, unknown>): Msg<'send'> | undefined {
-  if (raw.type !== 'send') return undefined;
-  const { room, text, ref } = raw;
-  if (typeof room !== 'string' || room.length > 100 || typeof text !== 'string' || text.length < 1) {
-    return undefined;
-  }
-  if (ref === undefined) return { type: 'send', room, text };
-  if (typeof ref !== 'string' || ref.length < 1 || ref.length > 64) return undefined;
-  return { type: 'send', room, text, ref };
 }
 
 export type RoomAccess =
