@@ -124,6 +124,8 @@ export const ROLE_COMMANDS: Readonly<Record<'auth' | 'chat', readonly string[]>>
     'lindex',
     'llen',
     'lpush',
+    // the sliding window takes its push back on a refusal
+    'lpop',
     'ltrim',
     // Redis Cluster: a rate slot given back when its message could not be stored
     'lrem',
