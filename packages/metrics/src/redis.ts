@@ -55,6 +55,7 @@ export const REDIS_OPS = [
   'info',
   'lindex',
   'llen',
+  'lpop',
   'lpush',
   'lrange',
   'lrem',
