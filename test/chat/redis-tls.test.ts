@@ -29,8 +29,8 @@ async function crossAndBlock(
   b: Endpoint,
   room: string,
 ): Promise<void> {
-  const alice = await connect(a.url, { token: cluster.token(`${room}-alice`), ...a });
-  const bob = await connect(b.url, { token: cluster.token(`${room}-bob`), ...b });
+  const alice = await connect(a.url, { token: cluster.token(`${room}-alice`), origin: a.origin });
+  const bob = await connect(b.url, { token: cluster.token(`${room}-bob`), origin: b.origin });
   await alice.join(room);
   await bob.join(room);
   await sendAndReceive(alice, bob, room, 'over tls');

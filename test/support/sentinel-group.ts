@@ -40,7 +40,12 @@ export class TestSentinel {
     private readonly acl: TestAcl | undefined,
     readonly sentinelPassword: string | undefined,
     readonly tls: RedisTlsFiles | undefined,
-  ) {}
+  ) {
+    this.tlsCa = tls === undefined ? undefined : readFileSync(tls.ca, 'utf8');
+  }
+
+  /** The CA's PEM, read once: every client of a TLS group checks the servers with it. */
+  private readonly tlsCa: string | undefined;
 
   static async start(options: TestSentinelOptions = {}): Promise<TestSentinel> {
     const acl = options.acl !== undefined ? makeTestAcl(options.acl.prefix) : undefined;
@@ -75,8 +80,8 @@ export class TestSentinel {
       mode: 'sentinel',
       sentinels: this.group.sentinels,
       name: this.group.name,
-      tls: this.tls !== undefined,
-      ...(this.tls !== undefined ? { ca: readFileSync(this.tls.ca, 'utf8') } : {}),
+      tls: this.tlsCa !== undefined,
+      ...(this.tlsCa !== undefined ? { ca: this.tlsCa } : {}),
     });
   }
 
