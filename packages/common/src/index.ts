@@ -6,3 +6,4 @@ export * from './redis';
 export * from './lifecycle';
 export * from './frames';
 export * from './names';
+export * from './redis-writes';
