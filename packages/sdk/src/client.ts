@@ -446,14 +446,16 @@ export class ChatClientCore extends Emitter<ChatClientEvents> {
    * auth service), otherwise a new one from `getToken`. A token without a readable `exp`
    * is never reused.
    */
-  private async attemptToken(): Promise<string> {
+  private async attemptToken(): Promise<{ token: string; exp: number | undefined }> {
     const held = this.heldToken;
     if (held?.exp !== undefined && held.exp * 1000 - this.o.clock.now() > this.o.refreshAheadMs) {
-      return held.token;
+      return held;
     }
     const token = await this.fetchToken();
-    this.heldToken = { token, exp: tokenExpiry(token) };
-    return token;
+    // Read once per token: every attempt and refresh schedule uses it.
+    const fresh = { token, exp: tokenExpiry(token) };
+    this.heldToken = fresh;
+    return fresh;
   }
 
   /** The server refused or ended the held token (401, token_expired): never offer it again. */
@@ -467,7 +469,7 @@ export class ChatClientCore extends Emitter<ChatClientEvents> {
     joined: JoinedMessage[];
     caughtUp: CaughtUpRoom[];
   }> {
-    const token = await this.attemptToken();
+    const { token, exp } = await this.attemptToken();
     if (this.phase === 'closed') throw new ChatError('closed', 'the client is closed');
     const resuming = this.phase === 'reconnecting' && this.o.dmCatchUpLimit > 0;
     let conn: CoreConnection;
@@ -505,7 +507,7 @@ export class ChatClientCore extends Emitter<ChatClientEvents> {
       this.lastWelcome = welcome;
       this.queue.setLimits(welcome.limits);
       this.emit('welcome', welcome);
-      this.scheduleRefresh(conn, token);
+      this.scheduleRefresh(conn, exp);
       const joined = await this.rejoinAll(conn);
       const caughtUp = resuming ? await this.catchUpDms(conn) : [];
       this.releaseDmHold();
@@ -760,9 +762,9 @@ export class ChatClientCore extends Emitter<ChatClientEvents> {
     }
   }
 
-  private scheduleRefresh(conn: CoreConnection, token: string): void {
+  /** Refreshes the connection's token, expiring at `exp` (seconds), ahead of its expiry. */
+  private scheduleRefresh(conn: CoreConnection, exp: number | undefined): void {
     this.clearRefresh();
-    const exp = tokenExpiry(token);
     this.tokenExp = exp;
     if (!this.o.tokenRefresh || exp === undefined) return;
     const delay = Math.floor(refreshDelay(exp, this.o.clock.now(), this.o.refreshAheadMs));
@@ -796,7 +798,7 @@ export class ChatClientCore extends Emitter<ChatClientEvents> {
       this.heldToken = { token, exp };
       if (conn !== this.conn) return;
       this.emit('token_refreshed', reply.exp);
-      this.scheduleRefresh(conn, token);
+      this.scheduleRefresh(conn, exp);
     } catch (err) {
       if (conn === this.conn) this.emitError(asChatError(err, 'token refresh failed'));
     }
