@@ -6,4 +6,3 @@ export * from './redis';
 export * from './lifecycle';
 export * from './frames';
 export * from './names';
-export * from './redis-writes';

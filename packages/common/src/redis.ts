@@ -2,7 +2,6 @@ import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import type { RedisSettings, RedisTarget } from './config';
 import type { KeyLayout } from './keys';
 import type { Logger } from './logger';
-import { coalesceWrites } from './redis-writes';
 
 /**
  * A client of any Redis mode: `Redis` for a single server and for a Sentinel group's
@@ -141,7 +140,6 @@ export function createRedisClient(options: RedisClientOptions & { target: Standa
 export function createRedisClient(options: RedisClientOptions): RedisLike;
 export function createRedisClient(options: RedisClientOptions): RedisLike {
   const client = connect(options);
-  coalesceWrites(client);
   let down = false;
   client.on('error', (err: Error) => {
     if (!down) options.logger.warn('redis error', { client: options.name, err: err.message });
