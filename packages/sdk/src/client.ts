@@ -121,6 +121,12 @@ export function dmRoomOf(a: string, b: string): string {
   return x < y ? `dm:${x}:${y}` : `dm:${y}:${x}`;
 }
 
+/** A token and its `exp` (seconds), read once when the token was obtained. */
+interface HeldToken {
+  readonly token: string;
+  readonly exp: number | undefined;
+}
+
 /**
  * A chat connection that survives its sockets: requests by `ref`, events, reconnects with
  * capped exponential backoff and full jitter, rejoins with `since` and drops duplicates,
@@ -147,7 +153,7 @@ export class ChatClientCore extends Emitter<ChatClientEvents> {
   /** URLs to pass over until the given time (clock ms), unless no other is left. */
   private readonly avoided = new Map<string, number>();
   /** The token of the latest attempt, reused while it has more than `refreshAheadMs` to live. */
-  private heldToken: { token: string; exp: number | undefined } | undefined;
+  private heldToken: HeldToken | undefined;
   private connectedAt = 0;
   private tokenExp: number | undefined;
   private lastWelcome: WelcomeMessage | undefined;
@@ -446,14 +452,14 @@ export class ChatClientCore extends Emitter<ChatClientEvents> {
    * auth service), otherwise a new one from `getToken`. A token without a readable `exp`
    * is never reused.
    */
-  private async attemptToken(): Promise<{ token: string; exp: number | undefined }> {
+  private async attemptToken(): Promise<HeldToken> {
     const held = this.heldToken;
     if (held?.exp !== undefined && held.exp * 1000 - this.o.clock.now() > this.o.refreshAheadMs) {
       return held;
     }
     const token = await this.fetchToken();
     // Read once per token: every attempt and refresh schedule uses it.
-    const fresh = { token, exp: tokenExpiry(token) };
+    const fresh: HeldToken = { token, exp: tokenExpiry(token) };
     this.heldToken = fresh;
     return fresh;
   }
